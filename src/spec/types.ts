@@ -1,0 +1,92 @@
+/** The validated rollout spec, with durations in milliseconds and paths resolved. */
+
+export type Labels = Readonly<Record<string, string>>;
+
+/** One drone of the inventory: a base URL that serves the /v1 protocol. */
+export interface Drone {
+  readonly id: string;
+  readonly url: string;
+  readonly labels: Labels;
+}
+
+/** A limit that is either an absolute count or a share of the targeted drones. */
+export type Threshold =
+  | { readonly kind: 'count'; readonly value: number }
+  | { readonly kind: 'percent'; readonly value: number };
+
+export interface MetricSpec {
+  readonly name: string;
+  /** Absolute limits on the canary's median. */
+  readonly max?: number;
+  readonly min?: number;
+  /** Relative limits of the canary's median against the baseline's, as fractions (25% is 0.25). */
+  readonly maxIncrease?: number;
+  readonly maxDecrease?: number;
+}
+
+export interface RolloutSpec {
+  readonly name: string;
+  readonly config: {
+    /** The file's name on every drone. */
+    readonly file: string;
+    /** Absolute path of the new content (resolved against the spec's folder). */
+    readonly source: string;
+    /** Optional version label; defaults to the first 12 hex digits of the content's sha256. */
+    readonly version?: string;
+  };
+  readonly fleet: {
+    /** Absolute path of the inventory file. */
+    readonly inventory: string;
+    readonly selector?: Labels;
+  };
+  readonly pause: { readonly fleet: boolean; readonly timeoutMs: number };
+  readonly lock: { readonly ttlMs: number; readonly waitMs: number };
+  readonly canary: {
+    readonly drones?: number;
+    readonly percent?: number;
+    /** Drones carrying these labels form the canary, instead of the first N. */
+    readonly label?: Labels;
+    readonly bakeMs: number;
+    readonly approval: 'auto' | 'manual';
+  };
+  readonly analysis: {
+    readonly intervalMs: number;
+    readonly minSamples: number;
+    readonly failureLimit: number;
+    readonly metrics: readonly MetricSpec[];
+  };
+  readonly waves: readonly { readonly percent: number; readonly bakeMs: number }[];
+  readonly push: { readonly concurrency: number; readonly timeoutMs: number; readonly retries: number };
+  readonly abort: { readonly maxPushFailures: Threshold; readonly maxUnreachable: Threshold };
+}
+
+/** The new config as it will be pushed. */
+export interface ConfigArtifact {
+  readonly file: string;
+  readonly sourcePath: string;
+  readonly content: string;
+  readonly sha256: string;
+  readonly version: string;
+}
+
+/** One step of the rollout: the canary, then each wave; every targeted drone is in exactly one step. */
+export interface PlanStep {
+  readonly index: number;
+  readonly kind: 'canary' | 'wave';
+  /** `canary`, `wave 1`, `wave 2`, ... */
+  readonly name: string;
+  /** Cumulative share of the targeted drones on the new config once this step is done. */
+  readonly percent: number;
+  /** Ids of the drones this step pushes to (not those of earlier steps). */
+  readonly drones: readonly string[];
+  readonly bakeMs: number;
+}
+
+export interface Plan {
+  readonly specPath: string;
+  readonly spec: RolloutSpec;
+  readonly config: ConfigArtifact;
+  /** The targeted drones (inventory order, selector applied). */
+  readonly drones: readonly Drone[];
+  readonly steps: readonly PlanStep[];
+}
