@@ -1,0 +1,92 @@
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /**
+   * fsync the data and the directory, so the new content survives a power cut, not just a crash.
+   * @default true
+   */
+  readonly durable?: boolean;
+}
+
+let tempCounter = 0;
+
+/**
+ * A temp name in the same directory (rename is only atomic within one filesystem). It starts with a
+ * dot, so it can never collide with a config name, and stays short so long config names still fit.
+ */
+export function tempPathBeside(path: string): string {
+  tempCounter += 1;
+  return join(dirname(path), `.tmp-${process.pid}-${tempCounter}`);
+}
+
+/**
+ * Replaces `path` with `data` so that a reader (or a reboot) sees the old content or the new one, never
+ * a mix: temp file in the same dir, fsync, rename over, fsync the dir. Creates the dir if missing.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const durable = options.durable ?? true;
+  const temp = tempPathBeside(path);
+  try {
+    await writeNewFile(temp, data, durable);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  if (durable) await syncDir(dirname(path));
+}
+
+export async function writeJsonAtomic(path: string, value: unknown, options: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, options);
+}
+
+/** The parsed JSON of `path`, or undefined when the file does not exist. */
+export async function readJsonFile(path: string): Promise<unknown> {
+  const text = await readFileIfExists(path);
+  return text === undefined ? undefined : (JSON.parse(text.toString('utf8')) as unknown);
+}
+
+export async function readFileIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
+
+/** Writes a file that must not exist yet (`wx`), creating its dir if needed. */
+export async function writeNewFile(temp: string, data: string | Uint8Array, durable: boolean): Promise<void> {
+  const handle = await openCreatingDir(temp);
+  try {
+    await handle.writeFile(data);
+    if (durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a fresh temp file; agent folders such as `.agent/blobs` are created on first use. */
+async function openCreatingDir(temp: string): Promise<Awaited<ReturnType<typeof open>>> {
+  try {
+    return await open(temp, 'wx', 0o644);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw error;
+    await mkdir(dirname(temp), { recursive: true });
+    return await open(temp, 'wx', 0o644);
+  }
+}

@@ -1,0 +1,241 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { isErrno, readFileIfExists, readJsonFile, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+import { sha256Hex, unmanagedVersion } from './checksum.js';
+import type { ConfigParams, ConfigParamsCache } from './telemetry-model.js';
+import { WireError } from './wire-errors.js';
+
+/**
+ * A drone's configs on disk, with what a rollback needs. Layout inside the drone's dir:
+ *
+ *   <file>                   the live config, replaced atomically
+ *   .agent/meta/<file>       JSON: current version, who installed it, previous version, highest fence
+ *   .agent/blobs/<sha256>    the previous content of some config, kept for rollback (content-addressed,
+ *                            so writing a new previous never clobbers the one the metadata points at)
+ *
+ * A write first records its intent (`pending`) in the metadata, then replaces the config, then
+ * commits the metadata. On load the config's actual sha256 decides which of the two is true, so a
+ * crash between the steps never leaves metadata that lies about the file.
+ */
+
+const versionRef = z.object({ version: z.string(), sha256: z.string() });
+const installer = z.object({ rollout: z.string(), fence: z.number().int().nonnegative(), action: z.enum(['push', 'rollback']) });
+const committedMeta = z.object({
+  current: versionRef.nullable(),
+  installedBy: installer.nullable(),
+  previous: versionRef.nullable(),
+  highestFence: z.number().int().nonnegative(),
+});
+const storedMeta = committedMeta.extend({ pending: committedMeta.nullable() });
+
+export type VersionRef = z.infer<typeof versionRef>;
+export type Installer = z.infer<typeof installer>;
+/** What the metadata says of one config; `current` is null once a rollback removed a file a push had created. */
+export type ConfigMeta = z.infer<typeof committedMeta>;
+
+export interface ConfigEntry {
+  readonly meta: ConfigMeta;
+  /** What the telemetry model reads from the current content. */
+  readonly params: ConfigParams;
+}
+
+/** The config a fresh simulated drone starts with. */
+export interface ConfigSeed {
+  readonly file: string;
+  readonly content: string;
+  readonly version: string;
+}
+
+export interface ConfigStoreOptions {
+  readonly dir: string;
+  readonly droneId: string;
+  readonly logger: Logger;
+  readonly paramsCache: ConfigParamsCache;
+  /** Written when the drone has neither this file nor metadata for it. */
+  readonly seed?: ConfigSeed;
+}
+
+const EMPTY_META: ConfigMeta = { current: null, installedBy: null, previous: null, highestFence: 0 };
+
+export class ConfigStore {
+  readonly #dir: string;
+  readonly #droneId: string;
+  readonly #logger: Logger;
+  readonly #paramsCache: ConfigParamsCache;
+  readonly #entries = new Map<string, ConfigEntry>();
+
+  private constructor(options: ConfigStoreOptions) {
+    this.#dir = options.dir;
+    this.#droneId = options.droneId;
+    this.#logger = options.logger;
+    this.#paramsCache = options.paramsCache;
+  }
+
+  static async open(options: ConfigStoreOptions): Promise<ConfigStore> {
+    const store = new ConfigStore(options);
+    await store.#load();
+    if (options.seed !== undefined && !store.#entries.has(options.seed.file)) await store.#plantSeed(options.seed);
+    return store;
+  }
+
+  get(file: string): ConfigEntry | undefined {
+    return this.#entries.get(file);
+  }
+
+  /** Every config with a live file, by name. */
+  live(): [string, ConfigEntry & { readonly meta: ConfigMeta & { readonly current: VersionRef } }][] {
+    return [...this.#entries]
+      .filter((pair): pair is [string, ConfigEntry & { meta: ConfigMeta & { current: VersionRef } }] => pair[1].meta.current !== null)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * Copies the live content of `file` into the blob store and answers what it is. Reads the disk rather
+   * than trusting the metadata, so content edited by hand is still what a rollback restores.
+   */
+  async keepForRollback(file: string): Promise<VersionRef | null> {
+    const content = await readFileIfExists(join(this.#dir, file));
+    if (content === undefined) return null;
+    const sha256 = sha256Hex(content);
+    const current = this.#entries.get(file)?.meta.current;
+    const version = current?.sha256 === sha256 ? current.version : unmanagedVersion(sha256);
+    if ((await readFileIfExists(this.#blobPath(sha256))) === undefined) await writeFileAtomic(this.#blobPath(sha256), content);
+    return { version, sha256 };
+  }
+
+  /** The kept content of `ref`, checked against its sha256. */
+  async readKept(file: string, ref: VersionRef): Promise<Buffer> {
+    const content = await readFileIfExists(this.#blobPath(ref.sha256));
+    if (content === undefined || sha256Hex(content) !== ref.sha256) {
+      throw new WireError(
+        'previous_unavailable',
+        `the previous content of ${file} (version ${ref.version}) is ${content === undefined ? 'missing' : 'damaged'} at ${this.#blobPath(ref.sha256)}; push version ${ref.version} again to restore it`,
+      );
+    }
+    return content;
+  }
+
+  /** Installs `content` (null removes the file) and `next` as the file's metadata, crash-safely. */
+  async commit(file: string, next: ConfigMeta, content: string | Buffer | null): Promise<ConfigEntry> {
+    const before = this.#entries.get(file)?.meta ?? EMPTY_META;
+    await this.#writeMeta(file, { ...before, pending: next });
+    const path = join(this.#dir, file);
+    if (content === null) {
+      await rm(path, { force: true });
+      await syncDir(this.#dir);
+    } else {
+      await writeFileAtomic(path, content);
+    }
+    await this.#writeMeta(file, { ...next, pending: null });
+    const entry: ConfigEntry = { meta: next, params: this.#params(next.current, content) };
+    this.#entries.set(file, entry);
+    await this.#dropUnreferenced(before.previous);
+    return entry;
+  }
+
+  /** Persists a higher fence without touching the content (an accepted no-op still raises the bar). */
+  async raiseFence(file: string, fence: number): Promise<void> {
+    const entry = this.#entries.get(file);
+    if (entry === undefined || fence <= entry.meta.highestFence) return;
+    const meta = { ...entry.meta, highestFence: fence };
+    await this.#writeMeta(file, { ...meta, pending: null });
+    this.#entries.set(file, { ...entry, meta });
+  }
+
+  async #load(): Promise<void> {
+    const files = new Set([...(await this.#configFilesOnDisk()), ...(await this.#metaFilesOnDisk())]);
+    for (const file of files) this.#entries.set(file, await this.#reconcile(file));
+  }
+
+  async #configFilesOnDisk(): Promise<string[]> {
+    try {
+      const entries = await readdir(this.#dir, { withFileTypes: true });
+      return entries.filter((entry) => entry.isFile() && !entry.name.startsWith('.')).map((entry) => entry.name);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return [];
+      throw error;
+    }
+  }
+
+  async #metaFilesOnDisk(): Promise<string[]> {
+    try {
+      return (await readdir(join(this.#dir, '.agent', 'meta'))).filter((name) => !name.startsWith('.'));
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return [];
+      throw error;
+    }
+  }
+
+  /** Trusts the file's actual sha256 over the metadata, finishing or forgetting an interrupted write. */
+  async #reconcile(file: string): Promise<ConfigEntry> {
+    const content = await readFileIfExists(join(this.#dir, file));
+    const actual = content === undefined ? null : sha256Hex(content);
+    const stored = await this.#readMeta(file);
+    let meta: ConfigMeta;
+    if (stored === undefined) {
+      meta = { ...EMPTY_META, current: actual === null ? null : { version: unmanagedVersion(actual), sha256: actual } };
+    } else if (stored.pending !== null && stored.pending.current?.sha256 === actual && stored.current?.sha256 !== actual) {
+      this.#logger.warn({ drone: this.#droneId, file, version: stored.pending.current?.version }, `finished a write of ${file} interrupted by a crash`);
+      meta = stored.pending;
+      await this.#writeMeta(file, { ...meta, pending: null });
+    } else if ((stored.current?.sha256 ?? null) === actual) {
+      meta = { current: stored.current, installedBy: stored.installedBy, previous: stored.previous, highestFence: stored.highestFence };
+    } else {
+      this.#logger.warn({ drone: this.#droneId, file, expected: stored.current, actual }, `${file} was changed outside the agent; adopting what is on disk`);
+      meta = { ...stored, current: actual === null ? null : { version: unmanagedVersion(actual), sha256: actual }, installedBy: null };
+      await this.#writeMeta(file, { ...meta, pending: null });
+    }
+    return { meta, params: this.#params(meta.current, content ?? null) };
+  }
+
+  async #plantSeed(seed: ConfigSeed): Promise<void> {
+    const sha256 = sha256Hex(seed.content);
+    const meta: ConfigMeta = { ...EMPTY_META, current: { version: seed.version, sha256 } };
+    // Seeding a brand-new drone needs no fsync: a crash here leaves a drone that is simply seeded again.
+    await writeFileAtomic(join(this.#dir, seed.file), seed.content, { durable: false });
+    await writeJsonAtomic(this.#metaPath(seed.file), { ...meta, pending: null }, { durable: false });
+    this.#entries.set(seed.file, { meta, params: this.#paramsCache.get(sha256, seed.content) });
+  }
+
+  async #readMeta(file: string): Promise<z.infer<typeof storedMeta> | undefined> {
+    const path = this.#metaPath(file);
+    let value: unknown;
+    try {
+      value = await readJsonFile(path);
+    } catch (error) {
+      throw new Error(`${path} is not valid JSON (${(error as Error).message}); restore it from a backup, or delete it to adopt ${file} as unmanaged (its fence history is lost)`);
+    }
+    if (value === undefined) return undefined;
+    const parsed = storedMeta.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${path} is damaged (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}); restore it from a backup, or delete it to adopt ${file} as unmanaged`);
+    }
+    return parsed.data;
+  }
+
+  async #writeMeta(file: string, meta: z.infer<typeof storedMeta>): Promise<void> {
+    await writeJsonAtomic(this.#metaPath(file), meta);
+  }
+
+  async #dropUnreferenced(ref: VersionRef | null): Promise<void> {
+    if (ref === null) return;
+    for (const entry of this.#entries.values()) if (entry.meta.previous?.sha256 === ref.sha256) return;
+    await rm(this.#blobPath(ref.sha256), { force: true });
+  }
+
+  #params(current: VersionRef | null, content: string | Buffer | null): ConfigParams {
+    if (current === null || content === null) return { aimSensitivity: undefined };
+    return this.#paramsCache.get(current.sha256, content.toString());
+  }
+
+  #metaPath(file: string): string {
+    return join(this.#dir, '.agent', 'meta', file);
+  }
+
+  #blobPath(sha256: string): string {
+    return join(this.#dir, '.agent', 'blobs', sha256);
+  }
+}

@@ -1,0 +1,121 @@
+import type { TelemetryModel } from './telemetry-model.js';
+
+export interface Sample {
+  readonly seq: number;
+  /** Epoch milliseconds. */
+  readonly t: number;
+  readonly metrics: { readonly heart_rate: number; readonly trajectory_error: number };
+}
+
+export interface TelemetryPage {
+  readonly samples: readonly Sample[];
+  /** Pass as `since` next time. */
+  readonly next: number;
+}
+
+/** Settings every drone of one server shares, kept once instead of per drone. */
+export interface TelemetryClock {
+  /** @default 200 */
+  readonly intervalMs: number;
+  /** When the server booted, epoch ms: there are no samples before it. */
+  readonly bootMs: number;
+}
+
+interface ModelSegment {
+  readonly fromSeq: number;
+  readonly model: TelemetryModel;
+}
+
+/** A drone keeps at most this many samples; older ones are gone. */
+export const MAX_SAMPLES = 200;
+
+/**
+ * One drone's telemetry, computed lazily. Sample `seq` is taken at `t = seq * intervalMs` (epoch
+ * anchored, so seqs keep growing across agent restarts) and is a pure function of the drone's key
+ * (seed + drone index), the seq and the model in force then: a counter-based PRNG needs no state
+ * and no timer, so an idle drone costs nothing and the same seed always gives the same samples.
+ * The model history is a short list of segments, pruned once they fall out of the sample window.
+ */
+export class TelemetryStream {
+  readonly #key: number;
+  readonly #clock: TelemetryClock;
+  /** Never empty: the first segment covers every seq before the second. */
+  #segments: readonly [ModelSegment, ...ModelSegment[]];
+
+  constructor(key: number, clock: TelemetryClock, model: TelemetryModel) {
+    this.#key = mix32(key | 0);
+    this.#clock = clock;
+    this.#segments = [{ fromSeq: Number.NEGATIVE_INFINITY, model }];
+  }
+
+  /** The drone's config changed at `nowMs`: samples after it follow `model`, earlier ones keep theirs. */
+  setModel(model: TelemetryModel, nowMs: number): void {
+    const latest = this.#latestSeq(nowMs);
+    const fromSeq = latest + 1;
+    const oldestVisible = latest - MAX_SAMPLES + 1;
+    // Changes within one sample interval supersede each other; segments wholly out of the window go.
+    const kept = this.#segments.filter((segment, index, all) => segment.fromSeq < fromSeq && (all[index + 1]?.fromSeq ?? fromSeq) > oldestVisible);
+    this.#segments = [...kept, { fromSeq, model }] as const;
+  }
+
+  /** Samples with seq > `since`, at most the latest MAX_SAMPLES. */
+  read(since: number, nowMs: number): TelemetryPage {
+    const latest = this.#latestSeq(nowMs);
+    // A cursor from the future (the clock stepped back, or a different agent): resync on ours.
+    if (since > latest) return { samples: [], next: latest };
+    const first = Math.max(since + 1, latest - MAX_SAMPLES + 1, Math.floor(this.#clock.bootMs / this.#clock.intervalMs) + 1);
+    const samples: Sample[] = [];
+    for (let seq = first; seq <= latest; seq += 1) samples.push(this.#sample(seq));
+    return { samples, next: latest };
+  }
+
+  #latestSeq(nowMs: number): number {
+    return Math.floor(nowMs / this.#clock.intervalMs);
+  }
+
+  #sample(seq: number): Sample {
+    const model = this.#modelAt(seq);
+    // Box-Muller: two independent uniforms give two independent standard normals.
+    const radius = Math.sqrt(-2 * Math.log(this.#uniform(seq, 0)));
+    const angle = 2 * Math.PI * this.#uniform(seq, 1);
+    const heartRate = model.heartRateMean + model.heartRateSd * radius * Math.cos(angle);
+    const trajectoryError = Math.max(0, model.trajectoryErrorMean + model.trajectoryErrorSd * radius * Math.sin(angle));
+    return {
+      seq,
+      t: seq * this.#clock.intervalMs,
+      metrics: { heart_rate: round(heartRate, 2), trajectory_error: round(trajectoryError, 6) },
+    };
+  }
+
+  #modelAt(seq: number): TelemetryModel {
+    let model = this.#segments[0].model;
+    for (const segment of this.#segments) {
+      if (segment.fromSeq <= seq) model = segment.model;
+    }
+    return model;
+  }
+
+  /** A uniform in (0, 1] for (drone, seq, lane); seqs beyond 2^32 fold in their high word. */
+  #uniform(seq: number, lane: number): number {
+    const low = seq >>> 0;
+    const high = Math.floor(seq / 2 ** 32) >>> 0;
+    const hash = mix32(mix32(mix32(this.#key ^ low) + high) ^ Math.imul(lane + 1, 0x27d4eb2d));
+    return (hash + 1) / 2 ** 32;
+  }
+}
+
+/** murmur3's finaliser: a cheap 32-bit mix whose output bits all depend on every input bit. */
+function mix32(value: number): number {
+  let hash = value | 0;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}

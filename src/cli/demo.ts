@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from './commands/run.js';
+
+/** The three shipped scenarios: `npm start`, `npm start -- bad`, `npm start -- hot`. */
+const SCENARIOS = {
+  good: { spec: 'rollouts/aim-sensitivity.yaml', hot: [] as string[], expect: 'promoted, exit 0' },
+  bad: { spec: 'rollouts/aim-sensitivity-bad.yaml', hot: [] as string[], expect: 'rolled back by telemetry analysis, exit 1' },
+  hot: { spec: 'rollouts/aim-sensitivity-hot.yaml', hot: ['drone-7'], expect: 'aborted: drone-7 is HOT, exit 4' },
+} as const;
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Starts `rollout fleet sim` in its own process and resolves with its URL once it listens. */
+async function startSim(inventory: string, hot: readonly string[]) {
+  const args = [join(root, 'dist', 'cli', 'bin.js'), 'fleet', 'sim', '--drones', '20', '--port', '0', '--inventory-out', inventory, '--output', 'json'];
+  if (hot.length > 0) args.push('--hot', hot.join(','));
+  const sim = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((done) => sim.once('exit', (code) => done(code)));
+  const lines = createInterface({ input: sim.stdout });
+  const ready = new Promise<string>((done, fail) => {
+    lines.once('line', (line) => done((JSON.parse(line) as { url: string }).url));
+    sim.once('exit', (code) => fail(new Error(`the simulated fleet exited with code ${code} before it was ready`)));
+  });
+  return { url: await ready, stop: async () => (sim.kill('SIGTERM'), await exited) };
+}
+
+async function demo(name: string): Promise<number> {
+  const scenario = SCENARIOS[name as keyof typeof SCENARIOS];
+  if (!scenario) {
+    process.stderr.write(`unknown scenario "${name}": choose one of ${Object.keys(SCENARIOS).join(', ')} (npm start -- bad)\n`);
+    return 2;
+  }
+  const work = await mkdtemp(join(tmpdir(), 'fleet-rollout-demo-'));
+  const inventory = join(work, 'fleet.yaml');
+  const sim = await startSim(inventory, scenario.hot);
+  try {
+    process.stdout.write(`demo "${name}": 20 simulated drones on ${sim.url}; expected: ${scenario.expect}\n\n`);
+    return await runCommand({
+      spec: join(root, scenario.spec),
+      inventory,
+      stateDir: join(root, '.rollout'),
+      output: 'text',
+      logLevel: 'warn',
+    });
+  } finally {
+    await sim.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await demo(process.argv[2] ?? 'good');

@@ -1,0 +1,174 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Level } from 'pino';
+import { RolloutError } from '../errors.js';
+import { SpecError } from '../spec/spec-error.js';
+import { EXIT_CODES } from '../runner/report.js';
+import type { CommonOptions, OutputFormat } from './common.js';
+import { printJson } from './common.js';
+import { LOG_LEVELS } from './logger.js';
+import { lockListCommand, lockReclaimCommand, lockReleaseCommand } from './commands/lock.js';
+import { planCommand } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
+import { schemaCommand } from './commands/schema.js';
+import { agentCommand, fleetSimCommand } from './commands/serve.js';
+import { validateCommand } from './commands/validate.js';
+
+interface RawCommon {
+  stateDir: string;
+  output: OutputFormat;
+  logLevel: Level | 'silent';
+}
+
+function integer(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer from ${min} up, got "${value}"`);
+    return n;
+  };
+}
+
+function idList(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--state-dir <dir>', 'where locks, logs and rollout records live', '.rollout')
+    .addOption(new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('warn'));
+}
+
+function common(raw: RawCommon): CommonOptions {
+  return { stateDir: raw.stateDir, output: raw.output, logLevel: raw.logLevel };
+}
+
+/** Exit code of an error that ends a command: bad input is 2, a live lock owner 3, anything else 1. */
+function exitCodeOf(error: unknown): number {
+  if (!(error instanceof RolloutError)) return 1;
+  switch (error.code) {
+    case 'E_SPEC_INVALID':
+    case 'E_USAGE':
+    case 'E_LOCK_NOT_FOUND':
+    case 'E_ROLLOUT_NOT_FOUND':
+      return EXIT_CODES.invalid;
+    case 'E_LOCK_BUSY':
+    case 'E_LOCK_OWNER_LIVE':
+      return EXIT_CODES.lock_busy;
+    default:
+      return 1;
+  }
+}
+
+function report(error: unknown, output: OutputFormat): number {
+  const exitCode = exitCodeOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (output === 'json') {
+    const code = error instanceof RolloutError ? error.code : 'E_INTERNAL';
+    const issues = error instanceof SpecError ? error.issues : undefined;
+    printJson({ result: exitCode === EXIT_CODES.invalid ? 'invalid' : 'error', exitCode, code, reason: message, ...(issues ? { issues } : {}) });
+  }
+  process.stderr.write(`${message}\n`);
+  if (!(error instanceof RolloutError) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  return exitCode;
+}
+
+/** Builds the CLI; every action stores its exit code in `result` instead of exiting. */
+export function buildProgram(result: { exitCode: number }): Command {
+  const program = new Command('rollout')
+    .description('Canary rollouts of config files to fleets of drones')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  const act = <T extends RawCommon>(fn: (options: T) => Promise<number>) => async (options: T) => {
+    try {
+      result.exitCode = await fn(options);
+    } catch (error) {
+      result.exitCode = report(error, options.output);
+    }
+  };
+
+  withCommon(program.command('run').argument('<spec>', 'rollout spec (YAML)'))
+    .description('run one rollout to its end: pause, lock, canary, analysis, waves, promote or roll back')
+    .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
+    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
+    .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
+      act(runCommand)({ ...raw, ...common(raw), spec }),
+    );
+
+  withCommon(program.command('plan').argument('<spec>', 'rollout spec (YAML)'))
+    .description("validate, reach every drone's /v1/health, print canary and waves; writes nothing")
+    .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
+    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
+    .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
+      act(planCommand)({ ...raw, ...common(raw), spec }),
+    );
+
+  withCommon(program.command('validate').argument('<spec>', 'rollout spec (YAML)'))
+    .description('offline validation of the spec, its config and inventory; exit 0 or 2')
+    .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
+    .action((spec: string, raw: RawCommon & { inventory?: string }) => act(validateCommand)({ ...raw, ...common(raw), spec }));
+
+  withCommon(program.command('schema'))
+    .description('print the JSON Schema of the rollout spec')
+    .action((raw: RawCommon) => act(schemaCommand)(raw));
+
+  withCommon(program.command('agent'))
+    .description('run one drone agent serving /v1 and writing configs to --dir')
+    .requiredOption('--id <id>', 'the drone id')
+    .requiredOption('--dir <dir>', 'the config directory')
+    .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--token-file <file>', 'require this bearer token')
+    .action((raw: RawCommon & { id: string; dir: string; port: number; host: string; tokenFile?: string }) =>
+      act(agentCommand)({ ...raw, ...common(raw) }),
+    );
+
+  const fleet = program.command('fleet').description('simulated fleets');
+  withCommon(fleet.command('sim'))
+    .description('a simulated fleet on loopback, drones under /d/<id>, until stopped')
+    .option('--drones <n>', 'how many drones', integer(1), 20)
+    .option('--port <port>', 'port (0 picks one)', integer(0), 7100)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--hot <ids>', 'drones whose local lock is held by another owner (comma-separated)', idList, [])
+    .option('--stale <ids>', 'drones left with a stale local lock, reclaimed on boot', idList, [])
+    .option('--fail <ids>', 'drones that fail every config write', idList, [])
+    .option('--slow <ids>', 'drones that answer late', idList, [])
+    .option('--slow-ms <ms>', 'how late slow drones answer', integer(0), 1500)
+    .option('--config-file <name>', 'the config file every drone starts with', 'aim_lock_config.conf')
+    .option('--inventory-out <file>', 'write the inventory (drones: [{id, url, labels}]) here')
+    .option('--dir <dir>', "root of the drones' config dirs (default: a temp dir removed on exit)")
+    .option('--seed <n>', 'telemetry seed', integer(0), 1)
+    .option('--token-file <file>', 'require this bearer token')
+    .action((raw: RawCommon & Omit<Parameters<typeof fleetSimCommand>[0], keyof CommonOptions>) =>
+      act(fleetSimCommand)({ ...raw, ...common(raw) }),
+    );
+
+  const lock = program.command('lock').description('the config lock table');
+  withCommon(lock.command('ls'))
+    .description('the lock table: key, owner, fence, acquired, heartbeat, held/stale')
+    .action((raw: RawCommon) => act(lockListCommand)(common(raw)));
+  withCommon(lock.command('reclaim'))
+    .description('free every stale lock (dead owner, rebooted host, expired lease)')
+    .action((raw: RawCommon) => act(lockReclaimCommand)(common(raw)));
+  withCommon(lock.command('release').argument('<key>', 'the lock key (the config file name)'))
+    .description('free one lock by hand; refuses a live owner unless --force')
+    .option('--force', 'release even if the owner is alive', false)
+    .action((key: string, raw: RawCommon & { force: boolean }) => act(lockReleaseCommand)({ ...common(raw), key, force: raw.force }));
+
+  return program;
+}
+
+/** Parses argv, runs the command, returns the process exit code: the one place it is decided. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const result = { exitCode: 0 };
+  const program = buildProgram(result);
+  try {
+    await program.parseAsync([...argv], { from: 'node' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : EXIT_CODES.invalid;
+    }
+    return report(error, 'text');
+  }
+  return result.exitCode;
+}

@@ -1,0 +1,61 @@
+import type { RolloutObserver } from '../runner/context.js';
+
+export interface ProgressOptions {
+  readonly stream: NodeJS.WriteStream;
+  /** Update one line in place (a terminal), or print plain lines (CI, pipes, files). */
+  readonly live: boolean;
+}
+
+/**
+ * Human progress for `rollout run`: the stage, and drones done / total. On a terminal one line is
+ * redrawn; otherwise a line per stage and per quarter of a fleet operation, so CI logs stay short.
+ */
+export class ProgressDisplay implements RolloutObserver {
+  readonly #stream: NodeJS.WriteStream;
+  readonly #live: boolean;
+  #stage = '';
+  #lastQuarter = new Map<string, number>();
+  #lastDraw = 0;
+
+  constructor(options: ProgressOptions) {
+    this.#stream = options.stream;
+    this.#live = options.live;
+  }
+
+  stage(stage: string): void {
+    this.#stage = stage;
+    this.#line(stage, true);
+  }
+
+  progress(stage: string, done: number, total: number): void {
+    const text = `${this.#stage} · ${stage} ${done}/${total} drones`;
+    if (this.#live) {
+      const now = Date.now();
+      if (done === total || now - this.#lastDraw > 80) this.#line(text, false);
+      this.#lastDraw = now;
+      return;
+    }
+    const quarter = total === 0 ? 4 : Math.floor((done / total) * 4);
+    if ((this.#lastQuarter.get(stage) ?? -1) < quarter && (quarter > 0 || done === total)) {
+      this.#lastQuarter.set(stage, quarter);
+      if (done === total || quarter > 0) this.#line(text, true);
+    }
+  }
+
+  note(text: string): void {
+    this.#line(text, true);
+  }
+
+  /** Ends the live line so what follows starts on a fresh one. */
+  finish(): void {
+    if (this.#live) this.#stream.write('\n');
+  }
+
+  #line(text: string, keep: boolean): void {
+    if (this.#live) {
+      this.#stream.write(`\r\x1b[K${text}${keep ? '\n' : ''}`);
+    } else {
+      this.#stream.write(`${text}\n`);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import PQueue from 'p-queue';
+import type { Drone } from '../spec/types.js';
+
+export type DroneWork = (drone: Drone, signal: AbortSignal) => Promise<'continue' | 'stop'>;
+
+export interface ForEachDroneOptions {
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  /** Aborting it empties the queue at once and cancels the requests in flight. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Runs `work` for every drone with bounded concurrency. When the caller aborts, or one drone's work says
+ * `stop` (a HOT answer, too many failures), nothing more starts: queued drones are dropped at once and
+ * requests in flight see their signal aborted. A `work` that throws stops the run the same way, and the
+ * first error is rethrown once every request in flight has settled.
+ */
+export async function forEachDrone(drones: readonly Drone[], options: ForEachDroneOptions, work: DroneWork): Promise<void> {
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
+    throw new TypeError(`Expected \`concurrency\` to be an integer from 1 and up, got \`${options.concurrency}\``);
+  }
+  const stop = new AbortController();
+  const signal = AbortSignal.any([options.signal, stop.signal]);
+  const queue = new PQueue({ concurrency: options.concurrency });
+  const drop = () => queue.clear();
+  let failure: { readonly error: unknown } | undefined;
+  signal.addEventListener('abort', drop, { once: true });
+  try {
+    for (const drone of drones) {
+      if (signal.aborted) break;
+      void queue.add(async () => {
+        if (signal.aborted) return;
+        try {
+          if ((await work(drone, signal)) === 'stop') stop.abort();
+        } catch (error) {
+          failure ??= { error };
+          stop.abort();
+        }
+      });
+    }
+    await queue.onIdle();
+    if (failure) throw failure.error;
+  } finally {
+    signal.removeEventListener('abort', drop);
+  }
+}

@@ -1,0 +1,89 @@
+/** What the rollout machine knows and what its effects must provide. Effects do all I/O. */
+
+export type RolloutResult =
+  | 'promoted'
+  | 'rolled_back'
+  | 'aborted_hot'
+  | 'lock_busy'
+  | 'needs_attention'
+  | 'interrupted';
+
+export type IntervalVerdict = 'pass' | 'fail' | 'inconclusive';
+
+/** One step as the machine sees it: counts and timings, never the drone list (kept small for snapshots). */
+export interface StepSchedule {
+  readonly name: string;
+  readonly droneCount: number;
+  /** Analysis intervals to run in this step's bake; 0 means no bake. */
+  readonly intervals: number;
+  readonly intervalDelayMs: number;
+  /** A human must pass this gate (`rollout promote`) before the next step. */
+  readonly approval: boolean;
+}
+
+export interface RolloutInput {
+  readonly rolloutId: string;
+  readonly steps: readonly StepSchedule[];
+  /** Failed analysis intervals tolerated per step before rolling back. */
+  readonly failureLimit: number;
+}
+
+/** The outcome of a fleet-wide stage (pause, push): drones that answered HOT, and why to stop, if at all. */
+export interface StageOutcome {
+  readonly hot: readonly string[];
+  readonly abortReason?: string;
+}
+
+export interface AnalysisOutcome {
+  readonly hot: readonly string[];
+  readonly verdict: IntervalVerdict;
+  readonly summary: string;
+}
+
+/** Drones that did not end where they should (rollback or resume failed on them). */
+export interface CleanupOutcome {
+  readonly incomplete: readonly string[];
+}
+
+export type LockOutcome =
+  | { readonly acquired: true; readonly fence: number }
+  | { readonly acquired: false; readonly holder: string };
+
+export interface VerdictRecord {
+  readonly step: string;
+  readonly interval: number;
+  readonly verdict: IntervalVerdict;
+  readonly summary: string;
+}
+
+/** The effects the machine invokes. Every one must be idempotent: a restored snapshot re-runs the step in flight. */
+export interface RolloutEffects {
+  pauseFleet(signal: AbortSignal): Promise<StageOutcome>;
+  acquireLock(signal: AbortSignal): Promise<LockOutcome>;
+  /** Keeps the lease alive; calls `onLost` once if it is lost. Returns a function that stops it. */
+  keepLease(fence: number, onLost: (reason: string) => void): () => void;
+  pushStep(input: { readonly stepIndex: number; readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;
+  analyseInterval(
+    input: { readonly stepIndex: number; readonly interval: number },
+    signal: AbortSignal,
+  ): Promise<AnalysisOutcome>;
+  /** Drones targeted but not on the new config once every step is done. */
+  verifyPromotion(signal: AbortSignal): Promise<CleanupOutcome>;
+  rollBack(input: { readonly fence: number }, signal: AbortSignal): Promise<CleanupOutcome>;
+  resumeFleet(signal: AbortSignal): Promise<CleanupOutcome>;
+  releaseLock(input: { readonly fence: number }): Promise<void>;
+}
+
+export type RolloutEvent =
+  | { readonly type: 'operator.abort'; readonly by: string; readonly reason?: string }
+  | { readonly type: 'operator.interrupt'; readonly signal: string }
+  | { readonly type: 'operator.promote'; readonly by: string }
+  | { readonly type: 'lease.lost'; readonly reason: string };
+
+export interface RolloutOutput {
+  readonly result: RolloutResult;
+  readonly reason: string;
+  readonly hot: readonly string[];
+  readonly attention: readonly string[];
+  readonly verdicts: readonly VerdictRecord[];
+}

@@ -1,0 +1,47 @@
+import type { Logger } from 'pino';
+import type { DroneClient } from '../fleet/drone-client.js';
+import type { Drone, Plan, Threshold } from '../spec/types.js';
+import type { Ledger } from './ledger.js';
+
+/** What a stage reports while it works, for the progress display. */
+export interface RolloutObserver {
+  progress(stage: string, done: number, total: number): void;
+}
+
+/** Everything the effects of one rollout share. */
+export interface RolloutRuntime {
+  readonly rolloutId: string;
+  readonly plan: Plan;
+  readonly client: DroneClient;
+  readonly ledger: Ledger;
+  readonly logger: Logger;
+  readonly observer: RolloutObserver;
+  readonly now: () => number;
+  /** Targeted drones by id. */
+  readonly drones: ReadonlyMap<string, Drone>;
+}
+
+/** The largest count a threshold allows out of `total` drones. */
+export function allowed(threshold: Threshold, total: number): number {
+  return threshold.kind === 'count' ? threshold.value : Math.floor((threshold.value / 100) * total);
+}
+
+export function describeThreshold(threshold: Threshold): string {
+  return threshold.kind === 'count' ? String(threshold.value) : `${threshold.value}%`;
+}
+
+/** Drones by id, in the order given; an id missing from the map is a bug in the plan. */
+export function dronesOf(runtime: RolloutRuntime, ids: readonly string[]): Drone[] {
+  return ids.map((id) => {
+    const drone = runtime.drones.get(id);
+    if (!drone) throw new Error(`drone ${id} is in the plan but not among the targeted drones`);
+    return drone;
+  });
+}
+
+/** Up to `max` ids spread evenly over the list, so analysis of a big wave reads a fair sample. */
+export function spread(ids: readonly string[], max: number): string[] {
+  if (ids.length <= max) return [...ids];
+  const step = ids.length / max;
+  return Array.from({ length: max }, (_, i) => ids[Math.floor(i * step)] as string);
+}

@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { mustBe } from './describe-value.js';
+import {
+  count,
+  duration,
+  labels,
+  percent,
+  percentText,
+  positiveDuration,
+  positiveInt,
+  text,
+  threshold,
+} from './spec-fields.js';
+
+/*
+ * The ONE schema of a rollout spec, in the snake_case the YAML uses. Validation, the typed result and
+ * `rollout schema` (JSON Schema) all come from it, so they cannot drift apart.
+ */
+
+const CANARY_SIZES = ['drones', 'percent', 'label'] as const;
+
+/** Lowercase so a rollout name is safe in file names, lock keys and URLs. */
+export const SPEC_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+/** A plain file name: the agent writes it inside its config dir, so no path may escape it. */
+export const CONFIG_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+const nameMessage = mustBe('lowercase letters, digits, ".", "_" or "-", starting with a letter or digit');
+const fileMessage = mustBe('a plain file name (no "/", no "..", no leading ".")');
+const mapping = { error: mustBe('a mapping') };
+
+const config = z
+  .strictObject(
+    {
+      file: z.string({ error: fileMessage }).regex(CONFIG_FILE_PATTERN, { error: fileMessage }).meta({
+        description: "The config file's name on every drone, e.g. aim_lock_config.conf.",
+      }),
+      source: text('a path').meta({ description: 'The new content, a path relative to this spec.' }),
+      version: z
+        .string({ error: mustBe('a version label without spaces (quote numbers)') })
+        .regex(/^\S+$/, { error: mustBe('a version label without spaces') })
+        .optional()
+        .meta({ description: "A version label; defaults to the first 12 hex digits of the content's sha256." }),
+    },
+    mapping,
+  )
+  .meta({ description: 'The config file to roll out.' });
+
+const fleet = z
+  .strictObject(
+    {
+      inventory: text('a path').meta({
+        description: 'The inventory (drones: [{id, url, labels}]), a path relative to this spec.',
+      }),
+      selector: labels.optional().meta({ description: 'Only drones whose labels match all of these are targeted.' }),
+    },
+    mapping,
+  )
+  .meta({ description: 'Which drones the rollout targets.' });
+
+const pause = z
+  .strictObject(
+    {
+      fleet: z.boolean({ error: mustBe('true or false') }).default(true).meta({
+        description: 'Pause every targeted drone before the first push and resume them all at the end.',
+      }),
+      timeout: positiveDuration.prefault('30s').meta({ description: 'How long pausing the fleet may take.' }),
+    },
+    mapping,
+  )
+  .prefault({});
+
+const lock = z
+  .strictObject(
+    {
+      ttl: positiveDuration.prefault('15s').meta({ description: 'Lease time of the config lock; renewed by heartbeat.' }),
+      wait: duration.prefault('0s').meta({ description: 'How long to wait for a busy lock before giving up.' }),
+    },
+    mapping,
+  )
+  .prefault({});
+
+const canary = z
+  .strictObject(
+    {
+      drones: positiveInt.optional().meta({ description: 'The canary is the first N targeted drones.' }),
+      percent: percent.optional().meta({ description: 'The canary is this share of the targeted drones (at least one).' }),
+      label: labels
+        .refine((value) => Object.keys(value).length > 0, { error: 'must name at least one label' })
+        .optional()
+        .meta({ description: 'The canary is every targeted drone carrying all these labels.' }),
+      bake: duration.prefault('30s').meta({ description: 'How long the canary runs under analysis.' }),
+      approval: z
+        .enum(['auto', 'manual'], { error: mustBe('auto or manual') })
+        .default('auto')
+        .meta({ description: 'manual waits for `rollout promote` after a passing canary.' }),
+    },
+    mapping,
+  )
+  .superRefine((value, ctx) => {
+    const given = CANARY_SIZES.filter((key) => value[key] !== undefined);
+    if (given.length === 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        given.length === 0
+          ? 'needs one of drones, percent or label'
+          : `has ${given.join(' and ')}; give exactly one of drones, percent or label`,
+    });
+  })
+  .meta({ description: 'The first step: a few drones get the new config and are compared with the rest.' });
+
+const metric = z
+  .strictObject(
+    {
+      name: z
+        .string({ error: mustBe('a metric name like heart_rate') })
+        .regex(METRIC_NAME_PATTERN, { error: mustBe('a metric name like heart_rate') })
+        .meta({ description: 'A telemetry metric, e.g. heart_rate.' }),
+      max: z.number({ error: mustBe('a number') }).optional().meta({ description: "Upper limit on the canary's median." }),
+      min: z.number({ error: mustBe('a number') }).optional().meta({ description: "Lower limit on the canary's median." }),
+      max_increase: percentText()
+        .optional()
+        .meta({ description: "How far the canary's median may rise above the baseline's, e.g. 25%." }),
+      max_decrease: percentText(100)
+        .optional()
+        .meta({ description: "How far the canary's median may fall below the baseline's, e.g. 10%." }),
+    },
+    mapping,
+  )
+  .superRefine((value, ctx) => {
+    const limits = [value.max, value.min, value.max_increase, value.max_decrease];
+    if (limits.every((limit) => limit === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'needs at least one limit: max, min, max_increase or max_decrease' });
+    }
+    if (value.min !== undefined && value.max !== undefined && value.min > value.max) {
+      ctx.addIssue({ code: 'custom', path: ['min'], message: `must not be above max (${value.max}), got ${value.min}` });
+    }
+  });
+
+const analysis = z
+  .strictObject(
+    {
+      interval: positiveDuration.prefault('5s').meta({ description: 'How often telemetry is judged.' }),
+      min_samples: positiveInt.default(3).meta({ description: 'Samples each side needs before a verdict.' }),
+      failure_limit: positiveInt.default(1).meta({ description: 'Failed verdicts that roll the rollout back.' }),
+      metrics: z
+        .array(metric, { error: mustBe('a list of metrics') })
+        .default([])
+        .meta({ description: 'Limits on telemetry; each needs at least one of max, min, max_increase, max_decrease.' }),
+    },
+    mapping,
+  )
+  .prefault({})
+  .meta({ description: 'How canary telemetry is judged against the baseline drones.' });
+
+const wave = z.strictObject(
+  {
+    percent: percent.meta({ description: 'Cumulative share of the targeted drones on the new config after this wave.' }),
+    bake: duration.prefault('10s').meta({ description: 'How long this wave runs under analysis.' }),
+  },
+  mapping,
+);
+
+const waves = z
+  .array(wave, { error: mustBe('a list of waves') })
+  .min(1, { error: 'must list at least one wave' })
+  .superRefine((list, ctx) => {
+    list.forEach((item, index) => {
+      const previous = list[index - 1];
+      if (previous !== undefined && item.percent <= previous.percent) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'percent'],
+          message: `must be above the previous wave's ${previous.percent}, got ${item.percent}`,
+        });
+      }
+    });
+    const last = list.at(-1);
+    if (last !== undefined && last.percent !== 100) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [list.length - 1, 'percent'],
+        message: `must be 100 in the last wave, got ${last.percent}`,
+      });
+    }
+  })
+  .prefault([{ percent: 100, bake: '0s' }])
+  .meta({ description: 'After the canary, waves bring the rest of the fleet over; the last one is 100.' });
+
+const push = z
+  .strictObject(
+    {
+      concurrency: positiveInt.default(32).meta({ description: 'Drones pushed to at the same time.' }),
+      timeout: positiveDuration.prefault('5s').meta({ description: 'Timeout of one push request.' }),
+      retries: count.default(2).meta({ description: 'Retries of a failed push request.' }),
+    },
+    mapping,
+  )
+  .prefault({});
+
+const abort = z
+  .strictObject(
+    {
+      max_push_failures: threshold.prefault(0).meta({
+        description: 'Failed pushes tolerated before rolling back: a count or a share like "5%".',
+      }),
+      max_unreachable: threshold.prefault('10%').meta({
+        description: 'Unreachable drones tolerated: a count or a share like "10%".',
+      }),
+    },
+    mapping,
+  )
+  .prefault({});
+
+export const specSchema = z
+  .strictObject(
+    {
+      name: z
+        .string({ error: nameMessage })
+        .regex(SPEC_NAME_PATTERN, { error: nameMessage })
+        .meta({ description: 'The rollout name, e.g. aim-sensitivity-v43.' }),
+      config,
+      fleet,
+      pause: pause.meta({ description: 'Pausing the fleet while the rollout runs.' }),
+      lock: lock.meta({ description: 'The config lock shared by every orchestrator.' }),
+      canary,
+      analysis,
+      waves,
+      push: push.meta({ description: 'How configs are pushed to drones.' }),
+      abort: abort.meta({ description: 'When a rollout gives up and rolls back.' }),
+    },
+    mapping,
+  )
+  .meta({
+    title: 'fleet-rollout spec',
+    description: 'A canary rollout of one config file to a fleet of drones (rollouts/*.yaml).',
+  });
+
+/** The spec as validated, still in YAML's snake_case with paths as written. */
+export type ParsedSpec = z.output<typeof specSchema>;

@@ -1,0 +1,75 @@
+import { dirname, resolve } from 'node:path';
+import { SpecError, sortIssues, type SpecIssue } from './spec-error.js';
+import { checkWithSchema } from './schema-issues.js';
+import { specSchema, type ParsedSpec } from './spec-schema.js';
+import type { RolloutSpec } from './types.js';
+import { parseYamlSource, type YamlSource } from './yaml-source.js';
+
+/** The outcome of checking spec text: the spec when valid, and every issue found either way. */
+export interface SpecCheck {
+  readonly source: YamlSource;
+  readonly spec: RolloutSpec | undefined;
+  readonly issues: readonly SpecIssue[];
+}
+
+/**
+ * Checks spec text without touching the disk (paths are resolved, not read).
+ * `file` is how errors name the spec; `baseDir` is where its relative paths start.
+ */
+export function checkSpecText(text: string, file: string, baseDir: string = dirname(resolve(file))): SpecCheck {
+  const source = parseYamlSource(text, file);
+  if (source.syntaxIssues.length > 0) return { source, spec: undefined, issues: source.syntaxIssues };
+  const result = checkWithSchema(specSchema, source.data);
+  if ('problems' in result) {
+    return { source, spec: undefined, issues: sortIssues(result.problems.map(source.pin)) };
+  }
+  return { source, spec: toRolloutSpec(result.output, baseDir), issues: [] };
+}
+
+/** The validated spec, or a SpecError listing every problem. Pure apart from resolving paths. */
+export function validateSpecText(text: string, file: string, baseDir?: string): RolloutSpec {
+  const { spec, issues } = checkSpecText(text, file, baseDir);
+  if (spec === undefined) throw new SpecError(issues);
+  return spec;
+}
+
+/** snake_case YAML to the camelCase RolloutSpec, with paths made absolute against the spec's folder. */
+function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
+  const { config, fleet, pause, lock, canary, analysis, push, abort } = parsed;
+  return {
+    name: parsed.name,
+    config: {
+      file: config.file,
+      source: resolve(baseDir, config.source),
+      ...(config.version === undefined ? {} : { version: config.version }),
+    },
+    fleet: {
+      inventory: resolve(baseDir, fleet.inventory),
+      ...(fleet.selector === undefined ? {} : { selector: fleet.selector }),
+    },
+    pause: { fleet: pause.fleet, timeoutMs: pause.timeout },
+    lock: { ttlMs: lock.ttl, waitMs: lock.wait },
+    canary: {
+      ...(canary.drones === undefined ? {} : { drones: canary.drones }),
+      ...(canary.percent === undefined ? {} : { percent: canary.percent }),
+      ...(canary.label === undefined ? {} : { label: canary.label }),
+      bakeMs: canary.bake,
+      approval: canary.approval,
+    },
+    analysis: {
+      intervalMs: analysis.interval,
+      minSamples: analysis.min_samples,
+      failureLimit: analysis.failure_limit,
+      metrics: analysis.metrics.map((metric) => ({
+        name: metric.name,
+        ...(metric.max === undefined ? {} : { max: metric.max }),
+        ...(metric.min === undefined ? {} : { min: metric.min }),
+        ...(metric.max_increase === undefined ? {} : { maxIncrease: metric.max_increase }),
+        ...(metric.max_decrease === undefined ? {} : { maxDecrease: metric.max_decrease }),
+      })),
+    },
+    waves: parsed.waves.map((wave) => ({ percent: wave.percent, bakeMs: wave.bake })),
+    push: { concurrency: push.concurrency, timeoutMs: push.timeout, retries: push.retries },
+    abort: { maxPushFailures: abort.max_push_failures, maxUnreachable: abort.max_unreachable },
+  };
+}

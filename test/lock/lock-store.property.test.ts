@@ -1,0 +1,178 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RolloutError } from '../../src/errors.js';
+import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
+import type { Lease, LockOwner, LockStatus, LockStore } from '../../src/lock/types.js';
+import { createFakeClock, createFakeProcesses } from './conformance.js';
+import { makeStateDir } from './temp-dir.js';
+
+/**
+ * Random interleavings of four owners on two hosts over two keys, checked step by step against what the
+ * table looked like just before each step (through the acting host's eyes, which decide staleness).
+ */
+
+const KEYS = ['a.conf', 'b.conf'] as const;
+type Key = (typeof KEYS)[number];
+interface HostView {
+  readonly host: string;
+  readonly bootId: string;
+}
+const HOST_A: HostView = { host: 'host-a', bootId: 'boot-a' };
+const HOST_B: HostView = { host: 'host-b', bootId: 'boot-b' };
+
+type Step =
+  | { readonly type: 'acquire'; readonly owner: number; readonly key: Key; readonly ttlMs: number }
+  | { readonly type: 'renew'; readonly owner: number; readonly key: Key }
+  | { readonly type: 'release'; readonly owner: number; readonly key: Key }
+  | { readonly type: 'reclaim'; readonly host: number }
+  | { readonly type: 'advance'; readonly ms: number }
+  | { readonly type: 'kill'; readonly owner: number }
+  | { readonly type: 'restart'; readonly owner: number };
+
+const ownerIndex = fc.integer({ min: 0, max: 3 });
+const key = fc.constantFrom(...KEYS);
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ type: fc.constant('acquire'), owner: ownerIndex, key, ttlMs: fc.constantFrom(500, 2_000) }) },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('renew'), owner: ownerIndex, key }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('release'), owner: ownerIndex, key }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('reclaim'), host: fc.integer({ min: 0, max: 1 }) }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('advance'), ms: fc.integer({ min: 0, max: 1_500 }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('kill'), owner: ownerIndex }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('restart'), owner: ownerIndex }) },
+);
+
+interface Actor {
+  owner: LockOwner;
+  alive: boolean;
+  /** The last lease this owner got per key; a restarted rollout keeps it, as its persisted state would. */
+  readonly leases: Map<Key, Lease>;
+  readonly store: LockStore;
+}
+
+function sameProcess(a: LockOwner, b: LockOwner): boolean {
+  return a.host === b.host && a.bootId === b.bootId && a.pid === b.pid && a.rollout === b.rollout;
+}
+
+async function tableOf(store: LockStore): Promise<Map<string, LockStatus>> {
+  return new Map((await store.list()).map((status) => [status.key, status]));
+}
+
+async function run(steps: readonly Step[]): Promise<void> {
+  const { dir, remove } = await makeStateDir();
+  const clock = createFakeClock();
+  const processes = createFakeProcesses();
+  const open = (view: HostView): LockStore =>
+    createEmbeddedLockStore({ dir, ...view, now: clock.now, isPidAlive: processes.isPidAlive });
+  const stores = [open(HOST_A), open(HOST_B)] as const;
+  let nextPid = 1_000;
+  // Owners 0 and 2 run on host A, 1 and 3 on host B.
+  const actors: Actor[] = [0, 1, 2, 3].map((index) => ({
+    owner: { ...(index % 2 === 0 ? HOST_A : HOST_B), pid: (nextPid += 1), rollout: `rollout-${index}` },
+    alive: true,
+    leases: new Map(),
+    store: index % 2 === 0 ? stores[0] : stores[1],
+  }));
+  const highestFence = new Map<string, number>();
+
+  try {
+    for (const current of steps) {
+      switch (current.type) {
+        case 'advance':
+          clock.advance(current.ms);
+          break;
+        case 'kill': {
+          const actor = actors[current.owner];
+          if (actor === undefined || !actor.alive) break;
+          processes.kill(actor.owner.pid);
+          actor.alive = false;
+          break;
+        }
+        case 'restart': {
+          const actor = actors[current.owner];
+          if (actor === undefined || actor.alive) break;
+          actor.owner = { ...actor.owner, pid: (nextPid += 1) };
+          actor.alive = true;
+          break;
+        }
+        case 'acquire': {
+          const actor = actors[current.owner];
+          if (actor === undefined || !actor.alive) break;
+          const before = (await tableOf(actor.store)).get(current.key);
+          const free = before === undefined || before.state === 'stale' || sameProcess(before.owner, actor.owner);
+          const result = await actor.store.acquire(current.key, actor.owner, { ttlMs: current.ttlMs, waitMs: 0 });
+          expect(result.acquired, `acquire ${current.key} by ${actor.owner.rollout} over ${JSON.stringify(before)}`).toBe(free);
+          if (result.acquired) {
+            expect(result.lease.fence).toBeGreaterThan(highestFence.get(current.key) ?? 0);
+            highestFence.set(current.key, result.lease.fence);
+            actor.leases.set(current.key, result.lease);
+          } else {
+            expect(result.holder.fence).toBe(before?.fence);
+          }
+          break;
+        }
+        case 'renew': {
+          const actor = actors[current.owner];
+          const lease = actor?.leases.get(current.key);
+          if (actor === undefined || !actor.alive || lease === undefined) break;
+          const before = (await tableOf(actor.store)).get(current.key);
+          const outcome = await actor.store.renew(lease).then(
+            () => 'renewed' as const,
+            (error: unknown) => error,
+          );
+          if (outcome === 'renewed') {
+            expect(before?.fence).toBe(lease.fence);
+            const after = (await tableOf(actor.store)).get(current.key);
+            expect(after).toMatchObject({ fence: lease.fence, heartbeatAt: clock.now(), state: 'held' });
+          } else {
+            expect(outcome).toBeInstanceOf(RolloutError);
+            expect(outcome).toMatchObject({ code: 'E_LEASE_LOST' });
+            expect(before?.fence).not.toBe(lease.fence);
+          }
+          break;
+        }
+        case 'release': {
+          const actor = actors[current.owner];
+          const lease = actor?.leases.get(current.key);
+          if (actor === undefined || !actor.alive || lease === undefined) break;
+          const before = (await tableOf(actor.store)).get(current.key);
+          await actor.store.release(lease);
+          const after = (await tableOf(actor.store)).get(current.key);
+          expect(after).toEqual(before?.fence === lease.fence ? undefined : before);
+          break;
+        }
+        case 'reclaim': {
+          const store = current.host === 0 ? stores[0] : stores[1];
+          const before = [...(await tableOf(store)).values()];
+          const freed = await store.reclaimStale();
+          expect(freed).toEqual(before.filter((status) => status.state === 'stale'));
+          expect(await store.list()).toEqual(before.filter((status) => status.state === 'held'));
+          break;
+        }
+      }
+      await checkOneLiveHolder(actors, stores);
+    }
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+    await remove();
+  }
+}
+
+/** Through every host's eyes, at most one living owner holds a live lease on a key. */
+async function checkOneLiveHolder(actors: readonly Actor[], stores: readonly LockStore[]): Promise<void> {
+  for (const store of stores) {
+    const table = await tableOf(store);
+    for (const key of KEYS) {
+      const record = table.get(key);
+      const holders = actors.filter(
+        (actor) => actor.alive && record?.state === 'held' && actor.leases.get(key)?.fence === record.fence,
+      );
+      expect(holders.length).toBeLessThanOrEqual(1);
+    }
+  }
+}
+
+describe('embedded lock store under random interleavings', () => {
+  it('never has two live holders, only raises fences, reclaims only stale locks, renews only the holder', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), run), { numRuns: 60 });
+  });
+});

@@ -1,0 +1,254 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, toPromise, waitFor } from 'xstate';
+import { createRolloutMachine } from '../../src/machine/rollout-machine.js';
+import type { RolloutInput, RolloutOutput } from '../../src/machine/types.js';
+import { FakeEffects, steps } from './fake-effects.js';
+
+const input: RolloutInput = {
+  rolloutId: 'r1',
+  steps: steps(['canary', 2], ['wave 1', 1], ['wave 2', 1]),
+  failureLimit: 1,
+};
+
+function start(effects: FakeEffects, overrides: Partial<RolloutInput> = {}) {
+  const actor = createActor(createRolloutMachine(effects), { input: { ...input, ...overrides } });
+  actor.start();
+  return actor;
+}
+
+async function run(effects: FakeEffects, overrides: Partial<RolloutInput> = {}): Promise<RolloutOutput> {
+  return toPromise(start(effects, overrides));
+}
+
+/** Invariant 4: whatever the end, every pause is resumed and a held lock released, last of all. */
+function expectCleanEnd(effects: FakeEffects): void {
+  expect(effects.calls).toContain('resume');
+  const locked = effects.calls.includes('lease:7');
+  expect(effects.calls.at(-1)).toBe(locked ? 'release:7' : 'resume');
+  if (locked) expect(effects.leaseStopped).toBe(true);
+}
+
+function pushesAfter(effects: FakeEffects, marker: string): string[] {
+  return effects.calls.slice(effects.calls.indexOf(marker) + 1).filter((c) => c.startsWith('push:'));
+}
+
+describe('rollout machine', () => {
+  it('promotes through canary and waves with analysis between, then resumes and releases', async () => {
+    const effects = new FakeEffects();
+    const output = await run(effects);
+    expect(output.result).toBe('promoted');
+    expect(effects.calls).toEqual([
+      'pause', 'lock', 'lease:7',
+      'push:0:7', 'analyse:0:0', 'analyse:0:1',
+      'push:1:7', 'analyse:1:0',
+      'push:2:7', 'analyse:2:0',
+      'verify', 'resume', 'release:7',
+    ]);
+    expect(output.verdicts.map((v) => `${v.step}#${v.interval}:${v.verdict}`)).toEqual([
+      'canary#1:pass', 'canary#2:pass', 'wave 1#1:pass', 'wave 2#1:pass',
+    ]);
+    expectCleanEnd(effects);
+  });
+
+  it('skips analysis for a zero-bake step', async () => {
+    const effects = new FakeEffects();
+    const output = await run(effects, { steps: steps(['canary', 0], ['wave 1', 0]) });
+    expect(output.result).toBe('promoted');
+    expect(effects.calls.filter((c) => c.startsWith('analyse'))).toEqual([]);
+  });
+
+  it('tolerates failed intervals up to failure_limit', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['fail', 'pass'];
+    expect((await run(effects)).result).toBe('promoted');
+  });
+
+  it('rolls back when failed intervals exceed failure_limit, and pushes nothing more', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['fail', 'fail'];
+    const output = await run(effects);
+    expect(output.result).toBe('rolled_back');
+    expect(output.reason).toMatch(/analysis failed in canary: interval fail/);
+    expect(pushesAfter(effects, 'analyse:0:1')).toEqual([]);
+    expect(effects.calls).toContain('rollback:7');
+    expectCleanEnd(effects);
+  });
+
+  it('rolls back a step whose every interval was inconclusive', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['inconclusive', 'inconclusive'];
+    const output = await run(effects);
+    expect(output.result).toBe('rolled_back');
+    expect(output.reason).toMatch(/no analysis interval of canary passed/);
+  });
+
+  it('aborts HOT at pause without taking the lock or pushing', async () => {
+    const effects = new FakeEffects();
+    effects.pauseOutcome = { hot: ['drone-7'] };
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'aborted_hot', hot: ['drone-7'] });
+    expect(effects.calls).toEqual(['pause', 'resume']);
+  });
+
+  for (const stepIndex of [0, 1, 2]) {
+    it(`aborts HOT during the push of step ${stepIndex}: no new push, rollback, resume, release`, async () => {
+      const effects = new FakeEffects();
+      effects.pushOutcomes.set(stepIndex, { hot: ['drone-7'] });
+      const output = await run(effects);
+      expect(output).toMatchObject({ result: 'aborted_hot', hot: ['drone-7'] });
+      expect(output.reason).toMatch(/HOT lock mismatch on drone-7/);
+      expect(pushesAfter(effects, `push:${stepIndex}:7`)).toEqual([]);
+      expect(effects.calls.slice(-3)).toEqual(['rollback:7', 'resume', 'release:7']);
+      expectCleanEnd(effects);
+    });
+  }
+
+  it('aborts HOT reported in telemetry during a bake', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['pass', 'pass', 'hot'];
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'aborted_hot', hot: ['drone-9'] });
+    expect(pushesAfter(effects, 'analyse:1:0')).toEqual([]);
+    expectCleanEnd(effects);
+  });
+
+  it('ends lock_busy when another rollout holds the lock: fleet resumed, nothing pushed', async () => {
+    const effects = new FakeEffects();
+    effects.lockOutcome = { acquired: false, holder: 'held by rollout other (host h, pid 1)' };
+    const output = await run(effects);
+    expect(output.result).toBe('lock_busy');
+    expect(output.reason).toMatch(/held by rollout other/);
+    expect(effects.calls).toEqual(['pause', 'lock', 'resume']);
+  });
+
+  it('rolls back when a push breaches the abort budget', async () => {
+    const effects = new FakeEffects();
+    effects.pushOutcomes.set(1, { hot: [], abortReason: '2 drones refused' });
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'rolled_back', reason: '2 drones refused' });
+    expectCleanEnd(effects);
+  });
+
+  it('rolls back when a push effect throws', async () => {
+    const effects = new FakeEffects();
+    effects.pushOutcomes.set(0, new Error('disk full'));
+    const output = await run(effects);
+    expect(output.result).toBe('rolled_back');
+    expect(output.reason).toMatch(/pushing canary failed: disk full/);
+    expectCleanEnd(effects);
+  });
+
+  it('needs attention when the rollback leaves drones behind, and still resumes and releases', async () => {
+    const effects = new FakeEffects();
+    effects.pushOutcomes.set(1, { hot: ['drone-7'] });
+    effects.rollbackOutcome = { incomplete: ['drone-2'] };
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'needs_attention', attention: ['drone-2'], hot: ['drone-7'] });
+    expectCleanEnd(effects);
+  });
+
+  it('needs attention when the rollback throws', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['fail', 'fail'];
+    effects.rollbackOutcome = new Error('store gone');
+    const output = await run(effects);
+    expect(output.result).toBe('needs_attention');
+    expect(output.reason).toMatch(/rollback failed: store gone/);
+    expectCleanEnd(effects);
+  });
+
+  it('needs attention when drones stay paused, and still releases the lock', async () => {
+    const effects = new FakeEffects();
+    effects.resumeOutcome = { incomplete: ['drone-3'] };
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'needs_attention', attention: ['drone-3'] });
+    expect(effects.calls.at(-1)).toBe('release:7');
+  });
+
+  it('needs attention when resuming throws, and still releases the lock', async () => {
+    const effects = new FakeEffects();
+    effects.resumeOutcome = new Error('network down');
+    const output = await run(effects);
+    expect(output.result).toBe('needs_attention');
+    expect(effects.calls.at(-1)).toBe('release:7');
+  });
+
+  it('needs attention when targeted drones are not on the new config at the end', async () => {
+    const effects = new FakeEffects();
+    effects.verifyOutcome = { incomplete: ['drone-4'] };
+    const output = await run(effects);
+    expect(output).toMatchObject({ result: 'needs_attention', attention: ['drone-4'] });
+    expect(effects.calls).not.toContain('rollback:7');
+  });
+
+  it('rolls back on operator.abort mid-bake and names who aborted', async () => {
+    const effects = new FakeEffects();
+    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
+    actor.send({ type: 'operator.abort', by: 'alice', reason: 'looks wrong' });
+    const output = await toPromise(actor);
+    expect(output).toMatchObject({ result: 'rolled_back', reason: 'aborted by alice: looks wrong' });
+    expect(effects.calls.slice(-3)).toEqual(['rollback:7', 'resume', 'release:7']);
+  });
+
+  it('ends interrupted on operator.interrupt, after the same clean-up', async () => {
+    const effects = new FakeEffects();
+    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
+    actor.send({ type: 'operator.interrupt', signal: 'SIGINT' });
+    actor.send({ type: 'operator.abort', by: 'bob' });
+    const output = await toPromise(actor);
+    expect(output).toMatchObject({ result: 'interrupted', reason: 'interrupted by SIGINT' });
+    expectCleanEnd(effects);
+  });
+
+  it('interrupted before the lock: resumes, takes no lock', async () => {
+    const effects = new FakeEffects();
+    effects.acquireLock = () => {
+      effects.calls.push('lock');
+      return new Promise(() => undefined);
+    };
+    const actor = start(effects);
+    await waitFor(actor, (s) => s.matches('acquiringLock'));
+    actor.send({ type: 'operator.interrupt', signal: 'SIGTERM' });
+    const output = await toPromise(actor);
+    expect(output.result).toBe('interrupted');
+    expect(effects.calls).toEqual(['pause', 'lock', 'resume']);
+  });
+
+  it('rolls back when the lease is lost, with the fence it still has', async () => {
+    const effects = new FakeEffects();
+    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
+    effects.leaseLost?.('reclaimed by host b');
+    const output = await toPromise(actor);
+    expect(output).toMatchObject({ result: 'rolled_back', reason: 'lease lost: reclaimed by host b' });
+    expect(effects.calls.slice(-3)).toEqual(['rollback:7', 'resume', 'release:7']);
+  });
+
+  it('waits at a manual gate until operator.promote', async () => {
+    const effects = new FakeEffects();
+    const actor = start(effects, { steps: steps(['canary', 1, true], ['wave 1', 1]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'awaitingApproval' } }));
+    expect(effects.calls.filter((c) => c.startsWith('push:'))).toEqual(['push:0:7']);
+    actor.send({ type: 'operator.promote', by: 'carol' });
+    expect((await toPromise(actor)).result).toBe('promoted');
+    expect(effects.calls).toContain('push:1:7');
+  });
+
+  it('keeps a persisted snapshot that survives a JSON round trip and restores', async () => {
+    const effects = new FakeEffects();
+    const machine = createRolloutMachine(effects);
+    const actor = createActor(machine, { input: { ...input, steps: steps(['canary', 1000]) } });
+    actor.start();
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
+    const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot()));
+    actor.stop();
+    const restored = createActor(machine, { snapshot: persisted });
+    restored.start();
+    expect(restored.getSnapshot().matches({ locked: { stages: 'baking' } })).toBe(true);
+    expect(restored.getSnapshot().context.fence).toBe(7);
+    restored.send({ type: 'operator.abort', by: 'dave' });
+    expect((await toPromise(restored)).result).toBe('rolled_back');
+  });
+});
