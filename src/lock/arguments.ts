@@ -3,13 +3,17 @@ import type { AcquireOptions, Lease, LockOwner } from './types.js';
 /** Argument checks shared by every lock backend: bad input fails at once and says what it received. */
 
 function received(value: unknown): string {
-  return `\`${typeof value === 'string' ? value : String(value)}\` (${typeof value})`;
+  return `\`${String(value)}\` (${typeof value})`;
+}
+
+export function assertNonEmptyString(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`Expected \`${name}\` to be a non-empty string, got ${received(value)}`);
+  }
 }
 
 export function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key === '') {
-    throw new TypeError(`Expected \`key\` to be a non-empty string, got ${received(key)}`);
-  }
+  assertNonEmptyString('key', key);
 }
 
 export function assertPositiveInteger(name: string, value: unknown): asserts value is number {
@@ -26,9 +30,7 @@ export function assertNonNegativeInteger(name: string, value: unknown): asserts 
 
 export function assertOwner(owner: LockOwner): void {
   for (const field of ['host', 'rollout', 'bootId'] as const) {
-    if (typeof owner[field] !== 'string' || owner[field] === '') {
-      throw new TypeError(`Expected \`owner.${field}\` to be a non-empty string, got ${received(owner[field])}`);
-    }
+    assertNonEmptyString(`owner.${field}`, owner[field]);
   }
   assertPositiveInteger('owner.pid', owner.pid);
 }

@@ -35,7 +35,7 @@ export function formatLockTable(statuses: readonly LockStatus[], now: number): s
 }
 
 /** ISO 8601 to the second: milliseconds are noise to an operator reading the table. */
-export function formatInstant(epochMs: number): string {
+function formatInstant(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 

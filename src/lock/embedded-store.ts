@@ -1,10 +1,17 @@
 import { join } from 'node:path';
 import { RolloutError } from '../errors.js';
-import { assertAcquireOptions, assertKey, assertLease, assertOwner, assertPositiveInteger } from './arguments.js';
+import {
+  assertAcquireOptions,
+  assertKey,
+  assertLease,
+  assertNonEmptyString,
+  assertOwner,
+  assertPositiveInteger,
+} from './arguments.js';
 import { describeHolder } from './describe.js';
 import { hostIdentity, isPidAlive, type HostIdentity } from './host.js';
 import { nextFence, type LockTable } from './lock-table.js';
-import { isSameProcess, lockStatus, type HostView } from './staleness.js';
+import { isSameProcess, lockStatus, staleReason, type HostView } from './staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';
 import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockRecord, LockStatus, LockStore } from './types.js';
 
@@ -49,9 +56,7 @@ class EmbeddedLockStore implements LockStore {
   #closed: Promise<void> | undefined;
 
   constructor(options: EmbeddedLockOptions) {
-    if (typeof options.dir !== 'string' || options.dir === '') {
-      throw new TypeError(`Expected \`dir\` to be a non-empty string, got \`${String(options.dir)}\` (${typeof options.dir})`);
-    }
+    assertNonEmptyString('dir', options.dir);
     const pollMs = options.pollMs ?? 100;
     assertPositiveInteger('pollMs', pollMs);
     const identity = identityOf(options);
@@ -84,14 +89,27 @@ class EmbeddedLockStore implements LockStore {
   /**
    * A lease is renewed while its fence is the table's, even after its TTL has run out: until another
    * owner reclaims the key nobody else can have written with a higher fence, so a holder that was only
-   * slow (a GC pause, a suspended laptop) keeps its rollout instead of aborting it for nothing.
+   * slow (a GC pause, a suspended laptop) keeps its rollout instead of aborting it for nothing. A lease
+   * whose owner process is dead, or was taken before this host rebooted, is not renewed: whoever holds
+   * it now is not that owner, and must acquire again (a resumed rollout does, with a new fence).
    */
   async renew(lease: Lease): Promise<void> {
     assertLease(lease);
     await this.#change((table, view) => {
       const current = table.locks.get(lease.key);
-      if (current === undefined || current.fence !== lease.fence) {
-        throw leaseLost(lease, current === undefined ? undefined : lockStatus(current, view), view.now);
+      if (current === undefined) {
+        throw leaseLost(lease, 'the lock is free (released or reclaimed)');
+      }
+      if (current.fence !== lease.fence) {
+        const holder = lockStatus(current, view);
+        throw leaseLost(lease, `the lock is now ${describeHolder(holder, view.now)} with fence ${holder.fence}`);
+      }
+      const reason = staleReason(current, view);
+      if (reason === 'rebooted') {
+        throw leaseLost(lease, `host ${lease.owner.host} rebooted since it was taken`);
+      }
+      if (reason === 'owner_dead') {
+        throw leaseLost(lease, `its owner process ${lease.owner.pid} is dead`);
       }
       table.locks.set(lease.key, { ...current, heartbeatAt: view.now });
       return { result: undefined, changed: true };
@@ -215,12 +233,8 @@ function identityOf(options: EmbeddedLockOptions): HostIdentity {
   return { host: options.host ?? local.host, bootId: options.bootId ?? local.bootId };
 }
 
-function leaseLost(lease: Lease, holder: LockStatus | undefined, now: number): RolloutError {
-  const where = holder === undefined ? 'the lock is free (released or reclaimed)' : `the lock is now ${describeHolder(holder, now)} with fence ${holder.fence}`;
-  return new RolloutError(
-    'E_LEASE_LOST',
-    `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${where}`,
-  );
+function leaseLost(lease: Lease, why: string): RolloutError {
+  return new RolloutError('E_LEASE_LOST', `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${why}`);
 }
 
 function byKey(a: LockStatus, b: LockStatus): number {

@@ -8,7 +8,9 @@ import { emptyLockTable, parseLockTable, serializeLockTable, type LockTable } fr
  * How long a critical-section marker may go untouched before another process breaks it. The section
  * lasts a few milliseconds (read, write, fsync, rename) and proper-lockfile touches the marker every
  * stale/2 while it is held, so only a holder killed with SIGKILL (signal-exit cleans up on every other
- * exit) or frozen for 5 s is taken over; everyone else then waits at most this long.
+ * exit) or frozen for 5 s is taken over; everyone else then waits at most this long. Breaking a stale
+ * marker is not atomic in proper-lockfile (two waiters breaking it at once can both get in), which only
+ * matters after such a kill mid-section; the fences the drones check still stop a stale writer.
  */
 const SECTION_STALE_MS = 5_000;
 

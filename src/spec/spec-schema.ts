@@ -166,6 +166,8 @@ const waves = z
   .array(wave, { error: mustBe('a list of waves') })
   .min(1, { error: 'must list at least one wave' })
   .superRefine((list, ctx) => {
+    // An out-of-range percent is already reported on its own; ordering it would only repeat that.
+    if (list.some((item) => !(item.percent > 0 && item.percent <= 100))) return;
     list.forEach((item, index) => {
       const previous = list[index - 1];
       if (previous !== undefined && item.percent <= previous.percent) {

@@ -10,6 +10,7 @@ import {
   describeLockStoreConformance,
   type ConformanceHarness,
   type FakeClock,
+  type FakeProcesses,
 } from './conformance.js';
 import { BOOT_ID, HOST, makeEmbeddedHarness } from './embedded-harness.js';
 
@@ -20,13 +21,15 @@ describe('embedded lock store', () => {
   const alice: LockOwner = { host: HOST, bootId: BOOT_ID, pid: 101, rollout: 'aim-v43-a' };
   const bob: LockOwner = { host: HOST, bootId: BOOT_ID, pid: 102, rollout: 'aim-v44-b' };
   let clock: FakeClock;
+  let processes: FakeProcesses;
   let harness: ConformanceHarness & { readonly dir: string };
   let store: LockStore;
   let tableFile: string;
 
   beforeEach(async () => {
     clock = createFakeClock();
-    harness = await makeEmbeddedHarness({ clock, processes: createFakeProcesses() });
+    processes = createFakeProcesses();
+    harness = await makeEmbeddedHarness({ clock, processes });
     store = harness.store;
     tableFile = join(harness.dir, 'locks', 'table.json');
   });
@@ -67,6 +70,16 @@ describe('embedded lock store', () => {
     expect((await store.list())[0]?.state).toBe('stale');
     await store.renew(result.lease);
     expect((await store.list())[0]).toMatchObject({ state: 'held', heartbeatAt: clock.now() });
+  });
+
+  it('does not renew a lease whose owner process died or whose host rebooted: that caller must acquire again', async () => {
+    const dead = await store.acquire('dead.conf', alice, { ttlMs: 15_000, waitMs: 0 });
+    const rebooted = await store.acquire('rebooted.conf', bob, { ttlMs: 15_000, waitMs: 0 });
+    if (!dead.acquired || !rebooted.acquired) throw new Error('expected to acquire');
+    processes.kill(alice.pid);
+    await expect(store.renew(dead.lease)).rejects.toMatchObject({ code: 'E_LEASE_LOST', message: /process 101 is dead/ });
+    const afterReboot = await harness.open({ host: HOST, bootId: 'boot-0002' });
+    await expect(afterReboot.renew(rebooted.lease)).rejects.toMatchObject({ code: 'E_LEASE_LOST', message: /rebooted/ });
   });
 
   it('names the holder in E_LEASE_LOST', async () => {

@@ -244,7 +244,7 @@ describe('rollout machine', () => {
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot()));
     actor.stop();
-    const restored = createActor(machine, { snapshot: persisted });
+    const restored = createActor(machine, { snapshot: persisted, input: { ...input, steps: steps(['canary', 1000]) } });
     restored.start();
     expect(restored.getSnapshot().matches({ locked: { stages: 'baking' } })).toBe(true);
     expect(restored.getSnapshot().context.fence).toBe(7);
