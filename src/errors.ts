@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   E_DRONE_REQUEST: 'a drone answered a request with an error',
   E_DRONE_UNREACHABLE: 'a drone did not answer (connection refused, timeout)',
   E_ROLLOUT_NOT_FOUND: 'no rollout with that id in the state store',
+  E_STATE_STORE: 'the rollout records in the state dir cannot be read or written',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -41,6 +41,12 @@ export interface ConfigEntry {
   readonly params: ConfigParams;
 }
 
+export interface LiveConfig {
+  readonly file: string;
+  readonly current: VersionRef;
+  readonly entry: ConfigEntry;
+}
+
 /** The config a fresh simulated drone starts with. */
 export interface ConfigSeed {
   readonly file: string;
@@ -85,10 +91,15 @@ export class ConfigStore {
   }
 
   /** Every config with a live file, by name. */
-  live(): [string, ConfigEntry & { readonly meta: ConfigMeta & { readonly current: VersionRef } }][] {
-    return [...this.#entries]
-      .filter((pair): pair is [string, ConfigEntry & { meta: ConfigMeta & { current: VersionRef } }] => pair[1].meta.current !== null)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  live(): LiveConfig[] {
+    const live: LiveConfig[] = [];
+    for (const [file, entry] of this.#entries) if (entry.meta.current !== null) live.push({ file, current: entry.meta.current, entry });
+    return live.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  }
+
+  /** Every config the drone has metadata for, live or removed by a rollback. */
+  all(): [string, ConfigEntry][] {
+    return [...this.#entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /**
@@ -173,9 +184,10 @@ export class ConfigStore {
     const content = await readFileIfExists(join(this.#dir, file));
     const actual = content === undefined ? null : sha256Hex(content);
     const stored = await this.#readMeta(file);
+    const found: VersionRef | null = actual === null ? null : { version: unmanagedVersion(actual), sha256: actual };
     let meta: ConfigMeta;
     if (stored === undefined) {
-      meta = { ...EMPTY_META, current: actual === null ? null : { version: unmanagedVersion(actual), sha256: actual } };
+      meta = { ...EMPTY_META, current: found };
     } else if (stored.pending !== null && stored.pending.current?.sha256 === actual && stored.current?.sha256 !== actual) {
       this.#logger.warn({ drone: this.#droneId, file, version: stored.pending.current?.version }, `finished a write of ${file} interrupted by a crash`);
       meta = stored.pending;
@@ -184,7 +196,7 @@ export class ConfigStore {
       meta = { current: stored.current, installedBy: stored.installedBy, previous: stored.previous, highestFence: stored.highestFence };
     } else {
       this.#logger.warn({ drone: this.#droneId, file, expected: stored.current, actual }, `${file} was changed outside the agent; adopting what is on disk`);
-      meta = { ...stored, current: actual === null ? null : { version: unmanagedVersion(actual), sha256: actual }, installedBy: null };
+      meta = { current: found, installedBy: null, previous: stored.previous, highestFence: stored.highestFence };
       await this.#writeMeta(file, { ...meta, pending: null });
     }
     return { meta, params: this.#params(meta.current, content ?? null) };

@@ -60,7 +60,7 @@ const THIS_HOST = hostname();
 /** Acquire retries after reclaiming a stale lock; only a racing process makes it need more than one. */
 const ACQUIRE_ATTEMPTS = 4;
 
-export function lockDirOf(dir: string): string {
+function lockDirOf(dir: string): string {
   return join(dir, '.agent', 'locks');
 }
 
@@ -116,7 +116,7 @@ export class LocalLocks {
     if (status?.record.token === token) {
       await this.#removeIfUnchanged(file, status.raw);
     } else {
-      this.#logger.warn({ drone: this.#droneId, file }, 'our local lock was taken over before we released it (was it reclaimed as stale?)');
+      this.#logger.warn({ drone: this.#droneId, file }, `our local lock on ${file} was removed or taken over before we released it (reclaimed as stale by another process?)`);
     }
   }
 
@@ -204,7 +204,7 @@ export class LocalLocks {
   }
 }
 
-export function isPidAlive(pid: number): boolean {
+function isPidAlive(pid: number): boolean {
   // 0 and negatives address process groups in kill(2); they never name a lock owner.
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {

@@ -39,23 +39,28 @@ export const MAX_SAMPLES = 200;
 export class TelemetryStream {
   readonly #key: number;
   readonly #clock: TelemetryClock;
-  /** Never empty: the first segment covers every seq before the second. */
-  #segments: readonly [ModelSegment, ...ModelSegment[]];
+  /** The model of every seq before the first change still in view. */
+  #base: TelemetryModel;
+  /** Config changes still in view, oldest first, each from its `fromSeq` on. */
+  #changes: ModelSegment[] = [];
 
   constructor(key: number, clock: TelemetryClock, model: TelemetryModel) {
     this.#key = mix32(key | 0);
     this.#clock = clock;
-    this.#segments = [{ fromSeq: Number.NEGATIVE_INFINITY, model }];
+    this.#base = model;
   }
 
   /** The drone's config changed at `nowMs`: samples after it follow `model`, earlier ones keep theirs. */
   setModel(model: TelemetryModel, nowMs: number): void {
     const latest = this.#latestSeq(nowMs);
-    const fromSeq = latest + 1;
+    // Changes within one sample interval supersede each other.
+    while ((this.#changes.at(-1)?.fromSeq ?? Number.NEGATIVE_INFINITY) > latest) this.#changes.pop();
+    this.#changes.push({ fromSeq: latest + 1, model });
     const oldestVisible = latest - MAX_SAMPLES + 1;
-    // Changes within one sample interval supersede each other; segments wholly out of the window go.
-    const kept = this.#segments.filter((segment, index, all) => segment.fromSeq < fromSeq && (all[index + 1]?.fromSeq ?? fromSeq) > oldestVisible);
-    this.#segments = [...kept, { fromSeq, model }] as const;
+    for (let first = this.#changes[0]; first !== undefined && first.fromSeq <= oldestVisible; first = this.#changes[0]) {
+      this.#base = first.model;
+      this.#changes.shift();
+    }
   }
 
   /** Samples with seq > `since`, at most the latest MAX_SAMPLES. */
@@ -88,10 +93,8 @@ export class TelemetryStream {
   }
 
   #modelAt(seq: number): TelemetryModel {
-    let model = this.#segments[0].model;
-    for (const segment of this.#segments) {
-      if (segment.fromSeq <= seq) model = segment.model;
-    }
+    let model = this.#base;
+    for (const change of this.#changes) if (change.fromSeq <= seq) model = change.model;
     return model;
   }
 

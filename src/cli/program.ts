@@ -35,7 +35,7 @@ function withCommon(command: Command): Command {
   return command
     .option('--state-dir <dir>', 'where locks, logs and rollout records live', '.rollout')
     .addOption(new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'))
-    .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('warn'));
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('error'));
 }
 
 function common(raw: RawCommon): CommonOptions {

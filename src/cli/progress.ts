@@ -1,3 +1,4 @@
+import type { VerdictRecord } from '../machine/types.js';
 import type { RolloutObserver } from '../runner/context.js';
 
 export interface ProgressOptions {
@@ -13,7 +14,6 @@ export interface ProgressOptions {
 export class ProgressDisplay implements RolloutObserver {
   readonly #stream: NodeJS.WriteStream;
   readonly #live: boolean;
-  #stage = '';
   #lastQuarter = new Map<string, number>();
   #lastDraw = 0;
 
@@ -22,24 +22,29 @@ export class ProgressDisplay implements RolloutObserver {
     this.#live = options.live;
   }
 
-  stage(stage: string): void {
-    this.#stage = stage;
-    this.#line(stage, true);
+  stage(label: string): void {
+    this.#lastQuarter.clear();
+    this.#line(label, true);
   }
 
   progress(stage: string, done: number, total: number): void {
-    const text = `${this.#stage} · ${stage} ${done}/${total} drones`;
+    const text = `  ${stage}: ${done}/${total} drones`;
     if (this.#live) {
       const now = Date.now();
       if (done === total || now - this.#lastDraw > 80) this.#line(text, false);
       this.#lastDraw = now;
       return;
     }
-    const quarter = total === 0 ? 4 : Math.floor((done / total) * 4);
-    if ((this.#lastQuarter.get(stage) ?? -1) < quarter && (quarter > 0 || done === total)) {
+    // Plain output: one line per quarter done, so a 10,000-drone wave is four lines in a CI log.
+    const quarter = Math.floor((done / total) * 4);
+    if (quarter > (this.#lastQuarter.get(stage) ?? 0) || (done === total && !this.#lastQuarter.has(stage))) {
       this.#lastQuarter.set(stage, quarter);
-      if (done === total || quarter > 0) this.#line(text, true);
+      this.#line(text, true);
     }
+  }
+
+  verdict(record: VerdictRecord, intervals: number): void {
+    this.#line(`  ${record.step} interval ${record.interval}/${intervals}: ${record.verdict} (${record.summary})`, true);
   }
 
   note(text: string): void {

@@ -1,11 +1,15 @@
 import type { Logger } from 'pino';
 import type { DroneClient } from '../fleet/drone-client.js';
+import type { VerdictRecord } from '../machine/types.js';
 import type { Drone, Plan, Threshold } from '../spec/types.js';
 import type { Ledger } from './ledger.js';
 
-/** What a stage reports while it works, for the progress display. */
+/** What a rollout reports while it works, for the progress display. */
 export interface RolloutObserver {
+  /** A new stage began: `pausing the fleet`, `canary: pushing to 3 drones`, `rolling back`, … */
+  stage(label: string): void;
   progress(stage: string, done: number, total: number): void;
+  verdict(record: VerdictRecord, intervals: number): void;
 }
 
 /** Everything the effects of one rollout share. */

@@ -4,7 +4,7 @@ import { createActor, toPromise, type SnapshotFrom } from 'xstate';
 import { DroneClient } from '../fleet/drone-client.js';
 import type { LockOwner, LockStore } from '../lock/types.js';
 import { createRolloutMachine } from '../machine/rollout-machine.js';
-import type { StepSchedule } from '../machine/types.js';
+import type { StepSchedule, VerdictRecord } from '../machine/types.js';
 import type { Plan } from '../spec/types.js';
 import type { RolloutObserver, RolloutRuntime } from './context.js';
 import { createRolloutEffects } from './effects.js';
@@ -20,8 +20,6 @@ export interface RunRolloutOptions {
   readonly observer: RolloutObserver;
   /** Bearer token for the drones' agents. */
   readonly token?: string;
-  /** Called with a readable stage name on every transition. */
-  readonly onStage?: (stage: string) => void;
   readonly now?: () => number;
   readonly rolloutId?: string;
 }
@@ -52,17 +50,32 @@ export function scheduleOf(plan: Plan): StepSchedule[] {
 
 type RolloutSnapshot = SnapshotFrom<ReturnType<typeof createRolloutMachine>>;
 
-/** `locked.stages.baking` in canary → `canary: baking`; outside the steps, the state's own name. */
+const LABELS: Readonly<Record<string, string>> = {
+  pausingFleet: 'pausing the fleet',
+  acquiringLock: 'taking the config lock',
+  rollingBack: 'rolling back',
+  resumingFleet: 'resuming the fleet',
+  releasingLock: 'releasing the config lock',
+  verifying: 'checking every drone runs the new config',
+  awaitingApproval: 'waiting for `rollout promote`',
+};
+
+/**
+ * A readable stage for people and the state store: `canary: pushing to 3 drones`, `rolling back`.
+ * Bake and analysis are one stage (`canary: baking`); their verdicts are reported on their own.
+ */
 export function stageName(snapshot: RolloutSnapshot): string {
   const value = snapshot.value;
-  if (typeof value === 'string') return value;
-  if ('locked' in value) {
-    const locked = value.locked;
-    if (typeof locked === 'string') return locked;
-    const step = snapshot.context.steps[snapshot.context.stepIndex];
-    return `${step?.name ?? 'step'}: ${String(locked.stages)}`;
-  }
-  return JSON.stringify(value);
+  if (typeof value === 'string') return LABELS[value] ?? value;
+  if (!('locked' in value)) return JSON.stringify(value);
+  const locked = value.locked;
+  if (typeof locked === 'string') return LABELS[locked] ?? locked;
+  const stage = String(locked.stages);
+  const step = snapshot.context.steps[snapshot.context.stepIndex];
+  const name = step?.name ?? 'step';
+  if (stage === 'pushing') return `${name}: pushing to ${step?.droneCount ?? 0} drones`;
+  if (stage === 'baking' || stage === 'analysing') return `${name}: baking ${step?.intervals ?? 0} analysis intervals`;
+  return LABELS[stage] ?? `${name}: ${stage}`;
 }
 
 /** Starts one rollout; `done` settles with the report once the fleet is resumed and the lock released. */
@@ -93,12 +106,20 @@ export function runRollout(options: RunRolloutOptions): RunningRollout {
     input: { rolloutId: id, steps: scheduleOf(plan), failureLimit: plan.spec.analysis.failureLimit },
   });
   let lastStage = '';
+  let lastVerdict: VerdictRecord | undefined;
   actor.subscribe((snapshot) => {
+    const { verdicts, steps, stepIndex } = snapshot.context;
+    const latest = verdicts.at(-1);
+    if (latest !== lastVerdict && latest) {
+      lastVerdict = latest;
+      options.observer.verdict(latest, steps[stepIndex]?.intervals ?? 0);
+    }
+    if (snapshot.status === 'done') return;
     const stage = stageName(snapshot);
     if (stage === lastStage) return;
     lastStage = stage;
     logger.info({ stage }, 'stage');
-    options.onStage?.(stage);
+    options.observer.stage(stage);
   });
   const started = now();
   actor.start();

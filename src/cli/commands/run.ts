@@ -52,7 +52,6 @@ export async function runCommand(options: PlanOptions): Promise<number> {
       logger,
       observer: display,
       rolloutId,
-      onStage: (stage) => display.stage(stage),
       ...(token === undefined ? {} : { token }),
     });
     let signals = 0;

@@ -1,0 +1,90 @@
+import { stat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { isErrno } from './atomic-file.js';
+import { defaultLogger } from './default-logger.js';
+import { DroneAgent } from './drone-agent.js';
+import { serve, type RunningServer } from './http-server.js';
+import { LockCollector } from './lock-collector.js';
+import { expectInteger, expectNonEmptyString } from './option-checks.js';
+import { createRequestHandler } from './request-handler.js';
+import { ConfigParamsCache } from './telemetry-model.js';
+
+export type { RunningServer } from './http-server.js';
+
+export interface AgentOptions {
+  /** The drone's id, reported by `/v1/health`. */
+  readonly id: string;
+  /** The drone's config dir; it must exist. The agent keeps its own state in `<dir>/.agent/`. */
+  readonly dir: string;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  /** A local lock whose heartbeat is older than this is stale. @default 15000 */
+  readonly lockTtlMs?: number;
+  /** @default NDJSON on stderr at level info */
+  readonly logger?: Logger;
+  /** One telemetry sample per this many milliseconds. @default 200 */
+  readonly sampleIntervalMs?: number;
+  /** Seeds the telemetry PRNG. @default 1 */
+  readonly seed?: number;
+  /** The clock, injectable for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_LOCK_TTL_MS = 15_000;
+export const DEFAULT_SAMPLE_INTERVAL_MS = 200;
+export const DEFAULT_SEED = 1;
+
+/** Serves the `/v1` protocol for one drone whose configs live in `options.dir`. */
+export async function startAgent(options: AgentOptions): Promise<RunningServer> {
+  expectNonEmptyString('id', options.id);
+  expectNonEmptyString('dir', options.dir);
+  const port = options.port ?? 0;
+  const lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
+  const sampleIntervalMs = options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
+  expectInteger('port', port, 0, 65_535);
+  expectInteger('lockTtlMs', lockTtlMs, 1);
+  expectInteger('sampleIntervalMs', sampleIntervalMs, 1);
+  await expectDirectory(options.dir);
+  const logger = options.logger ?? defaultLogger('rollout-agent');
+  const now = options.now ?? Date.now;
+
+  const collector = new LockCollector({ intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)), logger });
+  const agent = await DroneAgent.open({
+    id: options.id,
+    dir: options.dir,
+    telemetryKey: options.seed ?? DEFAULT_SEED,
+    clock: { intervalMs: sampleIntervalMs, bootMs: now() },
+    lockTtlMs,
+    now,
+    logger,
+    paramsCache: new ConfigParamsCache(),
+  });
+  collector.pin(agent);
+  const server = await serve(
+    createRequestHandler({ resolve: (path) => ({ agent, path, delayMs: 0 }), logger, ...(options.token === undefined ? {} : { token: options.token }) }),
+    { port, host: options.host ?? '127.0.0.1' },
+  );
+  collector.start();
+  logger.info({ drone: options.id, url: server.url, dir: options.dir }, `drone agent ${options.id} listening on ${server.url}`);
+  return {
+    url: server.url,
+    close: async () => {
+      await collector.stop();
+      await server.close();
+    },
+  };
+}
+
+async function expectDirectory(dir: string): Promise<void> {
+  try {
+    if ((await stat(dir)).isDirectory()) return;
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw error;
+    throw new Error(`the drone's config dir ${dir} does not exist; create it, or pass the right one with --dir`);
+  }
+  throw new Error(`the drone's config dir ${dir} is not a directory; pass the folder that holds its config files with --dir`);
+}

@@ -1,0 +1,282 @@
+import type { Logger } from 'pino';
+import { sha256Hex } from './checksum.js';
+import { ConfigStore, type ConfigMeta, type ConfigSeed, type VersionRef } from './config-store.js';
+import type { PushRequest, RollbackRequest } from './drone-requests.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { LocalLocks, type LocalLockStatus } from './local-lock.js';
+import { PauseHolds } from './pause-holds.js';
+import { modelFor, type ConfigParamsCache } from './telemetry-model.js';
+import { TelemetryStream, type Sample, type TelemetryClock } from './telemetry-stream.js';
+import { lockMismatch, WireError } from './wire-errors.js';
+
+export interface DroneAgentOptions {
+  readonly id: string;
+  /** The drone's config dir; the agent's own state lives in `<dir>/.agent/`. */
+  readonly dir: string;
+  /** Keys the telemetry PRNG: the seed plus the drone's index. */
+  readonly telemetryKey: number;
+  readonly clock: TelemetryClock;
+  readonly lockTtlMs: number;
+  readonly now: () => number;
+  readonly logger: Logger;
+  readonly paramsCache: ConfigParamsCache;
+  /** The config a brand-new drone starts with. */
+  readonly seed?: ConfigSeed;
+  /** Fault injection: every push that gets past the lock and fence checks fails with 500. */
+  readonly failWrites?: boolean;
+  /** Told when this drone may have lock files, so one collector per server knows whom to sweep. */
+  readonly onLockSeen?: (agent: DroneAgent) => void;
+}
+
+export type DroneState = 'active' | 'paused';
+
+export interface ConfigView {
+  readonly version: string;
+  readonly sha256: string;
+  readonly lock: 'free' | 'HOT';
+  /** The highest fence accepted for the file, 0 if none. */
+  readonly fence: number;
+}
+
+export interface HealthView {
+  readonly id: string;
+  readonly state: DroneState;
+  readonly configs: Readonly<Record<string, ConfigView>>;
+}
+
+export interface PushResult {
+  readonly version: string;
+  readonly sha256: string;
+  readonly previous: VersionRef | null;
+}
+
+export interface RollbackResult {
+  readonly version: string | null;
+  readonly sha256: string | null;
+  readonly restored: boolean;
+}
+
+export interface LockView {
+  readonly file: string;
+  readonly owner: { readonly pid: number; readonly host: string; readonly rollout: string };
+  readonly fence: number;
+  readonly acquired: string;
+  readonly heartbeat: string;
+  readonly state: 'held' | 'stale';
+  readonly reason?: string;
+}
+
+/** The pause set is serialised like a config; no config name can start with a dot, so no clash. */
+const PAUSE_KEY = '.pause';
+
+/**
+ * One drone: its configs, local locks, pause holds and telemetry, behind the operations of the
+ * protocol. Writes to one config run one at a time, each under the drone's local lock file.
+ */
+export class DroneAgent {
+  readonly id: string;
+  readonly #configs: ConfigStore;
+  readonly #holds: PauseHolds;
+  readonly #locks: LocalLocks;
+  readonly #telemetry: TelemetryStream;
+  readonly #mutex = new KeyedMutex();
+  readonly #now: () => number;
+  readonly #logger: Logger;
+  readonly #failWrites: boolean;
+
+  private constructor(options: DroneAgentOptions, configs: ConfigStore, holds: PauseHolds, locks: LocalLocks) {
+    this.id = options.id;
+    this.#configs = configs;
+    this.#holds = holds;
+    this.#locks = locks;
+    this.#now = options.now;
+    this.#logger = options.logger;
+    this.#failWrites = options.failWrites ?? false;
+    this.#telemetry = new TelemetryStream(options.telemetryKey, options.clock, modelFor(this.#aimSensitivity()));
+  }
+
+  /** Loads the drone from its dir and reclaims the stale local locks a crashed writer left behind. */
+  static async open(options: DroneAgentOptions): Promise<DroneAgent> {
+    // The lock table reports lock files as soon as boot finds them; the agent exists by then.
+    let agent: DroneAgent | undefined;
+    const locks = new LocalLocks({
+      dir: options.dir,
+      droneId: options.id,
+      ttlMs: options.lockTtlMs,
+      now: options.now,
+      logger: options.logger,
+      onLockSeen: () => {
+        if (agent !== undefined) options.onLockSeen?.(agent);
+      },
+    });
+    const configs = await ConfigStore.open({ dir: options.dir, droneId: options.id, logger: options.logger, paramsCache: options.paramsCache, ...(options.seed === undefined ? {} : { seed: options.seed }) });
+    const holds = await PauseHolds.load(options.dir);
+    agent = new DroneAgent(options, configs, holds, locks);
+    await locks.reclaimStale();
+    return agent;
+  }
+
+  get state(): DroneState {
+    return this.#holds.paused ? 'paused' : 'active';
+  }
+
+  async health(): Promise<HealthView> {
+    return { id: this.id, state: this.state, configs: await this.#configViews() };
+  }
+
+  async pause(rollout: string): Promise<{ readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
+    await this.#mutex.run(PAUSE_KEY, () => this.#holds.add(rollout));
+    return { state: this.state, configs: await this.#configViews() };
+  }
+
+  async resume(rollout: string, all: boolean): Promise<{ readonly state: DroneState }> {
+    await this.#mutex.run(PAUSE_KEY, async () => {
+      if (!all) return this.#holds.remove(rollout);
+      if (this.#holds.paused) this.#logger.warn({ drone: this.id, rollout, cleared: this.#holds.holders }, 'every pause hold cleared by hand');
+      return this.#holds.clear();
+    });
+    return { state: this.state };
+  }
+
+  async push(file: string, request: PushRequest): Promise<PushResult> {
+    const sha256 = sha256Hex(request.content);
+    if (sha256 !== request.sha256.toLowerCase()) {
+      throw new WireError('checksum_mismatch', `checksum mismatch for ${file}: the content's sha256 is ${sha256}, the request says ${request.sha256}; send the sha256 of the exact UTF-8 bytes pushed`);
+    }
+    return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
+      if (meta?.current?.sha256 === sha256 && meta.installedBy?.action === 'push' && meta.installedBy.fence === request.fence) {
+        // An HTTP client's retry of a push that already landed: answer exactly as the first time.
+        return { version: meta.current.version, sha256, previous: meta.previous };
+      }
+      if (this.#failWrites) throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: simulated write failure (fault injection)`);
+      const previous = await this.#writing(file, async () => {
+        const kept = await this.#configs.keepForRollback(file);
+        const next: ConfigMeta = {
+          current: { version: request.version, sha256 },
+          installedBy: { rollout: request.rollout, fence: request.fence, action: 'push' },
+          previous: kept,
+          highestFence: Math.max(request.fence, meta?.highestFence ?? 0),
+        };
+        await this.#configs.commit(file, next, request.content);
+        return kept;
+      });
+      this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
+      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, version: request.version, previous: previous?.version ?? null }, `installed ${file} ${request.version}`);
+      return { version: request.version, sha256, previous };
+    });
+  }
+
+  /** Restores what this rollout's push replaced; anything else is a no-op, so a retried rollback is harmless. */
+  async rollback(file: string, request: RollbackRequest): Promise<RollbackResult> {
+    if (this.#configs.get(file) === undefined) throw unknownConfig(this.id, file);
+    return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
+      const current = meta?.current ?? null;
+      if (meta === undefined || meta.installedBy?.action !== 'push' || meta.installedBy.rollout !== request.rollout) {
+        await this.#writing(file, () => this.#configs.raiseFence(file, request.fence));
+        return { version: current?.version ?? null, sha256: current?.sha256 ?? null, restored: false };
+      }
+      const previous = meta.previous;
+      const content = previous === null ? null : await this.#configs.readKept(file, previous);
+      const next: ConfigMeta = {
+        current: previous,
+        installedBy: { rollout: request.rollout, fence: request.fence, action: 'rollback' },
+        previous: null,
+        highestFence: Math.max(request.fence, meta.highestFence),
+      };
+      await this.#writing(file, () => this.#configs.commit(file, next, content));
+      this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
+      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, from: current?.version ?? null, to: previous?.version ?? null }, `rolled ${file} back to ${previous?.version ?? 'no file'}`);
+      return { version: previous?.version ?? null, sha256: previous?.sha256 ?? null, restored: true };
+    });
+  }
+
+  async telemetry(since: number): Promise<{ readonly samples: readonly Sample[]; readonly next: number; readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
+    const page = this.#telemetry.read(since, this.#now());
+    return { ...page, state: this.state, configs: await this.#configViews() };
+  }
+
+  async locks(): Promise<{ readonly locks: readonly LockView[]; readonly fences: Readonly<Record<string, number>> }> {
+    const locks = (await this.#locks.list()).map(lockView);
+    const fences = Object.fromEntries(this.#configs.all().map(([file, entry]) => [file, entry.meta.highestFence]));
+    return { locks, fences };
+  }
+
+  /** One pass of the lock collector; answers how many live locks remain. */
+  async collectStaleLocks(): Promise<number> {
+    return (await this.#locks.reclaimStale()).live;
+  }
+
+  /**
+   * The write discipline: one request per file at a time in this process, the local lock file taken
+   * (or 409 when a live foreign owner holds it), the fence checked, and the lock released whatever
+   * happens.
+   */
+  async #underLocalLock<T>(file: string, rollout: string, fence: number, write: (meta: ConfigMeta | undefined) => Promise<T>): Promise<T> {
+    return this.#mutex.run(file, async () => {
+      const outcome = await this.#locks.acquire(file, rollout, fence);
+      if (!outcome.acquired) {
+        this.#logger.warn({ drone: this.id, file, rollout, holder: outcome.holder.owner }, `refused a write to ${file}: its local lock is held`);
+        throw lockMismatch(file, { reason: 'held', holder: outcome.holder.owner });
+      }
+      try {
+        const meta = this.#configs.get(file)?.meta;
+        const highestFence = meta?.highestFence ?? 0;
+        if (fence < highestFence) {
+          this.#logger.warn({ drone: this.id, file, rollout, fence, highestFence }, `refused a write to ${file}: stale fence`);
+          throw lockMismatch(file, { reason: 'stale_fence', fence, highestFence });
+        }
+        return await write(meta);
+      } finally {
+        await this.#locks.release(file, outcome.token);
+      }
+    });
+  }
+
+  /** Disk failures become the 500 a fleet client understands; refusals pass through as they are. */
+  async #writing<T>(file: string, task: () => Promise<T>): Promise<T> {
+    try {
+      return await task();
+    } catch (error) {
+      if (error instanceof WireError) throw error;
+      this.#logger.error({ drone: this.id, file, err: error }, `could not write ${file}`);
+      throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: ${(error as Error).message}; check the drone's disk (space, permissions) and retry`);
+    }
+  }
+
+  async #configViews(): Promise<Record<string, ConfigView>> {
+    const hot = new Set((await this.#locks.list()).filter(isHot).map((status) => status.record.file));
+    const views: Record<string, ConfigView> = {};
+    for (const { file, current, entry } of this.#configs.live()) {
+      views[file] = { version: current.version, sha256: current.sha256, lock: hot.has(file) ? 'HOT' : 'free', fence: entry.meta.highestFence };
+    }
+    return views;
+  }
+
+  /** The model reads `aim_sensitivity` from the first config (by name) that sets it. */
+  #aimSensitivity(): number | undefined {
+    for (const { entry } of this.#configs.live()) if (entry.params.aimSensitivity !== undefined) return entry.params.aimSensitivity;
+    return undefined;
+  }
+}
+
+/** HOT: a live owner other than one of our own writes in progress. */
+function isHot(status: LocalLockStatus): boolean {
+  return status.state === 'held' && !status.ours;
+}
+
+function lockView(status: LocalLockStatus): LockView {
+  const { record } = status;
+  return {
+    file: record.file,
+    owner: record.owner,
+    fence: record.fence,
+    acquired: new Date(record.acquired).toISOString(),
+    heartbeat: new Date(record.heartbeat).toISOString(),
+    state: status.state,
+    ...(status.staleReason === undefined ? {} : { reason: status.staleReason }),
+  };
+}
+
+function unknownConfig(droneId: string, file: string): WireError {
+  return new WireError('unknown_config', `${droneId} has no config named ${file}; check the file name (GET /v1/health lists the drone's configs)`);
+}

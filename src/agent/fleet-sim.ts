@@ -1,0 +1,146 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Drone } from '../spec/types.js';
+import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SEED } from './agent-server.js';
+import { defaultLogger } from './default-logger.js';
+import { serve } from './http-server.js';
+import { LockCollector } from './lock-collector.js';
+import { expectInteger, expectNonEmptyString } from './option-checks.js';
+import { createRequestHandler } from './request-handler.js';
+import { droneNumber, SimDrones } from './sim-drones.js';
+import { plantHotLock, plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
+import { ConfigParamsCache } from './telemetry-model.js';
+
+export { writeInventory } from './inventory.js';
+
+export interface FleetSimOptions {
+  /** How many drones: `drone-1` … `drone-N`. */
+  readonly drones: number;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Holds every drone's config dir (`<dir>/<id>/`). @default a fresh temp dir, removed on close */
+  readonly dir?: string;
+  /** @default 'aim_lock_config.conf' */
+  readonly configFile?: string;
+  /** Drones holding a live foreign lock on `configFile`. */
+  readonly hot?: readonly string[];
+  /** Drones that boot with a dead owner's lock on `configFile`. */
+  readonly stale?: readonly string[];
+  /** Drones whose pushes fail with 500. */
+  readonly fail?: readonly string[];
+  /** Drones that answer after `slowMs`. */
+  readonly slow?: readonly string[];
+  /** @default 1500 */
+  readonly slowMs?: number;
+  readonly token?: string;
+  /** Seeds the telemetry PRNG; drone i uses seed + i. @default 1 */
+  readonly seed?: number;
+  /** @default 200 */
+  readonly sampleIntervalMs?: number;
+  /** @default 15000 */
+  readonly lockTtlMs?: number;
+  /** @default NDJSON on stderr at level info */
+  readonly logger?: Logger;
+  /** The clock, injectable for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface RunningFleet {
+  /** The simulator's base URL; each drone is at `<url>/d/<id>`. */
+  readonly url: string;
+  readonly drones: readonly Drone[];
+  close(): Promise<void>;
+}
+
+/** What every simulated drone starts with, as version v42. */
+export const SIM_INITIAL_CONFIG = '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';
+export const SIM_INITIAL_VERSION = 'v42';
+
+const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
+
+/**
+ * One HTTP server for a whole simulated fleet, each drone under `/d/<id>/v1/...`. A drone costs
+ * nothing until its first request, which opens it: its dir is seeded then (config v42 and metadata),
+ * or loaded if it exists — so 10,000 drones start at once and only drones in use take memory and disk.
+ * Drones with planted faults open at start. Telemetry is computed on request, one collector serves all.
+ */
+export async function startFleetSim(options: FleetSimOptions): Promise<RunningFleet> {
+  expectInteger('drones', options.drones, 1);
+  const port = options.port ?? 0;
+  const slowMs = options.slowMs ?? 1500;
+  const lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
+  const sampleIntervalMs = options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
+  const configFile = options.configFile ?? 'aim_lock_config.conf';
+  expectInteger('port', port, 0, 65_535);
+  expectInteger('slowMs', slowMs, 0);
+  expectInteger('lockTtlMs', lockTtlMs, 1);
+  expectInteger('sampleIntervalMs', sampleIntervalMs, 1);
+  expectNonEmptyString('configFile', configFile);
+  const faults = resolveFaults(options, (id) => droneNumber(id, options.drones) !== undefined, options.drones);
+  const logger = options.logger ?? defaultLogger('rollout-fleet-sim');
+  const now = options.now ?? Date.now;
+  const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
+  const removeRoot = options.dir === undefined ? () => rm(root, { recursive: true, force: true }) : async () => {};
+  const hotAcquired = now();
+
+  const collector = new LockCollector({
+    intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)),
+    logger,
+    beforeSweep: async () => {
+      for (const id of faults.hot) await plantHotLock(drones.dirOf(id), configFile, hotAcquired, now());
+    },
+  });
+  const drones = new SimDrones({
+    root,
+    size: options.drones,
+    seed: { file: configFile, content: SIM_INITIAL_CONFIG, version: SIM_INITIAL_VERSION },
+    telemetrySeed: options.seed ?? DEFAULT_SEED,
+    clock: { intervalMs: sampleIntervalMs, bootMs: now() },
+    lockTtlMs,
+    now,
+    logger,
+    paramsCache: new ConfigParamsCache(),
+    faults,
+    slowMs,
+    onLockSeen: (agent) => collector.watch(agent),
+  });
+
+  try {
+    for (const id of faults.hot) await plantHotLock(drones.dirOf(id), configFile, hotAcquired, now());
+    for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, now());
+    // Drones with planted locks boot now, so the stale ones are reclaimed (and logged) at start.
+    for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
+    const server = await serve(createRequestHandler({ resolve: (path) => drones.resolve(path), logger, ...(options.token === undefined ? {} : { token: options.token }) }), {
+      port,
+      host: options.host ?? '127.0.0.1',
+    });
+    collector.start();
+    const inventory: Drone[] = Array.from({ length: options.drones }, (_, index) => ({
+      id: `drone-${index + 1}`,
+      url: `${server.url}/d/drone-${index + 1}`,
+      labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
+    }));
+    logger.info({ url: server.url, drones: options.drones, dir: root, faults: summary(faults) }, `simulated fleet of ${options.drones} drones listening on ${server.url}`);
+    return {
+      url: server.url,
+      drones: inventory,
+      close: async () => {
+        await collector.stop();
+        await server.close();
+        await removeRoot();
+      },
+    };
+  } catch (error) {
+    await collector.stop();
+    await removeRoot();
+    throw error;
+  }
+}
+
+function summary(faults: SimFaults): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(faults).filter(([, ids]) => ids.size > 0).map(([name, ids]) => [name, [...ids]]));
+}

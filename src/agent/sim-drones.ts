@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ConfigSeed } from './config-store.js';
+import { DroneAgent } from './drone-agent.js';
+import type { DroneTarget } from './request-handler.js';
+import type { SimFaults } from './sim-faults.js';
+import type { ConfigParamsCache } from './telemetry-model.js';
+import type { TelemetryClock } from './telemetry-stream.js';
+import { WireError } from './wire-errors.js';
+
+export interface SimDronesOptions {
+  /** Drone `drone-<n>` lives in `<root>/drone-<n>/`. */
+  readonly root: string;
+  readonly size: number;
+  readonly seed: ConfigSeed;
+  readonly telemetrySeed: number;
+  readonly clock: TelemetryClock;
+  readonly lockTtlMs: number;
+  readonly now: () => number;
+  readonly logger: Logger;
+  readonly paramsCache: ConfigParamsCache;
+  readonly faults: SimFaults;
+  readonly slowMs: number;
+  readonly onLockSeen: (agent: DroneAgent) => void;
+}
+
+/**
+ * The drones of a simulated fleet, opened on first use: a drone costs nothing until its first
+ * request, which seeds its dir (or loads it, if a previous run left one). So 10,000 drones start at
+ * once and only the drones in use take memory and disk; every lookup is O(1).
+ */
+export class SimDrones {
+  readonly #options: SimDronesOptions;
+  readonly #opened = new Map<string, Promise<DroneAgent>>();
+
+  constructor(options: SimDronesOptions) {
+    this.#options = options;
+  }
+
+  dirOf(id: string): string {
+    return join(this.#options.root, id);
+  }
+
+  /** The drone, opened once; a failed open is forgotten so the next request retries it. */
+  open(id: string): Promise<DroneAgent> {
+    const number = droneNumber(id, this.#options.size);
+    if (number === undefined) {
+      return Promise.reject(new WireError('unknown_drone', `no drone ${JSON.stringify(id)} in this simulated fleet; its drones are drone-1 to drone-${this.#options.size}`));
+    }
+    let agent = this.#opened.get(id);
+    if (agent === undefined) {
+      const options = this.#options;
+      agent = DroneAgent.open({
+        id,
+        dir: this.dirOf(id),
+        telemetryKey: options.telemetrySeed + number,
+        clock: options.clock,
+        lockTtlMs: options.lockTtlMs,
+        now: options.now,
+        logger: options.logger,
+        paramsCache: options.paramsCache,
+        seed: options.seed,
+        failWrites: options.faults.fail.has(id),
+        onLockSeen: options.onLockSeen,
+      });
+      this.#opened.set(id, agent);
+      agent.catch(() => this.#opened.delete(id));
+    }
+    return agent;
+  }
+
+  /** Routes `/d/<id>/...` to its drone. */
+  async resolve(path: string): Promise<DroneTarget> {
+    const match = /^\/d\/([^/]+)(\/.*)?$/u.exec(path);
+    if (match === null) throw new WireError('not_found', `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`);
+    const id = decodeSegment(match[1] ?? '');
+    const agent = await this.open(id);
+    return { agent, path: match[2] ?? '/', delayMs: this.#options.faults.slow.has(id) ? this.#options.slowMs : 0 };
+  }
+}
+
+/** `drone-7` → 7 for the ids of a fleet of `size` (no zero padding, within 1..size); undefined otherwise. */
+export function droneNumber(id: string, size: number): number | undefined {
+  const digits = /^drone-([1-9]\d*)$/u.exec(id)?.[1];
+  const number = digits === undefined ? Number.NaN : Number(digits);
+  return number >= 1 && number <= size ? number : undefined;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    // Not valid percent-encoding: no drone has such an id, and the lookup says so.
+    return segment;
+  }
+}

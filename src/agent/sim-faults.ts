@@ -1,0 +1,54 @@
+import { hostname } from 'node:os';
+import { writeLockRecord } from './local-lock.js';
+
+/**
+ * Fault injection for the simulated fleet, by drone id:
+ *   hot    a LIVE foreign lock on the config: health says HOT, pushes and rollbacks get 409
+ *   stale  a lock left by a dead owner: boot reclaims it (and logs it), then the drone works normally
+ *   fail   pushes answer 500 config_write_failed
+ *   slow   every answer is delayed by `slowMs`
+ */
+export interface SimFaults {
+  readonly hot: ReadonlySet<string>;
+  readonly stale: ReadonlySet<string>;
+  readonly fail: ReadonlySet<string>;
+  readonly slow: ReadonlySet<string>;
+}
+
+/** A pid no system hands out (Linux caps pids at 2^22), so the owner reads as dead on this host. */
+const DEAD_PID = 2_147_483_646;
+const STALE_AGE_MS = 60 * 60 * 1000;
+
+export function resolveFaults(
+  lists: { readonly hot?: readonly string[]; readonly stale?: readonly string[]; readonly fail?: readonly string[]; readonly slow?: readonly string[] },
+  isDrone: (id: string) => boolean,
+  fleetSize: number,
+): SimFaults {
+  const resolve = (name: string, ids: readonly string[] | undefined): ReadonlySet<string> => {
+    for (const id of ids ?? []) {
+      if (!isDrone(id)) throw new TypeError(`Expected \`${name}\` to list drones of this fleet (drone-1 to drone-${fleetSize}), got ${JSON.stringify(id)}`);
+    }
+    return new Set(ids);
+  };
+  return { hot: resolve('hot', lists.hot), stale: resolve('stale', lists.stale), fail: resolve('fail', lists.fail), slow: resolve('slow', lists.slow) };
+}
+
+/**
+ * The HOT lock: owned by this very (live) process under host `sim`, so only its heartbeat can make it
+ * stale — and the simulator's collector refreshes that heartbeat on every sweep.
+ */
+export async function plantHotLock(droneDir: string, file: string, acquired: number, now: number): Promise<void> {
+  await writeLockRecord(droneDir, { file, owner: { pid: process.pid, host: 'sim', rollout: 'sim-hot' }, fence: 0, acquired, heartbeat: now, token: 'sim-hot' });
+}
+
+/** The incident's leftover: a lock on this host whose owner pid is dead and whose heartbeat is an hour old. */
+export async function plantStaleLock(droneDir: string, file: string, now: number): Promise<void> {
+  await writeLockRecord(droneDir, {
+    file,
+    owner: { pid: DEAD_PID, host: hostname(), rollout: 'crashed-rollout' },
+    fence: 0,
+    acquired: now - STALE_AGE_MS,
+    heartbeat: now - STALE_AGE_MS,
+    token: 'sim-stale',
+  });
+}

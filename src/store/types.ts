@@ -1,0 +1,85 @@
+/** The state store: what a rollout leaves behind so any shell can watch, steer and resume it. */
+import type { RolloutResult } from '../machine/types.js';
+
+export interface RolloutOwner {
+  readonly host: string;
+  readonly pid: number;
+  readonly bootId: string;
+  /** Who started it: $USER (or the OS user name). */
+  readonly user: string;
+}
+
+export interface RolloutRecord {
+  readonly id: string;
+  readonly name: string;
+  /** Absolute path of the spec the rollout was started with. */
+  readonly specPath: string;
+  /** sha256 of the spec file's text. */
+  readonly specDigest: string;
+  readonly config: { readonly file: string; readonly version: string; readonly sha256: string };
+  readonly owner: RolloutOwner;
+  /** Targeted drones. */
+  readonly drones: number;
+  /** The machine's current stage, readable (`canary: baking`, `rollingBack`, …). */
+  readonly stage: string;
+  /** Step index and name the rollout is in, and how many drones are on the new config. */
+  readonly step: { readonly index: number; readonly name: string; readonly total: number };
+  readonly updated: number;
+  readonly result: RolloutResult | null;
+  readonly reason: string;
+  /** Epoch ms. */
+  readonly started: number;
+  readonly ended: number | null;
+  /** The owner's last sign of life (epoch ms), written while it runs. */
+  readonly heartbeat: number;
+}
+
+/** Per-drone progress, as the runner's ledger keeps it. */
+export interface DroneProgressRecord {
+  readonly before: { readonly version: string; readonly sha256: string } | null;
+  readonly now: { readonly version: string; readonly sha256: string } | null;
+  readonly pauseSent: boolean;
+  readonly pushSent: boolean;
+  readonly rolledBack: boolean;
+  readonly lastError: string | null;
+}
+
+/** One line of the append-only audit log. */
+export interface AuditEvent {
+  /** Epoch ms. */
+  readonly t: number;
+  /** `transition`, `push`, `rollback`, `pause`, `resume`, `verdict`, `operator`, `lock`, … */
+  readonly kind: string;
+  readonly [field: string]: unknown;
+}
+
+export interface OperatorCommand {
+  readonly type: 'abort' | 'promote';
+  /** user@host of whoever gave it. */
+  readonly by: string;
+  readonly reason?: string;
+  readonly at: number;
+}
+
+export interface StateStore {
+  createRollout(record: RolloutRecord): Promise<void>;
+  /** Merges `patch` into the record; throws E_ROLLOUT_NOT_FOUND for an unknown id. */
+  updateRollout(id: string, patch: Partial<Omit<RolloutRecord, 'id'>>): Promise<RolloutRecord>;
+  getRollout(id: string): Promise<RolloutRecord | null>;
+  /** Every rollout, newest first. */
+  listRollouts(): Promise<RolloutRecord[]>;
+  /** The machine's persisted snapshot (JSON-serialisable), replaced atomically. */
+  saveSnapshot(id: string, snapshot: unknown): Promise<void>;
+  loadSnapshot(id: string): Promise<unknown | null>;
+  /** Records the progress of the drones given (only those that changed). */
+  saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void>;
+  loadProgress(id: string): Promise<Record<string, DroneProgressRecord>>;
+  /** Appends to the audit log; never rewrites it. */
+  appendAudit(id: string, events: readonly AuditEvent[]): Promise<void>;
+  readAudit(id: string): Promise<AuditEvent[]>;
+  /** Queues an operator command for the running rollout (from any process). */
+  sendCommand(id: string, command: OperatorCommand): Promise<void>;
+  /** Takes the queued commands, each exactly once, oldest first. */
+  takeCommands(id: string): Promise<OperatorCommand[]>;
+  close(): Promise<void>;
+}
