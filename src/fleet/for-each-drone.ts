@@ -8,12 +8,17 @@ export interface ForEachDroneOptions {
   readonly concurrency: number;
   /** Aborting it empties the queue at once and cancels the requests in flight. */
   readonly signal: AbortSignal;
+  /**
+   * Whether a `stop` also cancels the requests in flight (pushes: yes, at once) or lets them finish
+   * (pauses: a definite answer tells whether the drone needs resuming). @default true
+   */
+  readonly stopCancelsInFlight?: boolean;
 }
 
 /**
  * Runs `work` for every drone with bounded concurrency. When the caller aborts, or one drone's work says
  * `stop` (a HOT answer, too many failures), nothing more starts: queued drones are dropped at once and
- * requests in flight see their signal aborted. A `work` that throws stops the run the same way, and the
+ * requests in flight see their signal aborted (on `stop`, unless `stopCancelsInFlight` is false). A `work` that throws stops the run the same way, and the
  * first error is rethrown once every request in flight has settled.
  */
 export async function forEachDrone(drones: readonly Drone[], options: ForEachDroneOptions, work: DroneWork): Promise<void> {
@@ -22,6 +27,7 @@ export async function forEachDrone(drones: readonly Drone[], options: ForEachDro
   }
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
+  const requestSignal = options.stopCancelsInFlight === false ? options.signal : signal;
   const queue = new PQueue({ concurrency: options.concurrency });
   const drop = () => queue.clear();
   let failure: { readonly error: unknown } | undefined;
@@ -32,7 +38,7 @@ export async function forEachDrone(drones: readonly Drone[], options: ForEachDro
       void queue.add(async () => {
         if (signal.aborted) return;
         try {
-          if ((await work(drone, signal)) === 'stop') stop.abort();
+          if ((await work(drone, requestSignal)) === 'stop') stop.abort();
         } catch (error) {
           failure ??= { error };
           stop.abort();

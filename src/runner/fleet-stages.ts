@@ -52,6 +52,11 @@ class FailureBudget {
   }
 }
 
+/** A drone that answered no did nothing; one that did not answer (or was cancelled) may have acted. */
+function landedMaybe(failure: DroneFailure): boolean {
+  return failure.kind === 'unreachable' || failure.kind === 'cancelled';
+}
+
 function concurrency(runtime: RolloutRuntime): number {
   return runtime.plan.spec.push.concurrency;
 }
@@ -67,12 +72,14 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
   const budget = new FailureBudget(runtime, 'pausing the fleet');
   const deadline = AbortSignal.timeout(spec.pause.timeoutMs);
   let done = 0;
-  await forEachDrone(drones, { concurrency: concurrency(runtime), signal: AbortSignal.any([signal, deadline]) }, async (drone, s) => {
+  const options = { concurrency: concurrency(runtime), signal: AbortSignal.any([signal, deadline]), stopCancelsInFlight: false };
+  await forEachDrone(drones, options, async (drone, s) => {
     const progress = runtime.ledger.get(drone.id);
     progress.pauseSent = true;
     const reply = await runtime.client.pause(drone, runtime.rolloutId, s);
     runtime.observer.progress('pausing', ++done, drones.length);
     if (!reply.ok) {
+      progress.pauseSent = landedMaybe(reply);
       if (reply.kind === 'cancelled') return 'stop';
       return budget.record(drone, reply) ? 'stop' : 'continue';
     }
@@ -107,6 +114,7 @@ export async function pushStep(
     const reply = await runtime.client.push(drone, config.file, request, s);
     runtime.observer.progress(step.name, ++done, step.drones.length);
     if (!reply.ok) {
+      progress.pushSent = landedMaybe(reply);
       if (reply.kind === 'cancelled') return 'stop';
       return budget.record(drone, reply) ? 'stop' : 'continue';
     }

@@ -6,9 +6,9 @@ export interface DroneProgress {
   before: VersionRef | null;
   /** The version the drone answered with last. */
   now: VersionRef | null;
-  /** A pause was sent (it may have landed even if the answer was lost): resume it. */
+  /** A pause may have landed (sent, and not refused outright): resume it. */
   pauseSent: boolean;
-  /** A push was sent (it may have landed even if the answer was lost): roll it back on abort. */
+  /** A push may have landed (sent, and not refused outright): roll it back on abort. */
   pushSent: boolean;
   rolledBack: boolean;
   lastError: string | null;
@@ -36,14 +36,11 @@ export class Ledger {
     return ids;
   }
 
-  /** Where the drone ended, judged against the new config's sha256. */
-  stateOf(id: string, newSha256: string): DroneState {
+  /** Where the drone ended: `failed` if the rollout left it where it should not be (`attention`). */
+  stateOf(id: string, newSha256: string, attention: ReadonlySet<string>): DroneState {
+    if (attention.has(id)) return 'failed';
     const progress = this.#drones.get(id);
-    if (!progress?.pushSent) return 'unchanged';
-    if (progress.rolledBack) return 'rolled_back';
-    if (progress.now?.sha256 === newSha256) return 'updated';
-    return progress.lastError === null && progress.now !== null && progress.now.sha256 === progress.before?.sha256
-      ? 'unchanged'
-      : 'failed';
+    if (progress?.rolledBack) return 'rolled_back';
+    return progress?.now?.sha256 === newSha256 ? 'updated' : 'unchanged';
   }
 }
