@@ -144,8 +144,18 @@ export class DroneAgent {
       throw new WireError('checksum_mismatch', `checksum mismatch for ${file}: the content's sha256 is ${sha256}, the request says ${request.sha256}; send the sha256 of the exact UTF-8 bytes pushed`);
     }
     return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
-      if (meta?.current?.sha256 === sha256 && meta.installedBy?.action === 'push' && meta.installedBy.fence === request.fence) {
-        // An HTTP client's retry of a push that already landed: answer exactly as the first time.
+      if (meta?.current?.sha256 === sha256 && meta.installedBy?.action === 'push' && meta.installedBy.rollout === request.rollout) {
+        if (meta.installedBy.fence !== request.fence) {
+          // The same rollout resumed under a new lease re-pushes what it already installed: keep the
+          // version it replaced as the one to roll back to, and only move the fence up.
+          const next: ConfigMeta = {
+            ...meta,
+            installedBy: { ...meta.installedBy, fence: request.fence },
+            highestFence: Math.max(request.fence, meta.highestFence),
+          };
+          await this.#writing(file, () => this.#configs.commit(file, next, request.content));
+        }
+        // Otherwise an HTTP client's retry of a push that already landed: answer exactly as the first time.
         return { version: meta.current.version, sha256, previous: meta.previous };
       }
       if (this.#failWrites) throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: simulated write failure (fault injection)`);

@@ -53,6 +53,19 @@ describe('push', () => {
     expect(again.body.previous).toEqual(INITIAL);
   });
 
+  test('the same rollout re-pushing under a larger fence keeps what it replaced for rollback', async () => {
+    const agent = await agents.start();
+    await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 4 }));
+
+    const resumed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 5 }));
+
+    expect(resumed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL } });
+    expect((await call(agent.url, 'GET', '/v1/health')).body.configs[FILE].fence).toBe(5);
+    const rolledBack = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 5 });
+    expect(rolledBack.body).toEqual({ ...INITIAL, restored: true });
+    expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
+  });
+
   test('a retry racing the first attempt waits for it and answers the same', async () => {
     const agent = await agents.start();
 
