@@ -1,9 +1,14 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { createEmbeddedLockStore } from '../lock/embedded-store.js';
+import { hostIdentity } from '../lock/host.js';
 import type { LockStore } from '../lock/types.js';
+import { createEmbeddedStateStore } from '../store/embedded-store.js';
+import type { RolloutOwner, StateStore } from '../store/types.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -18,6 +23,34 @@ export interface CommonOptions {
 
 export function openLockStore(options: CommonOptions): LockStore {
   return createEmbeddedLockStore({ dir: resolve(options.stateDir) });
+}
+
+export function openStateStore(options: CommonOptions): StateStore {
+  return createEmbeddedStateStore({ dir: resolve(options.stateDir) });
+}
+
+/** This process as the owner of a rollout: host, boot id, pid, and the user who started it. */
+export function currentOwner(): RolloutOwner {
+  const { host, bootId } = hostIdentity();
+  let user = process.env.USER ?? '';
+  if (user === '') {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return { host, bootId, pid: process.pid, user };
+}
+
+/** `user@host` of this process: who gave an operator command. */
+export function operatorName(): string {
+  const owner = currentOwner();
+  return `${owner.user}@${owner.host}`;
+}
+
+export async function fileDigest(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
 /** The token for the drones' agents: `--token-file`, else `$ROLLOUT_TOKEN`, else none. */

@@ -12,6 +12,9 @@ import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { agentCommand, fleetSimCommand } from './commands/serve.js';
 import { validateCommand } from './commands/validate.js';
+import { historyCommand, statusCommand } from './commands/status.js';
+import { abortCommand, promoteCommand } from './commands/operator.js';
+import { resumeCommand } from './commands/resume.js';
 
 interface RawCommon {
   stateDir: string;
@@ -107,6 +110,36 @@ export function buildProgram(result: { exitCode: number }): Command {
     .description('offline validation of the spec, its config and inventory; exit 0 or 2')
     .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
     .action((spec: string, raw: RawCommon & { inventory?: string }) => act(validateCommand)({ ...raw, ...common(raw), spec }));
+
+  withCommon(program.command('status').argument('[id]', 'a rollout id (default: every running rollout and the latest one)'))
+    .description('state, step, versions, latest verdicts and reason of rollouts in the state store')
+    .option('--watch', 'follow one rollout until it ends; exits with its exit code', false)
+    .action((id: string | undefined, raw: RawCommon & { watch: boolean }) =>
+      act(statusCommand)({ ...common(raw), watch: raw.watch, ...(id === undefined ? {} : { id }) }),
+    );
+
+  withCommon(program.command('history'))
+    .description('every rollout in the state store, newest first, running ones included')
+    .action((raw: RawCommon) => act(historyCommand)(common(raw)));
+
+  withCommon(program.command('abort').argument('<id>', 'the rollout id'))
+    .description('ask a running rollout to abort: it rolls back, resumes the fleet, releases the lock and exits 1')
+    .option('--reason <text>', 'why, for the audit log')
+    .action((id: string, raw: RawCommon & { reason?: string }) =>
+      act(abortCommand)({ ...common(raw), id, ...(raw.reason === undefined ? {} : { reason: raw.reason }) }),
+    );
+
+  withCommon(program.command('promote').argument('<id>', 'the rollout id'))
+    .description('pass a manual gate (canary.approval: manual) of a running rollout')
+    .action((id: string, raw: RawCommon) => act(promoteCommand)({ ...common(raw), id }));
+
+  withCommon(program.command('resume').argument('<id>', 'the rollout id'))
+    .description('continue a rollout whose process died, from its persisted state, or roll it back')
+    .option('--rollback', 'roll it back instead of finishing it', false)
+    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
+    .action((id: string, raw: RawCommon & { rollback: boolean; tokenFile?: string }) =>
+      act(resumeCommand)({ ...common(raw), id, rollback: raw.rollback, ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }) }),
+    );
 
   withCommon(program.command('schema'))
     .description('print the JSON Schema of the rollout spec')

@@ -3,6 +3,7 @@ import type { DroneClient } from '../fleet/drone-client.js';
 import type { VerdictRecord } from '../machine/types.js';
 import type { Drone, Plan, Threshold } from '../spec/types.js';
 import type { Ledger } from './ledger.js';
+import type { RolloutRecorder } from './recorder.js';
 
 /** What a rollout reports while it works, for the progress display. */
 export interface RolloutObserver {
@@ -18,6 +19,8 @@ export interface RolloutRuntime {
   readonly plan: Plan;
   readonly client: DroneClient;
   readonly ledger: Ledger;
+  /** The state store's writer: audit events, progress, snapshots. */
+  readonly recorder: RolloutRecorder;
   readonly logger: Logger;
   readonly observer: RolloutObserver;
   readonly now: () => number;

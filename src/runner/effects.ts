@@ -1,5 +1,5 @@
-import { keepLease } from '../lock/lease-keeper.js';
 import { describeHolder } from '../lock/describe.js';
+import { keepLease } from '../lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../lock/types.js';
 import type { RolloutEffects } from '../machine/types.js';
 import { AnalysisStage } from './analysis-stage.js';
@@ -8,63 +8,103 @@ import { pauseFleet, pushStep, resumeFleet, rollBack, verifyPromotion } from './
 
 /**
  * The real effects of a rollout: drones over HTTP, the config lock in the lock store, telemetry analysis.
- * A rollback waits for the push in flight to settle first, so no push can land after its own rollback.
+ * Each effect first waits until the transition that started it is in the state store. A rollback waits
+ * for the push in flight to settle first, so no push can land after its own rollback.
  */
-export function createRolloutEffects(runtime: RolloutRuntime, locks: LockStore, owner: LockOwner): RolloutEffects {
+export function createRolloutEffects(
+  runtime: RolloutRuntime,
+  locks: LockStore,
+  owner: LockOwner,
+  /** The lease a resumed rollout re-took before its machine restarted. */
+  resumedLease: Lease | null = null,
+): RolloutEffects {
   const analysis = new AnalysisStage(runtime);
   const { spec, config } = runtime.plan;
-  let lease: Lease | null = null;
+  const persisted = () => runtime.recorder.flush();
+  let lease: Lease | null = resumedLease;
   let pushing: Promise<unknown> = Promise.resolve();
 
+  /**
+   * The lease the rollout holds. A resumed rollout re-took its lease with a larger fence, while the
+   * steps restored from its snapshot still carry the old one: the lease held is what counts.
+   */
   function leaseFor(fence: number): Lease {
-    if (!lease || lease.fence !== fence) throw new Error(`no lease with fence ${fence} is held by this rollout`);
+    if (!lease || lease.fence < fence) throw new Error(`no lease with fence ${fence} is held by this rollout`);
     return lease;
   }
 
   return {
-    pauseFleet: (signal) => pauseFleet(runtime, signal),
+    async pauseFleet(signal) {
+      await persisted();
+      return pauseFleet(runtime, signal);
+    },
 
     async acquireLock(signal) {
+      await persisted();
       const result = await locks.acquire(config.file, owner, { ttlMs: spec.lock.ttlMs, waitMs: spec.lock.waitMs, signal });
-      if (!result.acquired) return { acquired: false, holder: describeHolder(result.holder, runtime.now()) };
+      if (!result.acquired) {
+        const holder = describeHolder(result.holder, runtime.now());
+        runtime.recorder.audit('lock.busy', { key: config.file, holder });
+        return { acquired: false, holder };
+      }
       if (signal.aborted) {
         // The rollout stopped waiting (abort, SIGINT) while the store granted the lease: give it back now.
         await locks.release(result.lease);
         return { acquired: false, holder: 'not taken: the rollout was stopped while acquiring it' };
       }
       lease = result.lease;
+      runtime.recorder.audit('lock.acquired', { key: lease.key, fence: lease.fence });
       runtime.logger.info({ key: lease.key, fence: lease.fence }, 'config lock acquired');
       return { acquired: true, fence: lease.fence };
     },
 
     keepLease(fence, onLost) {
-      const keeper = keepLease(locks, leaseFor(fence), { onLost: (error) => onLost(error.message) });
+      const keeper = keepLease(locks, leaseFor(fence), {
+        onLost: (error) => {
+          runtime.recorder.audit('lock.lost', { key: config.file, fence, reason: error.message });
+          onLost(error.message);
+        },
+      });
       return () => void keeper.stop();
     },
 
     async pushStep(input, signal) {
-      const push = pushStep(runtime, input, signal);
+      await persisted();
+      const push = pushStep(runtime, { ...input, fence: leaseFor(input.fence).fence }, signal);
       pushing = push.catch(() => undefined);
       const outcome = await push;
       analysis.markPushed();
       return outcome;
     },
 
-    analyseInterval: (input, signal) => analysis.analyse(input, signal),
+    async analyseInterval(input, signal) {
+      await persisted();
+      return analysis.analyse(input, signal);
+    },
 
-    verifyPromotion: () => verifyPromotion(runtime),
+    async verifyPromotion() {
+      await persisted();
+      return verifyPromotion(runtime);
+    },
 
     async rollBack(input, signal) {
       await pushing;
-      return rollBack(runtime, input, signal);
+      await persisted();
+      return rollBack(runtime, { fence: lease && lease.fence > input.fence ? lease.fence : input.fence }, signal);
     },
 
-    resumeFleet: (signal) => resumeFleet(runtime, signal),
+    async resumeFleet(signal) {
+      await persisted();
+      return resumeFleet(runtime, signal);
+    },
 
     async releaseLock(input) {
-      await locks.release(leaseFor(input.fence));
+      await persisted();
+      const held = leaseFor(input.fence);
+      await locks.release(held);
       lease = null;
-      runtime.logger.info({ key: config.file, fence: input.fence }, 'config lock released');
+      runtime.recorder.audit('lock.released', { key: config.file, fence: held.fence });
+      runtime.logger.info({ key: config.file, fence: held.fence }, 'config lock released');
     },
   };
 }

@@ -14,6 +14,9 @@ class FailureBudget {
 
   constructor(
     private readonly runtime: RolloutRuntime,
+    /** The audit event kind of this stage's requests. */
+    private readonly kind: 'pause' | 'push',
+    /** How the stage reads in a reason: `pausing the fleet`, `pushing canary`. */
     private readonly stage: string,
   ) {}
 
@@ -25,7 +28,8 @@ class FailureBudget {
   record(drone: Drone, failure: DroneFailure): boolean {
     const { abort } = this.runtime.plan.spec;
     const total = this.runtime.plan.drones.length;
-    this.runtime.ledger.get(drone.id).lastError = failure.message;
+    this.runtime.ledger.edit(drone.id).lastError = failure.message;
+    this.runtime.recorder.audit(this.kind, { drone: drone.id, ok: false, failure: failure.kind, error: failure.message });
     this.runtime.logger.warn({ drone: drone.id, stage: this.stage, kind: failure.kind }, failure.message);
     if (failure.kind === 'hot') {
       this.hot.push(drone.id);
@@ -69,12 +73,12 @@ function isHot(configs: Readonly<Record<string, ConfigState>> | undefined, file:
 export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): Promise<StageOutcome> {
   const { spec, config, drones } = runtime.plan;
   if (!spec.pause.fleet) return { hot: [] };
-  const budget = new FailureBudget(runtime, 'pausing the fleet');
+  const budget = new FailureBudget(runtime, 'pause', 'pausing the fleet');
   const deadline = AbortSignal.timeout(spec.pause.timeoutMs);
   let done = 0;
   const options = { concurrency: concurrency(runtime), signal: AbortSignal.any([signal, deadline]), stopCancelsInFlight: false };
   await forEachDrone(drones, options, async (drone, s) => {
-    const progress = runtime.ledger.get(drone.id);
+    const progress = runtime.ledger.edit(drone.id);
     progress.pauseSent = true;
     const reply = await runtime.client.pause(drone, runtime.rolloutId, s);
     runtime.observer.progress('pausing', ++done, drones.length);
@@ -85,6 +89,7 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
     }
     const state = reply.body.configs?.[config.file];
     if (state) progress.before = progress.now = { version: state.version, sha256: state.sha256 };
+    runtime.recorder.audit('pause', { drone: drone.id, ok: true, version: state?.version ?? null, lock: state?.lock ?? null });
     if (isHot(reply.body.configs, config.file)) {
       return budget.record(drone, { ok: false, kind: 'hot', message: `lock mismatch: ${config.file} HOT` }) ? 'stop' : 'continue';
     }
@@ -105,11 +110,13 @@ export async function pushStep(
   const { config, steps } = runtime.plan;
   const step = steps[input.stepIndex];
   if (!step) throw new RangeError(`step ${input.stepIndex} is not in the plan`);
-  const budget = new FailureBudget(runtime, `pushing ${step.name}`);
+  const budget = new FailureBudget(runtime, 'push', `pushing ${step.name}`);
   const request = { rollout: runtime.rolloutId, version: config.version, sha256: config.sha256, fence: input.fence, content: config.content };
+  runtime.recorder.audit('push.begin', { step: step.name, drones: step.drones.length, fence: input.fence, version: config.version });
+  await runtime.recorder.flush();
   let done = 0;
   await forEachDrone(dronesOf(runtime, step.drones), { concurrency: concurrency(runtime), signal }, async (drone, s) => {
-    const progress = runtime.ledger.get(drone.id);
+    const progress = runtime.ledger.edit(drone.id);
     progress.pushSent = true;
     const reply = await runtime.client.push(drone, config.file, request, s);
     runtime.observer.progress(step.name, ++done, step.drones.length);
@@ -121,6 +128,7 @@ export async function pushStep(
     progress.before ??= reply.body.previous;
     progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
     progress.lastError = null;
+    runtime.recorder.audit('push', { drone: drone.id, ok: true, fence: input.fence, previous: reply.body.previous?.version ?? null });
     return 'continue';
   });
   runtime.logger.info({ step: step.name, drones: step.drones.length, hot: budget.hot, abort: budget.reason }, 'step pushed');
@@ -141,18 +149,22 @@ export async function verifyPromotion(runtime: RolloutRuntime): Promise<CleanupO
 export async function rollBack(runtime: RolloutRuntime, input: { readonly fence: number }, signal: AbortSignal): Promise<CleanupOutcome> {
   const { config } = runtime.plan;
   const ids = runtime.ledger.ids((p) => p.pushSent && !p.rolledBack);
+  runtime.recorder.audit('rollback.begin', { drones: ids.length, fence: input.fence });
+  await runtime.recorder.flush();
   const incomplete: string[] = [];
   let done = 0;
   await forEachDrone(dronesOf(runtime, ids), { concurrency: concurrency(runtime), signal }, async (drone, s) => {
-    const progress = runtime.ledger.get(drone.id);
+    const progress = runtime.ledger.edit(drone.id);
     const reply = await runtime.client.rollback(drone, config.file, runtime.rolloutId, input.fence, s);
     runtime.observer.progress('rolling back', ++done, ids.length);
     if (!reply.ok) {
       progress.lastError = reply.message;
       incomplete.push(drone.id);
+      runtime.recorder.audit('rollback', { drone: drone.id, ok: false, failure: reply.kind, error: reply.message });
       runtime.logger.error({ drone: drone.id, kind: reply.kind }, `rollback failed: ${reply.message}`);
       return 'continue';
     }
+    runtime.recorder.audit('rollback', { drone: drone.id, ok: true, version: reply.body.version, restored: reply.body.restored ?? null });
     progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
     const back = progress.before === null ? reply.body.sha256 !== config.sha256 : reply.body.sha256 === progress.before.sha256;
     if (back) {
@@ -177,11 +189,13 @@ export async function resumeFleet(runtime: RolloutRuntime, signal: AbortSignal):
     const reply = await runtime.client.resume(drone, runtime.rolloutId, s);
     runtime.observer.progress('resuming', ++done, ids.length);
     if (!reply.ok) {
-      runtime.ledger.get(drone.id).lastError = reply.message;
+      runtime.ledger.edit(drone.id).lastError = reply.message;
       incomplete.push(drone.id);
+      runtime.recorder.audit('resume', { drone: drone.id, ok: false, failure: reply.kind, error: reply.message });
       runtime.logger.error({ drone: drone.id, kind: reply.kind }, `resume failed: ${reply.message}`);
     } else {
-      runtime.ledger.get(drone.id).pauseSent = false;
+      runtime.ledger.edit(drone.id).pauseSent = false;
+      runtime.recorder.audit('resume', { drone: drone.id, ok: true, state: reply.body.state });
     }
     return 'continue';
   });

@@ -16,31 +16,66 @@ export interface DroneProgress {
 
 export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed';
 
-/** Per-drone progress of one rollout, the ground truth for rollback, resume and the final report. */
+const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
+  before: null,
+  now: null,
+  pauseSent: false,
+  pushSent: false,
+  rolledBack: false,
+  lastError: null,
+});
+
+/**
+ * Per-drone progress of one rollout, the ground truth for rollback, resume and the final report.
+ * Changes go through `edit`, which remembers the drone so only changed drones are persisted.
+ */
 export class Ledger {
   readonly #drones = new Map<string, DroneProgress>();
+  #dirty = new Set<string>();
 
-  get(id: string): DroneProgress {
+  get(id: string): Readonly<DroneProgress> {
+    return this.#drones.get(id) ?? UNTOUCHED;
+  }
+
+  /** The drone's progress, to change in place; it is persisted with the next `takeChanged`. */
+  edit(id: string): DroneProgress {
     let progress = this.#drones.get(id);
     if (!progress) {
-      progress = { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
+      progress = { ...UNTOUCHED };
       this.#drones.set(id, progress);
     }
+    this.#dirty.add(id);
     return progress;
   }
 
+  /** Progress as persisted by an earlier process (resume). */
+  load(records: Readonly<Record<string, Readonly<DroneProgress>>>): void {
+    for (const [id, record] of Object.entries(records)) this.#drones.set(id, { ...record });
+  }
+
+  /** The drones changed since the last call, and forgets them. */
+  takeChanged(): Record<string, Readonly<DroneProgress>> {
+    const changed: Record<string, Readonly<DroneProgress>> = {};
+    for (const id of this.#dirty) changed[id] = { ...(this.#drones.get(id) ?? UNTOUCHED) };
+    this.#dirty = new Set();
+    return changed;
+  }
+
   /** Ids whose progress matches, in the order drones were first seen. */
-  ids(predicate: (progress: DroneProgress) => boolean): string[] {
+  ids(predicate: (progress: Readonly<DroneProgress>) => boolean): string[] {
     const ids: string[] = [];
     for (const [id, progress] of this.#drones) if (predicate(progress)) ids.push(id);
     return ids;
   }
 
-  /** Where the drone ended: `failed` if the rollout left it where it should not be (`attention`). */
+  /**
+   * Where the drone ended: `failed` if the rollout left it where it should not be (`attention`), and
+   * `updated` only if this rollout pushed to it.
+   */
   stateOf(id: string, newSha256: string, attention: ReadonlySet<string>): DroneState {
     if (attention.has(id)) return 'failed';
-    const progress = this.#drones.get(id);
-    if (progress?.rolledBack) return 'rolled_back';
-    return progress?.now?.sha256 === newSha256 ? 'updated' : 'unchanged';
+    const progress = this.get(id);
+    if (progress.rolledBack) return 'rolled_back';
+    return progress.pushSent && progress.now?.sha256 === newSha256 ? 'updated' : 'unchanged';
   }
 }

@@ -2,26 +2,44 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type SnapshotFrom } from 'xstate';
 import { DroneClient } from '../fleet/drone-client.js';
-import type { LockOwner, LockStore } from '../lock/types.js';
+import type { Lease, LockStore } from '../lock/types.js';
 import { createRolloutMachine } from '../machine/rollout-machine.js';
 import type { StepSchedule, VerdictRecord } from '../machine/types.js';
 import type { Plan } from '../spec/types.js';
 import type { RolloutObserver, RolloutRuntime } from './context.js';
 import { createRolloutEffects } from './effects.js';
 import { Ledger } from './ledger.js';
+import { RolloutRecorder } from './recorder.js';
+import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
 import { buildReport, type RolloutReport } from './report.js';
 
 export interface RunRolloutOptions {
   readonly plan: Plan;
   readonly locks: LockStore;
-  /** Who holds the lock: this host and process; the rollout id is added here. */
-  readonly owner: Omit<LockOwner, 'rollout'>;
+  readonly store: StateStore;
+  /** Who runs it: this host and process, and the user; the rollout id is added for the lock. */
+  readonly owner: RolloutOwner;
   readonly logger: Logger;
   readonly observer: RolloutObserver;
+  /** sha256 of the spec's text, kept in the record so `resume` can tell a changed spec. */
+  readonly specDigest: string;
   /** Bearer token for the drones' agents. */
   readonly token?: string;
   readonly now?: () => number;
   readonly rolloutId?: string;
+  /** Continues a rollout an earlier process started, from its persisted snapshot. */
+  readonly resume?: ResumePoint;
+  /** How often to look for `rollout abort` / `rollout promote` from other shells. @default 500 */
+  readonly commandPollMs?: number;
+}
+
+/** What a resumed rollout starts from. */
+export interface ResumePoint {
+  /** The machine's persisted snapshot (JSON), or null if the process died before writing one. */
+  readonly snapshot: unknown;
+  /** The lease re-taken for this rollout (a larger fence), or null if the snapshot held none. */
+  readonly lease: Lease | null;
+  readonly progress: Readonly<Record<string, DroneProgressRecord>>;
 }
 
 export interface RunningRollout {
@@ -31,6 +49,9 @@ export interface RunningRollout {
   interrupt(signal: string): void;
   promote(by: string): void;
 }
+
+/** How often a running rollout's record says it is alive. */
+const HEARTBEAT_MS = 2_000;
 
 export function newRolloutId(name: string): string {
   return `${name}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -78,12 +99,43 @@ export function stageName(snapshot: RolloutSnapshot): string {
   return LABELS[stage] ?? `${name}: ${stage}`;
 }
 
-/** Starts one rollout; `done` settles with the report once the fleet is resumed and the lock released. */
-export function runRollout(options: RunRolloutOptions): RunningRollout {
+function recordOf(options: RunRolloutOptions, id: string, started: number): RolloutRecord {
   const { plan } = options;
+  return {
+    id,
+    name: plan.spec.name,
+    specPath: plan.specPath,
+    specDigest: options.specDigest,
+    inventory: plan.spec.fleet.inventory,
+    config: { file: plan.config.file, version: plan.config.version, sha256: plan.config.sha256 },
+    owner: options.owner,
+    drones: plan.drones.length,
+    stage: 'starting',
+    step: { index: 0, name: plan.steps[0]?.name ?? 'canary', total: plan.steps.length },
+    updated: started,
+    result: null,
+    reason: '',
+    started,
+    ended: null,
+    heartbeat: started,
+  };
+}
+
+/**
+ * Starts one rollout (or resumes one from its snapshot); `done` settles with the report once the fleet
+ * is resumed, the lock released and the record's result written.
+ */
+export async function runRollout(options: RunRolloutOptions): Promise<RunningRollout> {
+  const { plan, store } = options;
   const id = options.rolloutId ?? newRolloutId(plan.spec.name);
   const now = options.now ?? Date.now;
   const logger = options.logger.child({ rollout: id });
+  const started = now();
+  if (options.resume) {
+    await store.updateRollout(id, { owner: options.owner, heartbeat: started, updated: started });
+  } else {
+    await store.createRollout(recordOf(options, id, started));
+  }
   const client = new DroneClient({
     timeoutMs: plan.spec.push.timeoutMs,
     retries: plan.spec.push.retries,
@@ -91,20 +143,30 @@ export function runRollout(options: RunRolloutOptions): RunningRollout {
     ...(options.token === undefined ? {} : { token: options.token }),
   });
   const ledger = new Ledger();
+  if (options.resume) ledger.load(options.resume.progress);
+  const recorder = new RolloutRecorder({ store, id, ledger, logger, now });
   const runtime: RolloutRuntime = {
     rolloutId: id,
     plan,
     client,
     ledger,
+    recorder,
     logger,
     observer: options.observer,
     now,
     drones: new Map(plan.drones.map((d) => [d.id, d])),
   };
-  const effects = createRolloutEffects(runtime, options.locks, { ...options.owner, rollout: id });
-  const actor = createActor(createRolloutMachine(effects), {
-    input: { rolloutId: id, steps: scheduleOf(plan), failureLimit: plan.spec.analysis.failureLimit },
-  });
+  const { host, pid, bootId } = options.owner;
+  const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume?.lease ?? null);
+  const machine = createRolloutMachine(effects);
+  const input = { rolloutId: id, steps: scheduleOf(plan), failureLimit: plan.spec.analysis.failureLimit };
+  const restored = options.resume?.snapshot;
+  const actor =
+    restored === undefined || restored === null
+      ? createActor(machine, { input })
+      : createActor(machine, { input, snapshot: restored as SnapshotFrom<typeof machine> });
+  recorder.audit(options.resume ? 'resumed' : 'started', { by: `${options.owner.user}@${host}`, pid, drones: plan.drones.length, version: plan.config.version });
+
   let lastStage = '';
   let lastVerdict: VerdictRecord | undefined;
   actor.subscribe((snapshot) => {
@@ -112,20 +174,52 @@ export function runRollout(options: RunRolloutOptions): RunningRollout {
     const latest = verdicts.at(-1);
     if (latest !== lastVerdict && latest) {
       lastVerdict = latest;
+      recorder.audit('verdict', { ...latest });
       options.observer.verdict(latest, steps[stepIndex]?.intervals ?? 0);
     }
-    if (snapshot.status === 'done') return;
-    const stage = stageName(snapshot);
-    if (stage === lastStage) return;
+    const stage = snapshot.status === 'done' ? 'ended' : stageName(snapshot);
+    const step = steps[stepIndex];
+    recorder.transition(
+      actor.getPersistedSnapshot(),
+      { stage, step: { index: stepIndex, name: step?.name ?? '', total: steps.length } },
+      { to: stage, value: snapshot.value },
+    );
+    if (stage === lastStage || snapshot.status === 'done') return;
     lastStage = stage;
     logger.info({ stage }, 'stage');
     options.observer.stage(stage);
   });
-  const started = now();
+
+  const commands = setInterval(() => {
+    store.takeCommands(id).then(
+      (taken) => {
+        for (const command of taken) {
+          recorder.audit('operator', { ...command });
+          logger.warn({ command }, `operator command: ${command.type} by ${command.by}`);
+          if (command.type === 'abort') actor.send({ type: 'operator.abort', by: command.by, ...(command.reason ? { reason: command.reason } : {}) });
+          else actor.send({ type: 'operator.promote', by: command.by });
+        }
+      },
+      (error: unknown) => logger.error({ err: error }, 'reading operator commands failed'),
+    );
+  }, options.commandPollMs ?? 500);
+  const heartbeat = setInterval(() => recorder.update({ heartbeat: now() }), HEARTBEAT_MS);
+
   actor.start();
   const done = toPromise(actor)
-    .then((output) => buildReport({ id, plan, ledger, output, started, ended: now() }))
-    .finally(() => client.close());
+    .then(async (output) => {
+      const ended = now();
+      const report = buildReport({ id, plan, ledger, output, started, ended });
+      recorder.audit('ended', { result: report.result, reason: report.reason, hot: report.hot, attention: report.attention });
+      recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
+      await recorder.flush();
+      return report;
+    })
+    .finally(() => {
+      clearInterval(commands);
+      clearInterval(heartbeat);
+      client.close();
+    });
   return {
     id,
     done,

@@ -16,6 +16,8 @@ export interface RolloutRecord {
   readonly specPath: string;
   /** sha256 of the spec file's text. */
   readonly specDigest: string;
+  /** Absolute path of the inventory the rollout ran against (the spec's, or `--inventory`). */
+  readonly inventory: string;
   readonly config: { readonly file: string; readonly version: string; readonly sha256: string };
   readonly owner: RolloutOwner;
   /** Targeted drones. */

@@ -60,7 +60,7 @@ describe('push', () => {
     const resumed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 5 }));
 
     expect(resumed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL } });
-    expect((await call(agent.url, 'GET', '/v1/health')).body.configs[FILE].fence).toBe(5);
+    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { fence: 5 } });
     const rolledBack = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 5 });
     expect(rolledBack.body).toEqual({ ...INITIAL, restored: true });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);

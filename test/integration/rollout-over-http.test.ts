@@ -8,6 +8,8 @@ import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
 import type { LockStore } from '../../src/lock/types.js';
 import type { VerdictRecord } from '../../src/machine/types.js';
 import { runRollout, type RunningRollout } from '../../src/runner/run-rollout.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import type { StateStore } from '../../src/store/types.js';
 import { loadPlan } from '../../src/spec/load-plan.js';
 import { tempDir } from '../helpers/cli.js';
 import { writeFile } from 'node:fs/promises';
@@ -47,6 +49,7 @@ describe('a rollout over real HTTP against real agents', () => {
   let fleet: RunningFleet;
   let work: { path: string; remove(): Promise<void> };
   let locks: LockStore;
+  let store: StateStore;
   let inventory: string;
 
   async function health(id: string): Promise<Health> {
@@ -81,7 +84,9 @@ describe('a rollout over real HTTP against real agents', () => {
     return runRollout({
       plan,
       locks,
-      owner: { host: hostname(), pid: process.pid, bootId: 'test-boot' },
+      store,
+      owner: { host: hostname(), pid: process.pid, bootId: 'test-boot', user: 'tester' },
+      specDigest: 'test',
       logger: pino({ level: 'silent' }),
       observer: log,
       ...(options.token ? { token: options.token } : {}),
@@ -91,11 +96,13 @@ describe('a rollout over real HTTP against real agents', () => {
   beforeEach(async () => {
     work = await tempDir('rollout-int-');
     locks = createEmbeddedLockStore({ dir: join(work.path, 'state'), bootId: 'test-boot' });
+    store = createEmbeddedStateStore({ dir: join(work.path, 'state') });
   });
 
   afterEach(async () => {
     expect(await locks.list()).toEqual([]);
     await locks.close();
+    await store.close();
     await fleet?.close();
     await work.remove();
   });

@@ -1,0 +1,49 @@
+import { RolloutError } from '../../errors.js';
+import { openStateStore, operatorName, printJson, type CommonOptions } from '../common.js';
+import { livenessOf } from '../liveness.js';
+import { mustGet } from './status.js';
+
+export interface OperatorOptions extends CommonOptions {
+  readonly id: string;
+  readonly reason?: string;
+}
+
+/** The stage label of a rollout waiting at a manual gate (runner `stageName`). */
+const AWAITING_APPROVAL = 'waiting for `rollout promote`';
+
+async function send(type: 'abort' | 'promote', options: OperatorOptions): Promise<number> {
+  const store = openStateStore(options);
+  try {
+    const record = await mustGet(store, options.id);
+    const liveness = livenessOf(record, Date.now());
+    if (liveness === 'ended') {
+      throw new RolloutError('E_USAGE', `rollout ${record.id} already ended (${record.result}); there is nothing to ${type}`);
+    }
+    if (liveness === 'gone') {
+      throw new RolloutError(
+        'E_USAGE',
+        `rollout ${record.id} is not running (its process is gone at "${record.stage}"): \`rollout resume ${record.id}${type === 'abort' ? ' --rollback' : ''}\` takes it over`,
+      );
+    }
+    if (type === 'promote' && record.stage !== AWAITING_APPROVAL) {
+      throw new RolloutError('E_USAGE', `rollout ${record.id} is not waiting for approval (stage: ${record.stage}); promote passes a \`canary.approval: manual\` gate`);
+    }
+    const by = operatorName();
+    await store.sendCommand(record.id, { type, by, at: Date.now(), ...(options.reason === undefined ? {} : { reason: options.reason }) });
+    if (options.output === 'json') printJson({ id: record.id, command: type, by });
+    else process.stdout.write(`${type} sent to ${record.id} by ${by}; the rollout acts on it within a second (\`rollout status ${record.id} --watch\` follows it)\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `rollout abort <id>`: the running rollout rolls back, resumes the fleet, releases its lock, exits 1. */
+export function abortCommand(options: OperatorOptions): Promise<number> {
+  return send('abort', options);
+}
+
+/** `rollout promote <id>`: passes a `canary.approval: manual` gate. */
+export function promoteCommand(options: OperatorOptions): Promise<number> {
+  return send('promote', options);
+}

@@ -1,0 +1,133 @@
+import { RolloutError } from '../../errors.js';
+import { DroneClient } from '../../fleet/drone-client.js';
+import { forEachDrone } from '../../fleet/for-each-drone.js';
+import type { Lease } from '../../lock/types.js';
+import { EXIT_CODES } from '../../runner/report.js';
+import { runRollout } from '../../runner/run-rollout.js';
+import { loadPlan } from '../../spec/load-plan.js';
+import type { Plan } from '../../spec/types.js';
+import type { DroneProgressRecord, RolloutRecord } from '../../store/types.js';
+import { currentOwner, fileDigest, operatorName, readToken, type CommonOptions } from '../common.js';
+import { livenessOf } from '../liveness.js';
+import { openRolloutSession, superviseRollout, type RolloutSession } from '../rollout-session.js';
+import { mustGet } from './status.js';
+
+export interface ResumeOptions extends CommonOptions {
+  readonly id: string;
+  /** Roll back instead of finishing. */
+  readonly rollback: boolean;
+  readonly tokenFile?: string;
+}
+
+/** The part of the machine's persisted snapshot that resume rewrites: the fence it holds. */
+interface PersistedSnapshot {
+  readonly context: { readonly fence: number | null } & Readonly<Record<string, unknown>>;
+  readonly [field: string]: unknown;
+}
+
+/** The spec must be the one the rollout started with: resuming under other rules would mix versions. */
+async function planOf(record: RolloutRecord): Promise<Plan> {
+  const plan = await loadPlan(record.specPath, { inventory: record.inventory });
+  if ((await fileDigest(plan.specPath)) !== record.specDigest || plan.config.sha256 !== record.config.sha256) {
+    throw new RolloutError(
+      'E_SPEC_INVALID',
+      `${record.specPath} or its config changed since rollout ${record.id} started; restore them to resume it, or resume with the original files`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * Reads every targeted drone's real version over HTTP and folds it into the persisted progress, so the
+ * resumed rollout acts on what the drones run, not on what the dead process last wrote down.
+ */
+async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressRecord>>, client: DroneClient): Promise<Record<string, DroneProgressRecord>> {
+  const { file, sha256 } = plan.config;
+  const merged: Record<string, DroneProgressRecord> = { ...stored };
+  const signal = new AbortController().signal;
+  await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal }, async (drone) => {
+    const before = stored[drone.id] ?? { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
+    const reply = await client.health(drone);
+    if (!reply.ok) {
+      merged[drone.id] = { ...before, pauseSent: true, lastError: reply.message };
+      return 'continue';
+    }
+    const config = reply.body.configs[file];
+    const now = config ? { version: config.version, sha256: config.sha256 } : null;
+    const onNew = now?.sha256 === sha256;
+    merged[drone.id] = {
+      before: before.before ?? (onNew ? null : now),
+      now,
+      pauseSent: before.pauseSent || reply.body.state === 'paused',
+      pushSent: before.pushSent || onNew,
+      rolledBack: before.rolledBack && !onNew,
+      lastError: null,
+    };
+    return 'continue';
+  });
+  return merged;
+}
+
+/**
+ * Re-takes the rollout's lease if its snapshot held one: the dead owner's lease is stale, so the same
+ * rollout gets it back with a larger fence. If another rollout holds it now, the old fence is kept:
+ * the lease keeper then reports it lost and the machine rolls back with it.
+ */
+async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number): Promise<Lease> {
+  const owner = { ...currentOwner(), rollout: record.id };
+  const { host, pid, bootId, rollout } = owner;
+  const acquired = await session.locks.acquire(plan.config.file, { host, pid, bootId, rollout }, { ttlMs: plan.spec.lock.ttlMs, waitMs: 0 });
+  if (acquired.acquired) return acquired.lease;
+  session.display.note(`the config lock is now held by another rollout; ${record.id} cannot write and will roll back what it can`);
+  return { key: plan.config.file, fence, owner: { host, pid, bootId, rollout }, ttlMs: plan.spec.lock.ttlMs };
+}
+
+/** `rollout resume <id>`: continues (or rolls back) a rollout whose process died, from its snapshot. */
+export async function resumeCommand(options: ResumeOptions): Promise<number> {
+  const session = await openRolloutSession(options, options.id);
+  try {
+    const record = await mustGet(session.store, options.id);
+    const liveness = livenessOf(record, Date.now());
+    if (liveness === 'ended') {
+      session.display.note(`rollout ${record.id} already ended: ${record.result}; ${record.reason}`);
+      return EXIT_CODES[record.result ?? 'needs_attention'];
+    }
+    if (liveness === 'running') {
+      throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} is still running (pid ${record.owner.pid} on ${record.owner.host}); \`rollout abort ${record.id}\` stops it`);
+    }
+    const plan = await planOf(record);
+    const token = await readToken(options.tokenFile);
+    const client = new DroneClient({ timeoutMs: plan.spec.push.timeoutMs, retries: plan.spec.push.retries, ...(token === undefined ? {} : { token }) });
+    let progress: Record<string, DroneProgressRecord>;
+    try {
+      progress = await reread(plan, await session.store.loadProgress(record.id), client);
+    } finally {
+      client.close();
+    }
+    const persisted = (await session.store.loadSnapshot(record.id)) as PersistedSnapshot | null;
+    let snapshot = persisted;
+    let lease: Lease | null = null;
+    const fence = persisted?.context.fence ?? null;
+    if (persisted !== null && fence !== null) {
+      lease = await retakeLease(session, plan, record, fence);
+      snapshot = { ...persisted, context: { ...persisted.context, fence: lease.fence } };
+    }
+    session.display.note(`resuming ${record.id} at "${record.stage}"${lease ? ` with fence ${lease.fence}` : ''}${options.rollback ? ', rolling back' : ''}`);
+    const running = await runRollout({
+      plan,
+      locks: session.locks,
+      store: session.store,
+      owner: currentOwner(),
+      specDigest: record.specDigest,
+      logger: session.logger,
+      observer: session.display,
+      rolloutId: record.id,
+      resume: { snapshot, lease, progress },
+      ...(token === undefined ? {} : { token }),
+    });
+    if (options.rollback) running.abort(operatorName(), 'resumed with --rollback');
+    return await superviseRollout(running, session, options);
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,143 @@
+import { formatDuration } from '../../lock/describe.js';
+import { EXIT_CODES } from '../../runner/report.js';
+import type { AuditEvent, RolloutRecord, StateStore } from '../../store/types.js';
+import { RolloutError } from '../../errors.js';
+import { isLiveTerminal, openStateStore, printJson, type CommonOptions } from '../common.js';
+import { livenessOf, type Liveness } from '../liveness.js';
+
+export interface StatusOptions extends CommonOptions {
+  readonly id?: string;
+  readonly watch: boolean;
+  /** How often `--watch` reads the store. @default 1000 */
+  readonly intervalMs?: number;
+}
+
+interface RolloutStatus {
+  readonly record: RolloutRecord;
+  readonly liveness: Liveness;
+  readonly drones: Readonly<Record<string, { readonly version: string | null; readonly paused: boolean; readonly error: string | null }>>;
+  readonly versions: Readonly<Record<string, number>>;
+  readonly verdicts: readonly AuditEvent[];
+}
+
+async function mustGet(store: StateStore, id: string): Promise<RolloutRecord> {
+  const record = await store.getRollout(id);
+  if (!record) throw new RolloutError('E_ROLLOUT_NOT_FOUND', `no rollout ${id} in the state store; \`rollout history\` lists them (is --state-dir right?)`);
+  return record;
+}
+
+async function statusOf(store: StateStore, record: RolloutRecord): Promise<RolloutStatus> {
+  const [progress, audit] = await Promise.all([store.loadProgress(record.id), store.readAudit(record.id)]);
+  const drones: Record<string, { version: string | null; paused: boolean; error: string | null }> = {};
+  const versions: Record<string, number> = {};
+  for (const [id, p] of Object.entries(progress)) {
+    const version = p.now?.version ?? p.before?.version ?? null;
+    drones[id] = { version, paused: p.pauseSent, error: p.lastError };
+    if (version !== null) versions[version] = (versions[version] ?? 0) + 1;
+  }
+  const verdicts = audit.filter((e) => e.kind === 'verdict').slice(-5);
+  return { record, liveness: livenessOf(record, Date.now()), drones, versions, verdicts };
+}
+
+function describeStatus(status: RolloutStatus): string {
+  const { record, liveness } = status;
+  const now = Date.now();
+  const state =
+    liveness === 'ended'
+      ? `${record.result} (exit ${EXIT_CODES[record.result ?? 'needs_attention']})`
+      : liveness === 'running'
+        ? `running: ${record.stage}`
+        : `gone at "${record.stage}": its process is no longer running; \`rollout resume ${record.id}\` continues it (add --rollback to roll it back)`;
+  const lines = [
+    `${record.id}  ${record.name}`,
+    `  state:    ${state}`,
+    `  step:     ${record.step.name} (${record.step.index + 1} of ${record.step.total}); ${record.drones} targeted drones`,
+    `  config:   ${record.config.file} → ${record.config.version}`,
+    `  versions: ${Object.entries(status.versions).map(([v, n]) => `${v} ×${n}`).join(', ') || 'none known yet'}`,
+    `  owner:    ${record.owner.user}@${record.owner.host} pid ${record.owner.pid}, heartbeat ${formatDuration(now - record.heartbeat)} ago`,
+    `  started:  ${new Date(record.started).toISOString()}${record.ended ? `, ended ${new Date(record.ended).toISOString()}` : ''}`,
+  ];
+  if (record.reason) lines.push(`  reason:   ${record.reason}`);
+  const paused = Object.entries(status.drones).filter(([, d]) => d.paused).length;
+  if (paused > 0 && liveness !== 'running') lines.push(`  paused:   ${paused} drones still hold this rollout's pause`);
+  for (const v of status.verdicts) lines.push(`  verdict:  ${String(v.step)} interval ${String(v.interval)}: ${String(v.verdict)} (${String(v.summary)})`);
+  return lines.join('\n');
+}
+
+function statusJson(status: RolloutStatus) {
+  return { ...status.record, liveness: status.liveness, drones: status.drones, versions: status.versions, verdicts: status.verdicts };
+}
+
+async function watch(store: StateStore, id: string, options: StatusOptions): Promise<number> {
+  const live = options.output === 'text' && isLiveTerminal(process.stdout);
+  let last = '';
+  for (;;) {
+    const status = await statusOf(store, await mustGet(store, id));
+    const text = options.output === 'json' ? JSON.stringify(statusJson(status)) : describeStatus(status);
+    if (text !== last) {
+      if (live) process.stdout.write('\x1b[H\x1b[2J');
+      process.stdout.write(`${text}\n`);
+      last = text;
+    }
+    if (status.liveness !== 'running') return status.record.result === null ? 1 : EXIT_CODES[status.record.result];
+    await new Promise((done) => setTimeout(done, options.intervalMs ?? 1000));
+  }
+}
+
+/** `rollout status [id]`: one rollout in detail, or every rollout that has not ended and the latest one. */
+export async function statusCommand(options: StatusOptions): Promise<number> {
+  const store = openStateStore(options);
+  try {
+    if (options.id !== undefined) {
+      if (options.watch) return await watch(store, options.id, options);
+      const status = await statusOf(store, await mustGet(store, options.id));
+      if (options.output === 'json') printJson(statusJson(status));
+      else process.stdout.write(`${describeStatus(status)}\n`);
+      return 0;
+    }
+    if (options.watch) throw new RolloutError('E_USAGE', '--watch follows one rollout: give its id (`rollout history` lists them)');
+    const all = await store.listRollouts();
+    const shown = all.filter((r, i) => r.result === null || i === 0);
+    const statuses = await Promise.all(shown.map((r) => statusOf(store, r)));
+    if (options.output === 'json') printJson(statuses.map(statusJson));
+    else process.stdout.write(statuses.length === 0 ? 'no rollouts in the state store\n' : `${statuses.map(describeStatus).join('\n\n')}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `rollout history`: every rollout, newest first, running ones included. */
+export async function historyCommand(options: CommonOptions): Promise<number> {
+  const store = openStateStore(options);
+  try {
+    const now = Date.now();
+    const rows = (await store.listRollouts()).map((r) => {
+      const liveness = livenessOf(r, now);
+      return {
+        id: r.id,
+        name: r.name,
+        state: liveness === 'running' ? r.stage : liveness,
+        result: r.result,
+        started: new Date(r.started).toISOString(),
+        ended: r.ended === null ? null : new Date(r.ended).toISOString(),
+      };
+    });
+    if (options.output === 'json') {
+      printJson(rows);
+      return 0;
+    }
+    if (rows.length === 0) {
+      process.stdout.write('no rollouts in the state store\n');
+      return 0;
+    }
+    const table = [['ID', 'NAME', 'STATE', 'RESULT', 'STARTED', 'ENDED'], ...rows.map((r) => [r.id, r.name, r.state, r.result ?? '-', r.started, r.ended ?? '-'])];
+    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+    process.stdout.write(`${table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n')}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+export { mustGet };

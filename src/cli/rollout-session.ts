@@ -1,0 +1,90 @@
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { describeHolder } from '../lock/describe.js';
+import type { LockStore } from '../lock/types.js';
+import type { RolloutReport } from '../runner/report.js';
+import type { RunningRollout } from '../runner/run-rollout.js';
+import type { StateStore } from '../store/types.js';
+import { isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOptions } from './common.js';
+import { createLogger } from './logger.js';
+import { ProgressDisplay } from './progress.js';
+
+/** What `run` and `resume` share: a log file for the rollout, the stores, the progress display. */
+export interface RolloutSession {
+  readonly logger: Logger;
+  readonly locks: LockStore;
+  readonly store: StateStore;
+  readonly display: ProgressDisplay;
+  close(): Promise<void>;
+}
+
+/** Opens the stores and reclaims stale locks, as every orchestrator does when it starts. */
+export async function openRolloutSession(options: CommonOptions, rolloutId: string): Promise<RolloutSession> {
+  const logger = createLogger({ level: options.logLevel, file: join(resolve(options.stateDir), 'logs', `${rolloutId}.ndjson`) });
+  const stream = options.output === 'json' ? process.stderr : process.stdout;
+  const display = new ProgressDisplay({ stream, live: isLiveTerminal(stream) });
+  const locks = openLockStore(options);
+  const store = openStateStore(options);
+  const session = {
+    logger,
+    locks,
+    store,
+    display,
+    async close() {
+      await Promise.all([locks.close(), store.close()]);
+      logger.flush();
+    },
+  };
+  try {
+    for (const lock of await locks.reclaimStale()) {
+      logger.warn({ key: lock.key, fence: lock.fence, reason: lock.staleReason }, 'reclaimed a stale lock');
+      display.note(`reclaimed stale lock ${lock.key}: ${describeHolder(lock, Date.now())}`);
+    }
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+  return session;
+}
+
+function summarizeReport(report: RolloutReport): string {
+  const counts = new Map<string, number>();
+  for (const drone of Object.values(report.drones)) counts.set(drone.state, (counts.get(drone.state) ?? 0) + 1);
+  const lines = [
+    `${report.result}: ${report.name} (${report.id}), exit ${report.exitCode}`,
+    `  ${report.reason}`,
+    `  drones: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`,
+  ];
+  if (report.hot.length > 0) lines.push(`  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`);
+  if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
+  return lines.join('\n');
+}
+
+/**
+ * Waits for a rollout to end and prints its report. SIGINT/SIGTERM abort it safely (roll back, resume,
+ * release) and it exits 130; a second signal during that clean-up is ignored with a message.
+ */
+export async function superviseRollout(running: RunningRollout, session: RolloutSession, options: CommonOptions): Promise<number> {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      session.display.note(`${signal}: aborting safely: rolling back, resuming the fleet, releasing the lock…`);
+      running.interrupt(signal);
+    } else {
+      session.display.note(`${signal} again: still cleaning up so no drone is left paused or mixed; wait for it to finish.`);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const report = await running.done;
+    session.display.finish();
+    if (options.output === 'json') printJson(report);
+    else process.stdout.write(`${summarizeReport(report)}\n`);
+    return report.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

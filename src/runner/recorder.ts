@@ -1,0 +1,86 @@
+import type { Logger } from 'pino';
+import type { AuditEvent, RolloutRecord, StateStore } from '../store/types.js';
+import type { Ledger } from './ledger.js';
+
+type RecordPatch = Partial<Omit<RolloutRecord, 'id'>>;
+
+/**
+ * Writes what a rollout does to the state store, in order, one write at a time: the machine's snapshot
+ * and record after every transition, the audit log, and the drones whose progress changed. Effects call
+ * `flush()` before they act, so a transition and everything logged before it are on disk first.
+ */
+export class RolloutRecorder {
+  readonly #store: StateStore;
+  readonly #id: string;
+  readonly #ledger: Ledger;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  #queue: Promise<void> = Promise.resolve();
+  #pending: AuditEvent[] = [];
+  #failure: Error | null = null;
+
+  constructor(options: { store: StateStore; id: string; ledger: Ledger; logger: Logger; now: () => number }) {
+    this.#store = options.store;
+    this.#id = options.id;
+    this.#ledger = options.ledger;
+    this.#logger = options.logger;
+    this.#now = options.now;
+  }
+
+  /** Buffers one audit event; it is written with the next flush, in the order given. */
+  audit(kind: string, fields: Readonly<Record<string, unknown>> = {}): void {
+    this.#pending.push({ t: this.#now(), kind, ...fields });
+  }
+
+  /** Queues a transition: its audit event, the snapshot and the record's new stage. */
+  transition(snapshot: unknown, patch: RecordPatch, event: Readonly<Record<string, unknown>>): void {
+    this.audit('transition', event);
+    const audit = this.#takeAudit();
+    const progress = this.#ledger.takeChanged();
+    this.#enqueue(async () => {
+      await this.#writeBatch(audit, progress);
+      await this.#store.saveSnapshot(this.#id, snapshot);
+      await this.#store.updateRollout(this.#id, { ...patch, updated: this.#now() });
+    });
+  }
+
+  /** Queues a change to the rollout record alone (heartbeat, result). */
+  update(patch: RecordPatch): void {
+    this.#enqueue(() => this.#store.updateRollout(this.#id, patch).then(() => undefined));
+  }
+
+  /** Writes everything buffered and waits for every queued write; rejects if any write failed. */
+  async flush(): Promise<void> {
+    // XState starts a state's invoked effects before it tells subscribers about the state, so an effect
+    // that flushes first yields once: by then the transition that started it has been queued.
+    await Promise.resolve();
+    const audit = this.#takeAudit();
+    const progress = this.#ledger.takeChanged();
+    if (audit.length > 0 || Object.keys(progress).length > 0) this.#enqueue(() => this.#writeBatch(audit, progress));
+    await this.#queue;
+    if (this.#failure) throw this.#failure;
+  }
+
+  #takeAudit(): AuditEvent[] {
+    const audit = this.#pending;
+    this.#pending = [];
+    return audit;
+  }
+
+  async #writeBatch(audit: readonly AuditEvent[], progress: ReturnType<Ledger['takeChanged']>): Promise<void> {
+    if (Object.keys(progress).length > 0) await this.#store.saveProgress(this.#id, progress);
+    if (audit.length > 0) await this.#store.appendAudit(this.#id, audit);
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#failure) return;
+      try {
+        await task();
+      } catch (error) {
+        this.#failure = error instanceof Error ? error : new Error(String(error));
+        this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');
+      }
+    });
+  }
+}

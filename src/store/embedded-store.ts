@@ -1,0 +1,308 @@
+import type { Dirent } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { RolloutError } from '../errors.js';
+import { assertNonEmptyString } from '../lock/arguments.js';
+import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { appendAuditEvents, readAuditEvents } from './audit-log.js';
+import { claimCommands, enqueueCommand } from './command-queue.js';
+import { CriticalSections } from './critical-section.js';
+import { appendProgress, loadProgress } from './progress-log.js';
+import { readRecord, serializeRecord } from './record-file.js';
+import {
+  auditEventSchema,
+  checkInput,
+  operatorCommandSchema,
+  parseStored,
+  progressBatchSchema,
+  rolloutRecordSchema,
+} from './record-schemas.js';
+import { filesIn, rolloutFiles, rolloutsRoot, type RolloutFiles } from './rollout-files.js';
+import { isErrno, rolloutNotFound, storeFailure } from './store-errors.js';
+import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';
+
+export interface EmbeddedStateStoreOptions {
+  /** The state dir (`--state-dir`); each rollout keeps its files under `<dir>/rollouts/<id>/`. */
+  readonly dir: string;
+  /**
+   * Stamps `updated` when a patch leaves it out, and orders operator commands.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+}
+
+/**
+ * The default state store for one machine: plain files under the state dir, no server. Every process
+ * that opens the same dir sees the same rollouts; writes to one file are serialised across processes
+ * by a critical section on that file.
+ */
+export function createEmbeddedStateStore(options: EmbeddedStateStoreOptions): StateStore {
+  return new EmbeddedStateStore(options);
+}
+
+const auditBatchSchema = z.array(auditEventSchema);
+
+let stagings = 0;
+
+class EmbeddedStateStore implements StateStore {
+  readonly #root: string;
+  readonly #now: () => number;
+  readonly #sections = new CriticalSections();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(options: EmbeddedStateStoreOptions) {
+    assertNonEmptyString('dir', options.dir);
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new TypeError(`Expected \`now\` to be a function, got \`${String(options.now)}\` (${typeof options.now})`);
+    }
+    this.#root = rolloutsRoot(resolve(options.dir));
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Builds the rollout in a hidden staging dir and renames it into place, so a rollout dir always holds
+   * a record, and a second create of the same id fails instead of overwriting the first.
+   */
+  async createRollout(record: RolloutRecord): Promise<void> {
+    const checked = checkInput(rolloutRecordSchema, record, 'record');
+    return this.#run(async () => {
+      const target = join(this.#root, checked.id);
+      stagings += 1;
+      const staging = filesIn(join(this.#root, `.creating-${checked.id}.${process.pid}.${stagings}`), checked.id);
+      try {
+        await mkdir(staging.taken, { recursive: true });
+        await writeFileAtomic(staging.record, serializeRecord(checked));
+        await syncDirectory(staging.commands);
+        await rename(staging.dir, target);
+      } catch (error) {
+        await rm(staging.dir, { recursive: true, force: true }).catch(() => undefined);
+        if (isErrno(error, 'EEXIST', 'ENOTEMPTY')) {
+          throw new RolloutError('E_STATE_STORE', `Rollout ${checked.id} already exists in ${target}; use another id`, { cause: error });
+        }
+        throw storeFailure('create rollout', target, error);
+      }
+      await syncDirectory(this.#root).catch((error: unknown) => {
+        throw storeFailure('sync', this.#root, error);
+      });
+    });
+  }
+
+  async updateRollout(id: string, patch: Partial<Omit<RolloutRecord, 'id'>>): Promise<RolloutRecord> {
+    return this.#run(() =>
+      this.#write(id, 'record', 'update', (files) =>
+        this.#sections.run(files.record, async (assertHeld) => {
+          const current = await readRecord(files);
+          if (current === undefined) {
+            throw rolloutNotFound(id, this.#root);
+          }
+          const merged = { ...current, updated: this.#now(), ...definedFields(patch), id: current.id };
+          const next = checkInput(rolloutRecordSchema, merged, 'patch');
+          assertHeld();
+          await writeFileAtomic(files.record, serializeRecord(next));
+          return next;
+        }),
+      ),
+    );
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | null> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return null;
+      }
+      try {
+        return (await readRecord(files)) ?? null;
+      } catch (error) {
+        throw storeFailure('read', files.record, error);
+      }
+    });
+  }
+
+  /** A directory without a record (made by hand, or half-removed) is not a rollout and is passed over. */
+  async listRollouts(): Promise<RolloutRecord[]> {
+    return this.#run(async () => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(this.#root, { withFileTypes: true });
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) {
+          return [];
+        }
+        throw storeFailure('list', this.#root, error);
+      }
+      const records: RolloutRecord[] = [];
+      for (const entry of entries) {
+        // Staging dirs start with a dot, so they never match a rollout id.
+        const files = entry.isDirectory() ? rolloutFiles(this.#root, entry.name) : undefined;
+        if (files === undefined) {
+          continue;
+        }
+        try {
+          const record = await readRecord(files);
+          if (record !== undefined) {
+            records.push(record);
+          }
+        } catch (error) {
+          throw storeFailure('read', files.record, error);
+        }
+      }
+      return records.sort(newestFirst);
+    });
+  }
+
+  async saveSnapshot(id: string, snapshot: unknown): Promise<void> {
+    const text = JSON.stringify(snapshot);
+    if (text === undefined) {
+      throw new TypeError(`Expected \`snapshot\` to be JSON-serialisable, got a ${typeof snapshot}`);
+    }
+    return this.#run(() =>
+      this.#write(id, 'snapshot', 'write', (files) =>
+        // Serialised so that of two saves the later one is what stays on disk.
+        this.#sections.run(files.snapshot, async (assertHeld) => {
+          assertHeld();
+          await writeFileAtomic(files.snapshot, text);
+        }),
+      ),
+    );
+  }
+
+  async loadSnapshot(id: string): Promise<unknown> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return null;
+      }
+      try {
+        const text = await readTextIfExists(files.snapshot);
+        return text === undefined ? null : parseStored(z.unknown(), text, files.snapshot);
+      } catch (error) {
+        throw storeFailure('read', files.snapshot, error);
+      }
+    });
+  }
+
+  /** An empty batch writes nothing. */
+  async saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void> {
+    const checked = checkInput(progressBatchSchema, changes, 'changes');
+    return this.#run(async () => {
+      if (Object.keys(checked).length > 0) {
+        await this.#write(id, 'progressLog', 'append to', (files) =>
+          this.#sections.run(files.progressLog, (assertHeld) => appendProgress(files, checked, assertHeld)),
+        );
+      }
+    });
+  }
+
+  /** Read inside the section so that a compaction running meanwhile cannot be seen half done. */
+  async loadProgress(id: string): Promise<Record<string, DroneProgressRecord>> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return {};
+      }
+      try {
+        return await this.#sections.run(files.progressLog, () => loadProgress(files));
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) {
+          return {};
+        }
+        throw storeFailure('read', files.progressLog, error);
+      }
+    });
+  }
+
+  /** An empty batch writes nothing. */
+  async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
+    const checked = checkInput(auditBatchSchema, events, 'events');
+    return this.#run(async () => {
+      if (checked.length > 0) {
+        await this.#write(id, 'audit', 'append to', (files) =>
+          this.#sections.run(files.audit, (assertHeld) => appendAuditEvents(files.audit, checked, assertHeld)),
+        );
+      }
+    });
+  }
+
+  async readAudit(id: string): Promise<AuditEvent[]> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return [];
+      }
+      try {
+        return await readAuditEvents(files.audit);
+      } catch (error) {
+        throw storeFailure('read', files.audit, error);
+      }
+    });
+  }
+
+  async sendCommand(id: string, command: OperatorCommand): Promise<void> {
+    const checked = checkInput(operatorCommandSchema, command, 'command');
+    return this.#run(() => this.#write(id, 'commands', 'queue a command in', (files) => enqueueCommand(files, checked, this.#now())));
+  }
+
+  async takeCommands(id: string): Promise<OperatorCommand[]> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return [];
+      }
+      try {
+        return await claimCommands(files);
+      } catch (error) {
+        throw storeFailure('take commands from', files.commands, error);
+      }
+    });
+  }
+
+  /** Waits for the calls in flight; later calls fail with E_STATE_STORE. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * Runs a write to an existing rollout. Its directory is created with its record, so a missing
+   * directory (the ENOENT of the section marker or of a temp file) means an unknown id.
+   */
+  async #write<T>(id: string, file: Exclude<keyof RolloutFiles, 'id'>, action: string, write: (files: RolloutFiles) => Promise<T>): Promise<T> {
+    const files = rolloutFiles(this.#root, id);
+    if (files === undefined) {
+      throw rolloutNotFound(String(id), this.#root);
+    }
+    try {
+      return await write(files);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) {
+        throw rolloutNotFound(id, this.#root);
+      }
+      throw storeFailure(action, files[file], error);
+    }
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(new RolloutError('E_STATE_STORE', `The state store on ${this.#root} is closed`));
+    }
+    const result = operation();
+    this.#inFlight.add(result);
+    const forget = (): void => {
+      this.#inFlight.delete(result);
+    };
+    result.then(forget, forget);
+    return result;
+  }
+}
+
+/** Leaves out keys set to undefined: in a Partial patch they mean "not given", not "erase". */
+function definedFields(patch: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
+}
+
+function newestFirst(a: RolloutRecord, b: RolloutRecord): number {
+  return b.started - a.started || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

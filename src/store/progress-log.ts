@@ -1,0 +1,65 @@
+import { stat, unlink } from 'node:fs/promises';
+import { readTextIfExists, writeFileAtomic } from './atomic-file.js';
+import type { AssertHeld } from './critical-section.js';
+import { appendLines, completeLines } from './json-lines.js';
+import { parseStored, progressBatchSchema } from './record-schemas.js';
+import type { RolloutFiles } from './rollout-files.js';
+import { isErrno } from './store-errors.js';
+import type { DroneProgressRecord } from './types.js';
+
+/**
+ * Per-drone progress as a log of batches (`progress.ndjson`, last one wins) on top of a folded base
+ * (`progress.json`). Saving a batch costs what the batch weighs; the log is folded into the base once it
+ * outgrows both COMPACT_AFTER_BYTES and the base, so a compaction (reading base and log, writing the
+ * base) costs at most about three times the bytes appended since the last one. Every function here
+ * runs inside the caller's critical section on `progressLog`.
+ */
+
+const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
+
+type Progress = Record<string, DroneProgressRecord>;
+
+export async function appendProgress(files: RolloutFiles, changes: Progress, assertHeld: AssertHeld): Promise<void> {
+  assertHeld();
+  const logSize = await appendLines(files.progressLog, `${JSON.stringify(changes)}\n`);
+  if (logSize >= COMPACT_AFTER_BYTES && logSize >= (await sizeOf(files.progressBase))) {
+    await compact(files, assertHeld);
+  }
+}
+
+export async function loadProgress(files: RolloutFiles): Promise<Progress> {
+  const drones = new Map<string, DroneProgressRecord>();
+  const fold = (batch: Progress): void => {
+    for (const [drone, record] of Object.entries(batch)) {
+      drones.set(drone, record);
+    }
+  };
+  const base = await readTextIfExists(files.progressBase);
+  if (base !== undefined) {
+    fold(parseStored(progressBatchSchema, base, files.progressBase));
+  }
+  for (const line of completeLines((await readTextIfExists(files.progressLog)) ?? '')) {
+    fold(parseStored(progressBatchSchema, line.text, `${files.progressLog}:${line.number}`));
+  }
+  // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
+  return Object.fromEntries(drones);
+}
+
+async function compact(files: RolloutFiles, assertHeld: AssertHeld): Promise<void> {
+  const folded = await loadProgress(files);
+  assertHeld();
+  await writeFileAtomic(files.progressBase, JSON.stringify(folded));
+  // A crash before the unlink replays the log onto a base that already holds it: same result, last wins.
+  await unlink(files.progressLog);
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) {
+      return 0;
+    }
+    throw error;
+  }
+}

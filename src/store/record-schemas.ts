@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import type { RolloutResult } from '../machine/types.js';
+import { corruptFile } from './store-errors.js';
+import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord } from './types.js';
+
+/**
+ * The shapes every backend checks on the way in (bad input fails at once) and on the way out (a file
+ * edited by hand fails with its name and key, not later as an undefined deep in the runner). Objects
+ * are loose so that fields added by a newer version survive an update made by an older one.
+ */
+
+/** A rollout id is also a directory name: no separators, no leading dot, short enough for any filesystem. */
+export const ROLLOUT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+const RESULTS = {
+  promoted: 'promoted',
+  rolled_back: 'rolled_back',
+  aborted_hot: 'aborted_hot',
+  lock_busy: 'lock_busy',
+  needs_attention: 'needs_attention',
+  interrupted: 'interrupted',
+} as const satisfies { readonly [Result in RolloutResult]: Result };
+
+const epochMs = z.number().int().nonnegative();
+const configVersion = z.looseObject({ version: z.string(), sha256: z.string() });
+
+export const rolloutIdSchema = z.string().regex(ROLLOUT_ID_PATTERN, { error: 'must be letters, digits, `.`, `_` or `-`, not starting with `.`' });
+
+export const rolloutRecordSchema: z.ZodType<RolloutRecord> = z.looseObject({
+  id: rolloutIdSchema,
+  name: z.string().min(1),
+  specPath: z.string(),
+  specDigest: z.string(),
+  inventory: z.string(),
+  config: z.looseObject({ file: z.string().min(1), version: z.string(), sha256: z.string() }),
+  owner: z.looseObject({ host: z.string(), pid: z.number().int().positive(), bootId: z.string(), user: z.string() }),
+  drones: z.number().int().nonnegative(),
+  stage: z.string(),
+  step: z.looseObject({ index: z.number().int(), name: z.string(), total: z.number().int().nonnegative() }),
+  updated: epochMs,
+  result: z.enum(RESULTS).nullable(),
+  reason: z.string(),
+  started: epochMs,
+  ended: epochMs.nullable(),
+  heartbeat: epochMs,
+});
+
+export const droneProgressSchema: z.ZodType<DroneProgressRecord> = z.looseObject({
+  before: configVersion.nullable(),
+  now: configVersion.nullable(),
+  pauseSent: z.boolean(),
+  pushSent: z.boolean(),
+  rolledBack: z.boolean(),
+  lastError: z.string().nullable(),
+});
+
+/** One batch of progress, keyed by drone id. */
+export const progressBatchSchema: z.ZodType<Record<string, DroneProgressRecord>> = z.record(z.string().min(1), droneProgressSchema);
+
+export const auditEventSchema: z.ZodType<AuditEvent> = z.looseObject({ t: z.number(), kind: z.string().min(1) });
+
+export const operatorCommandSchema: z.ZodType<OperatorCommand> = z.object({
+  type: z.enum(['abort', 'promote']),
+  by: z.string(),
+  reason: z.string().optional(),
+  at: epochMs,
+});
+
+/** Checks an argument; the TypeError names the argument and the first keys that are wrong. */
+export function checkInput<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new TypeError(`Expected \`${name}\` to be valid: ${describeIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/** Parses and checks the JSON text read from `where` (a file, or `file:line`). */
+export function parseStored<T>(schema: z.ZodType<T>, text: string, where: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw corruptFile(where, `not valid JSON (${(error as Error).message})`, error);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw corruptFile(where, describeIssues(parsed.error), parsed.error);
+  }
+  return parsed.data;
+}
+
+/** `step.index: expected number, received string`, for the first few issues. */
+function describeIssues(error: z.ZodError): string {
+  const shown = error.issues.slice(0, 3).map((issue) => {
+    const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
+    return `${key}: ${issue.message}`;
+  });
+  const more = error.issues.length - shown.length;
+  return more > 0 ? `${shown.join('; ')} (and ${more} more)` : shown.join('; ');
+}

@@ -1,0 +1,166 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+
+const FILE = 'aim_lock_config.conf';
+
+interface Health {
+  state: string;
+  configs: Record<string, { version: string; fence: number }>;
+}
+
+interface HistoryRow {
+  id: string;
+  name: string;
+  state: string;
+  result: string | null;
+}
+
+describe('operating rollouts from other shells: status, history, abort, promote, resume, signals', () => {
+  let sim: SimProcess;
+  let state: { path: string; remove(): Promise<void> };
+
+  beforeEach(async () => {
+    state = await tempDir('rollout-operate-');
+    sim = await startSimProcess(['--drones', '8']);
+  });
+
+  afterEach(async () => {
+    await sim.stop();
+    const locks = await runCli(['lock', 'ls', '--output', 'json', '--state-dir', state.path]);
+    expect(JSON.parse(locks.stdout)).toEqual([]);
+    await state.remove();
+  });
+
+  const cli = (...args: string[]) => runCli([...args, '--state-dir', state.path]);
+  const start = (...args: string[]) => startCli([...args, '--state-dir', state.path]);
+
+  async function spec(name: string, canary: string, waves = '[{ percent: 100, bake: 0s }]'): Promise<string> {
+    const path = join(state.path, `${name}.yaml`);
+    await writeFile(
+      path,
+      [
+        `name: ${name}`,
+        `config: { file: ${FILE}, source: ${join(ROOT, 'rollouts', 'configs', 'aim_lock_config.conf')} }`,
+        `fleet: { inventory: ${sim.inventory} }`,
+        `canary: ${canary}`,
+        'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
+        `waves: ${waves}`,
+      ].join('\n'),
+    );
+    return path;
+  }
+
+  async function history(): Promise<HistoryRow[]> {
+    return JSON.parse((await cli('history', '--output', 'json')).stdout) as HistoryRow[];
+  }
+
+  /** The id of the only rollout, once its record shows the given stage. */
+  async function rolloutAt(stage: RegExp): Promise<string> {
+    let id = '';
+    await expect
+      .poll(async () => {
+        const row = (await history())[0];
+        id = row?.id ?? '';
+        return row?.state ?? '';
+      }, { timeout: 15_000, interval: 100 })
+      .toMatch(stage);
+    return id;
+  }
+
+  async function fleet(): Promise<Health[]> {
+    return Promise.all(Array.from({ length: 8 }, async (_, i) => (await (await fetch(`${sim.url}/d/drone-${i + 1}/v1/health`)).json()) as Health));
+  }
+
+  async function expectOneVersion(version: string): Promise<void> {
+    for (const drone of await fleet()) {
+      expect(drone.state).toBe('active');
+      expect(drone.configs[FILE]?.version).toBe(version);
+    }
+  }
+
+  it('abort from another shell: the run rolls back and exits 1; status, history and the audit log say who', async () => {
+    const run = start('run', await spec('to-abort', '{ drones: 2, bake: 60s }'), '--output', 'json');
+    const id = await rolloutAt(/^canary: baking/);
+    const status = JSON.parse((await cli('status', id, '--output', 'json')).stdout) as { liveness: string; stage: string };
+    expect(status).toMatchObject({ liveness: 'running' });
+
+    const abort = await cli('abort', id, '--reason', 'bad smell');
+    expect(abort.code, abort.stderr).toBe(0);
+    const ended = await run.done;
+    expect(ended.code, ended.stderr).toBe(1);
+    expect(JSON.parse(ended.stdout)).toMatchObject({ result: 'rolled_back', reason: expect.stringMatching(/^aborted by .+@.+: bad smell$/) });
+    expect((await history())[0]).toMatchObject({ id, name: 'to-abort', state: 'ended', result: 'rolled_back' });
+    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit.find((e) => e.kind === 'operator')).toMatchObject({ type: 'abort', reason: 'bad smell' });
+    expect(audit.filter((e) => e.kind === 'push')).toHaveLength(2);
+    expect(audit.filter((e) => e.kind === 'rollback')).toHaveLength(2);
+    expect(audit.at(-1)).toMatchObject({ kind: 'ended', result: 'rolled_back' });
+    await expectOneVersion('v42');
+  });
+
+  it('promote passes a manual gate; status --watch follows the run and exits with its code', async () => {
+    const run = start('run', await spec('gated', '{ drones: 2, bake: 500ms, approval: manual }'));
+    const id = await rolloutAt(/^waiting for `rollout promote`/);
+    const watch = start('status', id, '--watch');
+    expect((await cli('promote', id)).code).toBe(0);
+    const ended = await run.done;
+    expect(ended.code, ended.stderr).toBe(0);
+    const watched = await watch.done;
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/promoted \(exit 0\)/);
+    const versions = new Set((await fleet()).map((d) => d.configs[FILE]?.version));
+    expect(versions.size).toBe(1);
+    expect(versions.has('v42')).toBe(false);
+  });
+
+  it('promote refuses a rollout that is not at a gate; abort refuses an ended one', async () => {
+    const run = start('run', await spec('no-gate', '{ drones: 2, bake: 60s }'));
+    const id = await rolloutAt(/^canary: baking/);
+    const refused = await cli('promote', id);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/not waiting for approval/);
+    run.child.kill('SIGTERM');
+    expect((await run.done).code).toBe(130);
+    const late = await cli('abort', id);
+    expect(late.code).toBe(2);
+    expect(late.stderr).toMatch(/already ended \(interrupted\)/);
+    expect((await cli('status', 'no-such-rollout')).code).toBe(2);
+  });
+
+  it('a second SIGINT during the clean-up is ignored with a message, and the run still ends 130', async () => {
+    const run = start('run', await spec('twice', '{ drones: 2, bake: 60s }'));
+    await rolloutAt(/^canary: baking/);
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    const ended = await run.done;
+    expect(ended.code).toBe(130);
+    expect(ended.stdout).toMatch(/SIGINT again: still cleaning up/);
+    expect(ended.stdout).toMatch(/interrupted: twice/);
+    await expectOneVersion('v42');
+  });
+
+  for (const mode of ['finish', 'rollback'] as const) {
+    it(`resume after SIGKILL mid-bake: ${mode === 'finish' ? 'finishes the rollout' : '--rollback rolls it back'}, fleet on one version, lock free`, async () => {
+      const run = start('run', await spec(`killed-${mode}`, '{ drones: 2, bake: 2s }', '[{ percent: 100, bake: 500ms }]'));
+      const id = await rolloutAt(/^canary: baking/);
+      run.child.kill('SIGKILL');
+      await run.done;
+      expect((await history())[0]).toMatchObject({ id, state: 'gone', result: null });
+      expect((await cli('status', id)).stdout).toMatch(/rollout resume/);
+
+      const resumed = await cli('resume', id, '--output', 'json', ...(mode === 'rollback' ? ['--rollback'] : []));
+      expect(resumed.code, resumed.stderr).toBe(mode === 'finish' ? 0 : 1);
+      const report = JSON.parse(resumed.stdout) as { id: string; result: string };
+      expect(report).toMatchObject({ id, result: mode === 'finish' ? 'promoted' : 'rolled_back' });
+      const versions = new Set((await fleet()).map((d) => d.configs[FILE]?.version));
+      expect(versions.size).toBe(1);
+      for (const drone of await fleet()) expect(drone.state).toBe('active');
+      if (mode === 'rollback') await expectOneVersion('v42');
+      const audit = await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8');
+      expect(audit).toMatch(/"kind":"resumed"/);
+      expect((await cli('resume', id)).code).toBe(mode === 'finish' ? 0 : 1);
+    });
+  }
+});

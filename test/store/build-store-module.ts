@@ -1,0 +1,33 @@
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { makeStateDir } from './temp-dir.js';
+
+const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Plain-JS copies of src/store and what it imports at run time, for child processes, which cannot load
+ * TypeScript on Node 20. Built apart from dist/ so the test needs no prior build; node_modules is
+ * linked so proper-lockfile and zod resolve.
+ */
+export async function buildStoreModule(): Promise<{ readonly dir: string; remove: () => Promise<void> }> {
+  const { dir, remove } = await makeStateDir();
+  const sources = [
+    'src/errors.ts',
+    'src/lock/arguments.ts',
+    ...(await readdir(join(projectRoot, 'src/store'))).filter((name) => name.endsWith('.ts')).map((name) => `src/store/${name}`),
+  ];
+  for (const source of sources) {
+    const { outputText } = ts.transpileModule(await readFile(join(projectRoot, source), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      fileName: source,
+    });
+    const target = join(dir, source.replace(/\.ts$/, '.js'));
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, outputText);
+  }
+  await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
+  await symlink(join(projectRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return { dir, remove };
+}
