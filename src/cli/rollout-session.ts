@@ -9,6 +9,9 @@ import { isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOp
 import { createLogger } from './logger.js';
 import { ProgressDisplay } from './progress.js';
 
+/** How often a running orchestrator looks for stale locks after the one pass at start. */
+const RECLAIM_INTERVAL_MS = 30_000;
+
 /** What `run` and `resume` share: a log file for the rollout, the stores, the progress display. */
 export interface RolloutSession {
   readonly logger: Logger;
@@ -25,21 +28,30 @@ export async function openRolloutSession(options: CommonOptions, rolloutId: stri
   const display = new ProgressDisplay({ stream, live: isLiveTerminal(stream) });
   const locks = openLockStore(options);
   const store = openStateStore(options);
+  const reclaim = async (announce: boolean) => {
+    for (const lock of await locks.reclaimStale()) {
+      logger.warn({ key: lock.key, fence: lock.fence, reason: lock.staleReason }, 'reclaimed a stale lock');
+      if (announce) display.note(`reclaimed stale lock ${lock.key}: ${describeHolder(lock, Date.now())}`);
+    }
+  };
+  // The watchdog: stale locks of other keys are freed while this rollout runs too, not only at start.
+  const watchdog = setInterval(() => {
+    reclaim(false).catch((error: unknown) => logger.error({ err: error }, 'reclaiming stale locks failed'));
+  }, RECLAIM_INTERVAL_MS);
+  watchdog.unref();
   const session = {
     logger,
     locks,
     store,
     display,
     async close() {
+      clearInterval(watchdog);
       await Promise.all([locks.close(), store.close()]);
       logger.flush();
     },
   };
   try {
-    for (const lock of await locks.reclaimStale()) {
-      logger.warn({ key: lock.key, fence: lock.fence, reason: lock.staleReason }, 'reclaimed a stale lock');
-      display.note(`reclaimed stale lock ${lock.key}: ${describeHolder(lock, Date.now())}`);
-    }
+    await reclaim(true);
   } catch (error) {
     await session.close();
     throw error;
