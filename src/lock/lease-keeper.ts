@@ -18,6 +18,12 @@ export interface KeepLeaseOptions {
 export interface LeaseKeeper {
   /** Stops renewing and waits for a renewal in flight; `onLost` is not called afterwards. */
   stop(): Promise<void>;
+  /**
+   * Whether the lease is certainly still ours by this process's clock: not lost, and a renewal that
+   * succeeded began less than a TTL ago. A process frozen past its TTL (SIGSTOP, a laptop lid) wakes
+   * with this false before its next renewal can tell it the lease is gone, so it must not write.
+   */
+  isFresh(): boolean;
 }
 
 /**
@@ -45,6 +51,7 @@ class Keeper implements LeaseKeeper {
   #timer: NodeJS.Timeout | undefined;
   #renewal: Promise<void> | undefined;
   #stopped = false;
+  #lost = false;
 
   constructor(store: LockStore, lease: Lease, intervalMs: number, onLost: (error: RolloutError) => void, now: () => number) {
     this.#store = store;
@@ -62,6 +69,10 @@ class Keeper implements LeaseKeeper {
     await this.#renewal;
   }
 
+  isFresh(): boolean {
+    return !this.#lost && this.#now() - this.#lastRenewedAt < this.#lease.ttlMs;
+  }
+
   /** The next renewal is scheduled only once the previous one settled, so renewals never overlap. */
   #schedule(): void {
     this.#timer = setTimeout(() => {
@@ -70,9 +81,11 @@ class Keeper implements LeaseKeeper {
   }
 
   async #renew(): Promise<void> {
+    // The lease is good for a TTL from when the renewal was sent, not from when its answer came back.
+    const sentAt = this.#now();
     try {
       await this.#store.renew(this.#lease);
-      this.#lastRenewedAt = this.#now();
+      this.#lastRenewedAt = sentAt;
     } catch (error) {
       if (this.#stopped) {
         return;
@@ -102,6 +115,7 @@ class Keeper implements LeaseKeeper {
 
   #lose(error: RolloutError): void {
     this.#stopped = true;
+    this.#lost = true;
     this.#onLost(error);
   }
 }

@@ -17,6 +17,7 @@ export interface RolloutContext {
   readonly rolloutId: string;
   readonly steps: readonly StepSchedule[];
   readonly failureLimit: number;
+  readonly inconclusiveWaits: boolean;
   stepIndex: number;
   interval: number;
   failedIntervals: number;
@@ -86,6 +87,17 @@ export function createRolloutMachine(effects: RolloutEffects) {
       rollBack: fromPromise<CleanupOutcome, { fence: number }>(({ input, signal }) => effects.rollBack(input, signal)),
       resumeFleet: fromPromise<CleanupOutcome>(({ signal }) => effects.resumeFleet(signal)),
       releaseLock: fromPromise<void, { fence: number }>(({ input }) => effects.releaseLock(input)),
+      /**
+       * The wait between analysis intervals, as an actor rather than an `after` delay: a snapshot restored
+       * by `rollout resume` restarts invoked actors, but not delayed events.
+       */
+      waitInterval: fromPromise<void, { ms: number }>(
+        ({ input, signal }) =>
+          new Promise((done) => {
+            const timer = setTimeout(done, input.ms);
+            signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+          }),
+      ),
     },
     actions: {
       recordAbort: assign(({ context, event }) =>
@@ -108,6 +120,8 @@ export function createRolloutMachine(effects: RolloutEffects) {
         failedIntervals: context.failedIntervals + (outcome.verdict === 'fail' ? 1 : 0),
         passedIntervals: context.passedIntervals + (outcome.verdict === 'pass' ? 1 : 0),
       })),
+      /** A human judged an inconclusive interval good: it counts as a pass. */
+      acceptInconclusive: assign(({ context }) => ({ passedIntervals: context.passedIntervals + 1 })),
       advanceStep: assign(({ context }) => ({
         stepIndex: context.stepIndex + 1,
         interval: 0,
@@ -139,6 +153,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
         context.passedIntervals === 0 &&
         outcome.verdict !== 'pass',
       hasMoreIntervals: ({ context }) => context.interval + 1 < currentStep(context).intervals,
+      waitsForHuman: ({ context }, outcome: AnalysisOutcome) => outcome.verdict === 'inconclusive' && context.inconclusiveWaits,
       stepHasBake: ({ context }) => currentStep(context).intervals > 0,
       awaitsApproval: ({ context }) => currentStep(context).approval,
       hasNextStep: ({ context }) => context.stepIndex + 1 < context.steps.length,
@@ -146,15 +161,13 @@ export function createRolloutMachine(effects: RolloutEffects) {
       hasIncomplete: (_, outcome: CleanupOutcome) => outcome.incomplete.length > 0,
       endedAs: ({ context }, result: RolloutResult) => context.result === result,
     },
-    delays: {
-      analysisDelay: ({ context }) => currentStep(context).intervalDelayMs,
-    },
   }).createMachine({
     id: 'rollout',
     context: ({ input }) => ({
       rolloutId: input.rolloutId,
       steps: input.steps,
       failureLimit: input.failureLimit,
+      inconclusiveWaits: input.inconclusiveWaits,
       stepIndex: 0,
       interval: 0,
       failedIntervals: 0,
@@ -277,7 +290,11 @@ export function createRolloutMachine(effects: RolloutEffects) {
                 },
               },
               baking: {
-                after: { analysisDelay: 'analysing' },
+                invoke: {
+                  src: 'waitInterval',
+                  input: ({ context }) => ({ ms: currentStep(context).intervalDelayMs }),
+                  onDone: 'analysing',
+                },
               },
               analysing: {
                 invoke: {
@@ -298,6 +315,11 @@ export function createRolloutMachine(effects: RolloutEffects) {
                           decide(context, 'rolled_back', `analysis failed in ${currentStep(context).name}: ${event.output.summary}`),
                         ),
                       ],
+                    },
+                    {
+                      guard: { type: 'waitsForHuman', params: ({ event }) => event.output },
+                      target: 'awaitingJudgement',
+                      actions: { type: 'recordVerdict', params: ({ event }) => event.output },
                     },
                     {
                       guard: { type: 'isLastIntervalWithoutPass', params: ({ event }) => event.output },
@@ -329,6 +351,18 @@ export function createRolloutMachine(effects: RolloutEffects) {
                       decide(context, 'rolled_back', `analysis of ${currentStep(context).name} failed: ${errorText(event.error)}`),
                     ),
                   },
+                },
+              },
+              awaitingJudgement: {
+                on: {
+                  'operator.promote': [
+                    {
+                      guard: 'hasMoreIntervals',
+                      target: 'baking',
+                      actions: ['acceptInconclusive', assign({ interval: ({ context }) => context.interval + 1 })],
+                    },
+                    { target: 'stepDone', actions: 'acceptInconclusive' },
+                  ],
                 },
               },
               stepDone: {

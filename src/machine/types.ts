@@ -26,6 +26,8 @@ export interface RolloutInput {
   readonly steps: readonly StepSchedule[];
   /** Failed analysis intervals tolerated per step before rolling back. */
   readonly failureLimit: number;
+  /** An inconclusive interval waits for a human (`operator.promote` counts it as a pass, `operator.abort` rolls back). */
+  readonly inconclusiveWaits: boolean;
 }
 
 /** The outcome of a fleet-wide stage (pause, push): drones that answered HOT, and why to stop, if at all. */

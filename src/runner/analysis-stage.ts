@@ -1,51 +1,198 @@
-import { judgeInterval, summarize } from '../analysis/judge.js';
+import { judgeInterval, summarize, type MetricSamples } from '../analysis/judge.js';
+import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
+import type { TelemetryBody } from '../fleet/protocol.js';
 import type { AnalysisOutcome } from '../machine/types.js';
+import type { PlanStep } from '../spec/types.js';
 import { dronesOf, spread, type RolloutRuntime } from './context.js';
 
 /** Drones read per group and interval: enough for a median, bounded for a 10,000-drone wave. */
 const SAMPLED_DRONES = 32;
 
+/** Where an interval's baseline samples of a metric came from, best first. */
+export type BaselineSource = 'baseline drones' | 'pre-push' | 'earlier baseline' | 'none';
+
+/** What `capturePrePush` kept for a step. */
+export interface PrePushCapture {
+  readonly step: string;
+  /** Drones asked (up to 32 of the step's drones not pushed yet). */
+  readonly drones: number;
+  /** Drones that gave samples in the window. */
+  readonly reporting: number;
+  /** Values kept, over every metric. */
+  readonly values: number;
+  /** Drones that answered HOT: the push that follows will meet them too. */
+  readonly hot: readonly string[];
+  readonly unreachable: readonly string[];
+}
+
+interface GroupRead {
+  readonly hot: string[];
+  readonly unreachable: string[];
+}
+
 /**
- * Reads telemetry from the step's canary drones and from baseline drones (targeted, not yet pushed) and
- * judges the interval. Only samples taken after the step's push count.
+ * Reads telemetry from the step's canary drones and from baseline drones (targeted, not pushed yet) and
+ * judges each interval. Only samples taken after the step's push count as canary or live baseline. When
+ * no baseline drone gives enough samples (the last wave has none left), the step's own drones' samples
+ * from just before their push stand in (see `capturePrePush`), then the latest live baseline seen.
  */
 export class AnalysisStage {
   readonly #runtime: RolloutRuntime;
   readonly #cursors = new Map<string, number>();
-  /** Baseline medians of the latest interval that had a baseline, for steps that have none left. */
-  #fallback: Record<string, number> = {};
+  /** Per step index: samples the step's drones gave before their push. */
+  readonly #prePush = new Map<number, { readonly pool: SamplePool; readonly capture: PrePushCapture }>();
+  /** Per metric: the latest live baseline samples with enough values, for steps that have nothing better. */
+  #earlierBaseline = new Map<string, readonly number[]>();
   #pushedAt = 0;
 
   constructor(runtime: RolloutRuntime) {
     this.#runtime = runtime;
   }
 
-  /** Samples older than this are from before the push and never judged as canary or baseline. */
+  /** Samples up to this time are from before the push and never judged as canary or live baseline. */
   markPushed(): void {
     this.#pushedAt = this.#runtime.now();
   }
 
+  /**
+   * Keeps the latest analysis interval's worth of samples from up to 32 of the step's drones as that
+   * step's pre-push baseline. Call it right before the step's push starts. A drone already pushed (in the
+   * ledger, or reporting the new config) is skipped, so a restarted step does not mistake canary samples
+   * for baseline; a second call for the same step keeps the first capture.
+   */
+  async capturePrePush(stepIndex: number, signal: AbortSignal): Promise<PrePushCapture> {
+    const kept = this.#prePush.get(stepIndex);
+    if (kept) return kept.capture;
+    const { plan, ledger } = this.#runtime;
+    const step = this.#step(stepIndex);
+    const ids = spread(step.drones.filter((id) => !ledger.get(id).pushSent), SAMPLED_DRONES);
+    const until = this.#runtime.now();
+    const from = until - plan.spec.analysis.intervalMs;
+    const pool = new SamplePool();
+    let reporting = 0;
+    let values = 0;
+    const read = await this.#read(ids, signal, (_id, body) => {
+      if (this.#configSha(body) === plan.config.sha256) return;
+      const added = pool.addDrone(body.samples, (sample) => sample.t > from && sample.t <= until);
+      values += added;
+      if (added > 0) reporting += 1;
+    });
+    const capture: PrePushCapture = { step: step.name, drones: ids.length, reporting, values, ...read };
+    if (!signal.aborted && values > 0) this.#prePush.set(stepIndex, { pool, capture });
+    this.#runtime.logger.info({ ...capture, windowMs: plan.spec.analysis.intervalMs }, 'pre-push baseline captured');
+    return capture;
+  }
+
   async analyse(input: { readonly stepIndex: number; readonly interval: number }, signal: AbortSignal): Promise<AnalysisOutcome> {
     const { plan, ledger } = this.#runtime;
-    const step = plan.steps[input.stepIndex];
-    if (!step) throw new RangeError(`step ${input.stepIndex} is not in the plan`);
+    const { analysis } = plan.spec;
+    const step = this.#step(input.stepIndex);
     const canaryIds = spread(step.drones.filter((id) => ledger.get(id).now?.sha256 === plan.config.sha256), SAMPLED_DRONES);
     const baselineIds = spread(
       plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent),
       SAMPLED_DRONES,
     );
-    const canary = new Map<string, number[]>();
-    const baseline = new Map<string, number[]>();
+    const canary = new SamplePool();
+    const live = new SamplePool();
+    const isCanary = new Set(canaryIds);
+    // Strictly after: a drone that took the push in the same millisecond still gave that sample on the old config.
+    const afterPush = (sample: { readonly t: number }) => sample.t > this.#pushedAt;
+    const read = await this.#read([...canaryIds, ...baselineIds], signal, (id, body) => {
+      const sha = this.#configSha(body);
+      if (isCanary.has(id)) {
+        if (sha === undefined || sha === plan.config.sha256) canary.addDrone(body.samples, afterPush);
+      } else if (sha !== plan.config.sha256) {
+        live.addDrone(body.samples, afterPush);
+      }
+    });
+    if (read.hot.length > 0) return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
+
+    const { samples: baseline, sources } = this.#baselineFor(input.stepIndex, live);
+    const judgement = judgeInterval({
+      metrics: analysis.metrics,
+      minSamples: analysis.minSamples,
+      confidence: analysis.confidence,
+      passScore: analysis.passScore,
+      marginalScore: analysis.marginalScore,
+      minReportingDrones: analysis.minReportingDrones,
+      canary: canary.samples(),
+      canaryDrones: canary.drones(),
+      baseline,
+    });
+    const silentCanary = read.unreachable.filter((id) => isCanary.has(id));
+    const notes = [describeSources(sources)];
+    if (silentCanary.length > 0) notes.push(`${silentCanary.length} of ${canaryIds.length} canary drones gave no telemetry`);
+    const silentBaseline = read.unreachable.length - silentCanary.length;
+    if (silentBaseline > 0) notes.push(`${silentBaseline} of ${baselineIds.length} baseline drones gave no telemetry`);
+    const summary = `${summarize(judgement)} [${notes.join('; ')}]`;
+    this.#runtime.logger.info(
+      {
+        step: step.name,
+        interval: input.interval + 1,
+        verdict: judgement.verdict,
+        score: judgement.score,
+        reason: judgement.reason,
+        metrics: judgement.metrics,
+        canaryDrones: canaryIds.length,
+        baselineDrones: baselineIds.length,
+        baselineSources: sources,
+        unreachable: read.unreachable,
+      },
+      'analysis interval judged',
+    );
+    this.#runtime.recorder.audit('judgement', {
+      step: step.name,
+      interval: input.interval + 1,
+      verdict: judgement.verdict,
+      score: judgement.score,
+      reason: judgement.reason,
+      metrics: judgement.metrics,
+      canaryDrones: canaryIds.length,
+      baselineDrones: baselineIds.length,
+      baselineSources: sources,
+    });
+    return { hot: [], verdict: judgement.verdict, summary };
+  }
+
+  #step(stepIndex: number): PlanStep {
+    const step = this.#runtime.plan.steps[stepIndex];
+    if (!step) throw new RangeError(`step ${stepIndex} is not in the plan`);
+    return step;
+  }
+
+  /** The config the drone reports running, when its telemetry says. */
+  #configSha(body: TelemetryBody): string | undefined {
+    return body.configs?.[this.#runtime.plan.config.file]?.sha256;
+  }
+
+  /** Per metric, the best baseline with at least min_samples values: live drones, pre-push, earlier live. */
+  #baselineFor(stepIndex: number, live: SamplePool): { samples: MetricSamples; sources: Record<string, BaselineSource> } {
+    const { minSamples, metrics } = this.#runtime.plan.spec.analysis;
+    const prePush = this.#prePush.get(stepIndex)?.pool;
+    const samples: Record<string, readonly number[]> = {};
+    const sources: Record<string, BaselineSource> = {};
+    for (const { name } of metrics) {
+      const candidates: [BaselineSource, readonly number[]][] = [
+        ['baseline drones', live.values(name)],
+        ['pre-push', prePush?.values(name) ?? []],
+        ['earlier baseline', this.#earlierBaseline.get(name) ?? []],
+      ];
+      const [source, values] = candidates.find(([, v]) => v.length >= minSamples) ?? ['none', live.values(name)];
+      samples[name] = values;
+      sources[name] = source;
+      if (source === 'baseline drones') this.#earlierBaseline.set(name, values);
+    }
+    return { samples, sources };
+  }
+
+  /** Reads telemetry from `ids` since each drone's cursor; HOT stops the read. */
+  async #read(ids: readonly string[], signal: AbortSignal, onBody: (id: string, body: TelemetryBody) => void): Promise<GroupRead> {
+    const { plan, client } = this.#runtime;
     const hot: string[] = [];
     const unreachable: string[] = [];
-    const groups = [
-      ...canaryIds.map((id) => ({ id, into: canary })),
-      ...baselineIds.map((id) => ({ id, into: baseline })),
-    ];
-    const into = new Map(groups.map((g) => [g.id, g.into]));
-    await forEachDrone(dronesOf(this.#runtime, groups.map((g) => g.id)), { concurrency: plan.spec.push.concurrency, signal }, async (drone, s) => {
-      const reply = await this.#runtime.client.telemetry(drone, this.#cursors.get(drone.id) ?? 0, s);
+    await forEachDrone(dronesOf(this.#runtime, ids), { concurrency: plan.spec.push.concurrency, signal }, async (drone, s) => {
+      const reply = await client.telemetry(drone, this.#cursors.get(drone.id) ?? 0, s);
       if (!reply.ok) {
         if (reply.kind === 'hot') hot.push(drone.id);
         else if (reply.kind !== 'cancelled') unreachable.push(drone.id);
@@ -56,35 +203,17 @@ export class AnalysisStage {
         return 'stop';
       }
       this.#cursors.set(drone.id, reply.body.next);
-      const pool = into.get(drone.id) as Map<string, number[]>;
-      for (const sample of reply.body.samples) {
-        if (sample.t < this.#pushedAt) continue;
-        for (const [metric, value] of Object.entries(sample.metrics)) {
-          let values = pool.get(metric);
-          if (!values) pool.set(metric, (values = []));
-          values.push(value);
-        }
-      }
+      onBody(drone.id, reply.body);
       return 'continue';
     });
-    if (hot.length > 0) return { hot, verdict: 'fail', summary: `HOT lock mismatch on ${hot.join(', ')}` };
-
-    const judgement = judgeInterval({
-      metrics: plan.spec.analysis.metrics,
-      minSamples: plan.spec.analysis.minSamples,
-      canary: Object.fromEntries(canary),
-      baseline: Object.fromEntries(baseline),
-      baselineFallback: this.#fallback,
-    });
-    const baselineMedians = judgement.metrics.filter((m) => m.baselineSamples > 0 && m.baselineMedian !== null);
-    if (baselineMedians.length > 0) {
-      this.#fallback = { ...this.#fallback, ...Object.fromEntries(baselineMedians.map((m) => [m.metric, m.baselineMedian as number])) };
-    }
-    const summary = summarize(judgement) + (unreachable.length > 0 ? ` (${unreachable.length} drones gave no telemetry)` : '');
-    this.#runtime.logger.info(
-      { step: step.name, interval: input.interval + 1, verdict: judgement.verdict, metrics: judgement.metrics, canaryDrones: canaryIds.length, baselineDrones: baselineIds.length },
-      'analysis interval judged',
-    );
-    return { hot: [], verdict: judgement.verdict, summary };
+    return { hot, unreachable };
   }
+}
+
+/** `baseline: baseline drones`, or per metric when the sources differ. */
+function describeSources(sources: Readonly<Record<string, BaselineSource>>): string {
+  const distinct = new Set(Object.values(sources));
+  if (distinct.size === 0) return 'no metrics';
+  if (distinct.size === 1) return `baseline: ${[...distinct].join('')}`;
+  return `baseline: ${Object.entries(sources).map(([metric, source]) => `${metric} ${source}`).join(', ')}`;
 }

@@ -1,5 +1,5 @@
 import { describeHolder } from '../lock/describe.js';
-import { keepLease } from '../lock/lease-keeper.js';
+import { keepLease, type LeaseKeeper } from '../lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../lock/types.js';
 import type { RolloutEffects } from '../machine/types.js';
 import { AnalysisStage } from './analysis-stage.js';
@@ -22,6 +22,7 @@ export function createRolloutEffects(
   const { spec, config } = runtime.plan;
   const persisted = () => runtime.recorder.flush();
   let lease: Lease | null = resumedLease;
+  let keeper: LeaseKeeper | null = null;
   let pushing: Promise<unknown> = Promise.resolve();
 
   /**
@@ -59,18 +60,26 @@ export function createRolloutEffects(
     },
 
     keepLease(fence, onLost) {
-      const keeper = keepLease(locks, leaseFor(fence), {
+      const kept = keepLease(locks, leaseFor(fence), {
         onLost: (error) => {
           runtime.recorder.audit('lock.lost', { key: config.file, fence, reason: error.message });
           onLost(error.message);
         },
       });
-      return () => void keeper.stop();
+      keeper = kept;
+      return () => {
+        if (keeper === kept) keeper = null;
+        void kept.stop();
+      };
     },
 
     async pushStep(input, signal) {
       await persisted();
-      const push = pushStep(runtime, { ...input, fence: leaseFor(input.fence).fence }, signal);
+      const step = runtime.plan.steps[input.stepIndex];
+      // The step's own drones before their push are the baseline of last resort (the last wave has no other).
+      if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0) await analysis.capturePrePush(input.stepIndex, signal);
+      const mayWrite = () => keeper?.isFresh() ?? false;
+      const push = pushStep(runtime, { ...input, fence: leaseFor(input.fence).fence, mayWrite }, signal);
       pushing = push.catch(() => undefined);
       const outcome = await push;
       analysis.markPushed();

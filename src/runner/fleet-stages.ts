@@ -104,7 +104,12 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
 /** Pushes the new config to one step's drones with the fence; a HOT answer or a breached budget stops it. */
 export async function pushStep(
   runtime: RolloutRuntime,
-  input: { readonly stepIndex: number; readonly fence: number },
+  input: {
+    readonly stepIndex: number;
+    readonly fence: number;
+    /** Asked before every push: false once the lease may have expired (see LeaseKeeper.isFresh). */
+    readonly mayWrite: () => boolean;
+  },
   signal: AbortSignal,
 ): Promise<StageOutcome> {
   const { config, steps } = runtime.plan;
@@ -115,7 +120,12 @@ export async function pushStep(
   runtime.recorder.audit('push.begin', { step: step.name, drones: step.drones.length, fence: input.fence, version: config.version });
   await runtime.recorder.flush();
   let done = 0;
+  let expired = false;
   await forEachDrone(dronesOf(runtime, step.drones), { concurrency: concurrency(runtime), signal }, async (drone, s) => {
+    if (!input.mayWrite()) {
+      expired = true;
+      return 'stop';
+    }
     const progress = runtime.ledger.edit(drone.id);
     progress.pushSent = true;
     const reply = await runtime.client.push(drone, config.file, request, s);
@@ -132,6 +142,10 @@ export async function pushStep(
     return 'continue';
   });
   runtime.logger.info({ step: step.name, drones: step.drones.length, hot: budget.hot, abort: budget.reason }, 'step pushed');
+  if (expired && budget.hot.length === 0 && budget.reason === undefined) {
+    runtime.recorder.audit('lock.expired', { key: config.file, fence: input.fence });
+    return { hot: [], abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no more pushes with fence ${input.fence}` };
+  }
   return budget.outcome();
 }
 

@@ -52,6 +52,8 @@ export interface RunningRollout {
 
 /** How often a running rollout's record says it is alive. */
 const HEARTBEAT_MS = 2_000;
+/** How often buffered audit events and progress are written during a stage. */
+const FLUSH_MS = 1_000;
 
 export function newRolloutId(name: string): string {
   return `${name}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -79,6 +81,7 @@ const LABELS: Readonly<Record<string, string>> = {
   releasingLock: 'releasing the config lock',
   verifying: 'checking every drone runs the new config',
   awaitingApproval: 'waiting for `rollout promote`',
+  awaitingJudgement: 'waiting for a human: the verdict was inconclusive (`rollout promote` or `rollout abort`)',
 };
 
 /**
@@ -159,7 +162,12 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   const { host, pid, bootId } = options.owner;
   const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume?.lease ?? null);
   const machine = createRolloutMachine(effects);
-  const input = { rolloutId: id, steps: scheduleOf(plan), failureLimit: plan.spec.analysis.failureLimit };
+  const input = {
+    rolloutId: id,
+    steps: scheduleOf(plan),
+    failureLimit: plan.spec.analysis.failureLimit,
+    inconclusiveWaits: plan.spec.analysis.inconclusive === 'wait',
+  };
   const restored = options.resume?.snapshot;
   const actor =
     restored === undefined || restored === null
@@ -204,6 +212,10 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     );
   }, options.commandPollMs ?? 500);
   const heartbeat = setInterval(() => recorder.update({ heartbeat: now() }), HEARTBEAT_MS);
+  // A long stage (10,000 pushes) shows its progress in the store while it runs, not only at its end.
+  const flusher = setInterval(() => {
+    recorder.flush().catch((error: unknown) => logger.error({ err: error }, 'writing the rollout state failed'));
+  }, FLUSH_MS);
 
   actor.start();
   const done = toPromise(actor)
@@ -218,6 +230,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     .finally(() => {
       clearInterval(commands);
       clearInterval(heartbeat);
+      clearInterval(flusher);
       client.close();
     });
   return {

@@ -61,6 +61,21 @@ export function percentText(atMost?: number) {
     });
 }
 
+const confidenceMessage = mustBe('a confidence level above 0 and below 1, like 0.98');
+/** The confidence level of a statistical comparison: 0.98 flags shifts with a p-value below 0.02. */
+export const confidenceLevel = z
+  .number({ error: confidenceMessage })
+  .gt(0, { error: confidenceMessage })
+  .lt(1, { error: confidenceMessage });
+
+const scoreMessage = mustBe('a score from 0 to 100');
+/** An interval score: the weighted share of passing metrics, in percent. */
+export const score = z.number({ error: scoreMessage }).gte(0, { error: scoreMessage }).lte(100, { error: scoreMessage });
+
+const weightMessage = mustBe('a number greater than 0');
+/** A metric's share of its interval's score. */
+export const weight = z.number({ error: weightMessage }).gt(0, { error: weightMessage });
+
 const thresholdMessage = mustBe('a count like 3 or a percentage like "10%"');
 /** An abort limit: an absolute number of drones, or a share of the targeted drones. */
 export const threshold = z

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { mustBe } from './describe-value.js';
 import {
+  confidenceLevel,
   count,
   duration,
   labels,
@@ -8,8 +9,10 @@ import {
   percentText,
   positiveDuration,
   positiveInt,
+  score,
   text,
   threshold,
+  weight,
 } from './spec-fields.js';
 
 /*
@@ -24,6 +27,10 @@ export const SPEC_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 /** A plain file name: the agent writes it inside its config dir, so no path may escape it. */
 export const CONFIG_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+const METRIC_DIRECTIONS = ['increase', 'decrease', 'either'] as const;
+const NODATA_POLICIES = ['fail', 'inconclusive', 'ignore'] as const;
+const INCONCLUSIVE_ACTIONS = ['rollback', 'wait'] as const;
 
 const nameMessage = mustBe('lowercase letters, digits, ".", "_" or "-", starting with a letter or digit');
 const fileMessage = mustBe('a plain file name (no "/", no "..", no leading ".")');
@@ -125,18 +132,75 @@ const metric = z
       max_decrease: percentText(100)
         .optional()
         .meta({ description: "How far the canary's median may fall below the baseline's, e.g. 10%." }),
+      direction: z
+        .enum(METRIC_DIRECTIONS, { error: mustBe('increase, decrease or either') })
+        .optional()
+        .meta({
+          description:
+            "Compares the canary's samples with the baseline's (Mann-Whitney U) and fails a significant shift this " +
+            'way. The comparison also runs, in either direction, when allowed_increase, allowed_decrease or confidence is given.',
+          default: 'either',
+        }),
+      allowed_increase: percentText()
+        .optional()
+        .meta({ description: 'A significant rise whose median change is within this still passes, e.g. 10%.' }),
+      allowed_decrease: percentText(100)
+        .optional()
+        .meta({ description: 'A significant fall whose median change is within this still passes, e.g. 10%.' }),
+      confidence: confidenceLevel
+        .optional()
+        .meta({ description: "Confidence level of this metric's comparison; analysis.confidence when not given." }),
+      critical: z
+        .boolean({ error: mustBe('true or false') })
+        .optional()
+        .meta({ description: 'A failure of this metric fails the interval whatever the score.', default: false }),
+      weight: weight.optional().meta({ description: "This metric's share of the interval's score.", default: 1 }),
+      nodata: z
+        .enum(NODATA_POLICIES, { error: mustBe('fail, inconclusive or ignore') })
+        .optional()
+        .meta({
+          description:
+            'Without enough samples or reporting drones the metric has no data; then it fails the interval, ' +
+            'keeps it from passing (inconclusive) or is left out of the score (ignore).',
+          default: 'inconclusive',
+        }),
+      dry_run: z
+        .boolean({ error: mustBe('true or false') })
+        .optional()
+        .meta({ description: 'Judged and recorded but never acted on: left out of the score.', default: false }),
     },
     mapping,
   )
   .superRefine((value, ctx) => {
-    const limits = [value.max, value.min, value.max_increase, value.max_decrease];
+    const limits = [value.max, value.min, value.max_increase, value.max_decrease, ...comparisonKeys(value)];
     if (limits.every((limit) => limit === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'needs at least one limit: max, min, max_increase or max_decrease' });
+      ctx.addIssue({ code: 'custom', message: 'needs at least one limit: max, min, max_increase, max_decrease or direction' });
     }
     if (value.min !== undefined && value.max !== undefined && value.min > value.max) {
       ctx.addIssue({ code: 'custom', path: ['min'], message: `must not be above max (${value.max}), got ${value.min}` });
     }
+    if (value.direction === 'decrease' && value.allowed_increase !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['allowed_increase'], message: 'has no effect with direction decrease' });
+    }
+    if (value.direction === 'increase' && value.allowed_decrease !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['allowed_decrease'], message: 'has no effect with direction increase' });
+    }
+  })
+  .meta({
+    description:
+      'One telemetry metric: limits on the canary median (max, min), relative to the baseline median ' +
+      "(max_increase, max_decrease), and a comparison of the samples' distributions (direction).",
   });
+
+/** The keys that turn on the statistical comparison of a metric. */
+function comparisonKeys(value: {
+  readonly direction?: unknown;
+  readonly allowed_increase?: unknown;
+  readonly allowed_decrease?: unknown;
+  readonly confidence?: unknown;
+}): unknown[] {
+  return [value.direction, value.allowed_increase, value.allowed_decrease, value.confidence];
+}
 
 const analysis = z
   .strictObject(
@@ -147,10 +211,37 @@ const analysis = z
       metrics: z
         .array(metric, { error: mustBe('a list of metrics') })
         .default([])
-        .meta({ description: 'Limits on telemetry; each needs at least one of max, min, max_increase, max_decrease.' }),
+        .meta({
+          description: 'Limits on telemetry; each needs at least one of max, min, max_increase, max_decrease, direction.',
+        }),
+      confidence: confidenceLevel
+        .default(0.98)
+        .meta({ description: "Confidence level of the metrics' comparisons with the baseline, as Kayenta's judge." }),
+      pass_score: score.default(95).meta({
+        description: 'An interval whose score (the weighted share of passing metrics, 0-100) reaches this passes.',
+      }),
+      marginal_score: score.default(75).meta({
+        description: 'An interval scoring at least this but below pass_score is inconclusive; lower, it fails.',
+      }),
+      min_reporting_drones: positiveInt.default(1).meta({
+        description: 'Fewer canary drones reporting a metric than this: the metric has no data.',
+      }),
+      inconclusive: z
+        .enum(INCONCLUSIVE_ACTIONS, { error: mustBe('rollback or wait') })
+        .default('rollback')
+        .meta({ description: 'What a step that ends inconclusive does: roll back, or wait for a human.' }),
     },
     mapping,
   )
+  .superRefine((value, ctx) => {
+    if (value.marginal_score > value.pass_score) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['marginal_score'],
+        message: `must not be above pass_score (${value.pass_score}), got ${value.marginal_score}`,
+      });
+    }
+  })
   .prefault({})
   .meta({ description: 'How canary telemetry is judged against the baseline drones.' });
 

@@ -14,6 +14,12 @@ export type Threshold =
   | { readonly kind: 'count'; readonly value: number }
   | { readonly kind: 'percent'; readonly value: number };
 
+/** Which significant shift of the canary against the baseline counts against it. */
+export type MetricDirection = 'increase' | 'decrease' | 'either';
+
+/** What a metric without enough data does to its interval. */
+export type NoDataPolicy = 'fail' | 'inconclusive' | 'ignore';
+
 export interface MetricSpec {
   readonly name: string;
   /** Absolute limits on the canary's median. */
@@ -22,6 +28,25 @@ export interface MetricSpec {
   /** Relative limits of the canary's median against the baseline's, as fractions (25% is 0.25). */
   readonly maxIncrease?: number;
   readonly maxDecrease?: number;
+  /**
+   * Compares the canary's samples with the baseline's (Mann-Whitney U) and flags a significant shift
+   * this way. The comparison runs when this, `allowedIncrease`, `allowedDecrease` or `confidence` is set.
+   * @default 'either'
+   */
+  readonly direction?: MetricDirection;
+  /** A significant shift whose relative median change is within this fraction still passes. */
+  readonly allowedIncrease?: number;
+  readonly allowedDecrease?: number;
+  /** Confidence level of the comparison. @default the analysis' `confidence` */
+  readonly confidence?: number;
+  /** A failing critical metric fails its interval whatever the score. @default false */
+  readonly critical?: boolean;
+  /** Share of the interval's score. @default 1 */
+  readonly weight?: number;
+  /** @default 'inconclusive' */
+  readonly nodata?: NoDataPolicy;
+  /** Judged and recorded, never acted on: left out of the score. @default false */
+  readonly dryRun?: boolean;
 }
 
 export interface RolloutSpec {
@@ -54,6 +79,16 @@ export interface RolloutSpec {
     readonly minSamples: number;
     readonly failureLimit: number;
     readonly metrics: readonly MetricSpec[];
+    /** Default confidence level of the metrics' comparisons (0.98). */
+    readonly confidence: number;
+    /** An interval scoring at least this (0-100) passes (95). */
+    readonly passScore: number;
+    /** An interval scoring at least this, below `passScore`, is inconclusive; below it fails (75). */
+    readonly marginalScore: number;
+    /** Fewer canary drones reporting a metric than this: the metric has no data (1). */
+    readonly minReportingDrones: number;
+    /** What an inconclusive step does: roll back, or wait for a human (the rollout machine decides). */
+    readonly inconclusive: 'rollback' | 'wait';
   };
   readonly waves: readonly { readonly percent: number; readonly bakeMs: number }[];
   readonly push: { readonly concurrency: number; readonly timeoutMs: number; readonly retries: number };

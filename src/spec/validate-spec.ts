@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { SpecError, sortIssues, type SpecIssue } from './spec-error.js';
 import { checkWithSchema } from './schema-issues.js';
 import { specSchema, type ParsedSpec } from './spec-schema.js';
-import type { RolloutSpec } from './types.js';
+import type { MetricSpec, RolloutSpec } from './types.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 
 /** The outcome of checking spec text: the spec when valid, and every issue found either way. */
@@ -60,16 +60,41 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       intervalMs: analysis.interval,
       minSamples: analysis.min_samples,
       failureLimit: analysis.failure_limit,
-      metrics: analysis.metrics.map((metric) => ({
-        name: metric.name,
-        ...(metric.max === undefined ? {} : { max: metric.max }),
-        ...(metric.min === undefined ? {} : { min: metric.min }),
-        ...(metric.max_increase === undefined ? {} : { maxIncrease: metric.max_increase }),
-        ...(metric.max_decrease === undefined ? {} : { maxDecrease: metric.max_decrease }),
-      })),
+      metrics: analysis.metrics.map(toMetricSpec),
+      confidence: analysis.confidence,
+      passScore: analysis.pass_score,
+      marginalScore: analysis.marginal_score,
+      minReportingDrones: analysis.min_reporting_drones,
+      inconclusive: analysis.inconclusive,
     },
     waves: parsed.waves.map((wave) => ({ percent: wave.percent, bakeMs: wave.bake })),
     push: { concurrency: push.concurrency, timeoutMs: push.timeout, retries: push.retries },
     abort: { maxPushFailures: abort.max_push_failures, maxUnreachable: abort.max_unreachable },
+  };
+}
+
+/** One metric, with only the keys the spec gives: the judge knows the defaults. */
+function toMetricSpec(metric: ParsedSpec['analysis']['metrics'][number]): MetricSpec {
+  const given = {
+    max: metric.max,
+    min: metric.min,
+    maxIncrease: metric.max_increase,
+    maxDecrease: metric.max_decrease,
+    direction: metric.direction,
+    allowedIncrease: metric.allowed_increase,
+    allowedDecrease: metric.allowed_decrease,
+    confidence: metric.confidence,
+    critical: metric.critical,
+    weight: metric.weight,
+    nodata: metric.nodata,
+    dryRun: metric.dry_run,
+  };
+  return { name: metric.name, ...definedOnly(given) };
+}
+
+/** The entries whose value is not undefined: a spec's typed result has no `key: undefined`. */
+function definedOnly<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
   };
 }

@@ -130,9 +130,13 @@ describe('operating rollouts from other shells: status, history, abort, promote,
   });
 
   it('a second SIGINT during the clean-up is ignored with a message, and the run still ends 130', async () => {
+    // drone-8 answers slowly, so the clean-up (its resume) lasts long enough for a second signal.
+    await sim.stop();
+    sim = await startSimProcess(['--drones', '8', '--slow', 'drone-8', '--slow-ms', '1500']);
     const run = start('run', await spec('twice', '{ drones: 2, bake: 60s }'));
     await rolloutAt(/^canary: baking/);
     run.child.kill('SIGINT');
+    await expect.poll(() => run.output().stdout, { timeout: 10_000, interval: 10 }).toMatch(/SIGINT: aborting safely/);
     run.child.kill('SIGINT');
     const ended = await run.done;
     expect(ended.code).toBe(130);

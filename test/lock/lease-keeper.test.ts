@@ -131,6 +131,25 @@ describe('keepLease', () => {
     expect(onLost).not.toHaveBeenCalled();
   });
 
+  it('is fresh while renewals succeed, and not once the clock jumps past the TTL (a frozen process) or the lease is lost', async () => {
+    let clock = 0;
+    const store = storeRenewingWith(async () => undefined);
+    const keeper = keepLease(store, lease, { onLost: vi.fn(), now: () => clock });
+    expect(keeper.isFresh()).toBe(true);
+    clock = 2_999;
+    expect(keeper.isFresh()).toBe(true);
+    clock = 3_000;
+    expect(keeper.isFresh()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(keeper.isFresh()).toBe(true);
+    await keeper.stop();
+
+    const lostStore = storeRenewingWith(() => Promise.reject(new RolloutError('E_LEASE_LOST', 'taken over')));
+    const lostKeeper = keepLease(lostStore, lease, { onLost: vi.fn(), now: () => clock });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(lostKeeper.isFresh()).toBe(false);
+  });
+
   it('refuses an interval that would let the lease expire between renewals', () => {
     const store = storeRenewingWith(async () => undefined);
     expect(() => keepLease(store, lease, { onLost: vi.fn(), intervalMs: 3_000 })).toThrow(/`intervalMs`.*3000/);

@@ -8,6 +8,7 @@ const input: RolloutInput = {
   rolloutId: 'r1',
   steps: steps(['canary', 2], ['wave 1', 1], ['wave 2', 1]),
   failureLimit: 1,
+  inconclusiveWaits: false,
 };
 
 function start(effects: FakeEffects, overrides: Partial<RolloutInput> = {}) {
@@ -234,6 +235,29 @@ describe('rollout machine', () => {
     actor.send({ type: 'operator.promote', by: 'carol' });
     expect((await toPromise(actor)).result).toBe('promoted');
     expect(effects.calls).toContain('push:1:7');
+  });
+
+  it('holds an inconclusive interval for a human when told to: promote counts it as a pass', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['inconclusive', 'inconclusive'];
+    const actor = start(effects, { inconclusiveWaits: true, steps: steps(['canary', 2], ['wave 1', 1]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'awaitingJudgement' } }));
+    expect(effects.calls.filter((c) => c.startsWith('analyse'))).toEqual(['analyse:0:0']);
+    actor.send({ type: 'operator.promote', by: 'erin' });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'awaitingJudgement' } }) && s.context.interval === 1);
+    actor.send({ type: 'operator.promote', by: 'erin' });
+    expect((await toPromise(actor)).result).toBe('promoted');
+    expect(effects.calls).toContain('push:1:7');
+  });
+
+  it('an inconclusive interval held for a human rolls back on abort', async () => {
+    const effects = new FakeEffects();
+    effects.verdicts = ['inconclusive'];
+    const actor = start(effects, { inconclusiveWaits: true });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'awaitingJudgement' } }));
+    actor.send({ type: 'operator.abort', by: 'frank' });
+    expect((await toPromise(actor)).result).toBe('rolled_back');
+    expect(effects.calls.filter((c) => c.startsWith('push:'))).toEqual(['push:0:7']);
   });
 
   it('keeps a persisted snapshot that survives a JSON round trip and restores', async () => {

@@ -104,6 +104,11 @@ describe('shipped rollouts', () => {
         { name: 'heart_rate', max: 120 },
         { name: 'trajectory_error', maxIncrease: 0.25 },
       ],
+      confidence: 0.98,
+      passScore: 95,
+      marginalScore: 75,
+      minReportingDrones: 1,
+      inconclusive: 'rollback',
     });
     expect(plan.spec.push).toEqual({ concurrency: 8, timeoutMs: 5_000, retries: 2 });
     expect(plan.spec.lock.ttlMs).toBe(15_000);

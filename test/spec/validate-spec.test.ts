@@ -69,7 +69,7 @@ describe('validateSpecText', () => {
     ]);
     expect(errorsOf(spec({ rest: 'analysis:\n  metrics:\n    - { name: e, maxIncrease: 25% }' }))).toEqual([
       'rollouts/x.yaml:7:18 analysis.metrics[0].maxIncrease: unknown key; did you mean max_increase?',
-      'rollouts/x.yaml:7:7 analysis.metrics[0]: needs at least one limit: max, min, max_increase or max_decrease',
+      'rollouts/x.yaml:7:7 analysis.metrics[0]: needs at least one limit: max, min, max_increase, max_decrease or direction',
     ].sort(byPosition));
   });
 

@@ -8,8 +8,8 @@ export interface OperatorOptions extends CommonOptions {
   readonly reason?: string;
 }
 
-/** The stage label of a rollout waiting at a manual gate (runner `stageName`). */
-const AWAITING_APPROVAL = 'waiting for `rollout promote`';
+/** Stage labels (runner `stageName`) of a rollout waiting for a human: a manual gate, an inconclusive verdict. */
+const AWAITING_HUMAN = /^waiting for (`rollout promote`|a human)/;
 
 async function send(type: 'abort' | 'promote', options: OperatorOptions): Promise<number> {
   const store = openStateStore(options);
@@ -25,8 +25,11 @@ async function send(type: 'abort' | 'promote', options: OperatorOptions): Promis
         `rollout ${record.id} is not running (its process is gone at "${record.stage}"): \`rollout resume ${record.id}${type === 'abort' ? ' --rollback' : ''}\` takes it over`,
       );
     }
-    if (type === 'promote' && record.stage !== AWAITING_APPROVAL) {
-      throw new RolloutError('E_USAGE', `rollout ${record.id} is not waiting for approval (stage: ${record.stage}); promote passes a \`canary.approval: manual\` gate`);
+    if (type === 'promote' && !AWAITING_HUMAN.test(record.stage)) {
+      throw new RolloutError(
+        'E_USAGE',
+        `rollout ${record.id} is not waiting for approval (stage: ${record.stage}); promote passes a \`canary.approval: manual\` gate or an inconclusive verdict held by \`analysis.inconclusive: wait\``,
+      );
     }
     const by = operatorName();
     await store.sendCommand(record.id, { type, by, at: Date.now(), ...(options.reason === undefined ? {} : { reason: options.reason }) });

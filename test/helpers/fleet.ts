@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BIN, ROOT, runCli, type CliResult, type SimProcess } from './cli.js';
+
+/** Shared pieces of the end-to-end tests that drive real CLI processes against real drones. */
+
+export const FILE = 'aim_lock_config.conf';
+
+export interface ConfigView {
+  readonly version: string;
+  readonly sha256: string;
+  readonly lock: 'free' | 'HOT';
+  readonly fence: number;
+}
+
+export interface Health {
+  readonly id: string;
+  readonly state: 'active' | 'paused';
+  readonly configs: Readonly<Record<string, ConfigView>>;
+}
+
+export interface RunReport {
+  readonly id: string;
+  readonly result: string;
+  readonly exitCode: number;
+  readonly config: { readonly file: string; readonly version: string; readonly sha256: string };
+  readonly drones: Readonly<Record<string, { readonly state: string; readonly version: string | null }>>;
+  readonly hot: readonly string[];
+  readonly attention: readonly string[];
+  readonly reason: string;
+}
+
+/** One row of `rollout lock ls --output json`. */
+export interface LockRow {
+  readonly key: string;
+  readonly owner: { readonly host: string; readonly pid: number; readonly rollout: string; readonly bootId: string };
+  readonly fence: number;
+  readonly acquiredAt: number;
+  readonly heartbeatAt: number;
+  readonly ttlMs: number;
+  readonly state: 'held' | 'stale';
+  readonly staleReason?: string;
+}
+
+export function droneUrl(sim: SimProcess, id: string): string {
+  return `${sim.url}/d/${id}`;
+}
+
+export function droneIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `drone-${i + 1}`);
+}
+
+export async function health(base: string): Promise<Health> {
+  const response = await fetch(`${base}/v1/health`);
+  if (!response.ok) throw new Error(`GET ${base}/v1/health answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as Health;
+}
+
+export async function fleetHealth(sim: SimProcess, drones: number): Promise<Record<string, Health>> {
+  const ids = droneIds(drones);
+  const answers = await Promise.all(ids.map((id) => health(droneUrl(sim, id))));
+  return Object.fromEntries(ids.map((id, i) => [id, answers[i]]).filter((entry): entry is [string, Health] => entry[1] !== undefined));
+}
+
+/** The highest fence each drone accepted for FILE. */
+export async function fleetFences(sim: SimProcess, drones: number): Promise<Record<string, number>> {
+  const fleet = await fleetHealth(sim, drones);
+  return Object.fromEntries(Object.entries(fleet).map(([id, drone]) => [id, drone.configs[FILE]?.fence ?? 0]));
+}
+
+/** Lifts a pause hold by hand (`{"rollout"}`), or every hold (`{"all": true}`), on each drone. */
+export async function resumeFleet(sim: SimProcess, drones: number, body: { readonly rollout: string; readonly all?: true }): Promise<void> {
+  for (const id of droneIds(drones)) {
+    const response = await fetch(`${droneUrl(sim, id)}/v1/resume`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`resume of ${id} answered ${response.status}: ${await response.text()}`);
+  }
+}
+
+export interface SpecOptions {
+  /** The config's content; a `# <version>` line keeps each version's sha256 apart. @default the shipped v43 */
+  readonly version?: string;
+  readonly bake?: string;
+  readonly ttl?: string;
+  readonly wait?: string;
+  readonly concurrency?: number;
+  readonly canary?: number;
+}
+
+/**
+ * A spec (and its config) in `dir`: the shipped good config, a canary of 3, one wave to 100 % with no
+ * bake. The inventory always comes from `--inventory`.
+ */
+export async function writeSpec(dir: string, name: string, options: SpecOptions = {}): Promise<string> {
+  const source = join(dir, `${name}.conf`);
+  const version = options.version ?? 'v43';
+  await writeFile(source, `# aim lock config ${version}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
+  const path = join(dir, `${name}.yaml`);
+  await writeFile(
+    path,
+    [
+      `name: ${name}`,
+      'config:',
+      `  file: ${FILE}`,
+      `  source: ${source}`,
+      `  version: ${version}`,
+      'fleet:',
+      `  inventory: ${join(dir, 'unused-fleet.yaml')}`,
+      `lock: { ttl: ${options.ttl ?? '15s'}, wait: ${options.wait ?? '0s'} }`,
+      'canary:',
+      `  drones: ${options.canary ?? 3}`,
+      `  bake: ${options.bake ?? '1s'}`,
+      'analysis:',
+      '  interval: 500ms',
+      '  min_samples: 2',
+      '  metrics:',
+      '    - { name: heart_rate, max: 120 }',
+      '    - { name: trajectory_error, max_increase: 25% }',
+      'waves:',
+      '  - { percent: 100, bake: 0s }',
+      `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: 1 }`,
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+export function runArgs(spec: string, sim: SimProcess, stateDir: string): string[] {
+  return ['run', spec, '--inventory', sim.inventory, '--output', 'json', '--state-dir', stateDir];
+}
+
+export function parseReport(result: CliResult): RunReport {
+  try {
+    return JSON.parse(result.stdout.trim()) as RunReport;
+  } catch {
+    throw new Error(`not one JSON report on stdout (exit ${result.code}, ${result.signal ?? 'no signal'}):\n${result.stdout}\n${result.stderr}`);
+  }
+}
+
+export async function lockTable(stateDir: string): Promise<LockRow[]> {
+  const listed = await runCli(['lock', 'ls', '--output', 'json', '--state-dir', stateDir]);
+  if (listed.code !== 0) throw new Error(`rollout lock ls exited ${listed.code}: ${listed.stderr}`);
+  return JSON.parse(listed.stdout) as LockRow[];
+}
+
+/** Rejects when `done` has not settled within `ms`: a process that hangs fails its test instead of the run. */
+export async function within<T>(done: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Children a test started; `reap()` (in afterEach) wakes stopped ones and SIGKILLs whatever still runs,
+ * so a failing test leaves no process behind.
+ */
+export class Children {
+  readonly #children = new Set<ChildProcess>();
+
+  track<T extends { readonly child: ChildProcess }>(started: T): T {
+    this.#children.add(started.child);
+    return started;
+  }
+
+  async reap(): Promise<void> {
+    const running = [...this.#children].filter((child) => child.exitCode === null && child.signalCode === null);
+    this.#children.clear();
+    await Promise.all(
+      running.map(async (child) => {
+        const exited = new Promise<void>((done) => child.once('exit', () => done()));
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+  }
+}
+
+export interface AgentProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything it wrote to stderr so far (its logs). */
+  readonly stderr: () => string;
+  /** SIGTERM, and the exit code once it is gone. */
+  stop(): Promise<number | null>;
+}
+
+/** `rollout agent --port 0 --output json` in its own process; the URL comes from its `{"id","url"}` line. */
+export async function startAgentProcess(args: readonly string[]): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [BIN, 'agent', '--port', '0', '--output', 'json', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const url = await new Promise<string>((done, fail) => {
+    createInterface({ input: child.stdout }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
+    void exited.then((code) => fail(new Error(`rollout agent exited with ${code} before it was ready: ${stderr}`)));
+  });
+  return {
+    url,
+    child,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
