@@ -15,6 +15,7 @@ import { validateCommand } from './commands/validate.js';
 import { historyCommand, statusCommand } from './commands/status.js';
 import { abortCommand, promoteCommand } from './commands/operator.js';
 import { resumeCommand } from './commands/resume.js';
+import { replayCommand } from './commands/replay.js';
 
 interface RawCommon {
   stateDir: string;
@@ -139,6 +140,13 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
     .action((id: string, raw: RawCommon & { rollback: boolean; tokenFile?: string }) =>
       act(resumeCommand)({ ...common(raw), id, rollback: raw.rollback, ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }) }),
+    );
+
+  withCommon(program.command('replay').argument('<id>', 'the rollout id'))
+    .description("re-judge a past rollout's recorded telemetry with other thresholds, interval by interval")
+    .option('--spec <file>', "judge with this spec's analysis section (default: the rollout's own spec)")
+    .action((id: string, raw: RawCommon & { spec?: string }) =>
+      act(replayCommand)({ ...common(raw), id, ...(raw.spec === undefined ? {} : { spec: raw.spec }) }),
     );
 
   withCommon(program.command('schema'))

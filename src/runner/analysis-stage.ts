@@ -1,3 +1,4 @@
+import { compactSamples } from '../analysis/replay.js';
 import { judgeInterval, summarize, type MetricSamples } from '../analysis/judge.js';
 import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
@@ -151,6 +152,7 @@ export class AnalysisStage {
       canaryDrones: canaryIds.length,
       baselineDrones: baselineIds.length,
       baselineSources: sources,
+      samples: { canary: compactSamples(canary.samples()), baseline: compactSamples(baseline), canaryDrones: canary.drones() },
     });
     return { hot: [], verdict: judgement.verdict, summary };
   }

@@ -3,6 +3,8 @@ import { forEachDrone } from '../../fleet/for-each-drone.js';
 import { allowed } from '../../runner/context.js';
 import { EXIT_CODES } from '../../runner/report.js';
 import { loadPlan } from '../../spec/load-plan.js';
+import { planWarnings } from '../../spec/plan-warnings.js';
+import type { Drone } from '../../spec/types.js';
 import { printJson, readToken } from '../common.js';
 import { describePlan, planSummary, type ValidateOptions } from './validate.js';
 
@@ -19,6 +21,16 @@ interface DroneCheck {
   readonly error?: string;
 }
 
+/** One drone's telemetry rate, from the timestamps of the samples it holds; null if it has too few. */
+async function sampleRate(client: DroneClient, drone: Drone | undefined): Promise<number | null> {
+  if (!drone) return null;
+  const reply = await client.telemetry(drone, 0);
+  if (!reply.ok || reply.body.samples.length < 2) return null;
+  const samples = reply.body.samples;
+  const seconds = ((samples.at(-1)?.t ?? 0) - (samples[0]?.t ?? 0)) / 1000;
+  return seconds > 0 ? (samples.length - 1) / seconds : null;
+}
+
 /**
  * Validates the spec and reaches every targeted drone's /v1/health; writes nothing to any drone.
  * Exit 0 when a run could start, 4 when a drone is already HOT, 2 when too many drones are unreachable.
@@ -33,6 +45,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
     ...(token === undefined ? {} : { token }),
   });
   const checks: DroneCheck[] = [];
+  let rate: number | null = null;
   try {
     await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal: new AbortController().signal }, async (drone) => {
       const reply = await client.health(drone);
@@ -49,15 +62,17 @@ export async function planCommand(options: PlanOptions): Promise<number> {
       });
       return 'continue';
     });
+    rate = await sampleRate(client, plan.drones.find((d) => checks.some((c) => c.id === d.id && c.error === undefined)));
   } finally {
     client.close();
   }
+  const warnings = planWarnings(plan, rate);
   const hot = checks.filter((c) => c.lock === 'HOT').map((c) => c.id);
   const unreachable = checks.filter((c) => c.error !== undefined);
   const tooManyUnreachable = unreachable.length > allowed(plan.spec.abort.maxUnreachable, plan.drones.length);
   const exitCode = hot.length > 0 ? EXIT_CODES.aborted_hot : tooManyUnreachable ? EXIT_CODES.invalid : 0;
   if (options.output === 'json') {
-    printJson({ ...planSummary(plan), exitCode, hot, unreachable: unreachable.map((c) => ({ id: c.id, error: c.error })) });
+    printJson({ ...planSummary(plan), exitCode, hot, unreachable: unreachable.map((c) => ({ id: c.id, error: c.error })), samplesPerSecond: rate, warnings });
     return exitCode;
   }
   const versions = new Map<string, number>();
@@ -66,6 +81,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   for (const c of unreachable) lines.push(`  unreachable: ${c.id}: ${c.error}`);
   if (hot.length > 0) lines.push(`  HOT: ${hot.join(', ')} hold a local lock on ${plan.config.file}; a run would abort. Check those drones' /v1/locks.`);
   if (tooManyUnreachable) lines.push(`  too many drones unreachable for abort.max_unreachable: a run would abort.`);
+  for (const warning of warnings) lines.push(`warning: ${warning}`);
   if (exitCode === 0) lines.push('ready: a run can start');
   process.stdout.write(`${lines.join('\n')}\n`);
   return exitCode;

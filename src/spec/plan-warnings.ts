@@ -1,0 +1,65 @@
+import type { Plan, Threshold } from './types.js';
+
+/** Telemetry readers sample at most this many canary drones per interval (runner SAMPLED_DRONES). */
+const SAMPLED_DRONES = 32;
+
+function limitOf(threshold: Threshold, total: number): number {
+  return threshold.kind === 'count' ? threshold.value : Math.floor((threshold.value / 100) * total);
+}
+
+function usesBaseline(plan: Plan): boolean {
+  return plan.spec.analysis.metrics.some(
+    (m) => m.maxIncrease !== undefined || m.maxDecrease !== undefined || m.direction !== undefined || m.allowedIncrease !== undefined || m.allowedDecrease !== undefined,
+  );
+}
+
+/**
+ * What in a valid plan will likely not do what its author meant: bakes that cannot collect enough
+ * samples, waves that add no drone, abort thresholds that can never fire for the canary's size.
+ * `samplesPerSecond` is one drone's telemetry rate, as measured by `rollout plan`, or null if unknown.
+ */
+export function planWarnings(plan: Plan, samplesPerSecond: number | null): string[] {
+  const warnings: string[] = [];
+  const { spec, steps, drones } = plan;
+  const { analysis, abort } = spec;
+  const canary = steps[0];
+  for (const step of steps) {
+    if (step.bakeMs === 0 || analysis.metrics.length === 0) continue;
+    if (step.bakeMs < analysis.intervalMs) {
+      warnings.push(`${step.name}: bake ${step.bakeMs} ms is shorter than analysis.interval ${analysis.intervalMs} ms, so it runs one short interval`);
+    }
+    if (samplesPerSecond !== null) {
+      const window = Math.min(step.bakeMs, analysis.intervalMs) / 1000;
+      const expected = Math.floor(samplesPerSecond * window) * Math.min(step.drones.length, SAMPLED_DRONES);
+      if (expected < analysis.minSamples) {
+        warnings.push(
+          `${step.name}: about ${expected} canary samples per interval (${step.drones.length} drones at ${samplesPerSecond.toFixed(1)}/s over ${window}s) ` +
+            `cannot reach analysis.min_samples ${analysis.minSamples}: every interval will be inconclusive; lengthen analysis.interval`,
+        );
+      }
+    }
+  }
+  spec.waves.forEach((wave, i) => {
+    if (!steps.some((step) => step.name === `wave ${i + 1}`)) {
+      warnings.push(`waves[${i}] (percent ${wave.percent}) adds no drone: earlier steps already cover ${wave.percent}% of ${drones.length} targeted drones`);
+    }
+  });
+  if (canary && canary.drones.length === drones.length && usesBaseline(plan)) {
+    warnings.push('the canary is every targeted drone: relative limits and comparisons have no baseline drones, only pre-push samples');
+  }
+  if (canary) {
+    const pushLimit = limitOf(abort.maxPushFailures, drones.length);
+    if (pushLimit >= canary.drones.length) {
+      warnings.push(
+        `abort.max_push_failures allows ${pushLimit} failed pushes, not fewer than the canary's ${canary.drones.length} drones: a canary whose every push fails would not stop the rollout`,
+      );
+    }
+    const unreachableLimit = limitOf(abort.maxUnreachable, drones.length);
+    if (unreachableLimit >= canary.drones.length) {
+      warnings.push(
+        `abort.max_unreachable allows ${unreachableLimit} unreachable drones, not fewer than the canary's ${canary.drones.length}: a canary that never answers would not stop the rollout`,
+      );
+    }
+  }
+  return warnings;
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { planSteps } from '../../src/spec/index.js';
+import { planWarnings } from '../../src/spec/plan-warnings.js';
+import type { Drone, Plan, RolloutSpec } from '../../src/spec/types.js';
+
+const drones: Drone[] = Array.from({ length: 10 }, (_, i) => ({ id: `d${i + 1}`, url: `http://127.0.0.1:7100/d/d${i + 1}`, labels: {} }));
+
+function planWith(overrides: { canary?: Partial<RolloutSpec['canary']>; analysis?: Partial<RolloutSpec['analysis']>; waves?: RolloutSpec['waves']; abort?: RolloutSpec['abort'] } = {}): Plan {
+  const spec: RolloutSpec = {
+    name: 'x',
+    config: { file: 'app.conf', source: '/a/app.conf' },
+    fleet: { inventory: '/a/fleet.yaml' },
+    pause: { fleet: true, timeoutMs: 30_000 },
+    lock: { ttlMs: 15_000, waitMs: 0 },
+    canary: { drones: 2, bakeMs: 3_000, approval: 'auto', ...overrides.canary },
+    analysis: {
+      intervalMs: 1_000,
+      minSamples: 3,
+      failureLimit: 1,
+      metrics: [{ name: 'trajectory_error', maxIncrease: 0.25 }],
+      confidence: 0.98,
+      passScore: 95,
+      marginalScore: 75,
+      minReportingDrones: 1,
+      inconclusive: 'rollback',
+      ...overrides.analysis,
+    },
+    waves: overrides.waves ?? [{ percent: 100, bakeMs: 0 }],
+    push: { concurrency: 8, timeoutMs: 5_000, retries: 2 },
+    abort: overrides.abort ?? { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'count', value: 0 } },
+  };
+  const config = { file: 'app.conf', sourcePath: '/a/app.conf', content: '', sha256: 'a'.repeat(64), version: 'v1' };
+  return { specPath: '/a/x.yaml', spec, config, drones, steps: planSteps(spec, drones) };
+}
+
+describe('planWarnings', () => {
+  it('has nothing to say about a sound plan', () => {
+    expect(planWarnings(planWith(), 5)).toEqual([]);
+  });
+
+  it('warns when an interval cannot collect min_samples at the measured rate, and a bake shorter than an interval', () => {
+    const warnings = planWarnings(planWith({ analysis: { minSamples: 50 }, canary: { bakeMs: 500 } }), 5);
+    expect(warnings).toEqual([
+      'canary: bake 500 ms is shorter than analysis.interval 1000 ms, so it runs one short interval',
+      'canary: about 4 canary samples per interval (2 drones at 5.0/s over 0.5s) cannot reach analysis.min_samples 50: every interval will be inconclusive; lengthen analysis.interval',
+    ]);
+    expect(planWarnings(planWith({ analysis: { minSamples: 50 } }), null)).toEqual([]);
+  });
+
+  it('warns about a wave that adds no drone', () => {
+    expect(planWarnings(planWith({ waves: [{ percent: 20, bakeMs: 0 }, { percent: 100, bakeMs: 0 }] }), 5)).toEqual([
+      'waves[0] (percent 20) adds no drone: earlier steps already cover 20% of 10 targeted drones',
+    ]);
+  });
+
+  it('warns when abort thresholds can never fire for the canary, and when no baseline drone is left', () => {
+    const warnings = planWarnings(
+      planWith({ canary: { drones: 10 }, abort: { maxPushFailures: { kind: 'count', value: 10 }, maxUnreachable: { kind: 'percent', value: 100 } } }),
+      5,
+    );
+    expect(warnings).toEqual([
+      'waves[0] (percent 100) adds no drone: earlier steps already cover 100% of 10 targeted drones',
+      'the canary is every targeted drone: relative limits and comparisons have no baseline drones, only pre-push samples',
+      'abort.max_push_failures allows 10 failed pushes, not fewer than the canary\'s 10 drones: a canary whose every push fails would not stop the rollout',
+      'abort.max_unreachable allows 10 unreachable drones, not fewer than the canary\'s 10: a canary that never answers would not stop the rollout',
+    ]);
+  });
+});
