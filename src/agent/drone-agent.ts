@@ -125,7 +125,8 @@ export class DroneAgent {
   }
 
   async pause(rollout: string): Promise<{ readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
-    await this.#mutex.run(PAUSE_KEY, () => this.#holds.add(rollout));
+    const held = await this.#mutex.run(PAUSE_KEY, () => this.#holds.add(rollout));
+    if (!held) this.#logger.warn({ drone: this.id, rollout }, 'ignored a late pause: this rollout already resumed this drone');
     return { state: this.state, configs: await this.#configViews() };
   }
 

@@ -174,6 +174,8 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       ? createActor(machine, { input })
       : createActor(machine, { input, snapshot: restored as SnapshotFrom<typeof machine> });
   recorder.audit(options.resume ? 'resumed' : 'started', { by: `${options.owner.user}@${host}`, pid, drones: plan.drones.length, version: plan.config.version });
+  // On disk before anything can happen: a rollout killed at once still has an audit log that says it began.
+  await recorder.flush();
 
   let lastStage = '';
   let lastVerdict: VerdictRecord | undefined;

@@ -63,6 +63,21 @@ describe('pause and resume', () => {
 
     expect(await call(agent.url, 'POST', '/v1/resume', { rollout: 'r-9' })).toEqual({ status: 200, body: { state: 'active' } });
   });
+
+  test('a late pause from a rollout that already resumed the drone is ignored, across a restart too', async () => {
+    const agent = await agents.start();
+    await call(agent.url, 'POST', '/v1/pause', { rollout: 'r-1' });
+    await call(agent.url, 'POST', '/v1/resume', { rollout: 'r-1' });
+
+    const late = await call(agent.url, 'POST', '/v1/pause', { rollout: 'r-1' });
+
+    expect(late.body).toMatchObject({ state: 'active' });
+    expect(agent.lines).toContainEqual(expect.objectContaining({ level: 40, rollout: 'r-1', msg: 'ignored a late pause: this rollout already resumed this drone' }));
+    await agent.close();
+    const restarted = await agents.start({ dir: agent.dir });
+    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-1' })).body).toMatchObject({ state: 'active' });
+    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-2' })).body).toMatchObject({ state: 'paused' });
+  });
 });
 
 describe('restart on the same dir', () => {
