@@ -1,5 +1,5 @@
 import type { IntervalVerdict } from '../machine/types.js';
-import type { MetricSpec } from '../spec/types.js';
+import type { MetricSpec, RolloutSpec } from '../spec/types.js';
 import { sortedFinite, sortedMedian } from './mann-whitney.js';
 import { judgeMetric, num, type MetricJudgement } from './metric-judge.js';
 import { verdictOfScore, worst, type MetricVerdict } from './severity.js';
@@ -82,6 +82,22 @@ export function judgeInterval(input: JudgeInput): IntervalJudgement {
     ),
   );
   return { ...scoreInterval(metrics, passScore, marginalScore), passScore, marginalScore, metrics };
+}
+
+/** Judges one interval with a spec's `analysis` settings: what the rollout and `rollout replay` both do. */
+export function judgeWithSpec(
+  analysis: RolloutSpec['analysis'],
+  samples: { readonly canary: MetricSamples; readonly baseline: MetricSamples; readonly canaryDrones: Readonly<Record<string, number>> },
+): IntervalJudgement {
+  return judgeInterval({
+    metrics: analysis.metrics,
+    minSamples: analysis.minSamples,
+    confidence: analysis.confidence,
+    passScore: analysis.passScore,
+    marginalScore: analysis.marginalScore,
+    minReportingDrones: analysis.minReportingDrones,
+    ...samples,
+  });
 }
 
 function scoreInterval(

@@ -1,5 +1,5 @@
 import type { RolloutSpec } from '../spec/types.js';
-import { judgeInterval, summarize, type MetricSamples } from './judge.js';
+import { judgeWithSpec, summarize, type MetricSamples } from './judge.js';
 import type { IntervalVerdict } from '../machine/types.js';
 
 /** The telemetry an analysis interval was judged on, as the audit log keeps it. */
@@ -44,17 +44,7 @@ export function replayIntervals(recorded: readonly RecordedInterval[], analysis:
   let rollbackAt: ReplayResult['rollbackAt'] = null;
   const byStep = new Map<string, { failed: number; passed: number; last: ReplayedInterval | undefined }>();
   for (const record of recorded) {
-    const judgement = judgeInterval({
-      metrics: analysis.metrics,
-      minSamples: analysis.minSamples,
-      confidence: analysis.confidence,
-      passScore: analysis.passScore,
-      marginalScore: analysis.marginalScore,
-      minReportingDrones: analysis.minReportingDrones,
-      canary: record.samples.canary,
-      baseline: record.samples.baseline,
-      canaryDrones: record.samples.canaryDrones,
-    });
+    const judgement = judgeWithSpec(analysis, record.samples);
     const replayed: ReplayedInterval = {
       step: record.step,
       interval: record.interval,

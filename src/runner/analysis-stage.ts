@@ -1,5 +1,5 @@
 import { compactSamples } from '../analysis/replay.js';
-import { judgeInterval, summarize, type MetricSamples } from '../analysis/judge.js';
+import { judgeWithSpec, summarize, type MetricSamples } from '../analysis/judge.js';
 import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
 import type { TelemetryBody } from '../fleet/protocol.js';
@@ -110,39 +110,14 @@ export class AnalysisStage {
     if (read.hot.length > 0) return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
 
     const { samples: baseline, sources } = this.#baselineFor(input.stepIndex, live);
-    const judgement = judgeInterval({
-      metrics: analysis.metrics,
-      minSamples: analysis.minSamples,
-      confidence: analysis.confidence,
-      passScore: analysis.passScore,
-      marginalScore: analysis.marginalScore,
-      minReportingDrones: analysis.minReportingDrones,
-      canary: canary.samples(),
-      canaryDrones: canary.drones(),
-      baseline,
-    });
+    const judgement = judgeWithSpec(analysis, { canary: canary.samples(), canaryDrones: canary.drones(), baseline });
     const silentCanary = read.unreachable.filter((id) => isCanary.has(id));
     const notes = [describeSources(sources)];
     if (silentCanary.length > 0) notes.push(`${silentCanary.length} of ${canaryIds.length} canary drones gave no telemetry`);
     const silentBaseline = read.unreachable.length - silentCanary.length;
     if (silentBaseline > 0) notes.push(`${silentBaseline} of ${baselineIds.length} baseline drones gave no telemetry`);
     const summary = `${summarize(judgement)} [${notes.join('; ')}]`;
-    this.#runtime.logger.info(
-      {
-        step: step.name,
-        interval: input.interval + 1,
-        verdict: judgement.verdict,
-        score: judgement.score,
-        reason: judgement.reason,
-        metrics: judgement.metrics,
-        canaryDrones: canaryIds.length,
-        baselineDrones: baselineIds.length,
-        baselineSources: sources,
-        unreachable: read.unreachable,
-      },
-      'analysis interval judged',
-    );
-    this.#runtime.recorder.audit('judgement', {
+    const judged = {
       step: step.name,
       interval: input.interval + 1,
       verdict: judgement.verdict,
@@ -152,6 +127,11 @@ export class AnalysisStage {
       canaryDrones: canaryIds.length,
       baselineDrones: baselineIds.length,
       baselineSources: sources,
+    };
+    this.#runtime.logger.info({ ...judged, unreachable: read.unreachable }, 'analysis interval judged');
+    // The samples too, so `rollout replay` can judge this interval again with other thresholds.
+    this.#runtime.recorder.audit('judgement', {
+      ...judged,
       samples: { canary: compactSamples(canary.samples()), baseline: compactSamples(baseline), canaryDrones: canary.drones() },
     });
     return { hot: [], verdict: judgement.verdict, summary };
