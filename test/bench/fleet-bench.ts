@@ -166,6 +166,12 @@ async function abortRound(drones: number, work: string) {
     const ended = audit.find((e) => e.kind === 'ended');
     const after = failure ? audit.filter((e) => e.kind === 'push' && e.ok === true && e.t > failure.t).length : -1;
     const rolledBack = audit.filter((e) => e.kind === 'rollback' && e.ok === true).length;
+    // The bare client first installs a config of its own on as many drones (not timed), so that its
+    // rollbacks restore content as the rollout's did, instead of answering "nothing to restore".
+    const { content: text, sha256 } = content(`bare-abort-${drones}`);
+    await bare.forAll(rolledBack, (i) =>
+      bare.send(`${sim.url}/d/drone-${i}/v1/configs/${FILE}`, 'PUT', { rollout: 'bare', version: 'bare', sha256, fence: 2_000_000, content: text }),
+    );
     const bareStart = performance.now();
     await bare.forAll(drones, async (i) => {
       const base = `${sim.url}/d/drone-${i}/v1`;
