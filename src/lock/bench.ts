@@ -42,7 +42,7 @@ export async function benchEmbeddedLock(dir: string, rounds: number): Promise<Em
 }
 
 /** Nearest-rank percentiles, rounded to microseconds. */
-function summarize(samples: number[]): LatencySummary {
+export function summarize(samples: number[]): LatencySummary {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (quantile: number): number => {
     const value = sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)] ?? 0;

@@ -1,0 +1,126 @@
+import { castGrpcError, ClientClosedError, Etcd3, isRecoverableError, type IOptions, type KVClient } from 'etcd3';
+import { RolloutError } from '../errors.js';
+
+/** gRPC call options (a deadline), named through etcd3 so that grpc-js stays its business. */
+export type CallOptions = NonNullable<Parameters<KVClient['range']>[1]>;
+
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/**
+ * etcd3 puts a circuit breaker on each endpoint by default: after three failed calls it refuses every call
+ * for 5 s without trying. With one endpoint that outlasts a short outage: etcd is back after a second but
+ * renewals still fail for 5 s, and a lease with a few seconds of TTL is given up for nothing. So each call
+ * goes through; the client's own retry (three attempts over the shuffled endpoints) still moves past a
+ * dead endpoint, which refuses the connection at once.
+ */
+const PASS_THROUGH = {
+  execute: (call: (context: { signal: AbortSignal }) => unknown) => Promise.resolve(call({ signal: new AbortController().signal })),
+} as unknown as HostPolicy;
+
+/** One etcd client and the way its failures read to an operator. */
+export class EtcdConnection {
+  readonly client: Etcd3;
+  readonly #endpoints: string;
+  readonly #requestTimeoutMs: number;
+
+  constructor(endpoints: readonly string[], requestTimeoutMs: number) {
+    this.#endpoints = endpoints.join(',');
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.client = new Etcd3({ hosts: [...endpoints], faultHandling: { host: () => PASS_THROUGH } });
+  }
+
+  /** Call options for one request: a deadline, so a partitioned endpoint fails the call instead of hanging it. */
+  options(): CallOptions {
+    return { deadline: Date.now() + this.#requestTimeoutMs };
+  }
+
+  /** Runs requests to etcd; whatever etcd or the network throws comes out as E_LOCK_STORE, a RolloutError as is. */
+  async run<T>(what: string, requests: () => Promise<T>): Promise<T> {
+    try {
+      return await requests();
+    } catch (error) {
+      throw this.storeError(what, error);
+    }
+  }
+
+  storeError(what: string, error: unknown): RolloutError {
+    if (error instanceof RolloutError) {
+      return error;
+    }
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (isRecoverableError(cause) || cause instanceof ClientClosedError) {
+      // grpc-js ends its connection errors with an empty "Resolution note: ".
+      const detail = cause.message.replace(/\s*Resolution note:\s*$/, '');
+      return new RolloutError(
+        'E_LOCK_STORE',
+        `etcd at ${this.#endpoints} did not answer (${what}: ${detail}): check that it runs and that ` +
+          `--store etcd://${this.#endpoints} names its client endpoints`,
+        { cause },
+      );
+    }
+    return new RolloutError('E_LOCK_STORE', `etcd at ${this.#endpoints} refused to ${what}: ${cause.message}`, { cause });
+  }
+
+  /**
+   * One keepalive for `leaseId`, as etcd answers it: the lease's remaining TTL in seconds, 0 or less when
+   * it has expired or was revoked. Not etcd3's `Lease.keepaliveOnce`, which wants the Lease object that
+   * granted it; this process may renew a lease it only knows by id.
+   */
+  async keepAliveOnce(leaseId: string): Promise<number> {
+    const stream = await this.client.leaseClient.leaseKeepAlive(this.options());
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        stream.on('data', (answer) => resolve(Number(answer.TTL)));
+        stream.on('error', (error) => reject(castGrpcError(error)));
+        stream.on('end', () => reject(new Error('the keepalive stream closed without an answer')));
+        stream.write({ ID: leaseId });
+      });
+    } finally {
+      stream.end();
+    }
+  }
+
+  /**
+   * Resolves when `key` is deleted at `fromRevision` or later (a delete between reading the key and
+   * watching it is replayed, not missed), after `ms`, or when a signal aborts; the caller then looks at the
+   * key again whatever woke it. A lost connection is not an error here (etcd3 watches again from where it
+   * was); a watch etcd refuses is, as E_LOCK_STORE.
+   */
+  waitForDelete(key: Buffer, fromRevision: string, ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signals.some((signal) => signal?.aborted === true)) {
+        resolve();
+        return;
+      }
+      const watcher = this.client.watch().key(key).startRevision(fromRevision).only('delete').watcher();
+      let settled = false;
+      const settle = (error?: unknown): void => {
+        if (settled) {
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        for (const signal of signals) {
+          signal?.removeEventListener('abort', wake);
+        }
+        watcher.cancel().catch(() => undefined);
+        if (error === undefined) {
+          resolve();
+        } else {
+          reject(this.storeError(`watch ${key.toString()}`, error));
+        }
+      };
+      const wake = (): void => settle();
+      const timer = setTimeout(wake, ms);
+      watcher.on('delete', wake);
+      watcher.on('error', (error) => settle(error));
+      for (const signal of signals) {
+        signal?.addEventListener('abort', wake, { once: true });
+      }
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
