@@ -10,8 +10,6 @@ export const ERROR_CODES = {
   E_LOCK_NOT_FOUND: 'no lock is held on that key',
   E_LOCK_OWNER_LIVE: 'the lock owner is alive; releasing it needs --force',
   E_LOCK_STORE: 'the lock table (in the state dir, or in etcd) cannot be read or written',
-  E_DRONE_REQUEST: 'a drone answered a request with an error',
-  E_DRONE_UNREACHABLE: 'a drone did not answer (connection refused, timeout)',
   E_ROLLOUT_NOT_FOUND: 'no rollout with that id in the state store',
   E_STATE_STORE: 'the rollout records in the state dir cannot be read or written',
 } as const;
