@@ -5,9 +5,12 @@ import { resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { createEmbeddedLockStore } from '../lock/embedded-store.js';
+import { createEtcdLockStore } from '../lock/etcd-store.js';
 import { hostIdentity } from '../lock/host.js';
 import type { LockStore } from '../lock/types.js';
 import { createEmbeddedStateStore } from '../store/embedded-store.js';
+import { createEtcdStateStore } from '../store/etcd-store.js';
+import { parseStoreUrl } from './store-url.js';
 import type { RolloutOwner, StateStore } from '../store/types.js';
 
 export type OutputFormat = 'text' | 'json';
@@ -17,16 +20,24 @@ export interface CommonOptions {
   /** Where locks, logs and rollout records live. @default '.rollout' */
   readonly stateDir: string;
   readonly output: OutputFormat;
-  /** What reaches stderr. @default 'warn' */
+  /** What reaches stderr. @default 'error' */
   readonly logLevel: Level | 'silent';
+  /** `etcd://host:port[,...]` for a team's shared store; else (or `embedded`) the state dir. @default $ROLLOUT_STORE */
+  readonly store?: string;
+}
+
+function storeOf(options: CommonOptions) {
+  return parseStoreUrl(options.store ?? process.env.ROLLOUT_STORE);
 }
 
 export function openLockStore(options: CommonOptions): LockStore {
-  return createEmbeddedLockStore({ dir: resolve(options.stateDir) });
+  const store = storeOf(options);
+  return store.kind === 'etcd' ? createEtcdLockStore({ endpoints: store.endpoints }) : createEmbeddedLockStore({ dir: resolve(options.stateDir) });
 }
 
 export function openStateStore(options: CommonOptions): StateStore {
-  return createEmbeddedStateStore({ dir: resolve(options.stateDir) });
+  const store = storeOf(options);
+  return store.kind === 'etcd' ? createEtcdStateStore({ endpoints: store.endpoints }) : createEmbeddedStateStore({ dir: resolve(options.stateDir) });
 }
 
 /** This process as the owner of a rollout: host, boot id, pid, and the user who started it. */

@@ -21,6 +21,7 @@ interface RawCommon {
   stateDir: string;
   output: OutputFormat;
   logLevel: Level | 'silent';
+  store?: string;
 }
 
 function integer(min: number) {
@@ -38,12 +39,13 @@ function idList(value: string, previous: string[] = []): string[] {
 function withCommon(command: Command): Command {
   return command
     .option('--state-dir <dir>', 'where locks, logs and rollout records live', '.rollout')
+    .option('--store <url>', 'etcd://host:port[,host:port...] to share locks and rollouts with a team (else $ROLLOUT_STORE, else the state dir)')
     .addOption(new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('error'));
 }
 
 function common(raw: RawCommon): CommonOptions {
-  return { stateDir: raw.stateDir, output: raw.output, logLevel: raw.logLevel };
+  return { stateDir: raw.stateDir, output: raw.output, logLevel: raw.logLevel, ...(raw.store === undefined ? {} : { store: raw.store }) };
 }
 
 /** Exit code of an error that ends a command: bad input is 2, a live lock owner 3, anything else 1. */

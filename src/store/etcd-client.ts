@@ -1,0 +1,128 @@
+import { ClientClosedError, Etcd3, GRPCUnavailableError, isRecoverableError, type IKeyValue, type IOptions, type IRangeRequest } from 'etcd3';
+import { RolloutError } from '../errors.js';
+import { rangeEnd } from '../lock/etcd-record.js';
+
+type FaultHandling = NonNullable<IOptions['faultHandling']>;
+type HostPolicy = ReturnType<NonNullable<FaultHandling['host']>>;
+type GlobalPolicy = NonNullable<FaultHandling['global']>;
+
+/**
+ * etcd3 puts a circuit breaker on each endpoint by default, which refuses every call for 5 s after three
+ * failures: a one-second restart of etcd would fail the rollout's writes for five. Each call goes through.
+ */
+const PASS_THROUGH = {
+  execute: (call: (context: { signal: AbortSignal }) => unknown) => Promise.resolve(call({ signal: new AbortController().signal })),
+} as unknown as HostPolicy;
+
+/**
+ * etcd3 retries every "recoverable" error three times by default, deadline exceeded included: a txn that
+ * etcd applied but answered too late would be sent again, and an audit batch written twice or a command
+ * taken and then reported lost. Only "unavailable" (no connection: the request never left) is retried,
+ * each attempt on the next endpoint; anything else fails the call with E_STATE_STORE.
+ */
+const ATTEMPTS = 3;
+const RETRY_UNAVAILABLE = {
+  execute: async (call: (context: { signal: AbortSignal; attempt: number }) => unknown) => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call({ signal: new AbortController().signal, attempt });
+      } catch (error) {
+        if (attempt >= ATTEMPTS || !(error instanceof GRPCUnavailableError)) {
+          throw error;
+        }
+      }
+    }
+  },
+} as unknown as GlobalPolicy;
+
+/**
+ * Answers can be larger than grpc's default 4 MiB (a page of audit chunks); requests stay under etcd's
+ * 1.5 MiB because the store batches them (see etcd-batches.ts).
+ */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** One etcd client for the state store, and the way its failures read to an operator. */
+export class EtcdStoreClient {
+  readonly client: Etcd3;
+  /** `host:port,host:port`, as `--store etcd://` names them. */
+  readonly endpoints: string;
+
+  constructor(endpoints: readonly string[], requestTimeoutMs: number) {
+    this.endpoints = endpoints.join(',');
+    this.client = new Etcd3({
+      hosts: [...endpoints],
+      faultHandling: { host: () => PASS_THROUGH, global: RETRY_UNAVAILABLE },
+      // A deadline on each call, so a partitioned endpoint fails the call instead of hanging it.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
+      grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES },
+    });
+  }
+
+  get kv(): Etcd3['kv'] {
+    return this.client.kv;
+  }
+
+  /** Whatever etcd or the network throws comes out as E_STATE_STORE; a RolloutError or a TypeError as is. */
+  storeError(what: string, error: unknown): Error {
+    if (error instanceof RolloutError || error instanceof TypeError) {
+      return error;
+    }
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (isRecoverableError(cause) || cause instanceof ClientClosedError) {
+      // grpc-js ends its connection errors with an empty "Resolution note: ".
+      const detail = cause.message.replace(/\s*Resolution note:\s*$/, '');
+      return new RolloutError(
+        'E_STATE_STORE',
+        `etcd at ${this.endpoints} did not answer (${what}: ${detail}): check that it runs and that ` +
+          `--store etcd://${this.endpoints} names its client endpoints`,
+        { cause },
+      );
+    }
+    return new RolloutError('E_STATE_STORE', `etcd at ${this.endpoints} refused to ${what}: ${cause.message}`, { cause });
+  }
+
+  /**
+   * Every key under `prefix` in key order, read in pages of `pageSize` keys, all at the revision of the
+   * first page so that the pages fit together. If etcd compacts that revision away meanwhile, it starts over.
+   */
+  async readPrefix(prefix: string, pageSize: number, extra: Pick<IRangeRequest, 'keys_only'> = {}): Promise<IKeyValue[]> {
+    const first = Buffer.from(prefix);
+    const end = rangeEnd(first);
+    for (let attempt = 1; ; attempt += 1) {
+      const kvs: IKeyValue[] = [];
+      let from: Buffer = first;
+      let revision: string | undefined;
+      try {
+        for (;;) {
+          const answer = await this.client.kv.range({ ...extra, key: from, range_end: end, limit: pageSize, ...(revision === undefined ? {} : { revision }) });
+          revision ??= answer.header.revision;
+          kvs.push(...answer.kvs);
+          const last = answer.kvs.at(-1);
+          if (!answer.more || last === undefined) {
+            return kvs;
+          }
+          from = keyAfter(last.key);
+        }
+      } catch (error) {
+        if (attempt >= 3 || !isCompacted(error)) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** The smallest key after `key`: where the next page starts. */
+export function keyAfter(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.from([0])]);
+}
+
+export { rangeEnd };
+
+function isCompacted(error: unknown): boolean {
+  return error instanceof Error && /compacted/.test(error.message);
+}

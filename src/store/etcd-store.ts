@@ -1,0 +1,492 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { z } from 'zod';
+import { RolloutError } from '../errors.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../lock/arguments.js';
+import { assertFits, batchPuts, chunkLines, MAX_TXN_OPS, type Put } from './etcd-batches.js';
+import { EtcdStoreClient, keyAfter, rangeEnd } from './etcd-client.js';
+import { auditChunkKey, commandKey, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
+import { corruptKey, decodeJson, decodeKv } from './etcd-values.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { serializeRecord } from './record-file.js';
+import {
+  auditEventSchema,
+  checkInput,
+  droneProgressSchema,
+  operatorCommandSchema,
+  progressBatchSchema,
+  ROLLOUT_ID_PATTERN,
+  rolloutRecordSchema,
+} from './record-schemas.js';
+import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';
+
+export interface EtcdStateStoreOptions {
+  /** The cluster's client endpoints, `host:port` each, as `--store etcd://host:port[,host:port...]` names them. */
+  readonly endpoints: readonly string[];
+  /** Put verbatim before every key; rollouts live under `<prefix>rollouts/`. @default 'fleet-rollout/' (as the etcd lock's) */
+  readonly prefix?: string;
+  /**
+   * Stamps `updated` when a patch leaves it out, and names command keys.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+  /** How long one request to etcd may take before the call fails with E_STATE_STORE. @default 5000 */
+  readonly requestTimeoutMs?: number;
+}
+
+const DEFAULT_PREFIX = 'fleet-rollout/';
+
+/** Keys per page when reading progress or commands back; audit chunks (up to 64 KiB each) per page. */
+const PAGE_KEYS = 1_000;
+const AUDIT_PAGE_KEYS = 32;
+
+/** Progress txns in flight at once for one saveProgress call (each up to 128 drones). */
+const PARALLEL_TXNS = 4;
+
+/** Compare-and-swap attempts before a write gives up: each failed attempt means another writer succeeded. */
+const CAS_ATTEMPTS = 100;
+
+/**
+ * The state store for many orchestrators on many machines: every rollout under `<prefix>rollouts/<id>/`
+ * in one etcd cluster (see etcd-keys.ts for the keys). Every write that must not lose a race is a txn
+ * comparing a revision: a record is created only if absent and updated only if unchanged since it was
+ * read (else read again and merged again); audit seqs are allocated by a compare-and-swap on a counter in
+ * the same txn that adds the events; a command is taken by deleting it only if unchanged, so one taker
+ * gets it. Writes to a rollout that has no record fail with E_ROLLOUT_NOT_FOUND.
+ *
+ * Batches bigger than one etcd request (128 operations, 1.5 MiB with etcd's defaults) are cut into
+ * several txns (etcd-batches.ts). A progress batch is then not atomic as a whole, and an audit batch over
+ * ~1 MiB may have another writer's batch between its parts; each part is atomic and is seen whole or not
+ * at all, and readers always see a prefix of the audit log.
+ *
+ * etcd keeps every revision of a key until it is compacted: run the cluster with `--auto-compaction-*`.
+ */
+export function createEtcdStateStore(options: EtcdStateStoreOptions): StateStore {
+  return new EtcdStateStore(options);
+}
+
+/** A record as this instance last saw it, with the mod revision a compare-and-swap needs. */
+interface StoredRecord {
+  readonly record: RolloutRecord;
+  readonly modRevision: string;
+}
+
+/** The audit counter as this instance last saw it; absent in etcd is `{ next: 0, modRevision: '0' }`. */
+interface AuditCounter {
+  readonly next: number;
+  readonly modRevision: string;
+}
+
+const auditBatchSchema = z.array(auditEventSchema);
+const counterSchema = z.number().int().nonnegative();
+
+class EtcdStateStore implements StateStore {
+  readonly #etcd: EtcdStoreClient;
+  readonly #prefix: string;
+  readonly #now: () => number;
+  readonly #queues = new KeyedQueue();
+  /** What this instance last read or wrote: with one writer, an update or an append is a single txn. */
+  readonly #records = new Map<string, StoredRecord>();
+  readonly #counters = new Map<string, AuditCounter>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: EtcdStateStoreOptions) {
+    if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+      throw new TypeError(`Expected \`endpoints\` to be a non-empty array of host:port, got \`${String(options.endpoints)}\``);
+    }
+    options.endpoints.forEach((endpoint, index) => assertNonEmptyString(`endpoints[${index}]`, endpoint));
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    assertNonEmptyString('prefix', prefix);
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new TypeError(`Expected \`now\` to be a function, got \`${String(options.now)}\` (${typeof options.now})`);
+    }
+    const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+    assertPositiveInteger('requestTimeoutMs', requestTimeoutMs);
+    this.#etcd = new EtcdStoreClient(options.endpoints, requestTimeoutMs);
+    this.#prefix = prefix;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async createRollout(record: RolloutRecord): Promise<void> {
+    const checked = checkInput(rolloutRecordSchema, record, 'record');
+    return this.#run(`create rollout ${checked.id}`, async () => {
+      const keys = this.#keysOf(checked.id);
+      const value = Buffer.from(serializeRecord(checked));
+      assertFits(`The record of ${checked.id}`, value.length);
+      const answer = await this.#etcd.kv.txn({
+        compare: [{ key: keys.record, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: keys.record, value } }],
+        failure: [{ request_range: { key: keys.record } }],
+      });
+      // The same bytes already there: this very create, sent again after its answer was lost.
+      if (!answer.succeeded && rangeOf(answer, 0)?.value.equals(value) !== true) {
+        throw new RolloutError(
+          'E_STATE_STORE',
+          `Rollout ${checked.id} already exists in etcd at ${this.#etcd.endpoints} (${keys.record.toString()}); use another id`,
+        );
+      }
+      this.#records.set(checked.id, { record: checked, modRevision: answer.succeeded ? answer.header.revision : (rangeOf(answer, 0)?.mod_revision ?? '0') });
+    });
+  }
+
+  /** Read, merge, and write only if nobody wrote the record meanwhile; else merge into what they wrote. */
+  async updateRollout(id: string, patch: Partial<Omit<RolloutRecord, 'id'>>): Promise<RolloutRecord> {
+    return this.#run(`update rollout ${String(id)}`, async () => {
+      const keys = this.#keysOf(id);
+      return this.#queues.run(`${id}/record`, async () => {
+        let stored = this.#records.get(id) ?? (await this.#readRecord(keys));
+        for (let attempt = 1; ; attempt += 1) {
+          if (stored === undefined) {
+            throw this.#notFound(id);
+          }
+          const merged = { ...stored.record, updated: this.#now(), ...definedFields(patch), id: stored.record.id };
+          const next = checkInput(rolloutRecordSchema, merged, 'patch');
+          const value = Buffer.from(serializeRecord(next));
+          assertFits(`The record of ${id}`, value.length);
+          const answer = await this.#etcd.kv.txn({
+            compare: [{ key: keys.record, target: 'Mod', result: 'Equal', mod_revision: stored.modRevision }],
+            success: [{ request_put: { key: keys.record, value } }],
+            failure: [{ request_range: { key: keys.record } }],
+          });
+          if (answer.succeeded) {
+            this.#records.set(id, { record: next, modRevision: answer.header.revision });
+            return next;
+          }
+          stored = this.#decodeRecord(keys, rangeOf(answer, 0));
+          await this.#backOff(attempt, keys.record);
+        }
+      });
+    });
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | null> {
+    return this.#run(`read rollout ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      return keys === undefined ? null : ((await this.#readRecord(keys))?.record ?? null);
+    });
+  }
+
+  /**
+   * Walks the rollouts one id at a time (a keys-only read of one key, then a jump past that id's keys),
+   * so listing costs a request per rollout, not a read of every drone's progress key. Keys under
+   * `rollouts/` that are not a rollout's, and rollouts without a record, are passed over.
+   */
+  async listRollouts(): Promise<RolloutRecord[]> {
+    return this.#run('list rollouts', async () => {
+      const root = Buffer.from(rolloutsPrefix(this.#prefix));
+      const end = rangeEnd(root);
+      const ids: string[] = [];
+      let from: Buffer = root;
+      let revision: string | undefined;
+      for (;;) {
+        const answer = await this.#etcd.kv.range({ key: from, range_end: end, limit: 1, keys_only: true, ...(revision === undefined ? {} : { revision }) });
+        revision ??= answer.header.revision;
+        const key = answer.kvs[0]?.key;
+        if (key === undefined) {
+          break;
+        }
+        const slash = key.indexOf('/', root.length);
+        if (slash < 0) {
+          from = keyAfter(key);
+          continue;
+        }
+        const id = key.subarray(root.length, slash).toString();
+        if (ROLLOUT_ID_PATTERN.test(id)) {
+          ids.push(id);
+        }
+        from = rangeEnd(key.subarray(0, slash + 1));
+      }
+      const records: RolloutRecord[] = [];
+      for (let index = 0; index < ids.length; index += PAGE_KEYS) {
+        const page = ids.slice(index, index + PAGE_KEYS);
+        const read = await Promise.all(page.map((id) => this.#readRecord(this.#keysOf(id), revision)));
+        records.push(...read.flatMap((stored) => (stored === undefined ? [] : [stored.record])));
+      }
+      return records.sort(newestFirst);
+    });
+  }
+
+  async saveSnapshot(id: string, snapshot: unknown): Promise<void> {
+    const text = JSON.stringify(snapshot);
+    if (text === undefined) {
+      throw new TypeError(`Expected \`snapshot\` to be JSON-serialisable, got a ${typeof snapshot}`);
+    }
+    return this.#run(`save the snapshot of ${String(id)}`, async () => {
+      const keys = this.#keysOf(id);
+      const value = Buffer.from(text);
+      assertFits(`The snapshot of ${id}`, value.length);
+      // Queued so that of two saves made without waiting, the later one is what stays.
+      await this.#queues.run(`${id}/snapshot`, () => this.#putIfRollout(keys, [{ key: keys.snapshot, value }]));
+    });
+  }
+
+  async loadSnapshot(id: string): Promise<unknown> {
+    return this.#run(`read the snapshot of ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      const kv = keys === undefined ? undefined : (await this.#etcd.kv.range({ key: keys.snapshot })).kvs[0];
+      return kv === undefined ? null : decodeKv(z.unknown(), kv);
+    });
+  }
+
+  /** One key per drone given, in txns of up to 128 drones (a few in flight at once). An empty batch writes nothing. */
+  async saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void> {
+    const checked = checkInput(progressBatchSchema, changes, 'changes');
+    const drones = Object.entries(checked);
+    if (drones.length === 0) {
+      return;
+    }
+    return this.#run(`save the progress of ${String(id)}`, async () => {
+      const keys = this.#keysOf(id);
+      const batches = batchPuts(drones.map(([drone, progress]) => ({ key: Buffer.from(`${keys.progress}${drone}`), value: Buffer.from(JSON.stringify(progress)) })));
+      // Queued so that a drone in two calls made without waiting ends with the later call's progress.
+      await this.#queues.run(`${id}/progress`, async () => {
+        for (let index = 0; index < batches.length; index += PARALLEL_TXNS) {
+          const written = await Promise.allSettled(batches.slice(index, index + PARALLEL_TXNS).map((batch) => this.#putIfRollout(keys, batch)));
+          const failed = written.find((result) => result.status === 'rejected');
+          if (failed !== undefined) {
+            throw failed.reason;
+          }
+        }
+      });
+    });
+  }
+
+  async loadProgress(id: string): Promise<Record<string, DroneProgressRecord>> {
+    return this.#run(`read the progress of ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      if (keys === undefined) {
+        return {};
+      }
+      const kvs = await this.#etcd.readPrefix(keys.progress, PAGE_KEYS);
+      return Object.fromEntries(kvs.map((kv) => [kv.key.toString().slice(keys.progress.length), decodeKv(droneProgressSchema, kv)]));
+    });
+  }
+
+  /**
+   * Events go into chunks of up to 64 KiB under `audit/<seq of the chunk's first event>`; a txn adds up
+   * to 127 chunks (1 MiB) and raises `audit-next` past them, if `audit-next` is what this instance last
+   * saw. An empty batch writes nothing.
+   */
+  async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
+    const checked = checkInput(auditBatchSchema, events, 'events');
+    if (checked.length === 0) {
+      return;
+    }
+    return this.#run(`append to the audit log of ${String(id)}`, async () => {
+      const keys = this.#keysOf(id);
+      const chunks = chunkLines(checked.map((event) => `${JSON.stringify(event)}\n`)).map((lines) => ({
+        // Any seq has as many digits as seq 0, so the key sizes the put exactly.
+        key: auditChunkKey(keys, 0),
+        value: Buffer.from(lines.join('')),
+        events: lines.length,
+      }));
+      // One operation of each txn is the counter's put.
+      const txns = batchPuts(chunks, MAX_TXN_OPS - 1);
+      await this.#queues.run(`${id}/audit`, async () => {
+        for (const txn of txns) {
+          await this.#appendChunks(keys, txn);
+        }
+      });
+    });
+  }
+
+  async readAudit(id: string): Promise<AuditEvent[]> {
+    return this.#run(`read the audit log of ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      if (keys === undefined) {
+        return [];
+      }
+      const events: AuditEvent[] = [];
+      for (const kv of await this.#etcd.readPrefix(keys.audit, AUDIT_PAGE_KEYS)) {
+        const key = kv.key.toString();
+        const lines = kv.value.toString().split('\n');
+        lines.pop();
+        lines.forEach((line, index) => events.push(decodeJson(auditEventSchema, line, `${key}:${index + 1}`)));
+      }
+      return events;
+    });
+  }
+
+  async sendCommand(id: string, command: OperatorCommand): Promise<void> {
+    const checked = checkInput(operatorCommandSchema, command, 'command');
+    return this.#run(`send a command to ${String(id)}`, async () => {
+      const keys = this.#keysOf(id);
+      const key = commandKey(keys, this.#now(), randomBytes(4).toString('hex'));
+      // Queued so that commands this process sends without waiting are created, and so taken, in order.
+      await this.#queues.run(`${id}/commands`, () => this.#putIfRollout(keys, [{ key, value: Buffer.from(JSON.stringify(checked)) }]));
+    });
+  }
+
+  /**
+   * Oldest first by the revision etcd created each command at (not the senders' clocks). Every command
+   * is read and checked before any is taken, so a value put by hand fails the call without swallowing
+   * good commands; each is then deleted only if unchanged, so of two takers exactly one gets it.
+   */
+  async takeCommands(id: string): Promise<OperatorCommand[]> {
+    return this.#run(`take the commands of ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      if (keys === undefined) {
+        return [];
+      }
+      const kvs = (await this.#etcd.readPrefix(keys.commands, PAGE_KEYS)).sort((a, b) => compareRevisions(a.create_revision, b.create_revision));
+      const pending = kvs.map((kv) => ({ kv, command: decodeKv(operatorCommandSchema, kv) }));
+      const taken = await Promise.all(
+        pending.map(async ({ kv }) => {
+          const answer = await this.#etcd.kv.txn({
+            compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+            success: [{ request_delete_range: { key: kv.key } }],
+          });
+          return answer.succeeded;
+        }),
+      );
+      return pending.filter((_, index) => taken[index] === true).map(({ command }) => command);
+    });
+  }
+
+  /** Waits for the calls in flight, then closes the client; later calls fail with E_STATE_STORE. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      this.#etcd.close();
+    })();
+    return this.#closed;
+  }
+
+  /** Puts `puts` in one txn if the rollout's record exists; else E_ROLLOUT_NOT_FOUND. */
+  async #putIfRollout(keys: RolloutKeys, puts: readonly Put[]): Promise<void> {
+    const answer = await this.#etcd.kv.txn({
+      compare: [recordExists(keys)],
+      success: puts.map((put) => ({ request_put: { key: put.key, value: put.value } })),
+    });
+    if (!answer.succeeded) {
+      throw this.#notFound(keys.id);
+    }
+  }
+
+  /**
+   * One txn of audit chunks, numbered from the counter this instance last saw. It fails if the record is
+   * gone, if another writer moved the counter (then it is numbered again from theirs), or if the first
+   * seq is already taken although the counter says it is free (someone reset the counter: nothing is
+   * overwritten, and the call fails naming the counter).
+   */
+  async #appendChunks(keys: RolloutKeys, chunks: ReadonlyArray<{ readonly value: Buffer; readonly events: number }>): Promise<void> {
+    let counter = this.#counters.get(keys.id) ?? { next: 0, modRevision: '0' };
+    for (let attempt = 1; ; attempt += 1) {
+      const puts: IRequestOp[] = [];
+      let seq = counter.next;
+      for (const chunk of chunks) {
+        puts.push({ request_put: { key: auditChunkKey(keys, seq), value: chunk.value } });
+        seq += chunk.events;
+      }
+      const first = auditChunkKey(keys, counter.next);
+      const answer = await this.#etcd.kv.txn({
+        compare: [
+          recordExists(keys),
+          { key: keys.auditNext, target: 'Mod', result: 'Equal', mod_revision: counter.modRevision },
+          { key: first, target: 'Create', result: 'Equal', create_revision: 0 },
+        ],
+        success: [...puts, { request_put: { key: keys.auditNext, value: Buffer.from(String(seq)) } }],
+        failure: [{ request_range: { key: keys.record, keys_only: true } }, { request_range: { key: keys.auditNext } }, { request_range: { key: first, keys_only: true } }],
+      });
+      if (answer.succeeded) {
+        this.#counters.set(keys.id, { next: seq, modRevision: answer.header.revision });
+        return;
+      }
+      if (rangeOf(answer, 0) === undefined) {
+        throw this.#notFound(keys.id);
+      }
+      const seen = rangeOf(answer, 1);
+      const current = seen === undefined ? { next: 0, modRevision: '0' } : { next: decodeKv(counterSchema, seen), modRevision: seen.mod_revision };
+      if (current.modRevision === counter.modRevision && rangeOf(answer, 2) !== undefined) {
+        throw corruptKey(keys.auditNext.toString(), `it says the next audit event is ${counter.next}, but ${first.toString()} exists`);
+      }
+      counter = current;
+      this.#counters.set(keys.id, counter);
+      await this.#backOff(attempt, keys.auditNext);
+    }
+  }
+
+  async #readRecord(keys: RolloutKeys, revision?: string): Promise<StoredRecord | undefined> {
+    const answer = await this.#etcd.kv.range({ key: keys.record, ...(revision === undefined ? {} : { revision }) });
+    const stored = this.#decodeRecord(keys, answer.kvs[0]);
+    if (stored !== undefined && revision === undefined) {
+      this.#records.set(keys.id, stored);
+    }
+    return stored;
+  }
+
+  #decodeRecord(keys: RolloutKeys, kv: IKeyValue | undefined): StoredRecord | undefined {
+    if (kv === undefined) {
+      this.#records.delete(keys.id);
+      return undefined;
+    }
+    const record = decodeKv(rolloutRecordSchema, kv);
+    if (record.id !== keys.id) {
+      throw corruptKey(kv.key.toString(), `id: "${record.id}" is not the id in its key, "${keys.id}"`);
+    }
+    return { record, modRevision: kv.mod_revision };
+  }
+
+  /** Retries at once at first (the failed txn brought back what changed), then with a short random wait. */
+  async #backOff(attempt: number, key: Buffer): Promise<void> {
+    if (attempt >= CAS_ATTEMPTS) {
+      throw new RolloutError('E_STATE_STORE', `${key.toString()} in etcd at ${this.#etcd.endpoints} kept changing under ${attempt} attempts to write it; try again`);
+    }
+    if (attempt > 2) {
+      await delay(Math.random() * Math.min(50, attempt * 2));
+    }
+  }
+
+  /** The keys of a rollout a write is for; an id that cannot name one is a rollout that does not exist. */
+  #keysOf(id: string): RolloutKeys {
+    const keys = rolloutKeys(this.#prefix, id);
+    if (keys === undefined) {
+      throw this.#notFound(String(id));
+    }
+    return keys;
+  }
+
+  #notFound(id: string): RolloutError {
+    return new RolloutError('E_ROLLOUT_NOT_FOUND', `No rollout ${id} in the state store on etcd at ${this.#etcd.endpoints} (under ${rolloutsPrefix(this.#prefix)})`);
+  }
+
+  #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    if (this.#closed !== undefined) {
+      return Promise.reject(new RolloutError('E_STATE_STORE', `The state store on etcd at ${this.#etcd.endpoints} is closed`));
+    }
+    const result = operation().catch((error: unknown) => {
+      throw this.#etcd.storeError(what, error);
+    });
+    this.#inFlight.add(result);
+    const forget = (): void => {
+      this.#inFlight.delete(result);
+    };
+    result.then(forget, forget);
+    return result;
+  }
+}
+
+function recordExists(keys: RolloutKeys): ICompare {
+  return { key: keys.record, target: 'Create', result: 'Greater', create_revision: 0 };
+}
+
+/** The first key-value of the `index`th range in a txn's answer. */
+function rangeOf(answer: ITxnResponse, index: number): IKeyValue | undefined {
+  return answer.responses[index]?.response_range.kvs[0];
+}
+
+/** Revisions are int64 in decimal: compared as such, never through a float. */
+function compareRevisions(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Leaves out keys set to undefined: in a Partial patch they mean "not given", not "erase". */
+function definedFields(patch: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
+}
+
+function newestFirst(a: RolloutRecord, b: RolloutRecord): number {
+  return b.started - a.started || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

@@ -1,0 +1,45 @@
+import type { IKeyValue } from 'etcd3';
+import type { z } from 'zod';
+import { RolloutError } from '../errors.js';
+
+/**
+ * Values read back from etcd are checked with the schemas the embedded store uses (record-schemas.ts):
+ * a value put by hand, or by another tool, fails with the key and the field that is wrong.
+ */
+
+export function corruptKey(key: string, detail: string, cause?: unknown): RolloutError {
+  return new RolloutError(
+    'E_STATE_STORE',
+    `etcd key ${key} is corrupt: ${detail}. Fix it (etcdctl put) or delete it (etcdctl del); nothing was changed`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Parses and checks JSON `text` read from `where` (an etcd key, or `key:line` inside an audit chunk). */
+export function decodeJson<T>(schema: z.ZodType<T>, text: string, where: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw corruptKey(where, `not valid JSON (${(error as Error).message})`, error);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw corruptKey(where, describeIssues(parsed.error), parsed.error);
+  }
+  return parsed.data;
+}
+
+export function decodeKv<T>(schema: z.ZodType<T>, kv: IKeyValue): T {
+  return decodeJson(schema, kv.value.toString(), kv.key.toString());
+}
+
+/** `step.index: expected number, received string`, for the first few issues. */
+function describeIssues(error: z.ZodError): string {
+  const shown = error.issues.slice(0, 3).map((issue) => {
+    const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
+    return `${key}: ${issue.message}`;
+  });
+  const more = error.issues.length - shown.length;
+  return more > 0 ? `${shown.join('; ')} (and ${more} more)` : shown.join('; ');
+}

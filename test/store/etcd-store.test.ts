@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RolloutError } from '../../src/errors.js';
+import { benchEtcdStateStore } from '../../src/store/etcd-bench.js';
+import { createEtcdStateStore, type EtcdStateStoreOptions } from '../../src/store/etcd-store.js';
+import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../../src/store/types.js';
+import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreContext, type StateStoreHarness } from './conformance.js';
+
+const ID = 'aim-v43';
+
+async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(RolloutError);
+    return error as RolloutError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+describe.skipIf(!etcdAvailable())('etcd state store', () => {
+  let etcd: EtcdServer;
+  /** A plain client, to look at (and spoil) what the stores wrote. */
+  let inspector: Etcd3;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    inspector = new Etcd3({ hosts: etcd.endpoint });
+  });
+
+  afterAll(async () => {
+    inspector?.close();
+    await etcd?.destroy();
+  });
+
+  type EtcdHarness = StateStoreHarness & {
+    readonly prefix: string;
+    open(options?: Partial<EtcdStateStoreOptions>): StateStore;
+    /** Every key under the harness's prefix, without it, in key order. */
+    keys(): Promise<string[]>;
+    value(key: string): Promise<string | null>;
+  };
+
+  /** Stores over one fresh prefix, so that every test starts with an empty store. */
+  function makeHarness(context: StateStoreContext): EtcdHarness {
+    const prefix = `test-${randomUUID()}/`;
+    const opened: StateStore[] = [];
+    return {
+      prefix,
+      open: (options: Partial<EtcdStateStoreOptions> = {}) => {
+        const store = createEtcdStateStore({ endpoints: [etcd.endpoint], prefix, now: context.now, ...options });
+        opened.push(store);
+        return store;
+      },
+      corruptRecord: async (id) => {
+        const key = `${prefix}rollouts/${id}/record`;
+        await inspector.put(key).value('{"id": "');
+        return key;
+      },
+      keys: async () => (await inspector.getAll().prefix(prefix).keys()).map((key) => key.slice(prefix.length)),
+      value: (key) => inspector.get(`${prefix}${key}`).string(),
+      dispose: async () => {
+        await Promise.all(opened.map((store) => store.close()));
+        await inspector.delete().prefix(prefix);
+      },
+    };
+  }
+
+  describeStateStoreConformance('etcd', async (context) => makeHarness(context));
+
+  describe('etcd specifics', () => {
+    let now: number;
+    let harness: EtcdHarness;
+    let store: StateStore;
+
+    beforeEach(async () => {
+      now = START;
+      harness = makeHarness({ now: () => now });
+      store = harness.open();
+      await store.createRollout(sampleRecord(ID));
+    });
+
+    afterEach(async () => {
+      await harness.dispose();
+    });
+
+    it('keeps one key per concern under <prefix>rollouts/<id>/ and nothing of taken commands', async () => {
+      await store.saveSnapshot(ID, { value: 'canary' });
+      await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
+      await store.saveProgress(ID, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
+      await store.appendAudit(ID, [{ t: START, kind: 'transition' }, { t: START, kind: 'push', drone: 'drone-1' }]);
+      await store.appendAudit(ID, [{ t: START, kind: 'resume' }]);
+      await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
+      const dir = `rollouts/${ID}/`;
+      const keys = await harness.keys();
+      expect(keys.filter((key) => !key.startsWith(`${dir}commands/`))).toEqual(
+        ['audit-next', 'audit/000000000000', 'audit/000000000002', 'progress/drone-1', 'progress/drone-2', 'record', 'snapshot'].map((key) => `${dir}${key}`),
+      );
+      expect(keys.filter((key) => key.startsWith(`${dir}commands/`))).toEqual([expect.stringMatching(/^rollouts\/aim-v43\/commands\/0*\d+-\d{9}-[0-9a-f]{8}$/)]);
+      expect(JSON.parse((await harness.value(`${dir}record`)) ?? '')).toEqual(sampleRecord(ID));
+      expect(await harness.value(`${dir}snapshot`)).toBe('{"value":"canary"}');
+      expect(await harness.value(`${dir}audit-next`)).toBe('3');
+      expect(await harness.value(`${dir}audit/000000000000`)).toBe(`{"t":${START},"kind":"transition"}\n{"t":${START},"kind":"push","drone":"drone-1"}\n`);
+      expect(JSON.parse((await harness.value(`${dir}progress/drone-1`)) ?? '')).toEqual(sampleProgress('v43'));
+
+      // A finished rollout leaves its history and nothing else.
+      await store.updateRollout(ID, { result: 'promoted', ended: now, stage: 'ended' });
+      expect(await store.takeCommands(ID)).toHaveLength(1);
+      expect((await harness.keys()).filter((key) => key.includes('/commands/'))).toEqual([]);
+    });
+
+    it('never gives one command to two instances taking at once, over many rounds', async () => {
+      const sender = harness.open();
+      const takers = [harness.open(), harness.open()];
+      const taken: number[] = [];
+      let sent = 0;
+      const take = async (taker: StateStore): Promise<void> => {
+        const batch = (await taker.takeCommands(ID)).map((command) => Number(command.reason));
+        expect(batch).toEqual([...batch].sort((a, b) => a - b));
+        taken.push(...batch);
+      };
+      for (let round = 0; round < 150; round += 1) {
+        const sends = Array.from({ length: 4 }, () => {
+          sent += 1;
+          return sender.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', reason: String(sent), at: now });
+        });
+        await Promise.all([...sends, ...takers.map(take), ...takers.map(take)]);
+      }
+      await Promise.all(takers.map(take));
+      expect(taken).toHaveLength(sent);
+      expect(new Set(taken).size).toBe(sent);
+      expect((await harness.keys()).filter((key) => key.includes('/commands/'))).toEqual([]);
+    });
+
+    it('loses and overwrites no audit event appended from two instances at once, seqs unique and contiguous', async () => {
+      const writers = { a: store, b: harness.open() };
+      const batch = (writer: string, index: number, size = 3, pad = ''): AuditEvent[] =>
+        Array.from({ length: size }, (_, seq) => ({ t: now, kind: 'push', writer, batch: index, seq, ...(pad ? { pad } : {}) }));
+      // Besides many small batches, one of 2 MiB: more than one txn can hold.
+      const big = batch('a', 999, 4_000, 'x'.repeat(500));
+      await Promise.all([
+        ...Array.from({ length: 40 }, (_, index) => [writers.a.appendAudit(ID, batch('a', index)), writers.b.appendAudit(ID, batch('b', index))]).flat(),
+        writers.a.appendAudit(ID, big),
+      ]);
+      const events = await harness.open().readAudit(ID);
+      expect(events).toHaveLength(240 + big.length);
+      const ids = events.map((event) => `${String(event['writer'])}/${String(event['batch'])}/${String(event['seq'])}`);
+      expect(new Set(ids).size).toBe(events.length);
+      for (const writer of ['a', 'b']) {
+        expect(events.filter((event) => event['writer'] === writer && event['batch'] !== 999)).toHaveLength(120);
+      }
+      // Each small batch is in one chunk, in order; the big one in order, if cut into parts.
+      const small = events.filter((event) => event['batch'] !== 999);
+      for (let start = 0; start < small.length; start += 3) {
+        expect(small.slice(start, start + 3).map((event) => event['seq'])).toEqual([0, 1, 2]);
+      }
+      expect(events.filter((event) => event['batch'] === 999).map((event) => event['seq'])).toEqual(big.map((event) => event['seq']));
+
+      // Chunk keys carry the seq of their first event: they start at 0 and follow on without gap or overlap.
+      const dir = `rollouts/${ID}/`;
+      let expected = 0;
+      for (const key of (await harness.keys()).filter((each) => each.startsWith(`${dir}audit/`))) {
+        expect(Number(key.slice(`${dir}audit/`.length))).toBe(expected);
+        const lines = ((await harness.value(key)) ?? '').split('\n').length - 1;
+        expect(Buffer.byteLength((await harness.value(key)) ?? '')).toBeLessThanOrEqual(64 * 1024);
+        expected += lines;
+      }
+      expect(expected).toBe(events.length);
+      expect(await harness.value(`${dir}audit-next`)).toBe(String(events.length));
+    });
+
+    it('refuses to append when the counter was reset under existing events, overwriting nothing', async () => {
+      await store.appendAudit(ID, [{ t: now, kind: 'transition' }]);
+      await inspector.delete().key(`${harness.prefix}rollouts/${ID}/audit-next`);
+      const error = await rejection(harness.open().appendAudit(ID, [{ t: now, kind: 'push' }]));
+      expect(error.code).toBe('E_STATE_STORE');
+      expect(error.message).toContain(`${harness.prefix}rollouts/${ID}/audit-next`);
+      expect(await store.readAudit(ID)).toEqual([{ t: now, kind: 'transition' }]);
+    });
+
+    it('saves the progress of 3,000 drones in one call, in txns etcd takes', async () => {
+      const changes: Record<string, DroneProgressRecord> = {};
+      for (let index = 0; index < 3_000; index += 1) {
+        changes[`drone-${index}`] = sampleProgress(index % 2 === 0 ? 'v43' : null);
+      }
+      await store.saveProgress(ID, changes);
+      expect(await harness.open().loadProgress(ID)).toEqual(changes);
+      expect((await harness.keys()).filter((key) => key.includes('/progress/'))).toHaveLength(3_000);
+
+      // Large values: 200 drones of 16 KiB each are 3.2 MiB, over etcd's 1.5 MiB for one request.
+      const error = 'e'.repeat(16 * 1024);
+      const large = Object.fromEntries(Array.from({ length: 200 }, (_, index) => [`drone-${index}`, sampleProgress('v43', { lastError: error })]));
+      await store.saveProgress(ID, large);
+      const loaded = await store.loadProgress(ID);
+      expect(Object.keys(loaded)).toHaveLength(3_000);
+      expect(loaded['drone-199']).toEqual(sampleProgress('v43', { lastError: error }));
+      expect(loaded['drone-200']).toEqual(changes['drone-200']);
+    });
+
+    it('loses no update when instances race on one record', async () => {
+      const writers = [store, harness.open(), harness.open(), harness.open()];
+      for (let round = 0; round < 20; round += 1) {
+        await Promise.all([
+          writers[0]?.updateRollout(ID, { stage: `stage-${round}` }),
+          writers[1]?.updateRollout(ID, { reason: `reason-${round}` }),
+          ...writers.map((writer, index) => writer.updateRollout(ID, { [`writer${index}`]: round } as unknown as Partial<RolloutRecord>)),
+        ]);
+        expect(await harness.open().getRollout(ID)).toMatchObject({
+          stage: `stage-${round}`,
+          reason: `reason-${round}`,
+          writer0: round,
+          writer1: round,
+          writer2: round,
+          writer3: round,
+        });
+      }
+    });
+
+    it('fails with E_STATE_STORE saying etcd did not answer while it is stopped, and works again after', async () => {
+      await etcd.stop();
+      try {
+        const calls = [
+          () => store.getRollout(ID),
+          () => store.listRollouts(),
+          () => store.updateRollout(ID, { stage: 'x' }),
+          () => store.appendAudit(ID, [{ t: now, kind: 'push' }]),
+          () => store.saveProgress(ID, { 'drone-1': sampleProgress('v43') }),
+          () => store.takeCommands(ID),
+        ];
+        for (const call of calls) {
+          const started = performance.now();
+          const error = await rejection(call());
+          expect(error.code).toBe('E_STATE_STORE');
+          expect(error.message).toContain(`etcd at ${etcd.endpoint} did not answer`);
+          expect(error.message).toMatch(/check that it runs/);
+          expect(performance.now() - started).toBeLessThan(2_000);
+        }
+      } finally {
+        await etcd.start();
+      }
+      await expect(store.updateRollout(ID, { stage: 'back' })).resolves.toMatchObject({ stage: 'back' });
+    });
+
+    it('fails with E_STATE_STORE when nothing listens at the endpoint', async () => {
+      const nowhere = harness.open({ endpoints: ['127.0.0.1:1'] });
+      const error = await rejection(nowhere.listRollouts());
+      expect(error.code).toBe('E_STATE_STORE');
+      expect(error.message).toMatch(/^etcd at 127\.0\.0\.1:1 did not answer \(list rollouts: .+\): check that it runs/);
+    });
+
+    it('names the key of a corrupt snapshot, progress, audit line or command, and takes no command then', async () => {
+      const dir = `${harness.prefix}rollouts/${ID}/`;
+      await inspector.put(`${dir}snapshot`).value('{"value": ');
+      expect((await rejection(store.loadSnapshot(ID))).message).toContain(`${dir}snapshot is corrupt`);
+
+      await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
+      await inspector.put(`${dir}progress/drone-2`).value('{"before": null}');
+      const progressError = await rejection(store.loadProgress(ID));
+      expect(progressError.code).toBe('E_STATE_STORE');
+      expect(progressError.message).toContain(`${dir}progress/drone-2 is corrupt: now:`);
+
+      await store.appendAudit(ID, [{ t: now, kind: 'transition' }]);
+      await inspector.put(`${dir}audit/000000000000`).value(`{"t":${now},"kind":"transition"}\n{"t":"noon","kind":"push"}\n`);
+      expect((await rejection(store.readAudit(ID))).message).toContain(`${dir}audit/000000000000:2 is corrupt: t:`);
+
+      await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: now });
+      await inspector.put(`${dir}commands/000000000000001-bad`).value('{"type": "explode"}');
+      const commandError = await rejection(store.takeCommands(ID));
+      expect(commandError.message).toContain(`${dir}commands/000000000000001-bad is corrupt`);
+      await inspector.delete().key(`${dir}commands/000000000000001-bad`);
+      expect(await store.takeCommands(ID)).toEqual([{ type: 'abort', by: 'mira@ops-1', at: now }]);
+
+      await inspector.put(`${dir}record`).value(JSON.stringify({ ...sampleRecord(ID), id: 'aim-v99' }));
+      expect((await rejection(store.listRollouts())).message).toMatch(/record is corrupt: id: "aim-v99"/);
+    });
+
+    it('passes over keys that are not a rollout record when listing', async () => {
+      const root = `${harness.prefix}rollouts/`;
+      await inspector.put(`${root}stray`).value('x');
+      await inspector.put(`${root}no-record/progress/drone-1`).value('{}');
+      await inspector.put(`${root}.hidden/record`).value('{');
+      await inspector.put(`${root}/record`).value('{');
+      await store.createRollout(sampleRecord('aim-v44', START + 1));
+      expect((await store.listRollouts()).map((record) => record.id)).toEqual(['aim-v44', ID]);
+      expect(await store.getRollout('no-record')).toBeNull();
+    });
+
+    it('refuses a value over one etcd request before writing it', async () => {
+      const error = await rejection(store.saveSnapshot(ID, { blob: 'x'.repeat(2 * 1024 * 1024) }));
+      expect(error.code).toBe('E_STATE_STORE');
+      expect(error.message).toMatch(/snapshot of aim-v43 is \d+ bytes, over the 1048576 bytes/);
+      expect(await store.loadSnapshot(ID)).toBeNull();
+    });
+
+    it('says what it received when an argument is wrong', async () => {
+      expect(() => createEtcdStateStore({ endpoints: [] })).toThrow(/`endpoints`/);
+      expect(() => createEtcdStateStore({ endpoints: [''] })).toThrow(/`endpoints\[0\]`/);
+      expect(() => createEtcdStateStore({ endpoints: [etcd.endpoint], prefix: '' })).toThrow(/`prefix`/);
+      expect(() => createEtcdStateStore({ endpoints: [etcd.endpoint], now: 5 as unknown as () => number })).toThrow(/`now`/);
+      await expect(store.saveSnapshot(ID, undefined)).rejects.toThrow(/`snapshot`/);
+    });
+
+    it('benchEtcdStateStore persists a 1,000-drone rollout and leaves nothing behind', async () => {
+      const result = await benchEtcdStateStore([etcd.endpoint], 1_000);
+      console.log(`etcd state store, 1,000 drones: ${JSON.stringify(result)}`);
+      expect(result.transitions).toBe(40);
+      expect(result.perTransitionMs).toBeCloseTo(result.totalMs / result.transitions, 1);
+      expect(result.auditBytesPerDrone).toBeLessThan(2_048);
+      // record, snapshot, 1,000 progress keys, the audit counter and at least one chunk per append.
+      expect(result.keys).toBeGreaterThan(1_003);
+      expect(await inspector.getAll().prefix('fleet-rollout-bench/').keys()).toEqual([]);
+      await expect(benchEtcdStateStore([etcd.endpoint], 0)).rejects.toThrow(/`drones`/);
+    });
+  });
+});
