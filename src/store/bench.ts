@@ -19,7 +19,7 @@ export interface StateStoreBench {
 }
 
 /** About what the machine goes through on a canary and two waves. */
-const TRANSITIONS = 40;
+export const TRANSITIONS = 40;
 
 /** The stages that touch every drone once: each one saves a progress batch and an audit event per drone. */
 const FLEET_STAGES = ['pause', 'push', 'resume'] as const;
@@ -36,23 +36,11 @@ const NEW = { version: '3f2a9c1', sha256: '3f2a9c1b4e5d6f708192a3b4c5d6e7f8091a2
 export async function benchStateStore(dir: string, drones: number): Promise<StateStoreBench> {
   assertNonEmptyString('dir', dir);
   assertPositiveInteger('drones', drones);
-  const id = `bench-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const droneIds = Array.from({ length: drones }, (_, index) => `drone-${index + 1}`);
-  const stageAt = new Map(FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]));
+  const id = benchRolloutId();
   const store = createEmbeddedStateStore({ dir });
   const started = performance.now();
   try {
-    await store.createRollout(benchRecord(id, drones));
-    for (let transition = 0; transition < TRANSITIONS; transition += 1) {
-      const stage = `step ${transition}`;
-      await store.updateRollout(id, { stage, step: { index: transition, name: stage, total: 0 }, heartbeat: Date.now() });
-      await store.saveSnapshot(id, benchSnapshot(id, transition, drones));
-      await store.appendAudit(id, [{ t: Date.now(), kind: 'transition', to: stage }]);
-      const fleetStage = stageAt.get(transition);
-      if (fleetStage !== undefined) {
-        await persistFleetStage(store, id, droneIds, fleetStage);
-      }
-    }
+    await persistBenchRollout(store, id, drones);
   } finally {
     await store.close();
   }
@@ -66,6 +54,27 @@ export async function benchStateStore(dir: string, drones: number): Promise<Stat
     auditBytes,
     auditBytesPerDrone: round(auditBytes / drones),
   };
+}
+
+export function benchRolloutId(): string {
+  return `bench-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+}
+
+/** The simulated rollout every state-store bench persists (this one and etcd-bench.ts), in the runner's order. */
+export async function persistBenchRollout(store: StateStore, id: string, drones: number): Promise<void> {
+  const droneIds = Array.from({ length: drones }, (_, index) => `drone-${index + 1}`);
+  const stageAt = new Map(FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]));
+  await store.createRollout(benchRecord(id, drones));
+  for (let transition = 0; transition < TRANSITIONS; transition += 1) {
+    const stage = `step ${transition}`;
+    await store.updateRollout(id, { stage, step: { index: transition, name: stage, total: 0 }, heartbeat: Date.now() });
+    await store.saveSnapshot(id, benchSnapshot(id, transition, drones));
+    await store.appendAudit(id, [{ t: Date.now(), kind: 'transition', to: stage }]);
+    const fleetStage = stageAt.get(transition);
+    if (fleetStage !== undefined) {
+      await persistFleetStage(store, id, droneIds, fleetStage);
+    }
+  }
 }
 
 async function persistFleetStage(store: StateStore, id: string, droneIds: readonly string[], stage: FleetStage): Promise<void> {
