@@ -21,6 +21,12 @@ export function createRolloutEffects(
   const analysis = new AnalysisStage(runtime);
   const { spec, config } = runtime.plan;
   const persisted = () => runtime.recorder.flush();
+  /**
+   * Clean-up (rollback, resume, release) runs even when the state store cannot be written: a fleet left
+   * paused or mixed is worse than an audit log with a gap, which the log file then records.
+   */
+  const persistedIfPossible = () =>
+    runtime.recorder.flush().catch((error: unknown) => runtime.logger.error({ err: error }, 'cleaning up without the state store'));
   let lease: Lease | null = resumedLease;
   let keeper: LeaseKeeper | null = null;
   let pushing: Promise<unknown> = Promise.resolve();
@@ -98,17 +104,17 @@ export function createRolloutEffects(
 
     async rollBack(input, signal) {
       await pushing;
-      await persisted();
+      await persistedIfPossible();
       return rollBack(runtime, { fence: lease && lease.fence > input.fence ? lease.fence : input.fence }, signal);
     },
 
     async resumeFleet(signal) {
-      await persisted();
+      await persistedIfPossible();
       return resumeFleet(runtime, signal);
     },
 
     async releaseLock(input) {
-      await persisted();
+      await persistedIfPossible();
       const held = leaseFor(input.fence);
       await locks.release(held);
       lease = null;

@@ -4,6 +4,9 @@ import type { Ledger } from './ledger.js';
 
 type RecordPatch = Partial<Omit<RolloutRecord, 'id'>>;
 
+/** How long a failing write is retried before the rollout's state counts as lost. */
+const RETRY_FOR_MS = 15_000;
+
 /**
  * Writes what a rollout does to the state store, in order, one write at a time: the machine's snapshot
  * and record after every transition, the audit log, and the drones whose progress changed. Effects call
@@ -72,14 +75,27 @@ export class RolloutRecorder {
     if (audit.length > 0) await this.#store.appendAudit(this.#id, audit);
   }
 
+  /**
+   * Runs writes one at a time. A failed write is retried for up to RETRY_FOR_MS (a store restarting, a
+   * short network outage); after that the recorder gives up for good and every flush rejects.
+   */
   #enqueue(task: () => Promise<void>): void {
     this.#queue = this.#queue.then(async () => {
       if (this.#failure) return;
-      try {
-        await task();
-      } catch (error) {
-        this.#failure = error instanceof Error ? error : new Error(String(error));
-        this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');
+      const giveUpAt = Date.now() + RETRY_FOR_MS;
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await task();
+          return;
+        } catch (error) {
+          if (Date.now() >= giveUpAt) {
+            this.#failure = error instanceof Error ? error : new Error(String(error));
+            this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');
+            return;
+          }
+          this.#logger.warn({ err: error, attempt }, 'writing the rollout state failed; retrying');
+          await new Promise((done) => setTimeout(done, Math.min(1000, 100 * attempt)));
+        }
       }
     });
   }

@@ -226,7 +226,8 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       const report = buildReport({ id, plan, ledger, output, started, ended });
       recorder.audit('ended', { result: report.result, reason: report.reason, hot: report.hot, attention: report.attention });
       recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
-      await recorder.flush();
+      // The fleet's end state is decided and reached; a store that cannot record it does not change it.
+      await recorder.flush().catch((error: unknown) => logger.error({ err: error }, `the rollout ended ${report.result}, but the state store did not record it`));
       return report;
     })
     .finally(() => {

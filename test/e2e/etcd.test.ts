@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
 
 const FILE = 'aim_lock_config.conf';
@@ -34,13 +35,16 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   /** The CLI as a different engineer's machine would run it: its own state dir, the shared etcd. */
   const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.endpoint}`, '--state-dir', join(work.path, machine)];
 
-  async function spec(name: string, bake: string): Promise<string> {
+  async function spec(name: string, bake: string, options: { ttl?: string; version?: string } = {}): Promise<string> {
     const path = join(work.path, `${name}.yaml`);
+    const config = join(work.path, `${name}.conf`);
+    await writeFile(config, `# ${options.version ?? name}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
     await writeFile(
       path,
       [
         `name: ${name}`,
-        `config: { file: ${FILE}, source: ${join(ROOT, 'rollouts', 'configs', 'aim_lock_config.conf')} }`,
+        `config: { file: ${FILE}, source: ${config}, version: ${options.version ?? 'v43'} }`,
+        `lock: { ttl: ${options.ttl ?? '15s'} }`,
         `fleet: { inventory: ${sim.inventory} }`,
         `canary: { drones: 2, bake: ${bake} }`,
         'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
@@ -86,5 +90,52 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
     } finally {
       client.close();
     }
+  });
+
+  async function fleet(): Promise<{ state: string; configs: Record<string, { version: string; fence: number }> }[]> {
+    return Promise.all(Array.from({ length: 6 }, async (_, i) => (await fetch(`${sim.url}/d/drone-${i + 1}/v1/health`)).json() as Promise<{ state: string; configs: Record<string, { version: string; fence: number }> }>));
+  }
+
+  it('a holder frozen past its TTL loses its etcd lease; the next orchestrator takes over with a larger fence; woken, the first changes nothing', async () => {
+    const frozen = startCli(on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json'));
+    await expect.poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v50').length, { timeout: 20_000, interval: 100 }).toBe(2);
+    const frozenFence = (await fleet())[0]?.configs[FILE]?.fence ?? 0;
+    frozen.child.kill('SIGSTOP');
+    try {
+      // etcd expires the 2 s lease (its minimum) and deletes the lock key by itself.
+      await expect
+        .poll(async () => JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as unknown[], { timeout: 15_000, interval: 250 })
+        .toEqual([]);
+      const takeover = await runCli(on('ci', 'run', await spec('takeover', '0s', { version: 'v51' }), '--output', 'json'));
+      expect(takeover.code, takeover.stderr).toBe(0);
+      const drones = await fleet();
+      for (const drone of drones) {
+        expect(drone.configs[FILE]?.version).toBe('v51');
+        expect(drone.configs[FILE]?.fence).toBeGreaterThan(frozenFence);
+      }
+    } finally {
+      frozen.child.kill('SIGCONT');
+    }
+    const woken = await frozen.done;
+    expect(woken.code).not.toBe(0);
+    for (const drone of await fleet()) {
+      expect(drone.configs[FILE]?.version).toBe('v51');
+      expect(drone.state).toBe('active');
+    }
+  });
+
+  it('etcd restarted mid-bake: the rollout rides through the outage or rolls back safely, never leaves the fleet mixed', async () => {
+    const run = startCli(on('laptop', 'run', await spec('outage', '4s', { version: 'v52' }), '--output', 'json'));
+    await expect.poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v52').length, { timeout: 20_000, interval: 100 }).toBe(2);
+    await etcd.stop();
+    await sleep(1500);
+    await etcd.start();
+    const ended = await run.done;
+    expect([0, 1], ended.stderr).toContain(ended.code);
+    const versions = new Set((await fleet()).map((d) => d.configs[FILE]?.version));
+    expect(versions.size, `${ended.stdout}\n${ended.stderr}`).toBe(1);
+    expect(versions.has(ended.code === 0 ? 'v52' : 'v51')).toBe(true);
+    for (const drone of await fleet()) expect(drone.state).toBe('active');
+    expect(JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout)).toEqual([]);
   });
 });
