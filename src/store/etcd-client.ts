@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { ClientClosedError, Etcd3, GRPCUnavailableError, isRecoverableError, type IKeyValue, type IOptions, type IRangeRequest } from 'etcd3';
 import { RolloutError } from '../errors.js';
 import { rangeEnd } from '../lock/etcd-record.js';
@@ -17,8 +18,9 @@ const PASS_THROUGH = {
 /**
  * etcd3 retries every "recoverable" error three times by default, deadline exceeded included: a txn that
  * etcd applied but answered too late would be sent again, and an audit batch written twice or a command
- * taken and then reported lost. Only "unavailable" (no connection: the request never left) is retried,
- * each attempt on the next endpoint; anything else fails the call with E_STATE_STORE.
+ * taken and then reported lost. Only "unavailable" is retried (as a rule no connection to that endpoint,
+ * so the request never reached etcd), each attempt on the next endpoint; anything else fails the call
+ * with E_STATE_STORE.
  */
 const ATTEMPTS = 3;
 const RETRY_UNAVAILABLE = {
@@ -40,6 +42,8 @@ const RETRY_UNAVAILABLE = {
  * 1.5 MiB because the store batches them (see etcd-batches.ts).
  */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+const CAS_ATTEMPTS = 100;
 
 /** One etcd client for the state store, and the way its failures read to an operator. */
 export class EtcdStoreClient {
@@ -88,26 +92,34 @@ export class EtcdStoreClient {
   async readPrefix(prefix: string, pageSize: number, extra: Pick<IRangeRequest, 'keys_only'> = {}): Promise<IKeyValue[]> {
     const first = Buffer.from(prefix);
     const end = rangeEnd(first);
-    for (let attempt = 1; ; attempt += 1) {
+    return retryCompacted(async () => {
       const kvs: IKeyValue[] = [];
       let from: Buffer = first;
       let revision: string | undefined;
-      try {
-        for (;;) {
-          const answer = await this.client.kv.range({ ...extra, key: from, range_end: end, limit: pageSize, ...(revision === undefined ? {} : { revision }) });
-          revision ??= answer.header.revision;
-          kvs.push(...answer.kvs);
-          const last = answer.kvs.at(-1);
-          if (!answer.more || last === undefined) {
-            return kvs;
-          }
-          from = keyAfter(last.key);
+      for (;;) {
+        const answer = await this.client.kv.range({ ...extra, key: from, range_end: end, limit: pageSize, ...(revision === undefined ? {} : { revision }) });
+        revision ??= answer.header.revision;
+        kvs.push(...answer.kvs);
+        const last = answer.kvs.at(-1);
+        if (!answer.more || last === undefined) {
+          return kvs;
         }
-      } catch (error) {
-        if (attempt >= 3 || !isCompacted(error)) {
-          throw error;
-        }
+        from = keyAfter(last.key);
       }
+    });
+  }
+
+  /**
+   * Between attempts of a compare-and-swap: at once at first (the failed txn brought back what changed),
+   * then after a short random wait. Each failed attempt means another writer succeeded, so this only
+   * gives up under a storm of writers.
+   */
+  async backOff(attempt: number, key: Buffer): Promise<void> {
+    if (attempt >= CAS_ATTEMPTS) {
+      throw new RolloutError('E_STATE_STORE', `${key.toString()} in etcd at ${this.endpoints} kept changing under ${attempt} attempts to write it; try again`);
+    }
+    if (attempt > 2) {
+      await delay(Math.random() * Math.min(50, attempt * 2));
     }
   }
 
@@ -123,6 +135,15 @@ export function keyAfter(key: Buffer): Buffer {
 
 export { rangeEnd };
 
-function isCompacted(error: unknown): boolean {
-  return error instanceof Error && /compacted/.test(error.message);
+/** Runs a read pinned to one revision again (from the newest) if etcd compacted that revision away meanwhile. */
+export async function retryCompacted<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof Error && /compacted/.test(error.message))) {
+        throw error;
+      }
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import type { ICompare } from 'etcd3';
 import { ROLLOUT_ID_PATTERN } from './record-schemas.js';
 
 /**
@@ -72,4 +73,9 @@ export function commandKey(keys: RolloutKeys, now: number, random: string): Buff
   sent += 1;
   const at = String(Math.max(0, Math.trunc(now))).padStart(15, '0');
   return Buffer.from(`${keys.commands}${at}-${String(sent).padStart(9, '0')}-${random}`);
+}
+
+/** The compare every write to a rollout carries: its record exists. */
+export function recordExists(keys: RolloutKeys): ICompare {
+  return { key: keys.record, target: 'Create', result: 'Greater', create_revision: 0 };
 }

@@ -1,24 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { IKeyValue, ITxnResponse } from 'etcd3';
 import { z } from 'zod';
 import { RolloutError } from '../errors.js';
 import { assertNonEmptyString, assertPositiveInteger } from '../lock/arguments.js';
-import { assertFits, batchPuts, chunkLines, MAX_TXN_OPS, type Put } from './etcd-batches.js';
-import { EtcdStoreClient, keyAfter, rangeEnd } from './etcd-client.js';
-import { auditChunkKey, commandKey, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
-import { corruptKey, decodeJson, decodeKv } from './etcd-values.js';
+import { appendAuditChunks, auditTxns, decodeAuditChunks, NO_COUNTER, type AuditCounter } from './etcd-audit.js';
+import { assertFits, batchPuts, type Put } from './etcd-batches.js';
+import { EtcdStoreClient, keyAfter, rangeEnd, retryCompacted } from './etcd-client.js';
+import { claimCommands } from './etcd-commands.js';
+import { commandKey, recordExists, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
+import { corruptKey, decodeKv } from './etcd-values.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { serializeRecord } from './record-file.js';
-import {
-  auditEventSchema,
-  checkInput,
-  droneProgressSchema,
-  operatorCommandSchema,
-  progressBatchSchema,
-  ROLLOUT_ID_PATTERN,
-  rolloutRecordSchema,
-} from './record-schemas.js';
+import { auditEventSchema, checkInput, droneProgressSchema, operatorCommandSchema, progressBatchSchema, ROLLOUT_ID_PATTERN, rolloutRecordSchema } from './record-schemas.js';
 import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';
 
 export interface EtcdStateStoreOptions {
@@ -44,8 +37,8 @@ const AUDIT_PAGE_KEYS = 32;
 /** Progress txns in flight at once for one saveProgress call (each up to 128 drones). */
 const PARALLEL_TXNS = 4;
 
-/** Compare-and-swap attempts before a write gives up: each failed attempt means another writer succeeded. */
-const CAS_ATTEMPTS = 100;
+/** Records read at once when listing. */
+const PARALLEL_READS = 64;
 
 /**
  * The state store for many orchestrators on many machines: every rollout under `<prefix>rollouts/<id>/`
@@ -72,14 +65,7 @@ interface StoredRecord {
   readonly modRevision: string;
 }
 
-/** The audit counter as this instance last saw it; absent in etcd is `{ next: 0, modRevision: '0' }`. */
-interface AuditCounter {
-  readonly next: number;
-  readonly modRevision: string;
-}
-
 const auditBatchSchema = z.array(auditEventSchema);
-const counterSchema = z.number().int().nonnegative();
 
 class EtcdStateStore implements StateStore {
   readonly #etcd: EtcdStoreClient;
@@ -155,7 +141,7 @@ class EtcdStateStore implements StateStore {
             return next;
           }
           stored = this.#decodeRecord(keys, rangeOf(answer, 0));
-          await this.#backOff(attempt, keys.record);
+          await this.#etcd.backOff(attempt, keys.record);
         }
       });
     });
@@ -174,38 +160,41 @@ class EtcdStateStore implements StateStore {
    * `rollouts/` that are not a rollout's, and rollouts without a record, are passed over.
    */
   async listRollouts(): Promise<RolloutRecord[]> {
-    return this.#run('list rollouts', async () => {
-      const root = Buffer.from(rolloutsPrefix(this.#prefix));
-      const end = rangeEnd(root);
-      const ids: string[] = [];
-      let from: Buffer = root;
-      let revision: string | undefined;
-      for (;;) {
-        const answer = await this.#etcd.kv.range({ key: from, range_end: end, limit: 1, keys_only: true, ...(revision === undefined ? {} : { revision }) });
-        revision ??= answer.header.revision;
-        const key = answer.kvs[0]?.key;
-        if (key === undefined) {
-          break;
-        }
-        const slash = key.indexOf('/', root.length);
-        if (slash < 0) {
-          from = keyAfter(key);
-          continue;
-        }
-        const id = key.subarray(root.length, slash).toString();
-        if (ROLLOUT_ID_PATTERN.test(id)) {
-          ids.push(id);
-        }
-        from = rangeEnd(key.subarray(0, slash + 1));
+    return this.#run('list rollouts', () => retryCompacted(() => this.#listRollouts()));
+  }
+
+  /** Pinned to the revision of its first read, so the walk and the records are one moment's. */
+  async #listRollouts(): Promise<RolloutRecord[]> {
+    const root = Buffer.from(rolloutsPrefix(this.#prefix));
+    const end = rangeEnd(root);
+    const ids: string[] = [];
+    let from: Buffer = root;
+    let revision: string | undefined;
+    for (;;) {
+      const answer = await this.#etcd.kv.range({ key: from, range_end: end, limit: 1, keys_only: true, ...(revision === undefined ? {} : { revision }) });
+      revision ??= answer.header.revision;
+      const key = answer.kvs[0]?.key;
+      if (key === undefined) {
+        break;
       }
-      const records: RolloutRecord[] = [];
-      for (let index = 0; index < ids.length; index += PAGE_KEYS) {
-        const page = ids.slice(index, index + PAGE_KEYS);
-        const read = await Promise.all(page.map((id) => this.#readRecord(this.#keysOf(id), revision)));
-        records.push(...read.flatMap((stored) => (stored === undefined ? [] : [stored.record])));
+      const slash = key.indexOf('/', root.length);
+      if (slash < 0) {
+        from = keyAfter(key);
+        continue;
       }
-      return records.sort(newestFirst);
-    });
+      const id = key.subarray(root.length, slash).toString();
+      if (ROLLOUT_ID_PATTERN.test(id)) {
+        ids.push(id);
+      }
+      from = rangeEnd(key.subarray(0, slash + 1));
+    }
+    const records: RolloutRecord[] = [];
+    for (let index = 0; index < ids.length; index += PARALLEL_READS) {
+      const page = ids.slice(index, index + PARALLEL_READS);
+      const read = await Promise.all(page.map((id) => this.#readRecord(this.#keysOf(id), revision)));
+      records.push(...read.flatMap((stored) => (stored === undefined ? [] : [stored.record])));
+    }
+    return records.sort(newestFirst);
   }
 
   async saveSnapshot(id: string, snapshot: unknown): Promise<void> {
@@ -276,17 +265,14 @@ class EtcdStateStore implements StateStore {
     }
     return this.#run(`append to the audit log of ${String(id)}`, async () => {
       const keys = this.#keysOf(id);
-      const chunks = chunkLines(checked.map((event) => `${JSON.stringify(event)}\n`)).map((lines) => ({
-        // Any seq has as many digits as seq 0, so the key sizes the put exactly.
-        key: auditChunkKey(keys, 0),
-        value: Buffer.from(lines.join('')),
-        events: lines.length,
-      }));
-      // One operation of each txn is the counter's put.
-      const txns = batchPuts(chunks, MAX_TXN_OPS - 1);
+      const txns = auditTxns(keys, checked);
       await this.#queues.run(`${id}/audit`, async () => {
-        for (const txn of txns) {
-          await this.#appendChunks(keys, txn);
+        for (const chunks of txns) {
+          const counter = await appendAuditChunks(this.#etcd, keys, this.#counters.get(id) ?? NO_COUNTER, chunks);
+          if (counter === undefined) {
+            throw this.#notFound(id);
+          }
+          this.#counters.set(id, counter);
         }
       });
     });
@@ -298,14 +284,7 @@ class EtcdStateStore implements StateStore {
       if (keys === undefined) {
         return [];
       }
-      const events: AuditEvent[] = [];
-      for (const kv of await this.#etcd.readPrefix(keys.audit, AUDIT_PAGE_KEYS)) {
-        const key = kv.key.toString();
-        const lines = kv.value.toString().split('\n');
-        lines.pop();
-        lines.forEach((line, index) => events.push(decodeJson(auditEventSchema, line, `${key}:${index + 1}`)));
-      }
-      return events;
+      return decodeAuditChunks(await this.#etcd.readPrefix(keys.audit, AUDIT_PAGE_KEYS));
     });
   }
 
@@ -319,29 +298,11 @@ class EtcdStateStore implements StateStore {
     });
   }
 
-  /**
-   * Oldest first by the revision etcd created each command at (not the senders' clocks). Every command
-   * is read and checked before any is taken, so a value put by hand fails the call without swallowing
-   * good commands; each is then deleted only if unchanged, so of two takers exactly one gets it.
-   */
+  /** Oldest first, each exactly once across every instance and process: see etcd-commands.ts. */
   async takeCommands(id: string): Promise<OperatorCommand[]> {
     return this.#run(`take the commands of ${String(id)}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
-      if (keys === undefined) {
-        return [];
-      }
-      const kvs = (await this.#etcd.readPrefix(keys.commands, PAGE_KEYS)).sort((a, b) => compareRevisions(a.create_revision, b.create_revision));
-      const pending = kvs.map((kv) => ({ kv, command: decodeKv(operatorCommandSchema, kv) }));
-      const taken = await Promise.all(
-        pending.map(async ({ kv }) => {
-          const answer = await this.#etcd.kv.txn({
-            compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
-            success: [{ request_delete_range: { key: kv.key } }],
-          });
-          return answer.succeeded;
-        }),
-      );
-      return pending.filter((_, index) => taken[index] === true).map(({ command }) => command);
+      return keys === undefined ? [] : claimCommands(this.#etcd, keys);
     });
   }
 
@@ -365,49 +326,6 @@ class EtcdStateStore implements StateStore {
     }
   }
 
-  /**
-   * One txn of audit chunks, numbered from the counter this instance last saw. It fails if the record is
-   * gone, if another writer moved the counter (then it is numbered again from theirs), or if the first
-   * seq is already taken although the counter says it is free (someone reset the counter: nothing is
-   * overwritten, and the call fails naming the counter).
-   */
-  async #appendChunks(keys: RolloutKeys, chunks: ReadonlyArray<{ readonly value: Buffer; readonly events: number }>): Promise<void> {
-    let counter = this.#counters.get(keys.id) ?? { next: 0, modRevision: '0' };
-    for (let attempt = 1; ; attempt += 1) {
-      const puts: IRequestOp[] = [];
-      let seq = counter.next;
-      for (const chunk of chunks) {
-        puts.push({ request_put: { key: auditChunkKey(keys, seq), value: chunk.value } });
-        seq += chunk.events;
-      }
-      const first = auditChunkKey(keys, counter.next);
-      const answer = await this.#etcd.kv.txn({
-        compare: [
-          recordExists(keys),
-          { key: keys.auditNext, target: 'Mod', result: 'Equal', mod_revision: counter.modRevision },
-          { key: first, target: 'Create', result: 'Equal', create_revision: 0 },
-        ],
-        success: [...puts, { request_put: { key: keys.auditNext, value: Buffer.from(String(seq)) } }],
-        failure: [{ request_range: { key: keys.record, keys_only: true } }, { request_range: { key: keys.auditNext } }, { request_range: { key: first, keys_only: true } }],
-      });
-      if (answer.succeeded) {
-        this.#counters.set(keys.id, { next: seq, modRevision: answer.header.revision });
-        return;
-      }
-      if (rangeOf(answer, 0) === undefined) {
-        throw this.#notFound(keys.id);
-      }
-      const seen = rangeOf(answer, 1);
-      const current = seen === undefined ? { next: 0, modRevision: '0' } : { next: decodeKv(counterSchema, seen), modRevision: seen.mod_revision };
-      if (current.modRevision === counter.modRevision && rangeOf(answer, 2) !== undefined) {
-        throw corruptKey(keys.auditNext.toString(), `it says the next audit event is ${counter.next}, but ${first.toString()} exists`);
-      }
-      counter = current;
-      this.#counters.set(keys.id, counter);
-      await this.#backOff(attempt, keys.auditNext);
-    }
-  }
-
   async #readRecord(keys: RolloutKeys, revision?: string): Promise<StoredRecord | undefined> {
     const answer = await this.#etcd.kv.range({ key: keys.record, ...(revision === undefined ? {} : { revision }) });
     const stored = this.#decodeRecord(keys, answer.kvs[0]);
@@ -427,16 +345,6 @@ class EtcdStateStore implements StateStore {
       throw corruptKey(kv.key.toString(), `id: "${record.id}" is not the id in its key, "${keys.id}"`);
     }
     return { record, modRevision: kv.mod_revision };
-  }
-
-  /** Retries at once at first (the failed txn brought back what changed), then with a short random wait. */
-  async #backOff(attempt: number, key: Buffer): Promise<void> {
-    if (attempt >= CAS_ATTEMPTS) {
-      throw new RolloutError('E_STATE_STORE', `${key.toString()} in etcd at ${this.#etcd.endpoints} kept changing under ${attempt} attempts to write it; try again`);
-    }
-    if (attempt > 2) {
-      await delay(Math.random() * Math.min(50, attempt * 2));
-    }
   }
 
   /** The keys of a rollout a write is for; an id that cannot name one is a rollout that does not exist. */
@@ -468,18 +376,9 @@ class EtcdStateStore implements StateStore {
   }
 }
 
-function recordExists(keys: RolloutKeys): ICompare {
-  return { key: keys.record, target: 'Create', result: 'Greater', create_revision: 0 };
-}
-
 /** The first key-value of the `index`th range in a txn's answer. */
 function rangeOf(answer: ITxnResponse, index: number): IKeyValue | undefined {
   return answer.responses[index]?.response_range.kvs[0];
-}
-
-/** Revisions are int64 in decimal: compared as such, never through a float. */
-function compareRevisions(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Leaves out keys set to undefined: in a Partial patch they mean "not given", not "erase". */

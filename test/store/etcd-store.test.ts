@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
+import { AUDIT_CHUNK_BYTES, batchPuts, chunkLines, MAX_TXN_BYTES, MAX_TXN_OPS } from '../../src/store/etcd-batches.js';
 import { benchEtcdStateStore } from '../../src/store/etcd-bench.js';
 import { createEtcdStateStore, type EtcdStateStoreOptions } from '../../src/store/etcd-store.js';
 import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../../src/store/types.js';
@@ -20,6 +21,32 @@ async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
   }
   throw new Error('expected the promise to reject');
 }
+
+describe('cutting writes to fit etcd', () => {
+  const put = (index: number, bytes: number) => ({ key: Buffer.from(`k/${index}`), value: Buffer.alloc(bytes) });
+
+  it('puts at most 128 operations and 1 MiB in one txn, in order', () => {
+    const small = batchPuts(Array.from({ length: 300 }, (_, index) => put(index, 10)));
+    expect(small.map((batch) => batch.length)).toEqual([128, 128, 44]);
+    expect(small.flat().map((each) => each.key.toString())).toEqual(Array.from({ length: 300 }, (_, index) => `k/${index}`));
+    expect(batchPuts(Array.from({ length: 10 }, (_, index) => put(index, 10)), MAX_TXN_OPS - 1)).toHaveLength(1);
+
+    const large = batchPuts(Array.from({ length: 10 }, (_, index) => put(index, 300 * 1024)));
+    expect(large.map((batch) => batch.length)).toEqual([3, 3, 3, 1]);
+    for (const batch of large) {
+      expect(batch.reduce((sum, each) => sum + each.key.length + each.value.length, 0)).toBeLessThanOrEqual(MAX_TXN_BYTES);
+    }
+  });
+
+  it('refuses one value over 1 MiB, and chunks audit lines by 64 KiB', () => {
+    expect(() => batchPuts([put(0, MAX_TXN_BYTES)])).toThrow(/k\/0 is \d+ bytes/);
+    const line = `${'x'.repeat(999)}\n`;
+    const chunks = chunkLines(Array.from({ length: 200 }, () => line));
+    expect(chunks.map((chunk) => chunk.length)).toEqual([65, 65, 65, 5]);
+    expect(chunks.every((chunk) => chunk.join('').length <= AUDIT_CHUNK_BYTES)).toBe(true);
+    expect(chunkLines(['a\n', `${'y'.repeat(AUDIT_CHUNK_BYTES)}\n`, 'b\n']).map((chunk) => chunk.length)).toEqual([1, 1, 1]);
+  });
+});
 
 describe.skipIf(!etcdAvailable())('etcd state store', () => {
   let etcd: EtcdServer;
