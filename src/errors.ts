@@ -11,7 +11,7 @@ export const ERROR_CODES = {
   E_LOCK_OWNER_LIVE: 'the lock owner is alive; releasing it needs --force',
   E_LOCK_STORE: 'the lock table (in the state dir, or in etcd) cannot be read or written',
   E_ROLLOUT_NOT_FOUND: 'no rollout with that id in the state store',
-  E_STATE_STORE: 'the rollout records in the state dir cannot be read or written',
+  E_STATE_STORE: 'the rollout records (in the state dir, or in etcd) cannot be read or written',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
