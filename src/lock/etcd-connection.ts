@@ -1,4 +1,4 @@
-import { castGrpcError, ClientClosedError, Etcd3, isRecoverableError, type IOptions, type KVClient } from 'etcd3';
+import { castGrpcError, ClientClosedError, Etcd3, FilterType, isRecoverableError, type IOptions, type KVClient } from 'etcd3';
 import { RolloutError } from '../errors.js';
 
 /** gRPC call options (a deadline), named through etcd3 so that grpc-js stays its business. */
@@ -82,41 +82,37 @@ export class EtcdConnection {
 
   /**
    * Resolves when `key` is deleted at `fromRevision` or later (a delete between reading the key and
-   * watching it is replayed, not missed), after `ms`, or when a signal aborts; the caller then looks at the
-   * key again whatever woke it. A lost connection is not an error here (etcd3 watches again from where it
-   * was); a watch etcd refuses is, as E_LOCK_STORE.
+   * watching it is replayed, not missed), after `ms`, when a signal aborts, or when the watch breaks; the
+   * caller then looks at the key again whatever woke it, and meets etcd's failure there if it lasts.
+   * A watch stream of its own rather than etcd3's shared watcher: its error listener outlives the wait,
+   * so a stream cancelled when the client closes has someone to tell.
    */
-  waitForDelete(key: Buffer, fromRevision: string, ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signals.some((signal) => signal?.aborted === true)) {
-        resolve();
-        return;
-      }
-      const watcher = this.client.watch().key(key).startRevision(fromRevision).only('delete').watcher();
+  async waitForDelete(key: Buffer, fromRevision: string, ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+    if (signals.some((signal) => signal?.aborted === true)) return;
+    let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
+    try {
+      stream = await this.client.watchClient.watch();
+    } catch (error) {
+      throw this.storeError(`watch ${key.toString()}`, error);
+    }
+    await new Promise<void>((resolve) => {
       let settled = false;
-      const settle = (error?: unknown): void => {
-        if (settled) {
-          return;
-        }
+      const wake = (): void => {
+        if (settled) return;
         settled = true;
         clearTimeout(timer);
-        for (const signal of signals) {
-          signal?.removeEventListener('abort', wake);
-        }
-        watcher.cancel().catch(() => undefined);
-        if (error === undefined) {
-          resolve();
-        } else {
-          reject(this.storeError(`watch ${key.toString()}`, error));
-        }
+        for (const signal of signals) signal?.removeEventListener('abort', wake);
+        stream.end();
+        resolve();
       };
-      const wake = (): void => settle();
       const timer = setTimeout(wake, ms);
-      watcher.on('delete', wake);
-      watcher.on('error', (error) => settle(error));
-      for (const signal of signals) {
-        signal?.addEventListener('abort', wake, { once: true });
-      }
+      stream.on('data', (answer) => {
+        if (answer.canceled || (answer.events?.length ?? 0) > 0) wake();
+      });
+      stream.on('error', wake);
+      stream.on('end', wake);
+      for (const signal of signals) signal?.addEventListener('abort', wake, { once: true });
+      stream.write({ create_request: { key, start_revision: fromRevision, filters: [FilterType.Noput] } });
     });
   }
 
