@@ -1,3 +1,4 @@
+import { parseStored } from './record-schemas.js';
 import type { IKeyValue } from 'etcd3';
 import type { z } from 'zod';
 import { RolloutError } from '../errors.js';
@@ -17,29 +18,10 @@ export function corruptKey(key: string, detail: string, cause?: unknown): Rollou
 
 /** Parses and checks JSON `text` read from `where` (an etcd key, or `key:line` inside an audit chunk). */
 export function decodeJson<T>(schema: z.ZodType<T>, text: string, where: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw corruptKey(where, `not valid JSON (${(error as Error).message})`, error);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw corruptKey(where, describeIssues(parsed.error), parsed.error);
-  }
-  return parsed.data;
+  return parseStored(schema, text, where, corruptKey);
 }
 
 export function decodeKv<T>(schema: z.ZodType<T>, kv: IKeyValue): T {
   return decodeJson(schema, kv.value.toString(), kv.key.toString());
 }
 
-/** `step.index: expected number, received string`, for the first few issues. */
-function describeIssues(error: z.ZodError): string {
-  const shown = error.issues.slice(0, 3).map((issue) => {
-    const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
-    return `${key}: ${issue.message}`;
-  });
-  const more = error.issues.length - shown.length;
-  return more > 0 ? `${shown.join('; ')} (and ${more} more)` : shown.join('; ');
-}

@@ -75,17 +75,25 @@ export function checkInput<T>(schema: z.ZodType<T>, value: unknown, name: string
   return parsed.data;
 }
 
-/** Parses and checks the JSON text read from `where` (a file, or `file:line`). */
-export function parseStored<T>(schema: z.ZodType<T>, text: string, where: string): T {
+/**
+ * Parses and checks the JSON text read from `where` (a file or `file:line`; for etcd a key or `key:line`),
+ * failing with the error `corrupt` makes: the embedded store names a file, the etcd store a key.
+ */
+export function parseStored<T>(
+  schema: z.ZodType<T>,
+  text: string,
+  where: string,
+  corrupt: (where: string, detail: string, cause?: unknown) => Error = corruptFile,
+): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw corruptFile(where, `not valid JSON (${(error as Error).message})`, error);
+    throw corrupt(where, `not valid JSON (${(error as Error).message})`, error);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw corruptFile(where, describeIssues(parsed.error), parsed.error);
+    throw corrupt(where, describeIssues(parsed.error), parsed.error);
   }
   return parsed.data;
 }
