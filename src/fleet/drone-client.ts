@@ -1,6 +1,5 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got, { type Got, type Method } from 'got';
 import type { Drone } from '../spec/types.js';
 import type {
   ErrorBody,
@@ -11,6 +10,7 @@ import type {
   RollbackBody,
   TelemetryBody,
 } from './protocol.js';
+import { requestJson, type JsonAnswer, type JsonRequest } from './json-request.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
 export type DroneReply<T> =
@@ -37,16 +37,31 @@ export interface DroneClientOptions {
   readonly token?: string;
 }
 
-const RETRIED_STATUS = [408, 429, 502, 503, 504];
+const RETRIED_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);
+/** Network errors worth another try: the drone may simply not have answered this once. */
+const RETRIED_ERRORS: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EADDRINUSE', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN']);
+/** Wait before try n (1-based retry count): 250 ms, 500 ms, then 1 s at most. */
+const backoffMs = (retry: number) => Math.min(1000, 250 * 2 ** (retry - 1));
 
 function isErrorBody(body: unknown): body is ErrorBody {
   return typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string';
 }
 
-function failureOf(error: unknown, signal: AbortSignal | undefined): DroneFailure {
-  const message = error instanceof Error ? error.message : String(error);
-  if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };
-  return { ok: false, kind: 'unreachable', message };
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
@@ -54,53 +69,51 @@ function failureOf(error: unknown, signal: AbortSignal | undefined): DroneFailur
  * (every request here is idempotent on the agent, pushes included), and answers sorted into DroneReply.
  */
 export class DroneClient {
-  readonly #got: Got;
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
+  readonly #agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
 
   constructor(options: DroneClientOptions) {
     const maxSockets = options.maxSockets ?? 64;
-    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-    this.#httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
-    this.#got = got.extend({
-      agent: { http: this.#httpAgent, https: this.#httpsAgent },
-      throwHttpErrors: false,
-      responseType: 'json',
-      timeout: { request: options.timeoutMs },
-      retry: {
-        limit: options.retries,
-        methods: ['GET', 'PUT', 'POST'],
-        statusCodes: RETRIED_STATUS,
-        backoffLimit: 1000,
-      },
-      headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
-    });
+    this.#agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets }) };
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    this.#timeoutMs = options.timeoutMs;
+    this.#retries = options.retries;
   }
 
-  async #request<T>(method: Method, drone: Drone, path: string, json: object | undefined, signal?: AbortSignal): Promise<DroneReply<T>> {
+  async #request<T>(method: JsonRequest['method'], drone: Drone, path: string, json: object | undefined, signal?: AbortSignal): Promise<DroneReply<T>> {
+    const where = `${drone.url}${path}`;
+    let url: URL;
     try {
-      const response = await this.#got<unknown>(`${drone.url}${path}`, {
-        method,
-        ...(json === undefined ? {} : { json }),
-        ...(signal ? { signal } : {}),
-      });
-      const body = response.body;
-      if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, body: body as T };
-      if (isErrorBody(body)) {
-        if (response.statusCode === 409 && body.error === 'lock_mismatch' && body.lock === 'HOT') {
-          return { ok: false, kind: 'hot', message: body.message };
-        }
-        return { ok: false, kind: 'refused', status: response.statusCode, code: body.error, message: body.message };
+      url = new URL(where);
+    } catch {
+      return { ok: false, kind: 'unreachable', message: `${JSON.stringify(drone.url)} is not a URL: fix drone ${drone.id} in the inventory` };
+    }
+    for (let retry = 0; ; retry += 1) {
+      if (retry > 0) await wait(backoffMs(retry), signal);
+      if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };
+      const last = retry >= this.#retries;
+      let answer: JsonAnswer;
+      try {
+        answer = await requestJson({
+          method,
+          url,
+          ...(json === undefined ? {} : { json }),
+          headers: this.#headers,
+          agents: this.#agents,
+          timeoutMs: this.#timeoutMs,
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };
+        const code = errorCode(error);
+        if (!last && code !== undefined && RETRIED_ERRORS.has(code)) continue;
+        const message = error instanceof Error ? error.message : String(error);
+        return { ok: false, kind: 'unreachable', message: `${method} ${where}: ${message}` };
       }
-      return {
-        ok: false,
-        kind: 'refused',
-        status: response.statusCode,
-        code: 'unexpected_answer',
-        message: `HTTP ${response.statusCode} without an error body from ${drone.url}${path}`,
-      };
-    } catch (error) {
-      return failureOf(error, signal);
+      if (!last && RETRIED_STATUS.has(answer.status)) continue;
+      return sortAnswer<T>(answer, where);
     }
   }
 
@@ -129,7 +142,17 @@ export class DroneClient {
   }
 
   close(): void {
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
+}
+
+function sortAnswer<T>(answer: JsonAnswer, where: string): DroneReply<T> {
+  const { status, body } = answer;
+  if (status >= 200 && status < 300 && body !== undefined) return { ok: true, body: body as T };
+  if (isErrorBody(body)) {
+    if (status === 409 && body.error === 'lock_mismatch' && body.lock === 'HOT') return { ok: false, kind: 'hot', message: body.message };
+    return { ok: false, kind: 'refused', status, code: body.error, message: body.message };
+  }
+  return { ok: false, kind: 'refused', status, code: 'unexpected_answer', message: `HTTP ${status} without a JSON ${status < 300 ? 'answer' : 'error body'} from ${where}` };
 }

@@ -1,0 +1,151 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DroneClient } from '../../src/fleet/drone-client.js';
+import type { Drone } from '../../src/spec/types.js';
+
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+
+interface Seen {
+  readonly method: string;
+  readonly url: string;
+  readonly body: string;
+  readonly headers: IncomingMessage['headers'];
+}
+
+let server: Server | undefined;
+let client: DroneClient | undefined;
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  server?.closeAllConnections();
+  await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
+  server = undefined;
+});
+
+/** A drone on loopback answering from a script: one handler per request, the last one repeated. */
+async function droneAnswering(...handlers: Handler[]): Promise<{ drone: Drone; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', body, headers: req.headers });
+      const handler = handlers[Math.min(seen.length, handlers.length) - 1];
+      handler?.(req, body, res);
+    });
+  });
+  await new Promise<void>((done) => server!.listen(0, '127.0.0.1', () => done()));
+  const { port } = server.address() as AddressInfo;
+  return { drone: { id: 'drone-1', url: `http://127.0.0.1:${port}/d/drone-1`, labels: {} }, seen };
+}
+
+const json = (status: number, body: object): Handler => (_req, _body, res) => {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+};
+
+const PUSH = { rollout: 'r-1', version: 'v43', sha256: 'abc', fence: 7, content: 'x = 1\n' };
+
+describe('DroneClient', () => {
+  it('sends the JSON body, the bearer token and answers the parsed body', async () => {
+    const { drone, seen } = await droneAnswering(json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0, token: 's3cret' });
+
+    const reply = await client.push(drone, 'aim lock.conf', PUSH);
+
+    expect(reply).toEqual({ ok: true, body: { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } } });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.method).toBe('PUT');
+    expect(seen[0]?.url).toBe('/d/drone-1/v1/configs/aim%20lock.conf');
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual(PUSH);
+    expect(seen[0]?.headers.authorization).toBe('Bearer s3cret');
+    expect(seen[0]?.headers['content-type']).toBe('application/json');
+  });
+
+  it('sorts a 409 lock_mismatch HOT as hot, and other error bodies as refused with their code', async () => {
+    const { drone } = await droneAnswering(
+      json(409, { error: 'lock_mismatch', file: 'aim_lock_config.conf', lock: 'HOT', message: 'lock mismatch: aim_lock_config.conf HOT' }),
+      json(400, { error: 'checksum_mismatch', message: 'sha256 does not match content' }),
+    );
+    client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
+
+    expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toEqual({ ok: false, kind: 'hot', message: 'lock mismatch: aim_lock_config.conf HOT' });
+    expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toEqual({
+      ok: false,
+      kind: 'refused',
+      status: 400,
+      code: 'checksum_mismatch',
+      message: 'sha256 does not match content',
+    });
+  });
+
+  it('retries 503 and answers the next try', async () => {
+    const { drone, seen } = await droneAnswering(json(503, { error: 'busy', message: 'try later' }), json(200, { state: 'paused' }));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
+
+    expect(await client.pause(drone, 'r-1')).toEqual({ ok: true, body: { state: 'paused' } });
+    expect(seen.map((s) => s.url)).toEqual(['/d/drone-1/v1/pause', '/d/drone-1/v1/pause']);
+  });
+
+  it('does not retry a 500, and names an answer without a JSON body', async () => {
+    const { drone, seen } = await droneAnswering((_req, _body, res) => res.writeHead(500).end('oops'));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
+
+    const reply = await client.resume(drone, 'r-1');
+
+    expect(reply).toMatchObject({ ok: false, kind: 'refused', status: 500, code: 'unexpected_answer' });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('gives up after the retries on a drone that never answers, as unreachable', async () => {
+    const { drone, seen } = await droneAnswering(() => undefined);
+    client = new DroneClient({ timeoutMs: 150, retries: 1 });
+
+    const started = performance.now();
+    const reply = await client.health(drone);
+
+    expect(reply).toMatchObject({ ok: false, kind: 'unreachable' });
+    expect(reply.ok ? '' : reply.message).toContain('no answer within 150 ms');
+    expect(seen).toHaveLength(2);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it('answers unreachable for a refused connection', async () => {
+    const { drone } = await droneAnswering(json(200, {}));
+    await new Promise<void>((done) => server!.close(() => done()));
+    server = undefined;
+    client = new DroneClient({ timeoutMs: 500, retries: 0 });
+
+    const reply = await client.health(drone);
+
+    expect(reply).toMatchObject({ ok: false, kind: 'unreachable' });
+    expect(reply.ok ? '' : reply.message).toContain('ECONNREFUSED');
+  });
+
+  it('answers cancelled at once when the rollout aborts a request in flight', async () => {
+    const { drone } = await droneAnswering(() => undefined);
+    client = new DroneClient({ timeoutMs: 10_000, retries: 2 });
+    const abort = new AbortController();
+
+    const pending = client.push(drone, 'aim_lock_config.conf', PUSH, abort.signal);
+    setTimeout(() => abort.abort(), 50);
+
+    const started = performance.now();
+    expect(await pending).toEqual({ ok: false, kind: 'cancelled', message: 'cancelled by the rollout' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('keeps sockets alive between requests to one drone', async () => {
+    const { drone, seen } = await droneAnswering(json(200, { state: 'active' }));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+    const ports = new Set<number>();
+    server!.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
+
+    for (let i = 0; i < 5; i += 1) expect(await client.resume(drone, 'r-1')).toMatchObject({ ok: true });
+
+    expect(seen).toHaveLength(5);
+    expect(ports.size).toBe(1);
+  });
+});
