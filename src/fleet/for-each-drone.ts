@@ -1,3 +1,4 @@
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Drone } from '../spec/types.js';
 
@@ -28,12 +29,18 @@ export async function forEachDrone(drones: readonly Drone[], options: ForEachDro
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
   const requestSignal = options.stopCancelsInFlight === false ? options.signal : signal;
+  // Every request in flight listens on requestSignal (and AbortSignal.any on both): one per worker is expected.
+  const listeners = options.concurrency + 8;
+  setMaxListeners(listeners, signal);
+  if (getMaxListeners(options.signal) < listeners) setMaxListeners(listeners, options.signal);
   const queue = new PQueue({ concurrency: options.concurrency });
   const drop = () => queue.clear();
   let failure: { readonly error: unknown } | undefined;
   signal.addEventListener('abort', drop, { once: true });
   try {
     for (const drone of drones) {
+      // Feed the queue as it drains: 10,000 drones never sit in it as 10,000 pending tasks at once.
+      if (queue.size >= options.concurrency) await queue.onSizeLessThan(options.concurrency);
       if (signal.aborted) break;
       void queue.add(async () => {
         if (signal.aborted) return;
