@@ -38,20 +38,45 @@ export interface InventoryCheck {
 
 /** Checks an inventory file's text; issues name the inventory's own lines and columns. */
 export function checkInventoryText(text: string, file: string): InventoryCheck {
+  const fast = checkJsonInventory(text);
+  if (fast !== undefined) return { drones: fast, issues: [] };
   const source = parseYamlSource(text, file);
   if (source.syntaxIssues.length > 0) return { drones: undefined, issues: source.syntaxIssues };
   const result = checkWithSchema(inventorySchema, source.data);
   if ('problems' in result) return { drones: undefined, issues: sortIssues(result.problems.map(source.pin)) };
 
-  const drones = result.output.drones.map((drone) => ({
+  const drones = dronesOf(result.output);
+  const duplicates = duplicateIds(drones);
+  if (duplicates.length > 0) return { drones: undefined, issues: duplicates.map(source.pin) };
+  return { drones, issues: [] };
+}
+
+/**
+ * JSON is YAML too, and a 10,000-drone inventory parses in about 10 ms as JSON against most of a second
+ * and tens of megabytes as a YAML document. So JSON text that is a valid inventory skips the YAML parser;
+ * anything else, invalid JSON inventories included, goes the YAML way, whose issues carry positions.
+ */
+function checkJsonInventory(text: string): readonly Drone[] | undefined {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const result = checkWithSchema(inventorySchema, data);
+  if ('problems' in result) return undefined;
+  const drones = dronesOf(result.output);
+  return duplicateIds(drones).length === 0 ? drones : undefined;
+}
+
+function dronesOf(inventory: z.output<typeof inventorySchema>): Drone[] {
+  return inventory.drones.map((drone) => ({
     id: drone.id,
     // A trailing slash would double up when `/v1/...` is appended.
     url: drone.url.replace(/\/+$/, ''),
     labels: drone.labels,
   }));
-  const duplicates = duplicateIds(drones);
-  if (duplicates.length > 0) return { drones: undefined, issues: duplicates.map(source.pin) };
-  return { drones, issues: [] };
 }
 
 /** The drones of an inventory, or a SpecError naming every problem. */

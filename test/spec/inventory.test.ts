@@ -38,4 +38,18 @@ describe('inventory', () => {
     const text = 'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: http://h/b }\n  - { id: a, url: http://h/c }\n';
     expect(errorsOf(text)).toEqual(['rollouts/fleet.yaml:4:11 drones[2].id: duplicate drone id "a" (also drones[0])']);
   });
+
+  it('reads a JSON inventory the same way, and names JSON mistakes at their line and column', () => {
+    const json = '{"drones": [\n  {"id": "a", "url": "http://h:1/d/a/", "labels": {"zone": "x"}},\n  {"id": "b", "url": "https://h"}\n]}\n';
+    expect(parseInventoryText(json, FILE)).toEqual([
+      { id: 'a', url: 'http://h:1/d/a', labels: { zone: 'x' } },
+      { id: 'b', url: 'https://h', labels: {} },
+    ]);
+    expect(errorsOf('{"drones": [\n  {"id": "a", "url": "ftp://h"}\n]}\n')).toEqual([
+      'rollouts/fleet.yaml:2:22 drones[0].url: must be an http:// or https:// URL, got "ftp://h"',
+    ]);
+    expect(errorsOf('{"drones": [\n  {"id": "a", "url": "http://h/a"},\n  {"id": "a", "url": "http://h/b"}\n]}\n')).toEqual([
+      'rollouts/fleet.yaml:3:10 drones[1].id: duplicate drone id "a" (also drones[0])',
+    ]);
+  });
 });
