@@ -5,11 +5,9 @@ import { resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { createEmbeddedLockStore } from '../lock/embedded-store.js';
-import { createEtcdLockStore } from '../lock/etcd-store.js';
 import { hostIdentity } from '../lock/host.js';
 import type { LockStore } from '../lock/types.js';
 import { createEmbeddedStateStore } from '../store/embedded-store.js';
-import { createEtcdStateStore } from '../store/etcd-store.js';
 import { parseStoreUrl } from './store-url.js';
 import type { RolloutOwner, StateStore } from '../store/types.js';
 
@@ -30,14 +28,20 @@ function storeOf(options: CommonOptions) {
   return parseStoreUrl(options.store ?? process.env.ROLLOUT_STORE);
 }
 
-export function openLockStore(options: CommonOptions): LockStore {
+/** The embedded lock store in the state dir, or etcd's; the etcd client is loaded only when it is asked for. */
+export async function openLockStore(options: CommonOptions): Promise<LockStore> {
   const store = storeOf(options);
-  return store.kind === 'etcd' ? createEtcdLockStore({ endpoints: store.endpoints }) : createEmbeddedLockStore({ dir: resolve(options.stateDir) });
+  if (store.kind !== 'etcd') return createEmbeddedLockStore({ dir: resolve(options.stateDir) });
+  const { createEtcdLockStore } = await import('../lock/etcd-store.js');
+  return createEtcdLockStore({ endpoints: store.endpoints });
 }
 
-export function openStateStore(options: CommonOptions): StateStore {
+/** The embedded state store in the state dir, or etcd's; the etcd client is loaded only when it is asked for. */
+export async function openStateStore(options: CommonOptions): Promise<StateStore> {
   const store = storeOf(options);
-  return store.kind === 'etcd' ? createEtcdStateStore({ endpoints: store.endpoints }) : createEmbeddedStateStore({ dir: resolve(options.stateDir) });
+  if (store.kind !== 'etcd') return createEmbeddedStateStore({ dir: resolve(options.stateDir) });
+  const { createEtcdStateStore } = await import('../store/etcd-store.js');
+  return createEtcdStateStore({ endpoints: store.endpoints });
 }
 
 /** This process as the owner of a rollout: host, boot id, pid, and the user who started it. */

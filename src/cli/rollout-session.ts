@@ -26,8 +26,8 @@ export async function openRolloutSession(options: CommonOptions, rolloutId: stri
   const logger = createLogger({ level: options.logLevel, file: join(resolve(options.stateDir), 'logs', `${rolloutId}.ndjson`) });
   const stream = options.output === 'json' ? process.stderr : process.stdout;
   const display = new ProgressDisplay({ stream, live: isLiveTerminal(stream) });
-  const locks = openLockStore(options);
-  const store = openStateStore(options);
+  const locks = await openLockStore(options);
+  const store = await openStateStore(options);
   const reclaim = async (announce: boolean) => {
     for (const lock of await locks.reclaimStale()) {
       logger.warn({ key: lock.key, fence: lock.fence, reason: lock.staleReason }, 'reclaimed a stale lock');

@@ -3,7 +3,7 @@ import { openLockStore, printJson, type CommonOptions } from '../common.js';
 
 /** `rollout lock ls`: the lock table, live and stale. */
 export async function lockListCommand(options: CommonOptions): Promise<number> {
-  const locks = openLockStore(options);
+  const locks = await openLockStore(options);
   try {
     const table = await locks.list();
     if (options.output === 'json') printJson(table);
@@ -16,7 +16,7 @@ export async function lockListCommand(options: CommonOptions): Promise<number> {
 
 /** `rollout lock reclaim`: frees every stale lock (dead owner, rebooted host, expired lease). */
 export async function lockReclaimCommand(options: CommonOptions): Promise<number> {
-  const locks = openLockStore(options);
+  const locks = await openLockStore(options);
   try {
     const freed = await locks.reclaimStale();
     if (options.output === 'json') printJson(freed);
@@ -30,7 +30,7 @@ export async function lockReclaimCommand(options: CommonOptions): Promise<number
 
 /** `rollout lock release <key>`: frees one lock by hand; a live owner needs --force. */
 export async function lockReleaseCommand(options: CommonOptions & { readonly key: string; readonly force: boolean }): Promise<number> {
-  const locks = openLockStore(options);
+  const locks = await openLockStore(options);
   try {
     const released = await locks.forceRelease(options.key, { force: options.force });
     if (options.output === 'json') printJson(released);

@@ -12,7 +12,7 @@ export interface OperatorOptions extends CommonOptions {
 const AWAITING_HUMAN = /^waiting for (`rollout promote`|a human)/;
 
 async function send(type: 'abort' | 'promote', options: OperatorOptions): Promise<number> {
-  const store = openStateStore(options);
+  const store = await openStateStore(options);
   try {
     const record = await mustGet(store, options.id);
     const liveness = livenessOf(record, Date.now());

@@ -27,7 +27,7 @@ const judgementEvent = z.object({
  * real history before trusting it in CI.
  */
 export async function replayCommand(options: ReplayOptions): Promise<number> {
-  const store = openStateStore(options);
+  const store = await openStateStore(options);
   try {
     const record = await mustGet(store, options.id);
     const specPath = options.spec ?? record.specPath;

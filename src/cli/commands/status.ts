@@ -86,7 +86,7 @@ async function watch(store: StateStore, id: string, options: StatusOptions): Pro
 
 /** `rollout status [id]`: one rollout in detail, or every rollout that has not ended and the latest one. */
 export async function statusCommand(options: StatusOptions): Promise<number> {
-  const store = openStateStore(options);
+  const store = await openStateStore(options);
   try {
     if (options.id !== undefined) {
       if (options.watch) return await watch(store, options.id, options);
@@ -109,7 +109,7 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
 
 /** `rollout history`: every rollout, newest first, running ones included. */
 export async function historyCommand(options: CommonOptions): Promise<number> {
-  const store = openStateStore(options);
+  const store = await openStateStore(options);
   try {
     const now = Date.now();
     const rows = (await store.listRollouts()).map((r) => {
