@@ -8,9 +8,10 @@ import { defaultLogger } from './default-logger.js';
 import { serve } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
 import { expectInteger, expectNonEmptyString } from './option-checks.js';
-import { createRequestHandler } from './request-handler.js';
+import { createRequestHandler, type DroneRequestHooks } from './request-handler.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
-import { plantHotLock, plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
+import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
+import { simRequestKind, SimStats } from './sim-stats.js';
 import { ConfigParamsCache } from './telemetry-model.js';
 
 export { writeInventory } from './inventory.js';
@@ -28,6 +29,8 @@ export interface FleetSimOptions {
   readonly configFile?: string;
   /** Drones holding a live foreign lock on `configFile`. */
   readonly hot?: readonly string[];
+  /** Drones that take that same lock when their first push arrives, so that push and all after it get 409 HOT. */
+  readonly hotOnPush?: readonly string[];
   /** Drones that boot with a dead owner's lock on `configFile`. */
   readonly stale?: readonly string[];
   /** Drones whose pushes fail with 500. */
@@ -50,7 +53,7 @@ export interface FleetSimOptions {
 }
 
 export interface RunningFleet {
-  /** The simulator's base URL; each drone is at `<url>/d/<id>`. */
+  /** The simulator's base URL; each drone is at `<url>/d/<id>`, its counters at `<url>/sim/stats` (SimStatsView). */
   readonly url: string;
   readonly drones: readonly Drone[];
   close(): Promise<void>;
@@ -67,6 +70,7 @@ const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
  * nothing until its first request, which opens it: its dir is seeded then (config v42 and metadata),
  * or loaded if it exists — so 10,000 drones start at once and only drones in use take memory and disk.
  * Drones with planted faults open at start. Telemetry is computed on request, one collector serves all.
+ * `GET /sim/stats` answers what the drones saw of pushes, rollbacks and resumes (see SimStatsView).
  */
 export async function startFleetSim(options: FleetSimOptions): Promise<RunningFleet> {
   expectInteger('drones', options.drones, 1);
@@ -85,14 +89,11 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const now = options.now ?? Date.now;
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
   const removeRoot = options.dir === undefined ? () => rm(root, { recursive: true, force: true }) : async () => {};
-  const hotAcquired = now();
 
   const collector = new LockCollector({
     intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)),
     logger,
-    beforeSweep: async () => {
-      for (const id of faults.hot) await plantHotLock(drones.dirOf(id), configFile, hotAcquired, now());
-    },
+    beforeSweep: () => drones.refreshHotLocks(),
   });
   const drones = new SimDrones({
     root,
@@ -109,12 +110,21 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     onLockSeen: (agent) => collector.watch(agent),
   });
 
+  const stats = new SimStats(now);
+
   try {
-    for (const id of faults.hot) await plantHotLock(drones.dirOf(id), configFile, hotAcquired, now());
+    for (const id of faults.hot) await drones.plantHot(id);
     for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, now());
     // Drones with planted locks boot now, so the stale ones are reclaimed (and logged) at start.
     for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
-    const server = await serve(createRequestHandler({ resolve: (path) => drones.resolve(path), logger, ...(options.token === undefined ? {} : { token: options.token }) }), {
+    const handler = createRequestHandler({
+      resolve: (path) => drones.resolve(path),
+      serverRoutes: new Map([['/sim/stats', () => stats.view()]]),
+      hooks: statsAndFaultHooks(drones, stats),
+      logger,
+      ...(options.token === undefined ? {} : { token: options.token }),
+    });
+    const server = await serve(handler, {
       port,
       host: options.host ?? '127.0.0.1',
     });
@@ -139,6 +149,18 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     await removeRoot();
     throw error;
   }
+}
+
+/** Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is handled. */
+function statsAndFaultHooks(drones: SimDrones, stats: SimStats): DroneRequestHooks {
+  return {
+    beforeRoute: async (target, method) => {
+      const kind = simRequestKind(method, target.path);
+      stats.arrived(kind);
+      if (kind === 'push') await drones.beforePush(target.agent.id);
+    },
+    answered: (target, method, status, body) => stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
+  };
 }
 
 function summary(faults: SimFaults): Record<string, string[]> {

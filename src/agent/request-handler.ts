@@ -21,13 +21,25 @@ export interface RequestHandlerOptions {
   /** Maps a raw path to its drone; throws a WireError (`not_found`, `unknown_drone`) when none. */
   readonly resolve: (path: string) => DroneTarget | Promise<DroneTarget>;
   readonly logger: Logger;
+  /** GET endpoints of the server itself, outside any drone (the simulator's `/sim/stats`), answered after auth. */
+  readonly serverRoutes?: ReadonlyMap<string, () => unknown>;
+  readonly hooks?: DroneRequestHooks;
+}
+
+/** Told of each request to a drone: the simulator counts requests and injects faults here. */
+export interface DroneRequestHooks {
+  /** Once the request's drone is known, before a slow drone's delay and before routing; may hold it back. */
+  readonly beforeRoute?: (target: DroneTarget, method: string) => void | Promise<void>;
+  /** Right after the drone's answer is sent, error or not. */
+  readonly answered?: (target: DroneTarget, method: string, status: number, body: unknown) => void;
 }
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
 /**
- * The one HTTP entry point of both the single agent and the simulated fleet: auth, then the drone,
- * then its router; every failure leaves as `{"error","message"}` with the registry's status.
+ * The one HTTP entry point of both the single agent and the simulated fleet: auth, then the drone
+ * (or one of the server's own routes), then its router; every failure leaves as `{"error","message"}`
+ * with the registry's status.
  */
 export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
   const isAuthorized = options.token === undefined ? undefined : bearerCheck(options.token);
@@ -36,19 +48,31 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
     const method = request.method ?? 'GET';
     // Split by hand: URL parsing would resolve `..` segments before the config name check sees them.
     const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
+    let target: DroneTarget | undefined;
     let status = 200;
+    let body: unknown;
     try {
       if (isAuthorized !== undefined && !isAuthorized(request.headers.authorization)) {
         throw new WireError('unauthorized', 'unauthorized: missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with');
       }
-      const target = await options.resolve(path);
-      if (target.delayMs > 0) await sleep(target.delayMs);
-      const body = await routeDroneRequest(target.agent, { method, path: target.path, query: new URLSearchParams(query), readBody: () => readBody(request) });
-      sendJson(response, 200, body);
+      const own = options.serverRoutes?.get(path);
+      if (own !== undefined) {
+        if (method !== 'GET') throw new WireError('method_not_allowed', `${path} answers GET, not ${method}`);
+        body = own();
+      } else {
+        target = await options.resolve(path);
+        await options.hooks?.beforeRoute?.(target, method);
+        if (target.delayMs > 0) await sleep(target.delayMs);
+        body = await routeDroneRequest(target.agent, { method, path: target.path, query: new URLSearchParams(query), readBody: () => readBody(request) });
+      }
     } catch (error) {
       const wire = error instanceof WireError ? error : internalError(error, options.logger, method, path);
       status = wire.status;
-      sendJson(response, wire.status, wire.toBody());
+      body = wire.toBody();
+    }
+    try {
+      sendJson(response, status, body);
+      if (target !== undefined) options.hooks?.answered?.(target, method, status, body);
     } finally {
       options.logger.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'request');
     }

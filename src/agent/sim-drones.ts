@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ConfigSeed } from './config-store.js';
 import { DroneAgent } from './drone-agent.js';
 import type { DroneTarget } from './request-handler.js';
-import type { SimFaults } from './sim-faults.js';
+import { HotLocks, type SimFaults } from './sim-faults.js';
 import type { ConfigParamsCache } from './telemetry-model.js';
 import type { TelemetryClock } from './telemetry-stream.js';
 import { WireError } from './wire-errors.js';
@@ -32,9 +32,11 @@ export interface SimDronesOptions {
 export class SimDrones {
   readonly #options: SimDronesOptions;
   readonly #opened = new Map<string, Promise<DroneAgent>>();
+  readonly #hotLocks: HotLocks;
 
   constructor(options: SimDronesOptions) {
     this.#options = options;
+    this.#hotLocks = new HotLocks({ file: options.seed.file, dirOf: (id) => this.dirOf(id), now: options.now });
   }
 
   dirOf(id: string): string {
@@ -67,6 +69,21 @@ export class SimDrones {
       agent.catch(() => this.#opened.delete(id));
     }
     return agent;
+  }
+
+  /** Plants the live foreign lock of a `hot` drone; call it before the drone opens, so it boots HOT. */
+  plantHot(id: string): Promise<void> {
+    return this.#hotLocks.plant(id);
+  }
+
+  /** Runs as a push to `id` arrives, before it is handled: a `hotOnPush` drone turns HOT on its first. */
+  async beforePush(id: string): Promise<void> {
+    if (this.#options.faults.hotOnPush.has(id)) await this.#hotLocks.plant(id);
+  }
+
+  /** Rewrites the heartbeat of every HOT lock planted so far; the lock collector runs it before each sweep. */
+  refreshHotLocks(): Promise<void> {
+    return this.#hotLocks.refresh();
   }
 
   /** Routes `/d/<id>/...` to its drone. */

@@ -3,13 +3,16 @@ import { writeLockRecord } from './local-lock.js';
 
 /**
  * Fault injection for the simulated fleet, by drone id:
- *   hot    a LIVE foreign lock on the config: health says HOT, pushes and rollbacks get 409
- *   stale  a lock left by a dead owner: boot reclaims it (and logs it), then the drone works normally
- *   fail   pushes answer 500 config_write_failed
- *   slow   every answer is delayed by `slowMs`
+ *   hot        a LIVE foreign lock on the config: health says HOT, pushes and rollbacks get 409
+ *   hotOnPush  healthy (lock free) until its first push arrives; that push plants the `hot` lock before
+ *              it is handled, so it and everything after it meets the lock: a drone that turns HOT mid-rollout
+ *   stale      a lock left by a dead owner: boot reclaims it (and logs it), then the drone works normally
+ *   fail       pushes answer 500 config_write_failed
+ *   slow       every answer is delayed by `slowMs`
  */
 export interface SimFaults {
   readonly hot: ReadonlySet<string>;
+  readonly hotOnPush: ReadonlySet<string>;
   readonly stale: ReadonlySet<string>;
   readonly fail: ReadonlySet<string>;
   readonly slow: ReadonlySet<string>;
@@ -19,8 +22,10 @@ export interface SimFaults {
 const DEAD_PID = 2_147_483_646;
 const STALE_AGE_MS = 60 * 60 * 1000;
 
+export type SimFaultLists = { readonly [name in keyof SimFaults]?: readonly string[] };
+
 export function resolveFaults(
-  lists: { readonly hot?: readonly string[]; readonly stale?: readonly string[]; readonly fail?: readonly string[]; readonly slow?: readonly string[] },
+  lists: SimFaultLists,
   isDrone: (id: string) => boolean,
   fleetSize: number,
 ): SimFaults {
@@ -30,7 +35,13 @@ export function resolveFaults(
     }
     return new Set(ids);
   };
-  return { hot: resolve('hot', lists.hot), stale: resolve('stale', lists.stale), fail: resolve('fail', lists.fail), slow: resolve('slow', lists.slow) };
+  return {
+    hot: resolve('hot', lists.hot),
+    hotOnPush: resolve('hotOnPush', lists.hotOnPush),
+    stale: resolve('stale', lists.stale),
+    fail: resolve('fail', lists.fail),
+    slow: resolve('slow', lists.slow),
+  };
 }
 
 /**
@@ -39,6 +50,44 @@ export function resolveFaults(
  */
 export async function plantHotLock(droneDir: string, file: string, acquired: number, now: number): Promise<void> {
   await writeLockRecord(droneDir, { file, owner: { pid: process.pid, host: 'sim', rollout: 'sim-hot' }, fence: 0, acquired, heartbeat: now, token: 'sim-hot' });
+}
+
+/**
+ * The HOT locks a simulator planted, kept live: each drone's lock is planted once (a request arriving
+ * while it is being planted waits for the same planting; a failed one is tried again by the next), and
+ * `refresh` rewrites every planted lock's heartbeat.
+ */
+export class HotLocks {
+  readonly #file: string;
+  readonly #dirOf: (id: string) => string;
+  readonly #now: () => number;
+  readonly #planting = new Map<string, Promise<void>>();
+  /** drone → when its lock was planted, once it is. */
+  readonly #acquired = new Map<string, number>();
+
+  constructor(options: { readonly file: string; readonly dirOf: (id: string) => string; readonly now: () => number }) {
+    this.#file = options.file;
+    this.#dirOf = options.dirOf;
+    this.#now = options.now;
+  }
+
+  plant(id: string): Promise<void> {
+    let planting = this.#planting.get(id);
+    if (planting === undefined) {
+      const acquired = this.#now();
+      planting = plantHotLock(this.#dirOf(id), this.#file, acquired, acquired).then(() => {
+        this.#acquired.set(id, acquired);
+      });
+      this.#planting.set(id, planting);
+      planting.catch(() => this.#planting.delete(id));
+    }
+    return planting;
+  }
+
+  /** The lock collector calls this before each sweep, so no planted lock ever looks stale. */
+  async refresh(): Promise<void> {
+    for (const [id, acquired] of this.#acquired) await plantHotLock(this.#dirOf(id), this.#file, acquired, this.#now());
+  }
 }
 
 /** The incident's leftover: a lock on this host whose owner pid is dead and whose heartbeat is an hour old. */

@@ -173,6 +173,7 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--port <port>', 'port (0 picks one)', integer(0), 7100)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--hot <ids>', 'drones whose local lock is held by another owner (comma-separated)', idList, [])
+    .option('--hot-on-push <ids>', 'drones that turn HOT when their first push arrives (comma-separated)', idList, [])
     .option('--stale <ids>', 'drones left with a stale local lock, reclaimed on boot', idList, [])
     .option('--fail <ids>', 'drones that fail every config write', idList, [])
     .option('--slow <ids>', 'drones that answer late', idList, [])

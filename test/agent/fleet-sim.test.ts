@@ -71,6 +71,47 @@ describe('a simulated fleet of three', () => {
     expect((await call(urlOf(fleet, 'drone-3'), 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { lock: 'HOT' } });
   });
 
+  test('a hot-on-push drone is free until its first push, which plants the HOT lock first: that push and the next get 409; /sim/stats counts', async () => {
+    const t0 = 1_700_000_000_000;
+    const fleet = await startFleet({ drones: 3, hotOnPush: ['drone-2'], now: () => t0, logger: memoryLogger().logger });
+    const stats = async () => (await call(fleet.url, 'GET', '/sim/stats')).body;
+
+    const healthBefore = await call(urlOf(fleet, 'drone-2'), 'GET', '/v1/health');
+    const pause = await call(urlOf(fleet, 'drone-2'), 'POST', '/v1/pause', { rollout: 'r-1' });
+    const okPush = await call(urlOf(fleet, 'drone-1'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+    const statsBefore = await stats();
+    const firstPush = await call(urlOf(fleet, 'drone-2'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+    const secondPush = await call(urlOf(fleet, 'drone-2'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+    const latePush = await call(urlOf(fleet, 'drone-3'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+    const healthAfter = await call(urlOf(fleet, 'drone-2'), 'GET', '/v1/health');
+    await call(urlOf(fleet, 'drone-1'), 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-1', fence: 1 });
+    await call(urlOf(fleet, 'drone-2'), 'POST', '/v1/resume', { rollout: 'r-1' });
+
+    const hot = { error: 'lock_mismatch', file: FILE, lock: 'HOT', message: `lock mismatch: ${FILE} HOT`, reason: 'held', holder: { pid: process.pid, host: 'sim', rollout: 'sim-hot' } };
+    expect(healthBefore.body.configs).toMatchObject({ [FILE]: { version: 'v42', lock: 'free' } });
+    expect(pause.body).toMatchObject({ state: 'paused', configs: { [FILE]: { lock: 'free' } } });
+    expect(okPush.status).toBe(200);
+    expect(statsBefore).toEqual({ pushes: 1, firstHotAnswer: null, pushesAfterFirstHot: 0, rollbacks: 0, resumes: 0, lastCleanupAnswerT: null });
+    expect(firstPush).toEqual({ status: 409, body: hot });
+    expect(secondPush).toEqual({ status: 409, body: hot });
+    expect(latePush.status).toBe(200);
+    expect(healthAfter.body.configs).toMatchObject({ [FILE]: { version: 'v42', lock: 'HOT' } });
+    expect(await stats()).toEqual({ pushes: 4, firstHotAnswer: { drone: 'drone-2', t: t0 }, pushesAfterFirstHot: 2, rollbacks: 1, resumes: 1, lastCleanupAnswerT: t0 });
+  });
+
+  test('a hot-on-push drone\'s concurrent first pushes all meet the lock, and it stays HOT past the lock TTL', async () => {
+    const fleet = await startFleet({ drones: 3, hotOnPush: ['drone-3'], lockTtlMs: 150, logger: memoryLogger().logger });
+
+    const first = await Promise.all(Array.from({ length: 4 }, () => call(urlOf(fleet, 'drone-3'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG))));
+    await sleep(500);
+    const later = await call(urlOf(fleet, 'drone-3'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+
+    expect(first.map((reply) => [reply.status, reply.body.lock])).toEqual(Array(4).fill([409, 'HOT']));
+    expect([later.status, later.body.lock]).toEqual([409, 'HOT']);
+    expect((await call(urlOf(fleet, 'drone-3'), 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { lock: 'HOT' } });
+    expect((await call(fleet.url, 'GET', '/sim/stats')).body).toMatchObject({ pushes: 5, firstHotAnswer: { drone: 'drone-3' } });
+  });
+
   test('an unknown drone is 404 unknown_drone; a path outside /d/<id> is 404 not_found', async () => {
     const fleet = await startFleet({ drones: 3, logger: memoryLogger().logger });
 
@@ -86,10 +127,13 @@ describe('a simulated fleet of three', () => {
 
     expect((await call(urlOf(fleet, 'drone-1'), 'GET', '/v1/health')).status).toBe(401);
     expect((await call(urlOf(fleet, 'drone-1'), 'GET', '/v1/health', undefined, { authorization: 'Bearer fleet-token' })).status).toBe(200);
+    expect((await call(fleet.url, 'GET', '/sim/stats')).status).toBe(401);
+    expect((await call(fleet.url, 'GET', '/sim/stats', undefined, { authorization: 'Bearer fleet-token' })).body).toMatchObject({ pushes: 0 });
   });
 
   test('fault lists naming drones outside the fleet are refused at start', async () => {
     await expect(startFleetSim({ drones: 3, hot: ['drone-4'], logger: memoryLogger().logger })).rejects.toThrow('Expected `hot` to list drones of this fleet (drone-1 to drone-3), got "drone-4"');
+    await expect(startFleetSim({ drones: 3, hotOnPush: ['drone-3', 'drone-9'], logger: memoryLogger().logger })).rejects.toThrow('Expected `hotOnPush` to list drones of this fleet (drone-1 to drone-3), got "drone-9"');
     await expect(startFleetSim({ drones: 0 })).rejects.toThrow('Expected `drones` to be an integer from 1 and up, got `0` (number)');
   });
 

@@ -18,6 +18,7 @@ export interface FleetSimOptions extends CommonOptions {
   readonly port: number;
   readonly host: string;
   readonly hot: readonly string[];
+  readonly hotOnPush: readonly string[];
   readonly stale: readonly string[];
   readonly fail: readonly string[];
   readonly slow: readonly string[];
@@ -72,7 +73,7 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
 
 /** A simulated fleet on loopback, one port, drones under /d/<id>, until stopped. */
 export async function fleetSimCommand(options: FleetSimOptions): Promise<number> {
-  for (const [flag, ids] of [['--hot', options.hot], ['--stale', options.stale], ['--fail', options.fail], ['--slow', options.slow]] as const) {
+  for (const [flag, ids] of [['--hot', options.hot], ['--hot-on-push', options.hotOnPush], ['--stale', options.stale], ['--fail', options.fail], ['--slow', options.slow]] as const) {
     checkIds(flag, ids, options.drones);
   }
   const token = await readToken(options.tokenFile);
@@ -82,6 +83,7 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
     port: options.port,
     host: options.host,
     hot: [...options.hot],
+    hotOnPush: [...options.hotOnPush],
     stale: [...options.stale],
     fail: [...options.fail],
     slow: [...options.slow],
@@ -96,7 +98,7 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
   if (options.output === 'json') {
     printJson({ url: fleet.url, drones: fleet.drones.length, inventory: options.inventoryOut === undefined ? null : resolve(options.inventoryOut) });
   } else {
-    const faults = Object.entries({ hot: options.hot, stale: options.stale, fail: options.fail, slow: options.slow })
+    const faults = Object.entries({ hot: options.hot, 'hot-on-push': options.hotOnPush, stale: options.stale, fail: options.fail, slow: options.slow })
       .filter(([, ids]) => ids.length > 0)
       .map(([name, ids]) => `${name}: ${ids.join(',')}`);
     process.stdout.write(
