@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { SimStatsView } from '../../src/agent/sim-stats.js';
 import { benchJudge } from '../../src/analysis/bench.js';
 import { benchEmbeddedLock } from '../../src/lock/bench.js';
 import { benchStateStore } from '../../src/store/bench.js';
@@ -151,42 +152,81 @@ async function fleetRound(drones: number, work: string) {
   }
 }
 
-/** A failing drone in the last wave: how many pushes land after the failure, and the rollback's cost. */
+/** `GET /sim/stats`: what the simulator's drones saw (see SimStatsView in src/agent/sim-stats.ts). */
+async function simStats(url: string): Promise<SimStatsView> {
+  const response = await fetch(`${url}/sim/stats`);
+  if (!response.ok) throw new Error(`GET ${url}/sim/stats answered ${response.status}`);
+  return (await response.json()) as SimStatsView;
+}
+
+/**
+ * A drone of the last wave that turns HOT when its push arrives (`--hot-on-push`): how many pushes the
+ * drones saw START after the HOT answer went out (the blast radius), and how long from that answer to
+ * the rollout's `ended` event, its fleet rolled back and resumed. Against it, the bare client doing the
+ * same rollback and resume requests. The HOT drone sits 1,000 drones before the end, so that a rollout
+ * that kept pushing would show it; the 9,000 drones before it make the rollback near worst case.
+ */
 async function abortRound(drones: number, work: string) {
-  const failing = `drone-${drones - 10}`;
-  const sim = await startSim(drones, ['--fail', failing], work);
+  const hotIndex = drones - 1_000;
+  const hot = `drone-${hotIndex}`;
+  const sim = await startSim(drones, ['--hot-on-push', hot], work);
   const bare = bareClient();
   try {
     await bare.forAll(drones, (i) => bare.send(`${sim.url}/d/drone-${i}/v1/health`, 'GET', {}));
     const stateDir = join(work, `state-abort-${drones}`);
     const spec = await writeSpec(work, `abort-${drones}`, sim.inventory);
     const rollout = await runCli(['run', spec, '--output', 'json', '--state-dir', stateDir]);
+    const stats = await simStats(sim.url);
     const audit = await auditOf(stateDir, rollout.report.id);
-    const failure = audit.find((e) => e.kind === 'push' && e.ok === false);
     const ended = audit.find((e) => e.kind === 'ended');
-    const after = failure ? audit.filter((e) => e.kind === 'push' && e.ok === true && e.t > failure.t).length : -1;
+    const hotAt = stats.firstHotAnswer?.t;
     const rolledBack = audit.filter((e) => e.kind === 'rollback' && e.ok === true).length;
+    const resumed = audit.filter((e) => e.kind === 'resume' && e.ok === true).length;
     // The bare client first installs a config of its own on as many drones (not timed), so that its
-    // rollbacks restore content as the rollout's did, instead of answering "nothing to restore".
+    // rollbacks restore content as the rollout's did, instead of answering "nothing to restore". It
+    // leaves out the HOT drone, as the rollout did: its lock stays held.
     const { content: text, sha256 } = content(`bare-abort-${drones}`);
+    const rollbackTarget = (i: number) => (i < hotIndex ? i : i + 1);
     await bare.forAll(rolledBack, (i) =>
-      bare.send(`${sim.url}/d/drone-${i}/v1/configs/${FILE}`, 'PUT', { rollout: 'bare', version: 'bare', sha256, fence: 2_000_000, content: text }),
+      bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', { rollout: 'bare', version: 'bare', sha256, fence: 2_000_000, content: text }),
     );
+    let bareFailures = 0;
+    const counted = (status: number) => {
+      if (status !== 200) bareFailures += 1;
+    };
     const bareStart = performance.now();
-    await bare.forAll(drones, async (i) => {
-      const base = `${sim.url}/d/drone-${i}/v1`;
-      if (i <= rolledBack) await bare.send(`${base}/configs/${FILE}/rollback`, 'POST', { rollout: 'bare', fence: 2_000_000 });
-      await bare.send(`${base}/resume`, 'POST', { rollout: 'bare' });
+    await bare.forAll(Math.max(rolledBack, resumed), async (i) => {
+      if (i <= rolledBack) counted(await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}/rollback`, 'POST', { rollout: 'bare', fence: 2_000_000 }));
+      if (i <= resumed) counted(await bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'bare' }));
     });
     const bareMs = performance.now() - bareStart;
+    const hotToEndedMs = hotAt !== undefined && ended ? ended.t - hotAt : Number.NaN;
+    const span = (kind: string) => {
+      const events = audit.filter((e) => e.kind === kind);
+      return events.length > 0 ? (events.at(-1)?.t ?? 0) - (events[0]?.t ?? 0) : 0;
+    };
+    const rollbackBegin = audit.find((e) => e.kind === 'rollback.begin');
     return {
       drones,
+      hotDrone: hot,
       result: rollout.report.result,
-      pushesAfterFailure: after,
-      failureToEndedMs: failure && ended ? ended.t - failure.t : -1,
+      hot: stats.firstHotAnswer?.drone ?? null,
+      pushes: stats.pushes,
+      pushesAfterFirstHot: stats.pushesAfterFirstHot,
+      hotToEndedMs,
+      /** The drones' side: HOT answer → the last rollback or resume answer. */
+      hotToLastCleanupAnswerMs: hotAt !== undefined && stats.lastCleanupAnswerT !== null ? stats.lastCleanupAnswerT - hotAt : Number.NaN,
+      /** Where the time went, from the audit log: HOT answer → `rollback.begin`, then first → last rollback, first → last resume. */
+      hotToRollbackBeginMs: hotAt !== undefined && rollbackBegin ? rollbackBegin.t - hotAt : Number.NaN,
+      rollbackSpanMs: span('rollback'),
+      resumeSpanMs: span('resume'),
       rolledBack,
+      resumed,
+      simRollbacks: stats.rollbacks,
+      simResumes: stats.resumes,
       bareRollbackMs: bareMs,
-      ratio: failure && ended ? (ended.t - failure.t) / bareMs : -1,
+      bareFailures,
+      ratio: hotToEndedMs / bareMs,
     };
   } finally {
     bare.close();
@@ -194,12 +234,22 @@ async function abortRound(drones: number, work: string) {
   }
 }
 
+/** `npm run bench -- --only abort` runs the abort round alone and writes bench-results-abort.json. */
 async function main(): Promise<void> {
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  if (only !== undefined && only !== 'abort') throw new TypeError(`Expected \`--only\` to be \`abort\`, got ${JSON.stringify(only)}`);
   const work = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
     const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), freeGb: Math.round(freemem() / 2 ** 30), node: process.version };
     out(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, node ${machine.node}`);
+    if (only === 'abort') {
+      const abort = await abortRound(10_000, work);
+      out(describeAbort(abort));
+      await writeFile(join(ROOT, 'bench-results-abort.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, abort }, null, 2)}\n`);
+      out('figures written to bench-results-abort.json');
+      return;
+    }
     const lock = await benchEmbeddedLock(join(work, 'lock'), 300);
     out(`lock (embedded): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`);
     const store = await benchStateStore(join(work, 'store'), 1_000);
@@ -222,16 +272,24 @@ async function main(): Promise<void> {
       out(`persistence share of the 1,000-drone rollout: ${((store.totalMs / small.rolloutMs) * 100).toFixed(1)}% (store bench time / rollout wall time)`);
     }
     const abort = await abortRound(10_000, work);
-    out(
-      `abort at 10,000 (failing drone in the last wave): ${abort.result}; pushes that succeeded after the failure: ${abort.pushesAfterFailure} (concurrency ${CONCURRENCY}); ` +
-        `failure → rolled back and resumed ${(abort.failureToEndedMs / 1000).toFixed(2)} s for ${abort.rolledBack} rollbacks; bare client ${(abort.bareRollbackMs / 1000).toFixed(2)} s; ratio ${abort.ratio.toFixed(2)}`,
-    );
+    out(describeAbort(abort));
     await writeFile(join(ROOT, 'bench-results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort }, null, 2)}\n`);
     out('figures written to bench-results.json');
   } finally {
     for (const child of running) child.kill('SIGKILL');
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function describeAbort(abort: Awaited<ReturnType<typeof abortRound>>): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  return (
+    `abort at ${abort.drones.toLocaleString('en')} (${abort.hotDrone} turns HOT at its push, last wave): ${abort.result}, HOT ${abort.hot ?? 'none'}; ` +
+    `pushes that started after the HOT answer: ${abort.pushesAfterFirstHot} (concurrency ${CONCURRENCY}; ${abort.pushes} pushes in all); ` +
+    `HOT answer → ended ${s(abort.hotToEndedMs)} (→ the drones' last rollback or resume answer ${s(abort.hotToLastCleanupAnswerMs)}) for ${abort.rolledBack} rollbacks and ${abort.resumed} resumes ` +
+    `(HOT → rollback.begin ${s(abort.hotToRollbackBeginMs)}, rollbacks ${s(abort.rollbackSpanMs)}, resumes ${s(abort.resumeSpanMs)}); ` +
+    `bare client ${s(abort.bareRollbackMs)}${abort.bareFailures > 0 ? ` (${abort.bareFailures} non-200 answers)` : ''}; ratio ${abort.ratio.toFixed(2)}`
+  );
 }
 
 await main();
