@@ -21,14 +21,26 @@ interface DroneCheck {
   readonly error?: string;
 }
 
-/** One drone's telemetry rate, from the timestamps of the samples it holds; null if it has too few. */
+/** How long `plan` waits for a drone that has just booted to hold two telemetry samples. */
+const RATE_WAIT_MS = 2_000;
+const RATE_POLL_MS = 250;
+
+/**
+ * One drone's telemetry rate, from the timestamps of the samples it holds; null if it holds fewer than
+ * two within RATE_WAIT_MS (a drone that booted a moment ago has had no time to sample).
+ */
 async function sampleRate(client: DroneClient, drone: Drone | undefined): Promise<number | null> {
   if (!drone) return null;
-  const reply = await client.telemetry(drone, 0);
-  if (!reply.ok || reply.body.samples.length < 2) return null;
-  const samples = reply.body.samples;
-  const seconds = ((samples.at(-1)?.t ?? 0) - (samples[0]?.t ?? 0)) / 1000;
-  return seconds > 0 ? (samples.length - 1) / seconds : null;
+  const giveUpAt = Date.now() + RATE_WAIT_MS;
+  for (;;) {
+    const reply = await client.telemetry(drone, 0);
+    if (!reply.ok) return null;
+    const samples = reply.body.samples;
+    const seconds = ((samples.at(-1)?.t ?? 0) - (samples[0]?.t ?? 0)) / 1000;
+    if (samples.length >= 2 && seconds > 0) return (samples.length - 1) / seconds;
+    if (Date.now() >= giveUpAt) return null;
+    await new Promise((done) => setTimeout(done, RATE_POLL_MS));
+  }
 }
 
 /**
