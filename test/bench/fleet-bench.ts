@@ -2,7 +2,7 @@
  * `npm run bench`: the orchestrator against the bare HTTP ceiling on the same simulated fleet, plus the
  * lock, state-store and judge figures. Prints a table and writes bench-results.json; asserts nothing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -12,7 +12,10 @@ import { createInterface } from 'node:readline';
 import type { SimStatsView } from '../../src/agent/sim-stats.js';
 import { benchJudge } from '../../src/analysis/bench.js';
 import { benchEmbeddedLock } from '../../src/lock/bench.js';
+import { benchEtcdLock } from '../../src/lock/etcd-bench.js';
 import { benchStateStore } from '../../src/store/bench.js';
+import { benchEtcdStateStore } from '../../src/store/etcd-bench.js';
+import { startEtcd } from '../helpers/etcd.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
@@ -125,14 +128,19 @@ async function auditOf(stateDir: string, id: string): Promise<{ t: number; kind:
   return text.trim().split('\n').map((line) => JSON.parse(line) as { t: number; kind: string });
 }
 
-async function fleetRound(drones: number, work: string) {
+/**
+ * A zero-bake rollout of `drones` through the real CLI against the bare client on the same (warmed-up)
+ * fleet. `store` runs the rollout on that store (`etcd://...`); the audit figure is read from the
+ * embedded store's files, so it is left out there.
+ */
+async function fleetRound(drones: number, work: string, store?: string) {
   const sim = await startSim(drones, [], work);
   const bare = bareClient();
   try {
     await bare.forAll(drones, (i) => bare.send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' }).then(() => bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })));
-    const stateDir = join(work, `state-${drones}`);
+    const stateDir = join(work, `state-${drones}${store === undefined ? '' : '-etcd'}`);
     const spec = await writeSpec(work, `bench-${drones}`, sim.inventory);
-    const rollout = await runCli(['run', spec, '--output', 'json', '--state-dir', stateDir]);
+    const rollout = await runCli(['run', spec, '--output', 'json', '--state-dir', stateDir, ...(store === undefined ? [] : ['--store', store])]);
     const { content: text, sha256 } = content(`bare-${drones}`);
     const bareStart = performance.now();
     await bare.forAll(drones, async (i) => {
@@ -142,13 +150,44 @@ async function fleetRound(drones: number, work: string) {
       await bare.send(`${base}/resume`, 'POST', { rollout: 'bare' });
     });
     const bareMs = performance.now() - bareStart;
-    const audit = await auditOf(stateDir, rollout.report.id);
-    const auditBytes = (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length;
-    const persistMs = audit.filter((e) => e.kind === 'transition').length;
-    return { drones, result: rollout.report.result, rolloutMs: rollout.ms, bareMs, ratio: rollout.ms / bareMs, peakMb: rollout.peakMb, auditBytesPerDrone: auditBytes / drones, transitions: persistMs };
+    const auditBytesPerDrone =
+      store === undefined ? (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length / drones : null;
+    return { drones, store: store === undefined ? 'embedded' : 'etcd', result: rollout.report.result, rolloutMs: rollout.ms, bareMs, ratio: rollout.ms / bareMs, peakMb: rollout.peakMb, auditBytesPerDrone };
   } finally {
     bare.close();
     await sim.stop();
+  }
+}
+
+function describeFleet(round: Awaited<ReturnType<typeof fleetRound>>): string {
+  const perSecond = (ms: number) => (round.drones / (ms / 1000)).toFixed(0);
+  return (
+    `fleet ${round.drones.toLocaleString('en')} (${round.store} store): rollout ${round.result} in ${(round.rolloutMs / 1000).toFixed(2)} s (${perSecond(round.rolloutMs)} drones/s), ` +
+    `bare client ${(round.bareMs / 1000).toFixed(2)} s (${perSecond(round.bareMs)} drones/s), b/a ${round.ratio.toFixed(2)}, peak RSS ${round.peakMb.toFixed(0)} MB` +
+    (round.auditBytesPerDrone === null ? '' : `, audit ${round.auditBytesPerDrone.toFixed(0)} B/drone`)
+  );
+}
+
+/**
+ * The etcd backend's figures, when an `etcd` binary is on PATH: a single-node etcd on loopback (the
+ * test suites' helper), lock acquire/release, the state-store bench, and a 10,000-drone rollout on it.
+ */
+async function etcdRound(work: string, out: (line: string) => void) {
+  if (spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    out('etcd: skipped, no etcd on PATH (apt-get install etcd-server)');
+    return null;
+  }
+  const etcd = await startEtcd();
+  try {
+    const lock = await benchEtcdLock([etcd.endpoint], 300);
+    out(`lock (etcd): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`);
+    const store = await benchEtcdStateStore([etcd.endpoint], 1_000);
+    out(`state store (etcd), 1,000 drones: ${store.transitions} transitions in ${store.totalMs.toFixed(0)} ms (${store.perTransitionMs.toFixed(1)} ms each); audit ${store.auditBytesPerDrone.toFixed(0)} B per drone`);
+    const fleet = await fleetRound(10_000, work, `etcd://${etcd.endpoint}`);
+    out(describeFleet(fleet));
+    return { lock, store, fleet };
+  } finally {
+    await etcd.destroy();
   }
 }
 
@@ -234,20 +273,29 @@ async function abortRound(drones: number, work: string) {
   }
 }
 
-/** `npm run bench -- --only abort` runs the abort round alone and writes bench-results-abort.json. */
+/**
+ * `npm run bench -- --only abort` (or `--only etcd`) runs that round alone and writes
+ * bench-results-<round>.json, so a partial run never overwrites the full figures.
+ */
 async function main(): Promise<void> {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-  if (only !== undefined && only !== 'abort') throw new TypeError(`Expected \`--only\` to be \`abort\`, got ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== 'abort' && only !== 'etcd') throw new TypeError(`Expected \`--only\` to be \`abort\` or \`etcd\`, got ${JSON.stringify(only)}`);
   const work = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
     const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), freeGb: Math.round(freemem() / 2 ** 30), node: process.version };
     out(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, node ${machine.node}`);
-    if (only === 'abort') {
-      const abort = await abortRound(10_000, work);
-      out(describeAbort(abort));
-      await writeFile(join(ROOT, 'bench-results-abort.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, abort }, null, 2)}\n`);
-      out('figures written to bench-results-abort.json');
+    if (only !== undefined) {
+      let figures: object;
+      if (only === 'abort') {
+        const abort = await abortRound(10_000, work);
+        out(describeAbort(abort));
+        figures = { abort };
+      } else {
+        figures = { etcd: await etcdRound(work, out) };
+      }
+      await writeFile(join(ROOT, `bench-results-${only}.json`), `${JSON.stringify({ at: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
+      out(`figures written to bench-results-${only}.json`);
       return;
     }
     const lock = await benchEmbeddedLock(join(work, 'lock'), 300);
@@ -260,11 +308,7 @@ async function main(): Promise<void> {
     for (const drones of [1_000, 10_000]) {
       const round = await fleetRound(drones, work);
       fleet.push(round);
-      out(
-        `fleet ${drones}: rollout ${round.result} in ${(round.rolloutMs / 1000).toFixed(2)} s (${(drones / (round.rolloutMs / 1000)).toFixed(0)} drones/s), ` +
-          `bare client ${(round.bareMs / 1000).toFixed(2)} s (${(drones / (round.bareMs / 1000)).toFixed(0)} drones/s), b/a ${round.ratio.toFixed(2)}, ` +
-          `peak RSS ${round.peakMb.toFixed(0)} MB, audit ${round.auditBytesPerDrone.toFixed(0)} B/drone`,
-      );
+      out(describeFleet(round));
     }
     const [small, large] = fleet;
     if (small && large) {
@@ -273,7 +317,8 @@ async function main(): Promise<void> {
     }
     const abort = await abortRound(10_000, work);
     out(describeAbort(abort));
-    await writeFile(join(ROOT, 'bench-results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort }, null, 2)}\n`);
+    const etcd = await etcdRound(work, out);
+    await writeFile(join(ROOT, 'bench-results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort, etcd }, null, 2)}\n`);
     out('figures written to bench-results.json');
   } finally {
     for (const child of running) child.kill('SIGKILL');
