@@ -2,13 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { assertPositiveInteger } from './arguments.js';
 import { createEmbeddedLockStore } from './embedded-store.js';
 import { hostIdentity } from './host.js';
+import type { LockStore } from './types.js';
 
 export interface LatencySummary {
   readonly p50: number;
   readonly p95: number;
 }
 
-export interface EmbeddedLockBench {
+export interface LockBench {
   readonly acquireMs: LatencySummary;
   readonly releaseMs: LatencySummary;
 }
@@ -17,9 +18,13 @@ export interface EmbeddedLockBench {
  * Times `rounds` uncontended acquire/release pairs on an embedded store in `dir` (each one a critical
  * section, an fsync and a rename), in milliseconds.
  */
-export async function benchEmbeddedLock(dir: string, rounds: number): Promise<EmbeddedLockBench> {
+export async function benchEmbeddedLock(dir: string, rounds: number): Promise<LockBench> {
   assertPositiveInteger('rounds', rounds);
-  const store = createEmbeddedLockStore({ dir });
+  return benchLockStore(createEmbeddedLockStore({ dir }), rounds, `bench.conf in ${dir}`);
+}
+
+/** Times `rounds` uncontended acquire/release pairs of `bench.conf` on `store`, and closes it. */
+export async function benchLockStore(store: LockStore, rounds: number, where: string): Promise<LockBench> {
   const owner = { ...hostIdentity(), pid: process.pid, rollout: 'bench' };
   const acquireMs: number[] = [];
   const releaseMs: number[] = [];
@@ -29,7 +34,7 @@ export async function benchEmbeddedLock(dir: string, rounds: number): Promise<Em
       const result = await store.acquire('bench.conf', owner, { ttlMs: 10_000, waitMs: 0 });
       const acquired = performance.now();
       if (!result.acquired) {
-        throw new Error(`benchEmbeddedLock: bench.conf in ${dir} is held by rollout ${result.holder.owner.rollout}`);
+        throw new Error(`lock bench: ${where} is held by rollout ${result.holder.owner.rollout}`);
       }
       await store.release(result.lease);
       releaseMs.push(performance.now() - acquired);
