@@ -100,7 +100,7 @@ class EmbeddedLockStore implements LockStore {
       if (current === undefined) {
         throw leaseLost(lease, 'the lock is free (released or reclaimed)');
       }
-      if (current.fence !== lease.fence) {
+      if (current.fence !== lease.fence || !isSameProcess(current.owner, lease.owner)) {
         const holder = lockStatus(current, view);
         throw leaseLost(lease, `the lock is now ${describeHolder(holder, view.now)} with fence ${holder.fence}`);
       }
@@ -119,7 +119,8 @@ class EmbeddedLockStore implements LockStore {
   async release(lease: Lease): Promise<void> {
     assertLease(lease);
     await this.#change((table) => {
-      const ours = table.locks.get(lease.key)?.fence === lease.fence;
+      const current = table.locks.get(lease.key);
+      const ours = current !== undefined && current.fence === lease.fence && isSameProcess(current.owner, lease.owner);
       if (ours) {
         table.locks.delete(lease.key);
       }

@@ -179,6 +179,10 @@ class EtcdLockStore implements LockStore {
     return this.#run(() =>
       this.#etcd.run(`release ${lease.key}`, async () => {
         const etcdKey = lockKey(this.#prefix, lease.key);
+        // A key keeps the owner it was created with (renewals rewrite only the heartbeat), so once the
+        // owner read here is this lease's, comparing the create revision is enough to delete only it.
+        const current = await this.#read(etcdKey);
+        if (current === undefined || current.record.fence !== lease.fence || !isSameProcess(current.record.owner, lease.owner)) return;
         const answer = await this.#etcd.client.kv.txn(
           {
             compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: lease.fence }],
@@ -330,7 +334,7 @@ class EtcdLockStore implements LockStore {
     if (current === undefined) {
       throw leaseLost(lease, 'the lock is free (released, reclaimed, or its etcd lease expired)');
     }
-    if (current.record.fence !== lease.fence) {
+    if (current.record.fence !== lease.fence || !isSameProcess(current.record.owner, lease.owner)) {
       const holder = this.#status(current);
       throw leaseLost(lease, `the lock is now ${describeHolder(holder, this.#now())} with fence ${holder.fence}`);
     }

@@ -167,4 +167,47 @@ describe('operating rollouts from other shells: status, history, abort, promote,
       expect((await cli('resume', id)).code).toBe(mode === 'finish' ? 0 : 1);
     });
   }
+
+  it('resume of a run killed on another machine waits for its lease to run out, then takes the lock with a larger fence', async () => {
+    // Given a run whose process died mid-bake on another machine: this host cannot see its pid, so its
+    // lock (TTL 8 s) and its record stay live until their heartbeats are old enough
+    const path = await spec('killed-elsewhere', '{ drones: 2, bake: 3s }');
+    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 8s }\n`);
+    const run = start('run', path);
+    const id = await rolloutAt(/^canary: baking/);
+    run.child.kill('SIGKILL');
+    await run.done;
+    const elsewhere = async (file: string, edit: (json: Record<string, unknown>) => void) => {
+      const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      edit(json);
+      await writeFile(file, JSON.stringify(json));
+    };
+    await elsewhere(join(state.path, 'locks', 'table.json'), (table) => {
+      ((table.locks as Record<string, { owner: { host: string } }>)[FILE] as { owner: { host: string } }).owner.host = 'hangar-2';
+    });
+    await elsewhere(join(state.path, 'rollouts', id, 'record.json'), (record) => {
+      (record.owner as { host: string }).host = 'hangar-2';
+    });
+    const killedFence = Math.max(...(await fleet()).map((d) => d.configs[FILE]?.fence ?? 0));
+    expect(killedFence).toBeGreaterThan(0);
+
+    // When resumed at once, it is refused: that machine's process may still be running
+    const early = await cli('resume', id);
+    expect(early.code).toBe(3);
+    expect(early.stderr).toMatch(/still running \(pid \d+ on hangar-2\)/);
+
+    // When resumed once the record's heartbeat is old, but the lock's lease has not run out yet
+    await expect.poll(async () => (await history())[0]?.state, { timeout: 15_000, interval: 250 }).toBe('gone');
+    const resumed = await cli('resume', id, '--output', 'json');
+
+    // Then it waits for the lease, takes the lock with a larger fence, and finishes
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/the config lock is still held by rollout killed-elsewhere-\S+ \(host hangar-2, pid \d+\).*; waiting up to 10.0s for that lease to run out/);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted' });
+    const drones = await fleet();
+    for (const drone of drones) expect(drone.state).toBe('active');
+    expect(new Set(drones.map((d) => d.configs[FILE]?.version)).size).toBe(1);
+    expect(Math.max(...drones.map((d) => d.configs[FILE]?.fence ?? 0))).toBeGreaterThan(killedFence);
+  });
 });
+

@@ -257,6 +257,14 @@ export function describeLockStoreConformance(
         expect((await rejection(store.renew(lease))).code).toBe('E_LEASE_LOST');
       });
 
+      it('throws E_LEASE_LOST for a lease with the holder\'s fence but another process as owner, and leaves the lock alone', async () => {
+        const held = await take(KEY, owner(101, 'aim-v43-a'));
+        const impostor = { ...held, owner: owner(102, 'aim-v43-a') };
+        expect((await rejection(store.renew(impostor))).code).toBe('E_LEASE_LOST');
+        await store.release(impostor);
+        expect(await store.list()).toEqual([expect.objectContaining({ fence: held.fence, owner: held.owner, state: 'held' })]);
+      });
+
       it('throws E_LEASE_LOST after the lease was released or reclaimed', async () => {
         const released = await take(KEY, owner(101, 'aim-v43-a'));
         await store.release(released);

@@ -1,6 +1,7 @@
 import { RolloutError } from '../../errors.js';
 import { DroneClient } from '../../fleet/drone-client.js';
 import { forEachDrone } from '../../fleet/for-each-drone.js';
+import { describeHolder, formatDuration } from '../../lock/describe.js';
 import type { Lease } from '../../lock/types.js';
 import { EXIT_CODES } from '../../runner/report.js';
 import { runRollout } from '../../runner/run-rollout.js';
@@ -68,18 +69,38 @@ async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressR
   return merged;
 }
 
+/** Beyond the holder's TTL: its last heartbeat may have landed just before this resume looked. */
+const LEASE_GRACE_MS = 2_000;
+
 /**
- * Re-takes the rollout's lease if its snapshot held one: the dead owner's lease is stale, so the same
- * rollout gets it back with a larger fence. If another rollout holds it now, the old fence is kept:
- * the lease keeper then reports it lost and the machine rolls back with it.
+ * Re-takes the rollout's lease if its snapshot held one, always with a new, larger fence. A dead owner
+ * on this host is stale at once; one on another host (or a frozen one) holds its lease until the lease
+ * runs out, so resume waits for that, and refuses if the lease is still being renewed by then: that
+ * process is alive, and two processes writing with one fence is what fences exist to prevent. If
+ * another rollout holds the lock now, the old fence is kept: the lease keeper then reports it lost and
+ * the machine rolls back what it can with it.
  */
 async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number): Promise<Lease> {
   const owner = { ...currentOwner(), rollout: record.id };
   const { host, pid, bootId, rollout } = owner;
-  const acquired = await session.locks.acquire(plan.config.file, { host, pid, bootId, rollout }, { ttlMs: plan.spec.lock.ttlMs, waitMs: 0 });
+  const key = plan.config.file;
+  const ttlMs = plan.spec.lock.ttlMs;
+  let acquired = await session.locks.acquire(key, { host, pid, bootId, rollout }, { ttlMs, waitMs: 0 });
+  if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
+    const waitMs = acquired.holder.ttlMs + LEASE_GRACE_MS;
+    session.display.note(`the config lock is still ${describeHolder(acquired.holder, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
+    acquired = await session.locks.acquire(key, { host, pid, bootId, rollout }, { ttlMs, waitMs });
+    if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
+      const holder = acquired.holder.owner;
+      throw new RolloutError(
+        'E_LOCK_BUSY',
+        `the config lock ${key} is still being renewed by rollout ${record.id}'s process ${holder.pid} on ${holder.host}, so that process is alive: let it finish, or \`rollout abort ${record.id}\` to stop it`,
+      );
+    }
+  }
   if (acquired.acquired) return acquired.lease;
   session.display.note(`the config lock is now held by another rollout; ${record.id} cannot write and will roll back what it can`);
-  return { key: plan.config.file, fence, owner: { host, pid, bootId, rollout }, ttlMs: plan.spec.lock.ttlMs };
+  return { key, fence, owner: { host, pid, bootId, rollout }, ttlMs };
 }
 
 /** `rollout resume <id>`: continues (or rolls back) a rollout whose process died, from its snapshot. */
