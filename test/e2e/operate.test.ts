@@ -210,4 +210,3 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(Math.max(...drones.map((d) => d.configs[FILE]?.fence ?? 0))).toBeGreaterThan(killedFence);
   });
 });
-
