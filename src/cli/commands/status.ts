@@ -54,7 +54,7 @@ function describeStatus(status: RolloutStatus): string {
     `  step:     ${record.step.name} (${record.step.index + 1} of ${record.step.total}); ${record.drones} targeted drones`,
     `  config:   ${record.config.file} → ${record.config.version}`,
     `  versions: ${Object.entries(status.versions).map(([v, n]) => `${v} ×${n}`).join(', ') || 'none known yet'}`,
-    `  owner:    ${record.owner.user}@${record.owner.host} pid ${record.owner.pid}, heartbeat ${formatDuration(now - record.heartbeat)} ago`,
+    `  owner:    ${record.owner.user}@${record.owner.host} pid ${record.owner.pid}${liveness === 'ended' ? '' : `, heartbeat ${formatDuration(now - record.heartbeat)} ago`}`,
     `  started:  ${new Date(record.started).toISOString()}${record.ended ? `, ended ${new Date(record.ended).toISOString()}` : ''}`,
   ];
   if (record.reason) lines.push(`  reason:   ${record.reason}`);
