@@ -37,6 +37,8 @@ export interface DroneClientOptions {
   readonly token?: string;
 }
 
+/** Idle keep-alive sockets are closed after this (or sooner, when the drone's Keep-Alive hint says so). */
+const IDLE_SOCKET_TIMEOUT_MS = 4_000;
 const RETRIED_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);
 /** Network errors worth another try: the drone may simply not have answered this once. */
 const RETRIED_ERRORS: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EADDRINUSE', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -54,6 +56,10 @@ function errorCode(error: unknown): string | undefined {
 
 function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
@@ -76,7 +82,10 @@ export class DroneClient {
 
   constructor(options: DroneClientOptions) {
     const maxSockets = options.maxSockets ?? 64;
-    this.#agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets }) };
+    // With a `timeout`, Node's agent also honours a server's `Keep-Alive: timeout=N` hint and drops idle
+    // sockets before the server closes them, instead of finding out on the next request.
+    const agentOptions = { keepAlive: true, maxSockets, timeout: IDLE_SOCKET_TIMEOUT_MS };
+    this.#agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
     this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.#timeoutMs = options.timeoutMs;
     this.#retries = options.retries;
@@ -149,10 +158,14 @@ export class DroneClient {
 
 function sortAnswer<T>(answer: JsonAnswer, where: string): DroneReply<T> {
   const { status, body } = answer;
-  if (status >= 200 && status < 300 && body !== undefined) return { ok: true, body: body as T };
+  if (status >= 200 && status < 300) {
+    if (body !== undefined) return { ok: true, body: body as T };
+    // The drone (or something in front of it) said yes without saying what it did: it may have acted.
+    return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+  }
   if (isErrorBody(body)) {
     if (status === 409 && body.error === 'lock_mismatch' && body.lock === 'HOT') return { ok: false, kind: 'hot', message: body.message };
     return { ok: false, kind: 'refused', status, code: body.error, message: body.message };
   }
-  return { ok: false, kind: 'refused', status, code: 'unexpected_answer', message: `HTTP ${status} without a JSON ${status < 300 ? 'answer' : 'error body'} from ${where}` };
+  return { ok: false, kind: 'refused', status, code: 'unexpected_answer', message: `HTTP ${status} without a JSON error body from ${where}` };
 }

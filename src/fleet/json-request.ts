@@ -1,4 +1,4 @@
-import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
 export interface JsonRequest {
@@ -25,14 +25,49 @@ export class RequestTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
 }
 
+/** The connection broke before the answer's last byte. */
+export class AnswerCutOffError extends Error {
+  override readonly name = 'AnswerCutOffError';
+  readonly code = 'ECONNRESET';
+}
+
+const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
+
 /**
- * One HTTP exchange on node:http with a JSON body each way, and nothing else: no retries, no hooks,
- * no per-request option merging. At 10,000 drones a rollout makes tens of thousands of these, so the
- * client's own cost per request is what stands between the orchestrator and the network's speed.
- * Rejects on a network error, the timeout or the signal; any HTTP status resolves.
+ * One HTTP exchange on node:http with a JSON body each way, and nothing else: no hooks, no per-request
+ * option merging. At 10,000 drones a rollout makes tens of thousands of these, so the client's own cost
+ * per request is what stands between the orchestrator and the network's speed. Rejects on a network
+ * error, the timeout or the signal; any HTTP status resolves. A kept-alive socket that the server closed
+ * while it sat idle fails before any answer: that try is made again at once on a new socket, once.
  */
-export function requestJson(options: JsonRequest): Promise<JsonAnswer> {
+export async function requestJson(options: JsonRequest): Promise<JsonAnswer> {
+  const deadline = performance.now() + options.timeoutMs;
+  try {
+    return await exchange(options, deadline);
+  } catch (error) {
+    if (!(error instanceof StaleSocketError) || options.signal?.aborted) throw unwrap(error);
+    return exchange(options, deadline).catch((again: unknown) => Promise.reject(unwrap(again)));
+  }
+}
+
+/** A failure on a reused socket before any answer arrived: the server had closed it. */
+class StaleSocketError extends Error {
+  constructor(readonly original: Error) {
+    super(original.message);
+  }
+}
+
+function unwrap(error: unknown): Error {
+  if (error instanceof StaleSocketError) return error.original;
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
   return new Promise<JsonAnswer>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(abortReason(options.signal));
+      return;
+    }
     const payload = options.json === undefined ? undefined : JSON.stringify(options.json);
     const headers: Record<string, string | number> = { accept: 'application/json', ...options.headers };
     if (payload !== undefined) {
@@ -41,30 +76,36 @@ export function requestJson(options: JsonRequest): Promise<JsonAnswer> {
     }
     const https = options.url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
-    const req = send(options.url, { method: options.method, headers, agent: https ? options.agents.https : options.agents.http }, (res) => {
+    let answered = false;
+    const req: ClientRequest = send(options.url, { method: options.method, headers, agent: https ? options.agents.https : options.agents.http }, (res) => {
+      answered = true;
       readBody(res).then((text) => {
         settle();
         resolve({ status: res.statusCode ?? 0, body: parseJson(text) });
       }, fail);
     });
-    const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
-    const onAbort = () => req.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('request aborted'));
+    const remaining = Math.max(0, deadline - performance.now());
+    const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${Math.round(options.timeoutMs)} ms`)), remaining);
+    const onAbort = () => req.destroy(abortReason(options.signal));
     function settle(): void {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
     function fail(error: unknown): void {
       settle();
-      reject(error instanceof Error ? error : new Error(String(error)));
+      const code = (error as { code?: unknown } | null)?.code;
+      const stale = !answered && req.reusedSocket && typeof code === 'string' && STALE_SOCKET_ERRORS.has(code);
+      const plain = error instanceof Error ? error : new Error(String(error));
+      reject(stale ? new StaleSocketError(plain) : plain);
     }
-    if (options.signal?.aborted) {
-      onAbort();
-    } else {
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     req.once('error', fail);
     req.end(payload);
   });
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  return signal?.reason instanceof Error ? signal.reason : new Error('request aborted');
 }
 
 function readBody(res: IncomingMessage): Promise<string> {
@@ -74,7 +115,7 @@ function readBody(res: IncomingMessage): Promise<string> {
     res.on('data', (chunk: string) => (text += chunk));
     res.once('end', () => resolve(text));
     res.once('error', reject);
-    res.once('aborted', () => reject(new Error('the answer was cut off before its end')));
+    res.once('aborted', () => reject(new AnswerCutOffError('the answer was cut off before its end')));
   });
 }
 

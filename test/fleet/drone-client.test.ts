@@ -148,4 +148,56 @@ describe('DroneClient', () => {
     expect(seen).toHaveLength(5);
     expect(ports.size).toBe(1);
   });
+
+  it('answers unreachable (it may have acted) for a 2xx without a JSON body, so a push behind a proxy is rolled back', async () => {
+    const { drone } = await droneAnswering((_req, _body, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
+
+    expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toMatchObject({ ok: false, kind: 'unreachable' });
+  });
+
+  it('retries an answer cut off before its end', async () => {
+    const { drone, seen } = await droneAnswering(
+      (_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"state":');
+        setTimeout(() => res.socket?.destroy(), 20);
+      },
+      json(200, { state: 'paused' }),
+    );
+    client = new DroneClient({ timeoutMs: 2_000, retries: 1 });
+
+    expect(await client.pause(drone, 'r-1')).toEqual({ ok: true, body: { state: 'paused' } });
+    expect(seen).toHaveLength(2);
+  });
+
+  it('replaces a kept-alive socket the drone closed, without spending a retry', async () => {
+    const requestsOnSocket = new WeakMap<object, number>();
+    const { drone, seen } = await droneAnswering((req, _body, res) => {
+      const count = (requestsOnSocket.get(req.socket) ?? 0) + 1;
+      requestsOnSocket.set(req.socket, count);
+      // The second request on a connection finds it closed, as when the drone's keep-alive timer fired.
+      if (count === 2) req.socket.destroy();
+      else json(200, { state: 'active' })(req, _body, res);
+    });
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+
+    expect(await client.resume(drone, 'r-1')).toMatchObject({ ok: true });
+    expect(await client.resume(drone, 'r-1')).toMatchObject({ ok: true });
+    expect(seen).toHaveLength(3);
+  });
+
+  it('gives up at once when the rollout aborts during the wait before a retry', async () => {
+    const abort = new AbortController();
+    const { drone, seen } = await droneAnswering((req, body, res) => {
+      json(503, { error: 'busy', message: 'try later' })(req, body, res);
+      setTimeout(() => abort.abort(), 30);
+    });
+    client = new DroneClient({ timeoutMs: 2_000, retries: 3 });
+
+    const started = performance.now();
+    expect(await client.health(drone, abort.signal)).toMatchObject({ ok: false, kind: 'cancelled' });
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(seen).toHaveLength(1);
+  });
 });
