@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { mustBe } from './describe-value.js';
 import { SpecError, sortIssues, type SpecIssue } from './spec-error.js';
 import { checkWithSchema } from './schema-issues.js';
+import { hasDuplicateKeys } from './json-duplicate-keys.js';
 import { labels } from './spec-fields.js';
 import type { Drone } from './types.js';
 import { parseYamlSource, type PathProblem } from './yaml-source.js';
@@ -54,7 +55,8 @@ export function checkInventoryText(text: string, file: string): InventoryCheck {
 /**
  * JSON is YAML too, and a 10,000-drone inventory parses in about 10 ms as JSON against most of a second
  * and tens of megabytes as a YAML document. So JSON text that is a valid inventory skips the YAML parser;
- * anything else, invalid JSON inventories included, goes the YAML way, whose issues carry positions.
+ * anything else, invalid JSON inventories and JSON repeating a key included, goes the YAML way, whose
+ * issues carry positions.
  */
 function checkJsonInventory(text: string): readonly Drone[] | undefined {
   if (!text.trimStart().startsWith('{')) return undefined;
@@ -64,6 +66,7 @@ function checkJsonInventory(text: string): readonly Drone[] | undefined {
   } catch {
     return undefined;
   }
+  if (hasDuplicateKeys(text)) return undefined;
   const result = checkWithSchema(inventorySchema, data);
   if ('problems' in result) return undefined;
   const drones = dronesOf(result.output);

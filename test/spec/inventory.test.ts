@@ -52,4 +52,15 @@ describe('inventory', () => {
       'rollouts/fleet.yaml:3:10 drones[1].id: duplicate drone id "a" (also drones[0])',
     ]);
   });
+
+  it('rejects a JSON inventory that repeats a key, as YAML does, instead of keeping the last one', () => {
+    const twoLists = '{"drones": [{"id": "a", "url": "http://h/a"}],\n "drones": [{"id": "b", "url": "http://h/b"}]}\n';
+    expect(errorsOf(twoLists)[0]).toMatch(/^rollouts\/fleet\.yaml:2:2 invalid YAML: Map keys must be unique/);
+    const twoIds = '{"drones": [{"id": "a", "id": "b", "url": "http://h/a"}]}\n';
+    expect(errorsOf(twoIds)[0]).toMatch(/invalid YAML: Map keys must be unique/);
+    const escaped = '{"drones": [{"id": "a", "url": "http://h/a", "labels": {"zone": "x", "\\u007aone": "y"}}]}\n';
+    expect(errorsOf(escaped)[0]).toMatch(/invalid YAML: Map keys must be unique/);
+    const sameKeyInTwoObjects = '{"drones": [{"id": "a", "url": "http://h/a"}, {"id": "b", "url": "http://h/b"}]}\n';
+    expect(parseInventoryText(sameKeyInTwoObjects, FILE).map((d) => d.id)).toEqual(['a', 'b']);
+  });
 });
