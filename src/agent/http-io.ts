@@ -24,11 +24,13 @@ export async function readBody(request: IncomingMessage, limit: number = MAX_BOD
   return Buffer.concat(chunks, size);
 }
 
-export function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  if (response.headersSent || response.destroyed) return;
+/** Answers with `body` as JSON; false when the response was already sent or its connection is gone. */
+export function sendJson(response: ServerResponse, status: number, body: unknown): boolean {
+  if (response.headersSent || response.destroyed) return false;
   const text = JSON.stringify(body);
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   response.end(text);
+  return true;
 }
 
 /**

@@ -71,8 +71,11 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       body = wire.toBody();
     }
     try {
-      sendJson(response, status, body);
-      if (target !== undefined) options.hooks?.answered?.(target, method, status, body);
+      if (sendJson(response, status, body) && target !== undefined) options.hooks?.answered?.(target, method, status, body);
+    } catch (error) {
+      // Nothing may escape: the server runs this handler unawaited, where a rejection would end the process.
+      options.logger.error({ err: error, method, path }, 'answering the request failed');
+      response.destroy();
     } finally {
       options.logger.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'request');
     }
