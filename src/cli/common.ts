@@ -28,11 +28,20 @@ function storeOf(options: CommonOptions) {
   return parseStoreUrl(options.store ?? process.env.ROLLOUT_STORE);
 }
 
+async function loadEtcdBackend<T>(code: 'E_LOCK_STORE' | 'E_STATE_STORE', load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new RolloutError(code, `the etcd client cannot be loaded (${why}): run \`npm install\` in fleet-rollout's folder, then try again`, { cause: error });
+  }
+}
+
 /** The embedded lock store in the state dir, or etcd's; the etcd client is loaded only when it is asked for. */
 export async function openLockStore(options: CommonOptions): Promise<LockStore> {
   const store = storeOf(options);
   if (store.kind !== 'etcd') return createEmbeddedLockStore({ dir: resolve(options.stateDir) });
-  const { createEtcdLockStore } = await import('../lock/etcd-store.js');
+  const { createEtcdLockStore } = await loadEtcdBackend('E_LOCK_STORE', () => import('../lock/etcd-store.js'));
   return createEtcdLockStore({ endpoints: store.endpoints });
 }
 
@@ -40,7 +49,7 @@ export async function openLockStore(options: CommonOptions): Promise<LockStore> 
 export async function openStateStore(options: CommonOptions): Promise<StateStore> {
   const store = storeOf(options);
   if (store.kind !== 'etcd') return createEmbeddedStateStore({ dir: resolve(options.stateDir) });
-  const { createEtcdStateStore } = await import('../store/etcd-store.js');
+  const { createEtcdStateStore } = await loadEtcdBackend('E_STATE_STORE', () => import('../store/etcd-store.js'));
   return createEtcdStateStore({ endpoints: store.endpoints });
 }
 
