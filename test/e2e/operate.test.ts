@@ -209,4 +209,34 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(new Set(drones.map((d) => d.configs[FILE]?.version)).size).toBe(1);
     expect(Math.max(...drones.map((d) => d.configs[FILE]?.fence ?? 0))).toBeGreaterThan(killedFence);
   });
+
+  it('resume refuses (exit 3) while the rollout\'s lock is still renewed, even when its record looks gone, and the live run finishes untouched', async () => {
+    // Given a live run whose record names a process that is gone (its record's pid edited to a dead one),
+    // while the live process keeps renewing the lock
+    const path = await spec('alive-under-the-record', '{ drones: 2, bake: 6s }');
+    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 3s }\n`);
+    const run = start('run', path, '--output', 'json');
+    const id = await rolloutAt(/^canary: baking/);
+    const recordFile = join(state.path, 'rollouts', id, 'record.json');
+    await expect
+      .poll(async () => {
+        const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
+        record.owner.pid = 2_147_483_646;
+        await writeFile(recordFile, JSON.stringify(record));
+        return (await history())[0]?.state;
+      }, { timeout: 10_000, interval: 200 })
+      .toBe('gone');
+
+    // When someone resumes it
+    const resumed = await cli('resume', id);
+
+    // Then resume waits for the lease, sees it renewed, and refuses without touching anything
+    expect(resumed.code, resumed.stderr).toBe(3);
+    expect(resumed.stdout).toMatch(/waiting up to 5\.0s for that lease to run out/);
+    expect(resumed.stderr).toMatch(/still being renewed by rollout \S+'s process \d+ on .*, so that process is alive/);
+    const finished = await run.done;
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(JSON.parse(finished.stdout)).toMatchObject({ id, result: 'promoted' });
+    await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
+  });
 });

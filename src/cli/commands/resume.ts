@@ -71,36 +71,47 @@ async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressR
 
 /** Beyond the holder's TTL: its last heartbeat may have landed just before this resume looked. */
 const LEASE_GRACE_MS = 2_000;
+/** etcd may keep a lease past its TTL (minimum TTL, a leader change): wait again while nobody renews it. */
+const LEASE_WAITS = 3;
 
 /**
  * Re-takes the rollout's lease if its snapshot held one, always with a new, larger fence. A dead owner
  * on this host is stale at once; one on another host (or a frozen one) holds its lease until the lease
- * runs out, so resume waits for that, and refuses if the lease is still being renewed by then: that
- * process is alive, and two processes writing with one fence is what fences exist to prevent. If
- * another rollout holds the lock now, the old fence is kept: the lease keeper then reports it lost and
- * the machine rolls back what it can with it.
+ * runs out, so resume waits for that, and refuses if the lease is renewed meanwhile: that process is
+ * alive, and two processes writing with one fence is what fences exist to prevent. If another rollout
+ * holds the lock now, the old fence is kept: the lease keeper then reports it lost and the machine
+ * rolls back what it can with it.
  */
 async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number): Promise<Lease> {
-  const owner = { ...currentOwner(), rollout: record.id };
-  const { host, pid, bootId, rollout } = owner;
+  const { host, pid, bootId } = currentOwner();
+  const owner = { host, pid, bootId, rollout: record.id };
   const key = plan.config.file;
   const ttlMs = plan.spec.lock.ttlMs;
-  let acquired = await session.locks.acquire(key, { host, pid, bootId, rollout }, { ttlMs, waitMs: 0 });
-  if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
-    const waitMs = acquired.holder.ttlMs + LEASE_GRACE_MS;
-    session.display.note(`the config lock is still ${describeHolder(acquired.holder, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
-    acquired = await session.locks.acquire(key, { host, pid, bootId, rollout }, { ttlMs, waitMs });
+  let acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs: 0 });
+  for (let round = 1; !acquired.acquired && acquired.holder.owner.rollout === record.id; round += 1) {
+    const before = acquired.holder;
+    if (round > LEASE_WAITS) {
+      throw new RolloutError('E_LOCK_BUSY', `the config lock ${key} is still ${describeHolder(before, Date.now())} after ${LEASE_WAITS} waits for its lease to run out; check that process, then \`rollout lock release ${key} --force\` and resume again`);
+    }
+    const waitMs = before.ttlMs + LEASE_GRACE_MS;
+    session.display.note(`the config lock is still ${describeHolder(before, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
+    acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs });
     if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
-      const holder = acquired.holder.owner;
-      throw new RolloutError(
-        'E_LOCK_BUSY',
-        `the config lock ${key} is still being renewed by rollout ${record.id}'s process ${holder.pid} on ${holder.host}, so that process is alive: let it finish, or \`rollout abort ${record.id}\` to stop it`,
-      );
+      const now = acquired.holder;
+      if (now.fence !== before.fence) {
+        throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} was resumed meanwhile by process ${now.owner.pid} on ${now.owner.host}; \`rollout status ${record.id}\` follows it`);
+      }
+      if (now.heartbeatAt > before.heartbeatAt) {
+        throw new RolloutError(
+          'E_LOCK_BUSY',
+          `the config lock ${key} is still being renewed by rollout ${record.id}'s process ${now.owner.pid} on ${now.owner.host}, so that process is alive: let it finish, or \`rollout abort ${record.id}\` to stop it`,
+        );
+      }
     }
   }
   if (acquired.acquired) return acquired.lease;
   session.display.note(`the config lock is now held by another rollout; ${record.id} cannot write and will roll back what it can`);
-  return { key, fence, owner: { host, pid, bootId, rollout }, ttlMs };
+  return { key, fence, owner, ttlMs };
 }
 
 /** `rollout resume <id>`: continues (or rolls back) a rollout whose process died, from its snapshot. */
