@@ -27,7 +27,10 @@ export async function openRolloutSession(options: CommonOptions, rolloutId: stri
   const stream = options.output === 'json' ? process.stderr : process.stdout;
   const display = new ProgressDisplay({ stream, live: isLiveTerminal(stream) });
   const locks = await openLockStore(options);
-  const store = await openStateStore(options);
+  const store = await openStateStore(options).catch(async (error: unknown) => {
+    await locks.close();
+    throw error;
+  });
   const reclaim = async (announce: boolean) => {
     for (const lock of await locks.reclaimStale()) {
       logger.warn({ key: lock.key, fence: lock.fence, reason: lock.staleReason }, 'reclaimed a stale lock');
