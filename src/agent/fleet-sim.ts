@@ -120,7 +120,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     const handler = createRequestHandler({
       resolve: (path) => drones.resolve(path),
       serverRoutes: new Map([['/sim/stats', () => stats.view()]]),
-      hooks: statsAndFaultHooks(drones, stats),
+      hooks: statsAndFaultHooks(drones, stats, configFile),
       logger,
       ...(options.token === undefined ? {} : { token: options.token }),
     });
@@ -152,12 +152,14 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
 }
 
 /** Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is handled. */
-function statsAndFaultHooks(drones: SimDrones, stats: SimStats): DroneRequestHooks {
+function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: string): DroneRequestHooks {
+  const configPath = `/v1/configs/${encodeURIComponent(configFile)}`;
   return {
     beforeRoute: async (target, method) => {
       const kind = simRequestKind(method, target.path);
       stats.arrived(kind);
-      if (kind === 'push') await drones.beforePush(target.agent.id);
+      // Only a push of the config the fault is about turns the drone HOT: the lock is planted on that file.
+      if (kind === 'push' && target.path === configPath) await drones.beforePush(target.agent.id);
     },
     answered: (target, method, status, body) => stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
   };
