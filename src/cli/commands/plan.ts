@@ -31,14 +31,14 @@ const RATE_POLL_MS = 250;
  */
 async function sampleRate(client: DroneClient, drone: Drone | undefined): Promise<number | null> {
   if (!drone) return null;
-  const giveUpAt = Date.now() + RATE_WAIT_MS;
+  const giveUpAt = performance.now() + RATE_WAIT_MS;
   for (;;) {
     const reply = await client.telemetry(drone, 0);
     if (!reply.ok) return null;
     const samples = reply.body.samples;
     const seconds = ((samples.at(-1)?.t ?? 0) - (samples[0]?.t ?? 0)) / 1000;
     if (samples.length >= 2 && seconds > 0) return (samples.length - 1) / seconds;
-    if (Date.now() >= giveUpAt) return null;
+    if (performance.now() >= giveUpAt) return null;
     await new Promise((done) => setTimeout(done, RATE_POLL_MS));
   }
 }
