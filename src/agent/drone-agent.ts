@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { sha256Hex } from './checksum.js';
 import { ConfigStore, type ConfigMeta, type ConfigSeed, type VersionRef } from './config-store.js';
 import type { PushRequest, RollbackRequest } from './drone-requests.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
 import { PauseHolds } from './pause-holds.js';
 import { modelFor, type ConfigParamsCache } from './telemetry-model.js';
@@ -79,7 +79,7 @@ export class DroneAgent {
   readonly #holds: PauseHolds;
   readonly #locks: LocalLocks;
   readonly #telemetry: TelemetryStream;
-  readonly #mutex = new KeyedMutex();
+  readonly #mutex = new KeyedQueue();
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #failWrites: boolean;

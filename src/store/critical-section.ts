@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { RolloutError } from '../errors.js';
+import { KeyedQueue } from '../keyed-queue.js';
 
 /**
  * How long a section marker may go untouched before another process breaks it. Sections last a few
@@ -25,29 +26,14 @@ export type AssertHeld = () => void;
  * up in memory first, so they wait for each other instead of polling the marker.
  */
 export class CriticalSections {
-  /** file → the tail of this process's queue for it; dropped once idle. */
-  readonly #tails = new Map<string, Promise<void>>();
+  readonly #queue = new KeyedQueue();
 
   /**
    * Runs `work` with every other writer of `file` kept out. A missing directory fails with the plain
    * ENOENT error, for the caller to say which rollout is missing.
    */
-  async run<T>(file: string, work: (assertHeld: AssertHeld) => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(file) ?? Promise.resolve();
-    let done!: () => void;
-    const tail = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    this.#tails.set(file, tail);
-    await previous;
-    try {
-      return await hold(file, work);
-    } finally {
-      done();
-      if (this.#tails.get(file) === tail) {
-        this.#tails.delete(file);
-      }
-    }
+  run<T>(file: string, work: (assertHeld: AssertHeld) => Promise<T>): Promise<T> {
+    return this.#queue.run(file, () => hold(file, work));
   }
 }
 

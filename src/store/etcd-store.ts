@@ -9,7 +9,7 @@ import { EtcdStoreClient, keyAfter, rangeEnd, retryCompacted } from './etcd-clie
 import { claimCommands } from './etcd-commands.js';
 import { commandKey, recordExists, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
 import { corruptKey, decodeKv } from './etcd-values.js';
-import { KeyedQueue } from './keyed-queue.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { serializeRecord } from './record-file.js';
 import { auditEventSchema, checkInput, droneProgressSchema, operatorCommandSchema, progressBatchSchema, ROLLOUT_ID_PATTERN, rolloutRecordSchema } from './record-schemas.js';
 import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';

@@ -1,7 +1,8 @@
 /**
- * Runs tasks one at a time per key, in the order they were queued. Two calls this process makes to one
- * etcd key without waiting then reach etcd in that order (gRPC alone does not promise it), so of two
- * snapshot saves the later one stays, and this process never races itself on a compare-and-swap.
+ * Runs tasks one at a time per key, in the order they were queued; a key's queue is dropped once idle,
+ * so idle keys cost nothing. The etcd state store orders its writes to one key with it, the embedded
+ * store queues this process's writers of one file before they contend for its marker, and a drone
+ * serialises the requests touching one config.
  */
 export class KeyedQueue {
   /** key → the tail of its queue; dropped once idle. */
