@@ -36,17 +36,25 @@ const NEW = { version: '3f2a9c1', sha256: '3f2a9c1b4e5d6f708192a3b4c5d6e7f8091a2
 export async function benchStateStore(dir: string, drones: number): Promise<StateStoreBench> {
   assertNonEmptyString('dir', dir);
   assertPositiveInteger('drones', drones);
+  const { id, totalMs } = await timeBenchRollout(createEmbeddedStateStore({ dir }), drones);
+  const files = rolloutFiles(rolloutsRoot(resolve(dir)), id);
+  const auditBytes = files === undefined ? 0 : (await stat(files.audit)).size;
+  return benchFigures(totalMs, auditBytes, drones);
+}
+
+/** Persists the bench rollout into `store` (see persistBenchRollout), closes it, and times both. */
+export async function timeBenchRollout(store: StateStore, drones: number): Promise<{ readonly id: string; readonly totalMs: number }> {
   const id = benchRolloutId();
-  const store = createEmbeddedStateStore({ dir });
   const started = performance.now();
   try {
     await persistBenchRollout(store, id, drones);
   } finally {
     await store.close();
   }
-  const totalMs = performance.now() - started;
-  const files = rolloutFiles(rolloutsRoot(resolve(dir)), id);
-  const auditBytes = files === undefined ? 0 : (await stat(files.audit)).size;
+  return { id, totalMs: performance.now() - started };
+}
+
+export function benchFigures(totalMs: number, auditBytes: number, drones: number): StateStoreBench {
   return {
     transitions: TRANSITIONS,
     totalMs: round(totalMs),
@@ -56,12 +64,12 @@ export async function benchStateStore(dir: string, drones: number): Promise<Stat
   };
 }
 
-export function benchRolloutId(): string {
+function benchRolloutId(): string {
   return `bench-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
 /** The simulated rollout every state-store bench persists (this one and etcd-bench.ts), in the runner's order. */
-export async function persistBenchRollout(store: StateStore, id: string, drones: number): Promise<void> {
+async function persistBenchRollout(store: StateStore, id: string, drones: number): Promise<void> {
   const droneIds = Array.from({ length: drones }, (_, index) => `drone-${index + 1}`);
   const stageAt = new Map(FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]));
   await store.createRollout(benchRecord(id, drones));

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { assertPositiveInteger } from '../lock/arguments.js';
-import { benchRolloutId, persistBenchRollout, TRANSITIONS, type StateStoreBench } from './bench.js';
+import { benchFigures, timeBenchRollout, type StateStoreBench } from './bench.js';
 import { EtcdStoreClient } from './etcd-client.js';
 import { rolloutKeys } from './etcd-keys.js';
 import { createEtcdStateStore } from './etcd-store.js';
@@ -20,17 +19,10 @@ export interface EtcdStateStoreBench extends StateStoreBench {
 export async function benchEtcdStateStore(endpoints: readonly string[], drones: number): Promise<EtcdStateStoreBench> {
   assertPositiveInteger('drones', drones);
   const prefix = `fleet-rollout-bench/${randomUUID()}/`;
-  const id = benchRolloutId();
   const store = createEtcdStateStore({ endpoints, prefix });
   const inspector = new EtcdStoreClient(endpoints, 30_000);
   try {
-    const started = performance.now();
-    try {
-      await persistBenchRollout(store, id, drones);
-    } finally {
-      await store.close();
-    }
-    const totalMs = performance.now() - started;
+    const { id, totalMs } = await timeBenchRollout(store, drones);
     const keys = rolloutKeys(prefix, id);
     if (keys === undefined) {
       throw new Error(`benchEtcdStateStore: ${id} is not a rollout id`);
@@ -38,20 +30,9 @@ export async function benchEtcdStateStore(endpoints: readonly string[], drones: 
     const audit = await inspector.readPrefix(keys.audit, 64);
     const auditBytes = audit.reduce((sum, kv) => sum + kv.value.length, 0);
     const left = await inspector.readPrefix(keys.dir, 10_000, { keys_only: true });
-    return {
-      transitions: TRANSITIONS,
-      totalMs: round(totalMs),
-      perTransitionMs: round(totalMs / TRANSITIONS),
-      auditBytes,
-      auditBytesPerDrone: round(auditBytes / drones),
-      keys: left.length,
-    };
+    return { ...benchFigures(totalMs, auditBytes, drones), keys: left.length };
   } finally {
     await inspector.client.delete().prefix(prefix).catch(() => undefined);
     inspector.close();
   }
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
 }
