@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RolloutError } from '../errors.js';
 import type { AuditEvent, RolloutRecord, StateStore } from '../store/types.js';
 import type { Ledger } from './ledger.js';
 
@@ -40,16 +41,16 @@ export class RolloutRecorder {
     this.audit('transition', event);
     const audit = this.#takeAudit();
     const progress = this.#ledger.takeChanged();
-    this.#enqueue(async () => {
-      await this.#writeBatch(audit, progress);
-      await this.#store.saveSnapshot(this.#id, snapshot);
-      await this.#store.updateRollout(this.#id, { ...patch, updated: this.#now() });
-    });
+    this.#enqueue([
+      ...this.#batchWrites(audit, progress),
+      () => this.#store.saveSnapshot(this.#id, snapshot),
+      () => this.#store.updateRollout(this.#id, { ...patch, updated: this.#now() }),
+    ]);
   }
 
   /** Queues a change to the rollout record alone (heartbeat, result). */
   update(patch: RecordPatch): void {
-    this.#enqueue(() => this.#store.updateRollout(this.#id, patch).then(() => undefined));
+    this.#enqueue([() => this.#store.updateRollout(this.#id, patch)]);
   }
 
   /** Writes everything buffered and waits for every queued write; rejects if any write failed. */
@@ -59,7 +60,7 @@ export class RolloutRecorder {
     await Promise.resolve();
     const audit = this.#takeAudit();
     const progress = this.#ledger.takeChanged();
-    if (audit.length > 0 || Object.keys(progress).length > 0) this.#enqueue(() => this.#writeBatch(audit, progress));
+    this.#enqueue(this.#batchWrites(audit, progress));
     await this.#queue;
     if (this.#failure) throw this.#failure;
   }
@@ -70,33 +71,45 @@ export class RolloutRecorder {
     return audit;
   }
 
-  async #writeBatch(audit: readonly AuditEvent[], progress: ReturnType<Ledger['takeChanged']>): Promise<void> {
-    if (Object.keys(progress).length > 0) await this.#store.saveProgress(this.#id, progress);
-    if (audit.length > 0) await this.#store.appendAudit(this.#id, audit);
+  #batchWrites(audit: readonly AuditEvent[], progress: ReturnType<Ledger['takeChanged']>): (() => Promise<unknown>)[] {
+    const writes: (() => Promise<unknown>)[] = [];
+    if (Object.keys(progress).length > 0) writes.push(() => this.#store.saveProgress(this.#id, progress));
+    if (audit.length > 0) writes.push(() => this.#store.appendAudit(this.#id, audit));
+    return writes;
   }
 
   /**
-   * Runs writes one at a time. A failed write is retried for up to RETRY_FOR_MS (a store restarting, a
-   * short network outage); after that the recorder gives up for good and every flush rejects.
+   * Runs writes one at a time, in order. A write the store could not make (E_STATE_STORE: a store
+   * restarting, a short network outage) is retried on its own for up to RETRY_FOR_MS, so a write that
+   * already landed, an audit append above all, is never made twice; any other error, or one that
+   * outlasts that, makes the recorder give up for good and every flush reject.
    */
-  #enqueue(task: () => Promise<void>): void {
+  #enqueue(writes: readonly (() => Promise<unknown>)[]): void {
+    if (writes.length === 0) return;
     this.#queue = this.#queue.then(async () => {
-      if (this.#failure) return;
-      const giveUpAt = Date.now() + RETRY_FOR_MS;
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          await task();
-          return;
-        } catch (error) {
-          if (Date.now() >= giveUpAt) {
-            this.#failure = error instanceof Error ? error : new Error(String(error));
-            this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');
-            return;
-          }
-          this.#logger.warn({ err: error, attempt }, 'writing the rollout state failed; retrying');
-          await new Promise((done) => setTimeout(done, Math.min(1000, 100 * attempt)));
-        }
+      for (const write of writes) {
+        if (this.#failure) return;
+        await this.#attempt(write);
       }
     });
+  }
+
+  async #attempt(write: () => Promise<unknown>): Promise<void> {
+    const giveUpAt = Date.now() + RETRY_FOR_MS;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        const transient = error instanceof RolloutError && error.code === 'E_STATE_STORE';
+        if (!transient || Date.now() >= giveUpAt) {
+          this.#failure = error instanceof Error ? error : new Error(String(error));
+          this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');
+          return;
+        }
+        this.#logger.warn({ err: error, attempt }, 'writing the rollout state failed; retrying');
+        await new Promise((done) => setTimeout(done, Math.min(1000, 100 * attempt)));
+      }
+    }
   }
 }

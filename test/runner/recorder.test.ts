@@ -1,0 +1,71 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RolloutError } from '../../src/errors.js';
+import { Ledger } from '../../src/runner/ledger.js';
+import { RolloutRecorder } from '../../src/runner/recorder.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import type { StateStore } from '../../src/store/types.js';
+import { sampleRecord } from '../store/conformance.js';
+import { makeStateDir } from '../store/temp-dir.js';
+
+const ID = 'aim-v43-recorder';
+
+/** A real embedded store whose saveSnapshot fails the first `failures` times with `error`. */
+function failingSnapshots(store: StateStore, failures: number, error: () => Error): StateStore {
+  let left = failures;
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'saveSnapshot') {
+        return (id: string, snapshot: unknown) => (left-- > 0 ? Promise.reject(error()) : target.saveSnapshot(id, snapshot));
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('RolloutRecorder', () => {
+  let cleanup: (() => Promise<void>) | undefined;
+
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = undefined;
+  });
+
+  async function recorderOver(wrap: (store: StateStore) => StateStore) {
+    const { dir, remove } = await makeStateDir();
+    const store = createEmbeddedStateStore({ dir });
+    cleanup = async () => {
+      await store.close();
+      await remove();
+    };
+    await store.createRollout(sampleRecord(ID));
+    const recorder = new RolloutRecorder({ store: wrap(store), id: ID, ledger: new Ledger(), logger: pino({ level: 'silent' }), now: Date.now });
+    return { store, recorder };
+  }
+
+  it('retries only the write that failed: an audit batch that landed is not appended again', async () => {
+    const { store, recorder } = await recorderOver((s) => failingSnapshots(s, 2, () => new RolloutError('E_STATE_STORE', 'etcd did not answer')));
+
+    recorder.audit('pause', { drone: 'drone-1', ok: true });
+    recorder.transition({ value: 'locked' }, { stage: 'locked' }, { to: 'locked' });
+    await recorder.flush();
+
+    const audit = await store.readAudit(ID);
+    expect(audit.map((e) => e.kind)).toEqual(['pause', 'transition']);
+    expect(await store.loadSnapshot(ID)).toEqual({ value: 'locked' });
+    expect((await store.getRollout(ID))?.stage).toBe('locked');
+  });
+
+  it('gives up at once on an error that is not the store being unreachable, and every flush says so', async () => {
+    const { store, recorder } = await recorderOver((s) => failingSnapshots(s, 1, () => new TypeError('Expected `snapshot` to be JSON-serialisable')));
+
+    recorder.transition({ value: 'locked' }, { stage: 'locked' }, { to: 'locked' });
+    const started = performance.now();
+    await expect(recorder.flush()).rejects.toThrow(TypeError);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await expect(recorder.flush()).rejects.toThrow(TypeError);
+    expect((await store.readAudit(ID)).map((e) => e.kind)).toEqual(['transition']);
+    expect(await store.loadSnapshot(ID)).toBeNull();
+  });
+});
