@@ -32,7 +32,7 @@ export interface EtcdLockOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export const DEFAULT_ETCD_PREFIX = 'fleet-rollout/';
+const DEFAULT_ETCD_PREFIX = 'fleet-rollout/';
 
 /**
  * The lock backend for many orchestrators on many machines: one etcd key per lock, attached to an etcd

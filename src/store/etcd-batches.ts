@@ -25,51 +25,41 @@ export interface Put {
   readonly value: Buffer;
 }
 
-export function putBytes(put: Put): number {
+function putBytes(put: Put): number {
   return put.key.length + put.value.length + PUT_OVERHEAD_BYTES;
 }
 
 /** Cuts `puts` into txns of at most `maxOps` puts and MAX_TXN_BYTES, in order. */
 export function batchPuts<T extends Put>(puts: readonly T[], maxOps = MAX_TXN_OPS): T[][] {
-  const batches: T[][] = [];
-  let batch: T[] = [];
-  let bytes = 0;
-  for (const put of puts) {
-    const size = putBytes(put);
-    assertFits(put.key.toString(), size);
-    if (batch.length > 0 && (batch.length >= maxOps || bytes + size > MAX_TXN_BYTES)) {
-      batches.push(batch);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(put);
-    bytes += size;
-  }
-  if (batch.length > 0) {
-    batches.push(batch);
-  }
-  return batches;
+  return pack(puts, putBytes, MAX_TXN_BYTES, maxOps, (put, size) => assertFits(put.key.toString(), size));
 }
 
 /** Groups lines (each ending in a newline) into chunks of at most `maxBytes`; a longer line is a chunk alone. */
 export function chunkLines(lines: readonly string[], maxBytes = AUDIT_CHUNK_BYTES): string[][] {
-  const chunks: string[][] = [];
-  let chunk: string[] = [];
+  return pack(lines, (line) => Buffer.byteLength(line), maxBytes, Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Greedy, in order: a group is closed when the next item would take it past `maxBytes` or `maxCount`;
+ * an item larger than `maxBytes` alone makes a group of one, unless `tooLarge` throws for it first.
+ */
+function pack<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxCount: number, tooLarge?: (item: T, size: number) => void): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
   let bytes = 0;
-  for (const line of lines) {
-    const size = Buffer.byteLength(line);
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      chunks.push(chunk);
-      chunk = [];
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (size > maxBytes) tooLarge?.(item, size);
+    if (group.length > 0 && (group.length >= maxCount || bytes + size > maxBytes)) {
+      groups.push(group);
+      group = [];
       bytes = 0;
     }
-    chunk.push(line);
+    group.push(item);
     bytes += size;
   }
-  if (chunk.length > 0) {
-    chunks.push(chunk);
-  }
-  return chunks;
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /** One value etcd would refuse in any request: fails before anything is written. */

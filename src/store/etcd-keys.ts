@@ -57,11 +57,6 @@ export function auditChunkKey(keys: RolloutKeys, seq: number): Buffer {
   return Buffer.from(`${keys.audit}${String(seq).padStart(SEQ_DIGITS, '0')}`);
 }
 
-/** The first seq of an audit chunk, read back from its key. */
-export function auditChunkSeq(keys: RolloutKeys, key: Buffer): number {
-  return Number(key.toString().slice(keys.audit.length));
-}
-
 let sent = 0;
 
 /**
