@@ -1,5 +1,6 @@
 import { EtcdLeaseInvalidError, type IKeyValue, type ITxnResponse } from 'etcd3';
 import { RolloutError } from '../errors.js';
+import { InFlight } from '../in-flight.js';
 import {
   assertAcquireOptions,
   assertKey,
@@ -62,7 +63,7 @@ class EtcdLockStore implements LockStore {
   readonly #isPidAlive: (pid: number) => boolean;
   /** Aborted by close() to wake acquires that are watching a busy lock. */
   readonly #closing = new AbortController();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
   #closed: Promise<void> | undefined;
 
   constructor(options: EtcdLockOptions) {
@@ -249,7 +250,7 @@ class EtcdLockStore implements LockStore {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing.abort();
-      await Promise.allSettled([...this.#inFlight]);
+      await this.#inFlight.drain();
       this.#etcd.close();
     })();
     return this.#closed;
@@ -351,22 +352,19 @@ class EtcdLockStore implements LockStore {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    const result = (async () => {
-      this.#throwIfStopped();
-      return operation();
-    })();
-    this.#inFlight.add(result);
-    const forget = (): void => void this.#inFlight.delete(result);
-    result.then(forget, forget);
-    return result;
+    return this.#inFlight.run(operation, () => this.#closedError());
   }
 
   #throwIfStopped(signal?: AbortSignal): void {
     signal?.throwIfAborted();
     if (this.#closing.signal.aborted) {
-      throw new RolloutError('E_LOCK_STORE', `The lock store on etcd at ${this.#endpoints} is closed`);
+      throw this.#closedError();
     }
   }
+  #closedError(): RolloutError {
+    return new RolloutError('E_LOCK_STORE', `The lock store on etcd at ${this.#endpoints} is closed`);
+  }
+
 }
 
 /** etcd leases count whole seconds. */

@@ -3,6 +3,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RolloutError } from '../errors.js';
+import { InFlight } from '../in-flight.js';
 import { assertNonEmptyString } from '../lock/arguments.js';
 import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
 import { appendAuditEvents, readAuditEvents } from './audit-log.js';
@@ -49,8 +50,7 @@ class EmbeddedStateStore implements StateStore {
   readonly #root: string;
   readonly #now: () => number;
   readonly #sections = new CriticalSections();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  #closed = false;
+  readonly #inFlight = new InFlight();
 
   constructor(options: EmbeddedStateStoreOptions) {
     assertNonEmptyString('dir', options.dir);
@@ -261,8 +261,7 @@ class EmbeddedStateStore implements StateStore {
 
   /** Waits for the calls in flight; later calls fail with E_STATE_STORE. */
   async close(): Promise<void> {
-    this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
+    await this.#inFlight.drain();
   }
 
   /**
@@ -285,16 +284,7 @@ class EmbeddedStateStore implements StateStore {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#closed) {
-      return Promise.reject(new RolloutError('E_STATE_STORE', `The state store on ${this.#root} is closed`));
-    }
-    const result = operation();
-    this.#inFlight.add(result);
-    const forget = (): void => {
-      this.#inFlight.delete(result);
-    };
-    result.then(forget, forget);
-    return result;
+    return this.#inFlight.run(operation, () => new RolloutError('E_STATE_STORE', `The state store on ${this.#root} is closed`));
   }
 }
 

@@ -9,6 +9,7 @@ import { EtcdStoreClient, keyAfter, rangeEnd, retryCompacted } from './etcd-clie
 import { claimCommands } from './etcd-commands.js';
 import { commandKey, recordExists, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
 import { corruptKey, decodeKv } from './etcd-values.js';
+import { InFlight } from '../in-flight.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { serializeRecord } from './record-file.js';
 import { auditEventSchema, checkInput, droneProgressSchema, operatorCommandSchema, progressBatchSchema, ROLLOUT_ID_PATTERN, rolloutRecordSchema } from './record-schemas.js';
@@ -75,7 +76,7 @@ class EtcdStateStore implements StateStore {
   /** What this instance last read or wrote: with one writer, an update or an append is a single txn. */
   readonly #records = new Map<string, StoredRecord>();
   readonly #counters = new Map<string, AuditCounter>();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
   #closed: Promise<void> | undefined;
 
   constructor(options: EtcdStateStoreOptions) {
@@ -309,7 +310,7 @@ class EtcdStateStore implements StateStore {
   /** Waits for the calls in flight, then closes the client; later calls fail with E_STATE_STORE. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await this.#inFlight.drain();
       this.#etcd.close();
     })();
     return this.#closed;
@@ -361,18 +362,13 @@ class EtcdStateStore implements StateStore {
   }
 
   #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    if (this.#closed !== undefined) {
-      return Promise.reject(new RolloutError('E_STATE_STORE', `The state store on etcd at ${this.#etcd.endpoints} is closed`));
-    }
-    const result = operation().catch((error: unknown) => {
-      throw this.#etcd.storeError(what, error);
-    });
-    this.#inFlight.add(result);
-    const forget = (): void => {
-      this.#inFlight.delete(result);
-    };
-    result.then(forget, forget);
-    return result;
+    return this.#inFlight.run(
+      () =>
+        operation().catch((error: unknown) => {
+          throw this.#etcd.storeError(what, error);
+        }),
+      () => new RolloutError('E_STATE_STORE', `The state store on etcd at ${this.#etcd.endpoints} is closed`),
+    );
   }
 }
 

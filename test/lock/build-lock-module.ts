@@ -15,6 +15,7 @@ export async function buildLockModule(): Promise<{ readonly dir: string; remove:
   const { dir, remove } = await makeStateDir();
   const sources = [
     'src/errors.ts',
+    'src/in-flight.ts',
     ...(await readdir(join(projectRoot, 'src/lock'))).filter((name) => name.endsWith('.ts')).map((name) => `src/lock/${name}`),
   ];
   for (const source of sources) {

@@ -15,6 +15,7 @@ export async function buildStoreModule(): Promise<{ readonly dir: string; remove
   const { dir, remove } = await makeStateDir();
   const sources = [
     'src/errors.ts',
+    'src/in-flight.ts',
     'src/keyed-queue.ts',
     'src/lock/arguments.ts',
     ...(await readdir(join(projectRoot, 'src/store'))).filter((name) => name.endsWith('.ts')).map((name) => `src/store/${name}`),
