@@ -21,12 +21,8 @@ export function createRolloutEffects(
   const analysis = new AnalysisStage(runtime);
   const { spec, config } = runtime.plan;
   const persisted = () => runtime.recorder.flush();
-  /**
-   * Clean-up (rollback, resume, release) runs even when the state store cannot be written: a fleet left
-   * paused or mixed is worse than an audit log with a gap, which the log file then records.
-   */
-  const persistedIfPossible = () =>
-    runtime.recorder.flush().catch((error: unknown) => runtime.logger.error({ err: error }, 'cleaning up without the state store'));
+  /** Clean-up (rollback, resume, release) runs even when the state store cannot be written. */
+  const persistedIfPossible = () => runtime.recorder.flushOrLog('cleaning up without the state store');
   let lease: Lease | null = resumedLease;
   let keeper: LeaseKeeper | null = null;
   let pushing: Promise<unknown> = Promise.resolve();

@@ -164,6 +164,7 @@ export async function rollBack(runtime: RolloutRuntime, input: { readonly fence:
   const { config } = runtime.plan;
   const ids = runtime.ledger.ids((p) => p.pushSent && !p.rolledBack);
   runtime.recorder.audit('rollback.begin', { drones: ids.length, fence: input.fence });
+  await runtime.recorder.flushOrLog('rolling back without the state store');
   const incomplete: string[] = [];
   let done = 0;
   await forEachDrone(dronesOf(runtime, ids), { concurrency: concurrency(runtime), signal }, async (drone, s) => {

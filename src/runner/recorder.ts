@@ -65,6 +65,15 @@ export class RolloutRecorder {
     if (this.#failure) throw this.#failure;
   }
 
+  /**
+   * `flush()` for work that must go on without the state store (clean-up, the periodic flush, the end):
+   * a failure is logged with `why` instead of thrown; a fleet left paused or mixed is worse than an audit
+   * log with a gap, which the log file then records.
+   */
+  async flushOrLog(why: string): Promise<void> {
+    await this.flush().catch((error: unknown) => this.#logger.error({ err: error }, why));
+  }
+
   #takeAudit(): AuditEvent[] {
     const audit = this.#pending;
     this.#pending = [];

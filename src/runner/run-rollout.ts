@@ -215,9 +215,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   }, options.commandPollMs ?? 500);
   const heartbeat = setInterval(() => recorder.update({ heartbeat: now() }), HEARTBEAT_MS);
   // A long stage (10,000 pushes) shows its progress in the store while it runs, not only at its end.
-  const flusher = setInterval(() => {
-    recorder.flush().catch((error: unknown) => logger.error({ err: error }, 'writing the rollout state failed'));
-  }, FLUSH_MS);
+  const flusher = setInterval(() => void recorder.flushOrLog('writing the rollout state failed'), FLUSH_MS);
 
   actor.start();
   const done = toPromise(actor)
@@ -227,7 +225,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       recorder.audit('ended', { result: report.result, reason: report.reason, hot: report.hot, attention: report.attention });
       recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
       // The fleet's end state is decided and reached; a store that cannot record it does not change it.
-      await recorder.flush().catch((error: unknown) => logger.error({ err: error }, `the rollout ended ${report.result}, but the state store did not record it`));
+      await recorder.flushOrLog(`the rollout ended ${report.result}, but the state store did not record it`);
       return report;
     })
     .finally(() => {

@@ -68,4 +68,23 @@ describe('RolloutRecorder', () => {
     expect((await store.readAudit(ID)).map((e) => e.kind)).toEqual(['transition']);
     expect(await store.loadSnapshot(ID)).toBeNull();
   });
+
+  it('flushOrLog resolves when the store fails for good, and logs why', async () => {
+    const { dir, remove } = await makeStateDir();
+    const store = createEmbeddedStateStore({ dir });
+    cleanup = async () => {
+      await store.close();
+      await remove();
+    };
+    await store.createRollout(sampleRecord(ID));
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    const broken = failingSnapshots(store, 1, () => new TypeError('not JSON'));
+    const recorder = new RolloutRecorder({ store: broken, id: ID, ledger: new Ledger(), logger, now: Date.now });
+
+    recorder.transition({ value: 'rollingBack' }, { stage: 'rollingBack' }, { to: 'rollingBack' });
+    await expect(recorder.flushOrLog('rolling back without the state store')).resolves.toBeUndefined();
+
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('rolling back without the state store');
+  });
 });
