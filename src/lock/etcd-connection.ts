@@ -1,21 +1,9 @@
-import { castGrpcError, ClientClosedError, Etcd3, FilterType, isRecoverableError, type IOptions, type KVClient } from 'etcd3';
+import { castGrpcError, Etcd3, FilterType, type KVClient } from 'etcd3';
 import { RolloutError } from '../errors.js';
+import { etcdFailure, PASS_THROUGH } from '../etcd-shared.js';
 
 /** gRPC call options (a deadline), named through etcd3 so that grpc-js stays its business. */
 export type CallOptions = NonNullable<Parameters<KVClient['range']>[1]>;
-
-type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
-
-/**
- * etcd3 puts a circuit breaker on each endpoint by default: after three failed calls it refuses every call
- * for 5 s without trying. With one endpoint that outlasts a short outage: etcd is back after a second but
- * renewals still fail for 5 s, and a lease with a few seconds of TTL is given up for nothing. So each call
- * goes through; the client's own retry (three attempts over the shuffled endpoints) still moves past a
- * dead endpoint, which refuses the connection at once.
- */
-const PASS_THROUGH = {
-  execute: (call: (context: { signal: AbortSignal }) => unknown) => Promise.resolve(call({ signal: new AbortController().signal })),
-} as unknown as HostPolicy;
 
 /** One etcd client and the way its failures read to an operator. */
 export class EtcdConnection {
@@ -44,21 +32,7 @@ export class EtcdConnection {
   }
 
   storeError(what: string, error: unknown): RolloutError {
-    if (error instanceof RolloutError) {
-      return error;
-    }
-    const cause = error instanceof Error ? error : new Error(String(error));
-    if (isRecoverableError(cause) || cause instanceof ClientClosedError) {
-      // grpc-js ends its connection errors with an empty "Resolution note: ".
-      const detail = cause.message.replace(/\s*Resolution note:\s*$/, '');
-      return new RolloutError(
-        'E_LOCK_STORE',
-        `etcd at ${this.#endpoints} did not answer (${what}: ${detail}): check that it runs and that ` +
-          `--store etcd://${this.#endpoints} names its client endpoints`,
-        { cause },
-      );
-    }
-    return new RolloutError('E_LOCK_STORE', `etcd at ${this.#endpoints} refused to ${what}: ${cause.message}`, { cause });
+    return error instanceof RolloutError ? error : etcdFailure('E_LOCK_STORE', this.#endpoints, what, error);
   }
 
   /**

@@ -49,19 +49,6 @@ export function lockKey(prefix: string, key: string): Buffer {
   return Buffer.from(`${locksPrefix(prefix)}${key}`);
 }
 
-/** The end of etcd's key range holding every key that starts with `prefix`. */
-export function rangeEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let index = end.length - 1; index >= 0; index -= 1) {
-    if ((end[index] ?? 0) < 0xff) {
-      end[index] = (end[index] ?? 0) + 1;
-      return end.subarray(0, index + 1);
-    }
-  }
-  // Every byte is 0xff: the range runs to the end of the keyspace.
-  return Buffer.from([0]);
-}
-
 export function encodeLockValue(value: EtcdLockValue): Buffer {
   const { owner } = value;
   return Buffer.from(

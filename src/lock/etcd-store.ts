@@ -11,7 +11,8 @@ import {
 } from './arguments.js';
 import { describeHolder } from './describe.js';
 import { EtcdConnection } from './etcd-connection.js';
-import { decodeLock, encodeLockValue, lockKey, locksPrefix, rangeEnd, type EtcdLock } from './etcd-record.js';
+import { rangeEnd } from '../etcd-shared.js';
+import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './etcd-record.js';
 import { hostIdentity, isPidAlive } from './host.js';
 import { isSameProcess, lockStatus, type HostView } from './staleness.js';
 import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore } from './types.js';

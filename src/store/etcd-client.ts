@@ -1,19 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { ClientClosedError, Etcd3, GRPCUnavailableError, isRecoverableError, type IKeyValue, type IOptions, type IRangeRequest } from 'etcd3';
+import { Etcd3, GRPCUnavailableError, type IKeyValue, type IOptions, type IRangeRequest } from 'etcd3';
 import { RolloutError } from '../errors.js';
-import { rangeEnd } from '../lock/etcd-record.js';
+import { etcdFailure, PASS_THROUGH, rangeEnd } from '../etcd-shared.js';
 
-type FaultHandling = NonNullable<IOptions['faultHandling']>;
-type HostPolicy = ReturnType<NonNullable<FaultHandling['host']>>;
-type GlobalPolicy = NonNullable<FaultHandling['global']>;
-
-/**
- * etcd3 puts a circuit breaker on each endpoint by default, which refuses every call for 5 s after three
- * failures: a one-second restart of etcd would fail the rollout's writes for five. Each call goes through.
- */
-const PASS_THROUGH = {
-  execute: (call: (context: { signal: AbortSignal }) => unknown) => Promise.resolve(call({ signal: new AbortController().signal })),
-} as unknown as HostPolicy;
+type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
 /**
  * etcd3 retries every "recoverable" error three times by default, deadline exceeded included: a txn that
@@ -68,21 +58,7 @@ export class EtcdStoreClient {
 
   /** Whatever etcd or the network throws comes out as E_STATE_STORE; a RolloutError or a TypeError as is. */
   storeError(what: string, error: unknown): Error {
-    if (error instanceof RolloutError || error instanceof TypeError) {
-      return error;
-    }
-    const cause = error instanceof Error ? error : new Error(String(error));
-    if (isRecoverableError(cause) || cause instanceof ClientClosedError) {
-      // grpc-js ends its connection errors with an empty "Resolution note: ".
-      const detail = cause.message.replace(/\s*Resolution note:\s*$/, '');
-      return new RolloutError(
-        'E_STATE_STORE',
-        `etcd at ${this.endpoints} did not answer (${what}: ${detail}): check that it runs and that ` +
-          `--store etcd://${this.endpoints} names its client endpoints`,
-        { cause },
-      );
-    }
-    return new RolloutError('E_STATE_STORE', `etcd at ${this.endpoints} refused to ${what}: ${cause.message}`, { cause });
+    return error instanceof RolloutError || error instanceof TypeError ? error : etcdFailure('E_STATE_STORE', this.endpoints, what, error);
   }
 
   /**
@@ -133,7 +109,6 @@ export function keyAfter(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.from([0])]);
 }
 
-export { rangeEnd };
 
 /** Runs a read pinned to one revision again (from the newest) if etcd compacted that revision away meanwhile. */
 export async function retryCompacted<T>(read: () => Promise<T>): Promise<T> {
