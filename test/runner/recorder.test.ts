@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { Ledger } from '../../src/runner/ledger.js';
@@ -32,7 +32,7 @@ describe('RolloutRecorder', () => {
     cleanup = undefined;
   });
 
-  async function recorderOver(wrap: (store: StateStore) => StateStore) {
+  async function recorderOver(wrap: (store: StateStore) => StateStore, logger: Logger = pino({ level: 'silent' })) {
     const { dir, remove } = await makeStateDir();
     const store = createEmbeddedStateStore({ dir });
     cleanup = async () => {
@@ -40,7 +40,7 @@ describe('RolloutRecorder', () => {
       await remove();
     };
     await store.createRollout(sampleRecord(ID));
-    const recorder = new RolloutRecorder({ store: wrap(store), id: ID, ledger: new Ledger(), logger: pino({ level: 'silent' }), now: Date.now });
+    const recorder = new RolloutRecorder({ store: wrap(store), id: ID, ledger: new Ledger(), logger, now: Date.now });
     return { store, recorder };
   }
 
@@ -70,17 +70,9 @@ describe('RolloutRecorder', () => {
   });
 
   it('flushOrLog resolves when the store fails for good, and logs why', async () => {
-    const { dir, remove } = await makeStateDir();
-    const store = createEmbeddedStateStore({ dir });
-    cleanup = async () => {
-      await store.close();
-      await remove();
-    };
-    await store.createRollout(sampleRecord(ID));
     const lines: string[] = [];
     const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
-    const broken = failingSnapshots(store, 1, () => new TypeError('not JSON'));
-    const recorder = new RolloutRecorder({ store: broken, id: ID, ledger: new Ledger(), logger, now: Date.now });
+    const { recorder } = await recorderOver((s) => failingSnapshots(s, 1, () => new TypeError('not JSON')), logger);
 
     recorder.transition({ value: 'rollingBack' }, { stage: 'rollingBack' }, { to: 'rollingBack' });
     await expect(recorder.flushOrLog('rolling back without the state store')).resolves.toBeUndefined();
