@@ -8,10 +8,12 @@ type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>[
  * for 5 s without trying. With one endpoint that outlasts a short outage: etcd is back after a second, but
  * lease renewals and the rollout's writes still fail for five. So each call goes through; the client's own
  * retry still moves past a dead endpoint, which refuses the connection at once. The lock and the state
- * store both build their etcd clients with it.
+ * store both build their etcd clients with it. It is async: when a watch or keepalive stream fails, etcd3
+ * hands it a callback that throws at once and catches only a rejection, so a synchronous call would let
+ * that throw escape as an uncaught exception and kill the process.
  */
 export const PASS_THROUGH = {
-  execute: (call: (context: { signal: AbortSignal }) => unknown) => Promise.resolve(call({ signal: new AbortController().signal })),
+  execute: async (call: (context: { signal: AbortSignal }) => unknown) => call({ signal: new AbortController().signal }),
 } as unknown as HostPolicy;
 
 /** What etcd or the network threw, as an operator reads it: `code` says which store it failed. */

@@ -38,6 +38,9 @@ export function assertOwner(owner: LockOwner): void {
 export function assertAcquireOptions(options: AcquireOptions): void {
   assertPositiveInteger('ttlMs', options.ttlMs);
   assertNonNegativeInteger('waitMs', options.waitMs);
+  if (options.minFence !== undefined) {
+    assertNonNegativeInteger('minFence', options.minFence);
+  }
 }
 
 export function assertLease(lease: Lease): void {

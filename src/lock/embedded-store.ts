@@ -10,7 +10,7 @@ import {
 } from './arguments.js';
 import { describeHolder } from './describe.js';
 import { hostIdentity, isPidAlive, type HostIdentity } from './host.js';
-import { nextFence, type LockTable } from './lock-table.js';
+import { highestFence, nextFence, type LockTable } from './lock-table.js';
 import { isSameProcess, lockStatus, staleReason, type HostView } from './staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';
 import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockRecord, LockStatus, LockStore } from './types.js';
@@ -77,7 +77,7 @@ class EmbeddedLockStore implements LockStore {
     const deadline = performance.now() + options.waitMs;
     for (;;) {
       this.#throwIfStopped(options.signal);
-      const result = await this.#change((table, view) => this.#take(table, view, key, owner, options.ttlMs));
+      const result = await this.#change((table, view) => this.#take(table, view, key, owner, options));
       const remaining = deadline - performance.now();
       if (result.acquired || remaining <= 0) {
         return result;
@@ -136,6 +136,11 @@ class EmbeddedLockStore implements LockStore {
     });
   }
 
+  async highestFence(key: string): Promise<number> {
+    assertKey(key);
+    return this.#run(async () => highestFence(await this.#file.read(), key));
+  }
+
   async reclaimStale(): Promise<LockStatus[]> {
     return this.#change((table, view) => {
       const freed: LockStatus[] = [];
@@ -179,7 +184,14 @@ class EmbeddedLockStore implements LockStore {
     return this.#closed;
   }
 
-  #take(table: LockTable, view: HostView, key: string, owner: LockOwner, ttlMs: number): TableChange<AcquireResult> {
+  #take(
+    table: LockTable,
+    view: HostView,
+    key: string,
+    owner: LockOwner,
+    options: AcquireOptions,
+  ): TableChange<AcquireResult> {
+    const { ttlMs } = options;
     const current = table.locks.get(key);
     if (current !== undefined) {
       const holder = lockStatus(current, view);
@@ -192,7 +204,7 @@ class EmbeddedLockStore implements LockStore {
     const record: LockRecord = {
       key,
       owner: { host: owner.host, pid: owner.pid, rollout: owner.rollout, bootId: owner.bootId },
-      fence: nextFence(table, key),
+      fence: nextFence(table, key, options.minFence ?? 0),
       acquiredAt: view.now,
       heartbeatAt: view.now,
       ttlMs,

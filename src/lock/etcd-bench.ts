@@ -5,9 +5,9 @@ import { createEtcdLockStore } from './etcd-store.js';
 
 /**
  * Times `rounds` uncontended acquire/release pairs against the etcd cluster at `endpoints`, in
- * milliseconds. An acquire is a lease grant and a transaction, a release a transaction and a lease
- * revoke: each a raft commit, so this mostly measures etcd's disk sync. It works under a prefix of its
- * own, so it never touches a real lock.
+ * milliseconds. An acquire is a read, a lease grant and a transaction, a release a read, a transaction
+ * and a lease revoke: the writes are raft commits, so this mostly measures etcd's disk sync. It works
+ * under a prefix of its own, so it never touches a real lock.
  */
 export async function benchEtcdLock(endpoints: readonly string[], rounds: number): Promise<LockBench> {
   assertPositiveInteger('rounds', rounds);

@@ -76,7 +76,11 @@ export class EtcdConnection {
         settled = true;
         clearTimeout(timer);
         for (const signal of signals) signal?.removeEventListener('abort', wake);
+        // Ended and then cancelled: etcd keeps a merely half-closed watch open, and an open call keeps the
+        // client's connection, and so the process, alive after close(). Ended first, so the cancellation
+        // error is not taken for a failed endpoint (etcd3 marks one only while the stream is writable).
         stream.end();
+        stream.cancel();
         resolve();
       };
       const timer = setTimeout(wake, ms);

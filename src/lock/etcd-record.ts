@@ -5,11 +5,13 @@ import type { LockOwner, LockRecord } from './types.js';
 
 /**
  * How a lock lives in etcd: the key `<prefix>locks/<lock key>`, attached to the holder's etcd lease, with
- * a JSON value. The fence is not in the value: it is the key's create revision, which etcd raises on every
- * write anywhere in the cluster and never hands out twice.
+ * a JSON value. The fence is in the value, and the highest fence handed out per key is kept apart (see
+ * `etcd-fence.ts`). A value without a fence was written before fences could be raised to a floor: its
+ * fence is the key's create revision, as it was then.
  */
 export interface EtcdLockValue {
   readonly owner: LockOwner;
+  readonly fence: number;
   readonly acquiredAt: number;
   readonly heartbeatAt: number;
   readonly ttlMs: number;
@@ -22,6 +24,8 @@ export interface EtcdLock {
   readonly record: LockRecord;
   readonly leaseId: string;
   readonly etcdKey: Buffer;
+  /** The key's first write: renew and release compare it, so they touch only the lock this lease took. */
+  readonly createRevision: string;
   /** The key's last write: a delete compares it, so a holder that renewed meanwhile is left alone. */
   readonly modRevision: string;
 }
@@ -35,6 +39,7 @@ const valueSchema = z.object({
     rollout: z.string().min(1),
     bootId: z.string().min(1),
   }),
+  fence: z.number().int().positive().optional(),
   acquiredAt: epochMs,
   heartbeatAt: epochMs,
   ttlMs: z.number().int().positive(),
@@ -54,6 +59,7 @@ export function encodeLockValue(value: EtcdLockValue): Buffer {
   return Buffer.from(
     JSON.stringify({
       owner: { host: owner.host, pid: owner.pid, rollout: owner.rollout, bootId: owner.bootId },
+      fence: value.fence,
       acquiredAt: value.acquiredAt,
       heartbeatAt: value.heartbeatAt,
       ttlMs: value.ttlMs,
@@ -65,7 +71,6 @@ export function encodeLockValue(value: EtcdLockValue): Buffer {
 /** Reads one lock key back; a value this store did not write fails with E_LOCK_STORE naming the key. */
 export function decodeLock(kv: IKeyValue, prefix: string): EtcdLock {
   const etcdKey = kv.key.toString();
-  const fence = Number(kv.create_revision);
   let json: unknown;
   try {
     json = JSON.parse(kv.value.toString());
@@ -76,14 +81,16 @@ export function decodeLock(kv: IKeyValue, prefix: string): EtcdLock {
   if (!parsed.success) {
     throw corruptLock(etcdKey, z.prettifyError(parsed.error).replaceAll('\n', '; '), parsed.error);
   }
+  const fence = parsed.data.fence ?? Number(kv.create_revision);
   if (!Number.isSafeInteger(fence) || fence <= 0) {
-    throw corruptLock(etcdKey, `its create revision ${kv.create_revision} is not a usable fence`);
+    throw corruptLock(etcdKey, `its fence ${parsed.data.fence ?? kv.create_revision} is not a usable fence`);
   }
   const { owner, acquiredAt, heartbeatAt, ttlMs } = parsed.data;
   return {
     record: { key: etcdKey.slice(locksPrefix(prefix).length), owner, fence, acquiredAt, heartbeatAt, ttlMs },
     leaseId: kv.lease,
     etcdKey: kv.key,
+    createRevision: kv.create_revision,
     modRevision: kv.mod_revision,
   };
 }
@@ -92,7 +99,7 @@ function corruptLock(etcdKey: string, detail: string, cause?: unknown): RolloutE
   return new RolloutError(
     'E_LOCK_STORE',
     `The lock at etcd key ${etcdKey} is unreadable: ${detail}. Nothing was changed. If no rollout holds it, ` +
-      `delete it (etcdctl del '${etcdKey}'); fences do not go back, since they are etcd revisions.`,
+      `delete it (etcdctl del '${etcdKey}'); fences do not go back, the fence counter keeps them.`,
     cause === undefined ? undefined : { cause },
   );
 }

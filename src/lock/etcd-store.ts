@@ -12,6 +12,7 @@ import {
 import { describeHolder } from './describe.js';
 import { EtcdConnection } from './etcd-connection.js';
 import { rangeEnd } from '../etcd-shared.js';
+import { nextEtcdFence, readLockAndCounter, takeRequest } from './etcd-fence.js';
 import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './etcd-record.js';
 import { hostIdentity, isPidAlive } from './host.js';
 import { isSameProcess, lockStatus, type HostView } from './staleness.js';
@@ -38,8 +39,8 @@ const DEFAULT_ETCD_PREFIX = 'fleet-rollout/';
 
 /**
  * The lock backend for many orchestrators on many machines: one etcd key per lock, attached to an etcd
- * lease of the lock's TTL, so that etcd itself deletes the lock of an owner that stops renewing. The fence
- * is the key's create revision. See `etcd-record.ts` for the layout.
+ * lease of the lock's TTL, so that etcd itself deletes the lock of an owner that stops renewing. Fences
+ * come from a counter per key that no lease deletes. See `etcd-record.ts` and `etcd-fence.ts` for the layout.
  *
  * TTLs: the etcd lease gets `ttlMs` rounded up to whole seconds (at least 1), and etcd raises a TTL below
  * its minimum to that minimum (1.5 election timeouts: 2 s with etcd's defaults) and sweeps expired leases
@@ -97,7 +98,7 @@ class EtcdLockStore implements LockStore {
       const deadline = performance.now() + options.waitMs;
       for (;;) {
         this.#throwIfStopped(options.signal);
-        const attempt = await this.#etcd.run(`acquire ${key}`, () => this.#take(etcdKey, key, owner, options.ttlMs));
+        const attempt = await this.#etcd.run(`acquire ${key}`, () => this.#take(key, owner, options));
         if (attempt.acquired) {
           return attempt;
         }
@@ -149,7 +150,7 @@ class EtcdLockStore implements LockStore {
         try {
           answer = await this.#etcd.client.kv.txn(
             {
-              compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: lease.fence }],
+              compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: current.createRevision }],
               success: [
                 {
                   request_put: {
@@ -181,13 +182,13 @@ class EtcdLockStore implements LockStore {
     return this.#run(() =>
       this.#etcd.run(`release ${lease.key}`, async () => {
         const etcdKey = lockKey(this.#prefix, lease.key);
-        // A key keeps the owner it was created with (renewals rewrite only the heartbeat), so once the
-        // owner read here is this lease's, comparing the create revision is enough to delete only it.
+        // A key keeps the owner and fence it was created with (renewals rewrite only the heartbeat), so once
+        // the lock read here is this lease's, comparing its create revision is enough to delete only it.
         const current = await this.#read(etcdKey);
         if (current === undefined || current.record.fence !== lease.fence || !isSameProcess(current.record.owner, lease.owner)) return;
         const answer = await this.#etcd.client.kv.txn(
           {
-            compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: lease.fence }],
+            compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: current.createRevision }],
             success: [{ request_delete_range: { key: etcdKey, prev_kv: true } }],
           },
           this.#etcd.options(),
@@ -202,6 +203,16 @@ class EtcdLockStore implements LockStore {
 
   async list(): Promise<LockStatus[]> {
     return this.#run(() => this.#etcd.run('list the locks', async () => (await this.#readAll()).map((lock) => this.#status(lock))));
+  }
+
+  async highestFence(key: string): Promise<number> {
+    assertKey(key);
+    return this.#run(() =>
+      this.#etcd.run(`read the fences of ${key}`, async () => {
+        const { lock, counter } = await readLockAndCounter(this.#etcd, this.#prefix, key);
+        return Math.max(counter.highest ?? 0, lock?.record.fence ?? 0);
+      }),
+    );
   }
 
   async reclaimStale(): Promise<LockStatus[]> {
@@ -257,38 +268,42 @@ class EtcdLockStore implements LockStore {
     return this.#closed;
   }
 
-  /** Grants an etcd lease and puts the key under it if the key does not exist; else reads the holder. */
-  async #take(etcdKey: Buffer, key: string, owner: LockOwner, ttlMs: number): Promise<TakeAttempt> {
-    const grant = await this.#etcd.client.leaseClient.leaseGrant({ TTL: leaseSeconds(ttlMs) }, this.#etcd.options());
-    const now = this.#now();
-    const value = encodeLockValue({ owner, acquiredAt: now, heartbeatAt: now, ttlMs, leaseId: grant.ID });
-    let answer: ITxnResponse;
-    try {
-      answer = await this.#etcd.client.kv.txn(
-        {
-          compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: etcdKey, value, lease: grant.ID } }],
-          failure: [{ request_range: { key: etcdKey } }],
-        },
-        this.#etcd.options(),
-      );
-    } catch (error) {
+  /**
+   * Takes the key if it does not exist, with the next fence (see `etcd-fence.ts`); else reads the holder.
+   * The lock and the fence counter are read first, so a busy lock costs one request and no etcd lease.
+   */
+  async #take(key: string, owner: LockOwner, options: AcquireOptions): Promise<TakeAttempt> {
+    const { ttlMs } = options;
+    for (;;) {
+      const seen = await readLockAndCounter(this.#etcd, this.#prefix, key);
+      if (seen.lock !== undefined) {
+        return { acquired: false, holder: seen.lock, revision: seen.revision };
+      }
+      const fence = nextEtcdFence(seen.counter, seen.revision, options.minFence ?? 0);
+      const grant = await this.#etcd.client.leaseClient.leaseGrant({ TTL: leaseSeconds(ttlMs) }, this.#etcd.options());
+      const now = this.#now();
+      const value = encodeLockValue({ owner, fence, acquiredAt: now, heartbeatAt: now, ttlMs, leaseId: grant.ID });
+      let answer: ITxnResponse;
+      try {
+        answer = await this.#etcd.client.kv.txn(
+          takeRequest(lockKey(this.#prefix, key), value, grant.ID, seen.counter, fence),
+          this.#etcd.options(),
+        );
+      } catch (error) {
+        await this.#revoke(grant.ID);
+        throw error;
+      }
+      if (answer.succeeded) {
+        const held = { host: owner.host, pid: owner.pid, rollout: owner.rollout, bootId: owner.bootId };
+        return { acquired: true, lease: { key, fence, owner: held, ttlMs } };
+      }
       await this.#revoke(grant.ID);
-      throw error;
+      const holder = this.#decodeFirst(answer.responses[0]?.response_range.kvs);
+      if (holder !== undefined) {
+        return { acquired: false, holder, revision: answer.header.revision };
+      }
+      // Only the counter moved: another acquisition took the key and let it go meanwhile. Count again.
     }
-    if (answer.succeeded) {
-      // The transaction's revision is the put's, and so the key's create revision: the fence.
-      const fence = Number(answer.header.revision);
-      const held = { host: owner.host, pid: owner.pid, rollout: owner.rollout, bootId: owner.bootId };
-      return { acquired: true, lease: { key, fence, owner: held, ttlMs } };
-    }
-    await this.#revoke(grant.ID);
-    const holder = this.#decodeFirst(answer.responses[0]?.response_range.kvs);
-    if (holder === undefined) {
-      // The compare saw the key, so the range in the same transaction does too; anything else is etcd misbehaving.
-      throw new Error(`the transaction on ${etcdKey.toString()} found the key but returned no value`);
-    }
-    return { acquired: false, holder, revision: answer.header.revision };
   }
 
   /** Deletes the lock if nothing wrote it since it was read, and revokes its etcd lease. */

@@ -67,11 +67,16 @@ export function serializeLockTable(table: LockTable): string {
 }
 
 /**
- * The fence for the next acquisition of `key`. The record's own fence counts too, so a table edited by
- * hand (a fence counter removed or lowered) can still never hand out a fence that was already used.
+ * The largest fence handed out for `key`. The record's own fence counts too, so a table edited by hand (a
+ * fence counter removed or lowered) can still never hand out a fence that was already used.
  */
-export function nextFence(table: LockTable, key: string): number {
-  return Math.max(table.fences.get(key) ?? 0, table.locks.get(key)?.fence ?? 0) + 1;
+export function highestFence(table: LockTable, key: string): number {
+  return Math.max(table.fences.get(key) ?? 0, table.locks.get(key)?.fence ?? 0);
+}
+
+/** The fence for the next acquisition of `key`: above every one handed out, and at least `minFence`. */
+export function nextFence(table: LockTable, key: string, minFence: number): number {
+  return Math.max(highestFence(table, key) + 1, minFence);
 }
 
 function corruptTable(file: string, detail: string, cause?: unknown): RolloutError {
@@ -79,8 +84,7 @@ function corruptTable(file: string, detail: string, cause?: unknown): RolloutErr
     'E_LOCK_STORE',
     `Lock table ${file} is corrupt: ${detail}. Nothing was changed. If no rollout is running from this state ` +
       `dir, move the file aside (mv ${file} ${file}.corrupt) and run again: the table then starts empty and ` +
-      'fences restart at 1, so drones that accepted a higher fence will refuse pushes until it is passed; ' +
-      'the old file keeps the last fences.',
+      "each rollout's fence starts above the highest its paused fleet reports; the old file keeps the last fences.",
     cause === undefined ? undefined : { cause },
   );
 }

@@ -43,6 +43,14 @@ export interface AcquireOptions {
   /** How long to wait for a busy lock before giving up; 0 tries once. */
   readonly waitMs: number;
   readonly signal?: AbortSignal;
+  /**
+   * The lowest fence this acquisition may hand out: the orchestrator passes one above the highest fence
+   * the paused fleet reports, because a drone keeps one highest fence per file whichever store handed it
+   * out. The fence is at least this and, as always, above every fence the store handed out for the key;
+   * the store remembers it, so later fences are larger still.
+   * @default 0
+   */
+  readonly minFence?: number;
 }
 
 export interface LockStore {
@@ -53,6 +61,8 @@ export interface LockStore {
   /** Frees the key if this lease still holds it; a no-op otherwise. */
   release(lease: Lease): Promise<void>;
   list(): Promise<LockStatus[]>;
+  /** The largest fence this store has handed out for the key, held or not; 0 if it never did. */
+  highestFence(key: string): Promise<number>;
   /** Frees every stale lock and returns what it freed. */
   reclaimStale(): Promise<LockStatus[]>;
   /** Frees a lock by hand: refuses a live owner (`E_LOCK_OWNER_LIVE`) unless `force`; `E_LOCK_NOT_FOUND` if free. */

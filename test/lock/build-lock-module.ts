@@ -7,15 +7,17 @@ import { makeStateDir } from './temp-dir.js';
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * Plain-JS copies of src/lock and the error registry for child processes, which cannot load TypeScript
- * on Node 20. Built apart from dist/ so the test depends neither on a prior build nor on other modules
- * compiling; node_modules is linked so proper-lockfile and zod resolve.
+ * Plain-JS copies of src/lock and the modules it imports (the error registry, the in-flight tracker, the
+ * etcd client's shared policy) for child processes, which cannot load TypeScript on Node 20. Built apart
+ * from dist/ so the test depends neither on a prior build nor on other modules compiling; node_modules is
+ * linked so proper-lockfile, zod and etcd3 resolve.
  */
 export async function buildLockModule(): Promise<{ readonly dir: string; remove: () => Promise<void> }> {
   const { dir, remove } = await makeStateDir();
   const sources = [
     'src/errors.ts',
     'src/in-flight.ts',
+    'src/etcd-shared.ts',
     ...(await readdir(join(projectRoot, 'src/lock'))).filter((name) => name.endsWith('.ts')).map((name) => `src/lock/${name}`),
   ];
   for (const source of sources) {

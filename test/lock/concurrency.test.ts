@@ -6,6 +6,7 @@ import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
 import { hostIdentity } from '../../src/lock/host.js';
 import type { LockOwner, LockStore } from '../../src/lock/types.js';
 import { buildLockModule } from './build-lock-module.js';
+import { expectFencesAboveFloors, raceForFences } from './fence-race.js';
 import { makeStateDir } from './temp-dir.js';
 
 /** Real files, real pids, real clock: the critical section must hold between stores and between processes. */
@@ -79,6 +80,17 @@ describe('embedded lock store under real concurrency', () => {
 
     afterAll(async () => {
       await lockModule.remove();
+    });
+
+    it('4 processes take one key in turn, floors of their own: fences grow, none shared or below its floor', async () => {
+      const holds = await raceForFences(lockModule.dir, `embedded:${stateDir}`, 4, 15);
+      expectFencesAboveFloors(holds, 60);
+      const store = createEmbeddedLockStore({ dir: stateDir });
+      try {
+        expect(await store.highestFence('fence.conf')).toBe(holds.at(-1)?.fence);
+      } finally {
+        await store.close();
+      }
     });
 
     it('4 processes racing over 25 keys: exactly one winner per key, reclaimed once they exit', async () => {

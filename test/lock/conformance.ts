@@ -239,6 +239,91 @@ export function describeLockStoreConformance(
       });
     });
 
+    describe('fence floors (minFence) and highestFence', () => {
+      const takeAbove = async (who: LockOwner, minFence: number, on = store): Promise<Lease> => {
+        const result = await on.acquire(KEY, who, { ttlMs: TTL, waitMs: 0, minFence });
+        if (!result.acquired) throw new Error(`expected to acquire ${KEY}, held by ${result.holder.owner.rollout}`);
+        return result.lease;
+      };
+
+      it('highestFence is 0 for a key never taken, then the last fence handed out, held or released', async () => {
+        expect(await store.highestFence(KEY)).toBe(0);
+        const a = await take(KEY, owner(101, 'r1'));
+        expect(await store.highestFence(KEY)).toBe(a.fence);
+        await store.release(a);
+        expect(await store.highestFence(KEY)).toBe(a.fence);
+        expect(await store.highestFence('other.conf')).toBe(0);
+      });
+
+      it('a minFence above the highest fence is the fence, and the next acquisition goes on from it', async () => {
+        const a = await take(KEY, owner(101, 'r1'));
+        await store.release(a);
+        const floor = a.fence + 1_000;
+        const b = await takeAbove(owner(102, 'r2'), floor);
+        expect(b.fence).toBe(floor);
+        expect(await store.highestFence(KEY)).toBe(floor);
+        await store.release(b);
+        const c = await take(KEY, owner(103, 'r3'));
+        expect(c.fence).toBe(floor + 1);
+      });
+
+      it('a minFence at or below the highest fence is ignored', async () => {
+        const a = await takeAbove(owner(101, 'r1'), 500);
+        await store.release(a);
+        const b = await takeAbove(owner(102, 'r2'), a.fence);
+        expect(b.fence).toBe(a.fence + 1);
+        await store.release(b);
+        const c = await takeAbove(owner(103, 'r3'), 1);
+        expect(c.fence).toBe(b.fence + 1);
+      });
+
+      it('a refused acquisition leaves the fences alone, whatever its minFence', async () => {
+        const a = await take(KEY, owner(101, 'r1'));
+        const minFence = a.fence + 1_000;
+        const refused = await store.acquire(KEY, owner(102, 'r2'), { ttlMs: TTL, waitMs: 0, minFence });
+        expect(refused).toMatchObject({ acquired: false, holder: { fence: a.fence } });
+        expect(await store.highestFence(KEY)).toBe(a.fence);
+      });
+
+      it('a raised fence survives reclaim, force release, expiry and a store opened afresh', async () => {
+        const first = await take(KEY, owner(100, 'r0'));
+        await store.release(first);
+        const floor = first.fence + 10_000;
+        const a = await takeAbove(owner(101, 'r1'), floor);
+        processes.kill(101);
+        await store.reclaimStale();
+        const b = await take(KEY, owner(102, 'r2'));
+        expect(b.fence).toBe(floor + 1);
+        await store.forceRelease(KEY, { force: true });
+        const c = await take(KEY, owner(103, 'r3'), 1_000);
+        expect(c.fence).toBe(floor + 2);
+        await expireShortLeases(5_000);
+        await store.close();
+
+        const reopened = await harness.open({ host: harness.host, bootId: harness.bootId });
+        expect(await reopened.highestFence(KEY)).toBe(floor + 2);
+        const d = await takeAbove(owner(104, 'r4'), a.fence, reopened);
+        expect(d.fence).toBe(floor + 3);
+      });
+
+      it('rejects a minFence that is not an integer from 0 up with a TypeError, taking nothing', async () => {
+        for (const minFence of [-1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1, '7' as unknown as number]) {
+          const error = await store.acquire(KEY, owner(101, 'r1'), { ttlMs: TTL, waitMs: 0, minFence }).then(
+            () => undefined,
+            (reason: unknown) => reason,
+          );
+          expect(error, String(minFence)).toBeInstanceOf(TypeError);
+          expect((error as Error).message).toMatch(/`minFence`/);
+        }
+        expect(await store.list()).toEqual([]);
+        expect(await store.highestFence(KEY)).toBe(0);
+      });
+
+      it('rejects an empty key in highestFence with a TypeError', async () => {
+        await expect(store.highestFence('')).rejects.toThrow(TypeError);
+      });
+    });
+
     describe('renew', () => {
       it('moves the heartbeat forward', async () => {
         const lease = await take(KEY, owner(101, 'aim-v43-a'));

@@ -1,14 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { benchEtcdLock } from '../../src/lock/etcd-bench.js';
-import { createEtcdLockStore, type EtcdLockOptions } from '../../src/lock/etcd-store.js';
+import type { EtcdLockOptions } from '../../src/lock/etcd-store.js';
 import { keepLease } from '../../src/lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../../src/lock/types.js';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { describeLockStoreConformance, type ConformanceHarness, type HostView } from './conformance.js';
 import { BOOT_ID, HOST } from './embedded-harness.js';
+import { etcdStores, type EtcdStores } from './etcd-harness.js';
 
 const KEY = 'aim_lock_config.conf';
 const alice: LockOwner = { host: HOST, bootId: BOOT_ID, pid: 101, rollout: 'aim-v43-a' };
@@ -41,20 +41,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
     await etcd?.destroy();
   });
 
-  /** Stores over one fresh prefix, so that every test starts with no locks. */
-  function storeFactory(extra: Partial<EtcdLockOptions> = {}) {
-    const prefix = `test-${randomUUID()}/`;
-    const opened: LockStore[] = [];
-    const open = (options: Partial<EtcdLockOptions> = {}): LockStore => {
-      const store = createEtcdLockStore({ endpoints: [etcd.endpoint], prefix, host: HOST, bootId: BOOT_ID, ...extra, ...options });
-      opened.push(store);
-      return store;
-    };
-    const closeAll = async (): Promise<void> => {
-      await Promise.all(opened.map((store) => store.close()));
-    };
-    return { prefix, open, closeAll };
-  }
+  const storeFactory = (extra: Partial<EtcdLockOptions> = {}): EtcdStores => etcdStores(etcd.endpoint, extra);
 
   describeLockStoreConformance(
     'etcd',
@@ -74,7 +61,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
   );
 
   describe('etcd specifics', () => {
-    let stores: ReturnType<typeof storeFactory>;
+    let stores: EtcdStores;
     let store: LockStore;
 
     beforeEach(() => {
@@ -98,17 +85,20 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       return kv && { createRevision: Number(kv.create_revision), lease: kv.lease, value: JSON.parse(kv.value.toString()) };
     };
 
-    it('keeps one key per lock under <prefix>locks/, attached to an etcd lease, with the create revision as fence', async () => {
+    const readCounter = async (): Promise<string | null> => inspector.get(`${stores.prefix}fences/${KEY}`).string();
+
+    it('keeps each lock under <prefix>locks/ on an etcd lease, and its highest fence in <prefix>fences/', async () => {
       const first = await take(alice);
       const stored = await read();
-      expect(stored?.createRevision).toBe(first.fence);
       expect(stored?.value).toEqual({
         owner: alice,
+        fence: first.fence,
         acquiredAt: expect.any(Number),
         heartbeatAt: expect.any(Number),
         ttlMs: 15_000,
         leaseId: stored?.lease,
       });
+      expect(await readCounter()).toBe(String(first.fence));
       const ttl = await inspector.leaseClient.leaseTimeToLive({ ID: stored?.lease ?? '0' });
       expect(Number(ttl.grantedTTL)).toBe(15);
 
@@ -116,14 +106,14 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       expect(await read()).toBeUndefined();
       // Released means revoked too: no lease is left to expire later.
       expect(Number((await inspector.leaseClient.leaseTimeToLive({ ID: stored?.lease ?? '0' })).TTL)).toBeLessThanOrEqual(0);
+      // The counter has no lease: it outlives the lock.
+      expect(await readCounter()).toBe(String(first.fence));
 
-      // Any write anywhere in the cluster raises the revision; fences only grow.
-      await inspector.put(`${stores.prefix}unrelated`).value('x');
       const second = await take(bob);
       const third = await take(bob);
-      expect(second.fence).toBeGreaterThan(first.fence + 1);
-      expect(third.fence).toBeGreaterThan(second.fence);
-      expect((await read())?.createRevision).toBe(third.fence);
+      expect([second.fence, third.fence]).toEqual([first.fence + 1, first.fence + 2]);
+      expect((await read())?.value.fence).toBe(third.fence);
+      expect(await readCounter()).toBe(String(third.fence));
     });
 
     it('two stores on two clients racing for one key: exactly one wins, every round', async () => {
@@ -258,6 +248,20 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       // The outage was shorter than the TTL: the lease is still there and renews.
       await store.renew(lease);
       expect(await store.list()).toEqual([expect.objectContaining({ key: KEY, fence: lease.fence, state: 'held' })]);
+    });
+
+    it('a waiter whose watch etcd cuts (etcd stops) fails with E_LOCK_STORE instead of crashing the process', async () => {
+      await take(alice);
+      const waiting = rejection(stores.open().acquire(KEY, bob, { ttlMs: 15_000, waitMs: 10_000 }));
+      await sleep(300);
+      const started = performance.now();
+      await etcd.stop();
+      try {
+        expect((await waiting).code).toBe('E_LOCK_STORE');
+        expect(performance.now() - started).toBeLessThan(5_000);
+      } finally {
+        await etcd.start();
+      }
     });
 
     it('a lease kept through a restart of etcd shorter than its TTL survives it', async () => {

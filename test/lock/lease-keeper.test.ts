@@ -22,6 +22,7 @@ function storeRenewingWith(renew: () => Promise<void>): LockStore & { renewals: 
     acquire: unused,
     release: unused,
     list: unused,
+    highestFence: unused,
     reclaimStale: unused,
     forceRelease: unused,
     close: unused,
