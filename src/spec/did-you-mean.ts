@@ -1,16 +1,18 @@
 /** The known key closest to an unknown one, when it is close enough to be a typo. */
 export function closestKey(unknown: string, known: readonly string[]): string | undefined {
+  // Longer keys tolerate more typos; a short key one edit away from everything would suggest nonsense.
+  const limit = unknown.length <= 3 ? 1 : unknown.length <= 8 ? 2 : 3;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of known) {
+    // The distance is at least the difference in length: most unknown keys need no table at all.
+    if (Math.abs(candidate.length - unknown.length) > limit) continue;
     const distance = editDistance(unknown.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  // Longer keys tolerate more typos; a short key one edit away from everything would suggest nonsense.
-  const limit = unknown.length <= 3 ? 1 : unknown.length <= 8 ? 2 : 3;
   if (best !== undefined && bestDistance <= limit) return best;
   // `maxIncrease` is far from `max_increase` in edits but is the same words.
   return known.find((candidate) => squash(candidate) === squash(unknown));

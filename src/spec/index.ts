@@ -6,6 +6,6 @@ export { planSteps, canaryDrones, checkFleetFit, shareOf } from './plan-steps.js
 export { selectDrones, matchesLabels, formatLabels } from './select-drones.js';
 export { specJsonSchema } from './json-schema.js';
 export { SpecError, formatSpecIssue, type SpecIssue } from './spec-error.js';
-export { parseDuration } from './duration.js';
+export { formatDuration, parseDuration } from './duration.js';
 export { displayPath } from './spec-files.js';
 export type * from './types.js';

@@ -1,3 +1,5 @@
+import { count } from '../wording.js';
+import { formatDuration } from './duration.js';
 import type { Plan, Threshold } from './types.js';
 
 /** Telemetry readers sample at most this many canary drones per interval (runner SAMPLED_DRONES). */
@@ -26,14 +28,16 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
   for (const step of steps) {
     if (step.bakeMs === 0 || analysis.metrics.length === 0) continue;
     if (step.bakeMs < analysis.intervalMs) {
-      warnings.push(`${step.name}: bake ${step.bakeMs} ms is shorter than analysis.interval ${analysis.intervalMs} ms, so it runs one short interval`);
+      const [bake, interval] = [formatDuration(step.bakeMs), formatDuration(analysis.intervalMs)];
+      warnings.push(`${step.name}: bake ${bake} is shorter than analysis.interval ${interval}, so it runs one short interval`);
     }
     if (samplesPerSecond !== null) {
-      const window = Math.min(step.bakeMs, analysis.intervalMs) / 1000;
-      const expected = Math.floor(samplesPerSecond * window) * Math.min(step.drones.length, SAMPLED_DRONES);
+      const windowMs = Math.min(step.bakeMs, analysis.intervalMs);
+      const expected = Math.floor((samplesPerSecond * windowMs) / 1000) * Math.min(step.drones.length, SAMPLED_DRONES);
       if (expected < analysis.minSamples) {
+        const rate = `${count(step.drones.length, 'drone')} at ${samplesPerSecond.toFixed(1)}/s over ${formatDuration(windowMs)}`;
         warnings.push(
-          `${step.name}: about ${expected} canary samples per interval (${step.drones.length} drones at ${samplesPerSecond.toFixed(1)}/s over ${window}s) ` +
+          `${step.name}: about ${count(expected, 'canary sample')} per interval (${rate}) ` +
             `cannot reach analysis.min_samples ${analysis.minSamples}: every interval will be inconclusive; lengthen analysis.interval`,
         );
       }
@@ -41,7 +45,8 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
   }
   spec.waves.forEach((wave, i) => {
     if (!steps.some((step) => step.name === `wave ${i + 1}`)) {
-      warnings.push(`waves[${i}] (percent ${wave.percent}) adds no drone: earlier steps already cover ${wave.percent}% of ${drones.length} targeted drones`);
+      const covered = `${wave.percent}% of ${count(drones.length, 'targeted drone')}`;
+      warnings.push(`waves[${i}] (percent ${wave.percent}) adds no drone: earlier steps already cover ${covered}`);
     }
   });
   if (canary && canary.drones.length === drones.length && usesBaseline(plan)) {
@@ -51,13 +56,17 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
     const pushLimit = limitOf(abort.maxPushFailures, drones.length);
     if (pushLimit >= canary.drones.length) {
       warnings.push(
-        `abort.max_push_failures allows ${pushLimit} failed pushes, not fewer than the canary's ${canary.drones.length} drones: a canary whose every push fails would not stop the rollout`,
+        `abort.max_push_failures allows ${count(pushLimit, 'failed push', 'failed pushes')}, ` +
+          `not fewer than the canary's ${count(canary.drones.length, 'drone')}: ` +
+          'a canary whose every push fails would not stop the rollout',
       );
     }
     const unreachableLimit = limitOf(abort.maxUnreachable, drones.length);
     if (unreachableLimit >= canary.drones.length) {
       warnings.push(
-        `abort.max_unreachable allows ${unreachableLimit} unreachable drones, not fewer than the canary's ${canary.drones.length}: a canary that never answers would not stop the rollout`,
+        `abort.max_unreachable allows ${count(unreachableLimit, 'unreachable drone')}, ` +
+          `not fewer than the canary's ${canary.drones.length}: ` +
+          'a canary that never answers would not stop the rollout',
       );
     }
   }

@@ -1,4 +1,5 @@
 import { RolloutError } from '../errors.js';
+import { MAX_REPORTED_ISSUES } from './limits.js';
 
 /** One problem found in a spec, a config or an inventory, pinned to a place in a file. */
 export interface SpecIssue {
@@ -19,14 +20,26 @@ export function formatSpecIssue(issue: SpecIssue): string {
   return issue.key === '' ? `${where} ${issue.message}` : `${where} ${issue.key}: ${issue.message}`;
 }
 
-/** Every validation problem at once, so a user fixes a spec in one pass instead of one error per run. */
+/**
+ * Every validation problem at once, so a user fixes a spec in one pass instead of one error per run;
+ * past MAX_REPORTED_ISSUES they are counted, not listed, so a file of 50,000 mistakes stays readable.
+ */
 export class SpecError extends RolloutError {
+  /** The first MAX_REPORTED_ISSUES issues, in the order given. */
   readonly issues: readonly SpecIssue[];
+  /** How many issues were found but not listed. */
+  readonly unlisted: number;
 
-  constructor(issues: readonly SpecIssue[]) {
-    super('E_SPEC_INVALID', issues.map(formatSpecIssue).join('\n'));
+  /** `uncounted`: issues found but already left out of `issues` by whoever collected them. */
+  constructor(issues: readonly SpecIssue[], uncounted = 0) {
+    const listed = issues.slice(0, MAX_REPORTED_ISSUES);
+    const unlisted = issues.length - listed.length + uncounted;
+    const count = `${unlisted.toLocaleString('en-US')} more ${unlisted === 1 ? 'issue' : 'issues'}`;
+    const more = unlisted === 0 ? [] : [`and ${count}`];
+    super('E_SPEC_INVALID', [...listed.map(formatSpecIssue), ...more].join('\n'));
     this.name = 'SpecError';
-    this.issues = issues;
+    this.issues = listed;
+    this.unlisted = unlisted;
   }
 }
 

@@ -60,6 +60,15 @@ const fleet = z
         description: 'The inventory (drones: [{id, url, labels}]), a path relative to this spec.',
       }),
       selector: labels.optional().meta({ description: 'Only drones whose labels match all of these are targeted.' }),
+      mixed_versions: z
+        .enum(['refuse', 'adopt'], { error: mustBe('refuse or adopt') })
+        .default('refuse')
+        .meta({
+          description:
+            'When the paused fleet runs more than one version besides the new one (another rollout changed some drones): ' +
+            'refuse stops before the lock (needs_attention, the drones named); adopt rolls out over them, keeps them out ' +
+            'of the baseline, and a rollback returns each drone to the version it ran.',
+        }),
     },
     mapping,
   )

@@ -63,6 +63,8 @@ export interface RolloutSpec {
     /** Absolute path of the inventory file. */
     readonly inventory: string;
     readonly selector?: Labels;
+    /** What to do when the paused fleet runs more than one version besides the new one. */
+    readonly mixedVersions: 'refuse' | 'adopt';
   };
   readonly pause: { readonly fleet: boolean; readonly timeoutMs: number };
   readonly lock: { readonly ttlMs: number; readonly waitMs: number };

@@ -46,6 +46,7 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
     fleet: {
       inventory: resolve(baseDir, fleet.inventory),
       ...(fleet.selector === undefined ? {} : { selector: fleet.selector }),
+      mixedVersions: fleet.mixed_versions,
     },
     pause: { fleet: pause.fleet, timeoutMs: pause.timeout },
     lock: { ttlMs: lock.ttl, waitMs: lock.wait },

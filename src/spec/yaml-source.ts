@@ -1,6 +1,20 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import {
+  Composer,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Parser,
+  type Document,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
 import { formatKeyPath, type KeyPath } from './key-path.js';
-import type { SpecIssue } from './spec-error.js';
+import { MAX_NESTING_DEPTH } from './limits.js';
+import { sortIssues, type SpecIssue } from './spec-error.js';
+import { repeatedKeys, tooDeepAt } from './yaml-tree.js';
 
 /**
  * Where to point for a problem at a path:
@@ -38,18 +52,40 @@ interface Located {
 /** Parses YAML keeping node ranges, so every later error can name its line and column. */
 export function parseYamlSource(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const position = (offset: number): { line: number; column: number } => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
-
-  const syntaxIssues: SpecIssue[] = doc.errors.map((error) => ({
+  const syntaxIssue = (offset: number, message: string): SpecIssue => ({
     file,
-    ...position(error.pos[0]),
+    ...position(offset),
     key: '',
-    message: `invalid YAML: ${error.message}`,
-  }));
+    message: `invalid YAML: ${message}`,
+  });
+
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)];
+  const deepAt = tooDeepAt(tokens, MAX_NESTING_DEPTH);
+  if (deepAt !== undefined) {
+    const issue = syntaxIssue(deepAt, `nested deeper than ${MAX_NESTING_DEPTH} levels`);
+    const pin = (problem: PathProblem): SpecIssue => ({ ...issue, key: formatKeyPath(problem.path), message: problem.message });
+    return { file, data: undefined, syntaxIssues: [issue], pin };
+  }
+  // Repeated keys are found by repeatedKeys() in linear time; the library's own check is quadratic.
+  const [doc, ...others] = new Composer({ uniqueKeys: false }).compose(tokens, true, text.length);
+  if (doc === undefined) throw new Error('the YAML composer returned no document');
+  const syntaxIssues: SpecIssue[] = doc.errors.map((error) => syntaxIssue(error.pos[0], error.message));
+  const second = others[0];
+  if (second !== undefined) {
+    syntaxIssues.push(syntaxIssue(second.range[0], 'holds more than one document; remove the second "---"'));
+  }
+  const pin = pinner(doc, file, position);
+  if (syntaxIssues.length === 0) {
+    for (const { path, node, first } of repeatedKeys(doc.contents)) {
+      const firstLine = position(first.range?.[0] ?? 0).line;
+      const message = `duplicate key (also on line ${firstLine})`;
+      syntaxIssues.push({ file, ...position(node.range?.[0] ?? 0), key: formatKeyPath(path), message });
+    }
+  }
 
   let data: unknown;
   if (syntaxIssues.length === 0) {
@@ -57,14 +93,32 @@ export function parseYamlSource(text: string, file: string): YamlSource {
       data = doc.toJS();
     } catch (error) {
       // toJS throws on unresolved or excessive aliases, which parsing alone does not report.
-      syntaxIssues.push({ file, line: 1, column: 1, key: '', message: `invalid YAML: ${(error as Error).message}` });
+      syntaxIssues.push(syntaxIssue(0, (error as Error).message));
     }
   }
+  return { file, data, syntaxIssues: sortIssues(syntaxIssues), pin };
+}
 
-  const pin = (problem: PathProblem): SpecIssue => {
+/** Turns path problems into issues at the line and column of the node the path leads to. */
+function pinner(doc: Document, file: string, position: (offset: number) => { line: number; column: number }) {
+  const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+  const pairOf: PairOf = (map, segment) => {
+    let index = pairIndex.get(map);
+    if (index === undefined) {
+      // Built once per mapping: looking keys up one by one would make pinning n issues cost n × keys.
+      index = new Map();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key !== undefined && !index.has(key)) index.set(key, pair);
+      }
+      pairIndex.set(map, index);
+    }
+    return index.get(String(segment));
+  };
+  return (problem: PathProblem): SpecIssue => {
     const at = problem.at ?? 'value';
     const target = at === 'parent' ? problem.path.slice(0, -1) : problem.path;
-    const found = locate(doc, target);
+    const found = locate(doc, target, pairOf);
     const complete = found.depth === target.length;
     const preferKey = at !== 'value' || !complete || found.node?.range == null;
     const node = preferKey ? (found.keyNode ?? found.node) : found.node;
@@ -76,11 +130,11 @@ export function parseYamlSource(text: string, file: string): YamlSource {
       message: problem.message,
     };
   };
-
-  return { file, data, syntaxIssues, pin };
 }
 
-function locate(doc: Document, path: KeyPath): Located {
+type PairOf = (map: YAMLMap, segment: string | number) => Pair | undefined;
+
+function locate(doc: Document, path: KeyPath, pairOf: PairOf): Located {
   let node: Node | undefined = asNode(doc, doc.contents);
   let keyNode: Node | undefined;
   let depth = 0;
@@ -88,7 +142,7 @@ function locate(doc: Document, path: KeyPath): Located {
     let nextNode: Node | undefined;
     let nextKey: Node | undefined;
     if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      const pair = pairOf(node, segment);
       if (pair === undefined) break;
       nextKey = asNode(doc, pair.key);
       nextNode = asNode(doc, pair.value);

@@ -55,12 +55,77 @@ describe('inventory', () => {
 
   it('rejects a JSON inventory that repeats a key, as YAML does, instead of keeping the last one', () => {
     const twoLists = '{"drones": [{"id": "a", "url": "http://h/a"}],\n "drones": [{"id": "b", "url": "http://h/b"}]}\n';
-    expect(errorsOf(twoLists)[0]).toMatch(/^rollouts\/fleet\.yaml:2:2 invalid YAML: Map keys must be unique/);
+    expect(errorsOf(twoLists)).toEqual(['rollouts/fleet.yaml:2:2 drones: duplicate key (also on line 1)']);
     const twoIds = '{"drones": [{"id": "a", "id": "b", "url": "http://h/a"}]}\n';
-    expect(errorsOf(twoIds)[0]).toMatch(/invalid YAML: Map keys must be unique/);
+    expect(errorsOf(twoIds)).toEqual(['rollouts/fleet.yaml:1:25 drones[0].id: duplicate key (also on line 1)']);
     const escaped = '{"drones": [{"id": "a", "url": "http://h/a", "labels": {"zone": "x", "\\u007aone": "y"}}]}\n';
-    expect(errorsOf(escaped)[0]).toMatch(/invalid YAML: Map keys must be unique/);
+    expect(errorsOf(escaped)).toEqual(['rollouts/fleet.yaml:1:70 drones[0].labels.zone: duplicate key (also on line 1)']);
     const sameKeyInTwoObjects = '{"drones": [{"id": "a", "url": "http://h/a"}, {"id": "b", "url": "http://h/b"}]}\n';
     expect(parseInventoryText(sameKeyInTwoObjects, FILE).map((d) => d.id)).toEqual(['a', 'b']);
   });
+
+  it('refuses a URL carrying a user or password without echoing the secret', () => {
+    const text = 'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: "http://h/b" }\n  - { id: c, url: "http://h/c" }\n  - { id: d, url: "https://op:hunter2@h/d" }\n  - { id: e, url: "http://t0ken@h/e" }\n';
+    const { issues } = checkInventoryText(text, FILE);
+    expect(issues.map(({ line, column, key }) => `${line}:${column} ${key}`)).toEqual(['5:19 drones[3].url', '6:19 drones[4].url']);
+    expect(issues[0]?.message).toBe(
+      'must not carry a user or password, got "https://op:***@h/d"; give the agents\' token with --token-file instead',
+    );
+    expect(issues[1]?.message).toMatch(/got "http:\/\/\*\*\*@h\/e"/);
+    expect(JSON.stringify(issues)).not.toMatch(/hunter2|t0ken/);
+  });
+
+  it('refuses URLs that are not http or https, hiding credentials in them too', () => {
+    const text = '{"drones": [{"id": "a", "url": "file:///etc/passwd"}, {"id": "b", "url": "ftp://u:pw1234@h"}, {"id": "c", "url": "u:pw1234@h"}]}';
+    const { issues } = checkInventoryText(text, FILE);
+    expect(issues.map((issue) => issue.key)).toEqual(['drones[0].url', 'drones[1].url', 'drones[2].url']);
+    expect(issues.every((issue) => issue.message.startsWith('must be an http:// or https:// URL'))).toBe(true);
+    expect(JSON.stringify(issues)).not.toMatch(/pw1234/);
+  });
+
+  it('lists the first 50 problems of a large JSON inventory and counts the rest', () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `  {"id": "d${i}", "url": "ftp://h/d${i}"}`);
+    const text = `{"drones": [\n${lines.join(',\n')}\n]}\n`;
+    const { drones, issues, unlisted } = checkInventoryText(text, FILE);
+    expect(drones).toBeUndefined();
+    expect(issues).toHaveLength(50);
+    expect(unlisted).toBe(19_950);
+    expect(issues[49]).toMatchObject({ line: 51, column: 24, key: 'drones[49].url' });
+    expect(() => parseInventoryText(text, FILE)).toThrow(/\nand 19,950 more issues$/);
+  });
+
+  it('names the line and column of a syntax error in a JSON inventory too large for the YAML parser', () => {
+    const lines = Array.from({ length: 60_000 }, (_, i) => `  {"id": "drone-${i}", "url": "http://127.0.0.1:7100/d/drone-${i}"}`);
+    lines[40_000] = '  {"id": "drone-x" "url": "http://h"}';
+    const { issues } = checkInventoryText(`{"drones": [\n${lines.join(',\n')}\n]}\n`, FILE);
+    expect(issues).toEqual([
+      {
+        file: FILE,
+        line: 40_002,
+        column: 20,
+        key: '',
+        message: 'invalid JSON: expected "," or "}", and an inventory over 4,194,304 bytes (4 MiB) must be JSON',
+      },
+    ]);
+  });
+
+  it('refuses a YAML inventory over 4 MiB before parsing it, pointing to JSON', () => {
+    const line = '  - { id: drone, url: "http://127.0.0.1:7100/d/drone", labels: { group: patrol, zone: zone-a } }\n';
+    const { issues } = checkInventoryText(`drones:\n${line.repeat(50_000)}`, FILE);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 1, column: 1, key: '' });
+    expect(issues[0]?.message).toMatch(/^the inventory is 4,850,008 bytes \(4\.6 MiB\) of YAML, over the limit of 4,194,304 bytes \(4 MiB\) for YAML; write it as JSON/);
+  });
+
+  it('reads 100,000 drones as fleet sim writes them (about 10 MB) as JSON', () => {
+    const drones = Array.from({ length: 100_000 }, (_, i) => ({
+      id: `drone-${i + 1}`,
+      url: `http://127.0.0.1:7100/d/drone-${i + 1}`,
+      labels: { group: 'patrol', zone: `zone-${'abc'[i % 3]}` },
+    }));
+    const text = `{"drones": [\n${drones.map((drone) => `  ${JSON.stringify(drone)}`).join(',\n')}\n]}\n`;
+    expect(Buffer.byteLength(text)).toBeLessThan(64 * 1024 * 1024 / 5);
+    expect(parseInventoryText(text, FILE)).toHaveLength(100_000);
+  });
 });
+

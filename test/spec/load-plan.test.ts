@@ -26,7 +26,7 @@ describe('loadPlan', () => {
       spec: {
         name: 'app-v2',
         config: { file: 'app.conf', source: fixture('configs/app.conf'), version: 'v2' },
-        fleet: { inventory: fixture('fleet.yaml'), selector: { group: 'patrol' } },
+        fleet: { inventory: fixture('fleet.yaml'), selector: { group: 'patrol' }, mixedVersions: 'refuse' },
         pause: { fleet: true, timeoutMs: 10_000 },
         lock: { ttlMs: 20_000, waitMs: 60_000 },
         canary: { percent: 25, bakeMs: 500, approval: 'manual' },
@@ -70,7 +70,7 @@ describe('loadPlan', () => {
     expect(plan.spec).toEqual({
       name: 'minimal',
       config: { file: 'app.conf', source: fixture('configs/app.conf') },
-      fleet: { inventory: fixture('fleet.yaml') },
+      fleet: { inventory: fixture('fleet.yaml'), mixedVersions: 'refuse' },
       pause: { fleet: true, timeoutMs: 30_000 },
       lock: { ttlMs: 15_000, waitMs: 0 },
       canary: { drones: 1, bakeMs: 30_000, approval: 'auto' },

@@ -15,7 +15,7 @@ function specWith(canary: Partial<RolloutSpec['canary']>, waves: RolloutSpec['wa
   return {
     name: 'x',
     config: { file: 'app.conf', source: '/a/app.conf' },
-    fleet: { inventory: '/a/fleet.yaml' },
+    fleet: { inventory: '/a/fleet.yaml', mixedVersions: 'refuse' },
     pause: { fleet: true, timeoutMs: 30_000 },
     lock: { ttlMs: 15_000, waitMs: 0 },
     canary: { bakeMs: 30_000, approval: 'auto', ...canary },
@@ -79,7 +79,7 @@ describe('selector', () => {
   });
 
   it('says when nothing matches', () => {
-    const spec = { ...specWith({ drones: 1 }), fleet: { inventory: '/a/fleet.yaml', selector: { group: 'x' } } };
+    const spec = { ...specWith({ drones: 1 }), fleet: { inventory: '/a/fleet.yaml', selector: { group: 'x' }, mixedVersions: 'refuse' as const } };
     expect(checkFleetFit(spec, fleet, [], 'rollouts/fleet.yaml')).toEqual([
       { path: ['fleet', 'selector'], message: 'selector {group: x} matches no drone of 6 in rollouts/fleet.yaml' },
     ]);

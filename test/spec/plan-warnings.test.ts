@@ -9,7 +9,7 @@ function planWith(overrides: { canary?: Partial<RolloutSpec['canary']>; analysis
   const spec: RolloutSpec = {
     name: 'x',
     config: { file: 'app.conf', source: '/a/app.conf' },
-    fleet: { inventory: '/a/fleet.yaml' },
+    fleet: { inventory: '/a/fleet.yaml', mixedVersions: 'refuse' },
     pause: { fleet: true, timeoutMs: 30_000 },
     lock: { ttlMs: 15_000, waitMs: 0 },
     canary: { drones: 2, bakeMs: 3_000, approval: 'auto', ...overrides.canary },
@@ -41,8 +41,8 @@ describe('planWarnings', () => {
   it('warns when an interval cannot collect min_samples at the measured rate, and a bake shorter than an interval', () => {
     const warnings = planWarnings(planWith({ analysis: { minSamples: 50 }, canary: { bakeMs: 500 } }), 5);
     expect(warnings).toEqual([
-      'canary: bake 500 ms is shorter than analysis.interval 1000 ms, so it runs one short interval',
-      'canary: about 4 canary samples per interval (2 drones at 5.0/s over 0.5s) cannot reach analysis.min_samples 50: every interval will be inconclusive; lengthen analysis.interval',
+      'canary: bake 500ms is shorter than analysis.interval 1s, so it runs one short interval',
+      'canary: about 4 canary samples per interval (2 drones at 5.0/s over 500ms) cannot reach analysis.min_samples 50: every interval will be inconclusive; lengthen analysis.interval',
     ]);
     expect(planWarnings(planWith({ analysis: { minSamples: 50 } }), null)).toEqual([]);
   });

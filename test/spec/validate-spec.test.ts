@@ -55,7 +55,7 @@ describe('validateSpecText', () => {
     expect(errorsOf('name: x\nwaves: [1, 2\nfoo: 1\n')).toEqual([
       'rollouts/x.yaml:3:1 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ]);
-    expect(errorsOf('name: x\nname: y\n')).toEqual(['rollouts/x.yaml:2:1 invalid YAML: Map keys must be unique']);
+    expect(errorsOf('name: x\nname: y\n')).toEqual(['rollouts/x.yaml:2:1 name: duplicate key (also on line 1)']);
   });
 
   it('reports an empty file', () => {

@@ -1,3 +1,5 @@
+import { count } from '../../wording.js';
+import { formatDuration } from '../../spec/duration.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import type { Plan } from '../../spec/types.js';
 import { printJson, type CommonOptions } from '../common.js';
@@ -21,11 +23,12 @@ export function planSummary(plan: Plan) {
 export function describePlan(plan: Plan): string {
   const lines = [
     `${plan.spec.name}: ${plan.config.file} → version ${plan.config.version} (sha256 ${plan.config.sha256.slice(0, 12)}…)`,
-    `${plan.drones.length} targeted drones`,
+    count(plan.drones.length, 'targeted drone'),
   ];
   for (const step of plan.steps) {
     const ids = step.drones.length <= 6 ? step.drones.join(', ') : `${step.drones.slice(0, 5).join(', ')}, … ${step.drones.at(-1)}`;
-    lines.push(`  ${step.name.padEnd(8)} ${String(step.drones.length).padStart(5)} drones → ${step.percent}%  bake ${step.bakeMs / 1000}s  [${ids}]`);
+    const drones = `${String(step.drones.length).padStart(5)} ${step.drones.length === 1 ? 'drone ' : 'drones'}`;
+    lines.push(`  ${step.name.padEnd(8)} ${drones} → ${step.percent}%  bake ${formatDuration(step.bakeMs)}  [${ids}]`);
   }
   return lines.join('\n');
 }
