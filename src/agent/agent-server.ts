@@ -1,6 +1,5 @@
-import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { isErrno } from './atomic-file.js';
+import { prepareConfigDir } from './config-dir.js';
 import { defaultLogger } from './default-logger.js';
 import { DroneAgent } from './drone-agent.js';
 import { serve, type RunningServer } from './http-server.js';
@@ -14,7 +13,7 @@ export type { RunningServer } from './http-server.js';
 export interface AgentOptions {
   /** The drone's id, reported by `/v1/health`. */
   readonly id: string;
-  /** The drone's config dir; it must exist. The agent keeps its own state in `<dir>/.agent/`. */
+  /** The drone's config dir, created if missing; a path that cannot be a writable dir is `E_USAGE`. The agent keeps its own state in `<dir>/.agent/`. */
   readonly dir: string;
   /** @default 0 (a free port) */
   readonly port?: number;
@@ -48,7 +47,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
   expectInteger('port', port, 0, 65_535);
   expectInteger('lockTtlMs', lockTtlMs, 1);
   expectInteger('sampleIntervalMs', sampleIntervalMs, 1);
-  await expectDirectory(options.dir);
+  await prepareConfigDir(options.dir);
   const logger = options.logger ?? defaultLogger('rollout-agent');
   const now = options.now ?? Date.now;
 
@@ -62,6 +61,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
     now,
     logger,
     paramsCache: new ConfigParamsCache(),
+    auth: options.token === undefined ? 'none' : 'bearer',
   });
   collector.pin(agent);
   const server = await serve(
@@ -77,14 +77,4 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
       await server.close();
     },
   };
-}
-
-async function expectDirectory(dir: string): Promise<void> {
-  try {
-    if ((await stat(dir)).isDirectory()) return;
-  } catch (error) {
-    if (!isErrno(error, 'ENOENT')) throw error;
-    throw new Error(`the drone's config dir ${dir} does not exist; create it, or pass the right one with --dir`);
-  }
-  throw new Error(`the drone's config dir ${dir} is not a directory; pass the folder that holds its config files with --dir`);
 }

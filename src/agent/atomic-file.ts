@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -14,10 +14,17 @@ let tempCounter = 0;
 /**
  * A temp name in the same directory (rename is only atomic within one filesystem). It starts with a
  * dot, so it can never collide with a config name, and stays short so long config names still fit.
+ * It names the writing process, so a sweep can tell a dead writer's leftovers from a live one's.
  */
 export function tempPathBeside(path: string): string {
   tempCounter += 1;
   return join(dirname(path), `.tmp-${process.pid}-${tempCounter}`);
+}
+
+/** The pid of the process that made temp file `name` (see tempPathBeside), or undefined if it is no temp name. */
+export function tempWriterPid(name: string): number | undefined {
+  const pid = /^\.tmp-(\d+)-\d+$/u.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
 }
 
 /**
@@ -88,5 +95,25 @@ async function openCreatingDir(temp: string): Promise<Awaited<ReturnType<typeof 
     if (!isErrno(error, 'ENOENT')) throw error;
     await mkdir(dirname(temp), { recursive: true });
     return await open(temp, 'wx', 0o644);
+  }
+}
+
+/** The names in `path`, none when it does not exist (a brand-new drone). */
+export async function namesIn(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return [];
+    throw error;
+  }
+}
+
+/** The size of `path` in bytes, 0 when it is gone. */
+export async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return 0;
+    throw error;
   }
 }

@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isErrno, readFileIfExists, readJsonFile, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+import { isErrno, namesIn, readFileIfExists, readJsonFile, sizeOf, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
 import { sha256Hex, unmanagedVersion } from './checksum.js';
 import type { ConfigParams, ConfigParamsCache } from './telemetry-model.js';
 import { WireError } from './wire-errors.js';
@@ -27,6 +27,13 @@ const committedMeta = z.object({
   installedBy: installer.nullable(),
   previous: versionRef.nullable(),
   highestFence: z.number().int().nonnegative(),
+  /** The rollout whose accepted write set `highestFence`; absent in metadata older than fence owners. */
+  fenceOwner: z.string().nullable().default(null),
+  /**
+   * The latest rollback that found nothing of its rollout's to restore: that rollout's writes with a fence
+   * up to this one are late (a push retried after its own rollback). Other rollouts are not affected.
+   */
+  retired: z.object({ rollout: z.string(), fence: z.number().int().nonnegative() }).nullable().default(null),
 });
 const storedMeta = committedMeta.extend({ pending: committedMeta.nullable() });
 
@@ -63,7 +70,7 @@ export interface ConfigStoreOptions {
   readonly seed?: ConfigSeed;
 }
 
-const EMPTY_META: ConfigMeta = { current: null, installedBy: null, previous: null, highestFence: 0 };
+const EMPTY_META: ConfigMeta = { current: null, installedBy: null, previous: null, highestFence: 0, fenceOwner: null, retired: null };
 
 export class ConfigStore {
   readonly #dir: string;
@@ -82,6 +89,7 @@ export class ConfigStore {
   static async open(options: ConfigStoreOptions): Promise<ConfigStore> {
     const store = new ConfigStore(options);
     await store.#load();
+    await store.#dropOrphanBlobs();
     if (options.seed !== undefined && !store.#entries.has(options.seed.file)) await store.#plantSeed(options.seed);
     return store;
   }
@@ -146,11 +154,13 @@ export class ConfigStore {
     return entry;
   }
 
-  /** Persists a higher fence without touching the content (an accepted no-op still raises the bar). */
-  async raiseFence(file: string, fence: number): Promise<void> {
+  /** Records that `rollout` rolled `file` back at `fence` with nothing to restore; the content stays. */
+  async retire(file: string, rollout: string, fence: number): Promise<void> {
     const entry = this.#entries.get(file);
-    if (entry === undefined || fence <= entry.meta.highestFence) return;
-    const meta = { ...entry.meta, highestFence: fence };
+    if (entry === undefined) return;
+    const { retired } = entry.meta;
+    if (retired !== null && retired.rollout === rollout && retired.fence >= fence) return;
+    const meta: ConfigMeta = { ...entry.meta, retired: { rollout, fence } };
     await this.#writeMeta(file, { ...meta, pending: null });
     this.#entries.set(file, { ...entry, meta });
   }
@@ -193,10 +203,12 @@ export class ConfigStore {
       meta = stored.pending;
       await this.#writeMeta(file, { ...meta, pending: null });
     } else if ((stored.current?.sha256 ?? null) === actual) {
-      meta = { current: stored.current, installedBy: stored.installedBy, previous: stored.previous, highestFence: stored.highestFence };
+      meta = { current: stored.current, installedBy: stored.installedBy, previous: stored.previous, highestFence: stored.highestFence, fenceOwner: stored.fenceOwner, retired: stored.retired };
+      // A write that never replaced the file: forget its intent, so nothing on disk refers to what it kept.
+      if (stored.pending !== null) await this.#writeMeta(file, { ...meta, pending: null });
     } else {
       this.#logger.warn({ drone: this.#droneId, file, expected: stored.current, actual }, `${file} was changed outside the agent; adopting what is on disk`);
-      meta = { current: found, installedBy: null, previous: stored.previous, highestFence: stored.highestFence };
+      meta = { current: found, installedBy: null, previous: stored.previous, highestFence: stored.highestFence, fenceOwner: stored.fenceOwner, retired: stored.retired };
       await this.#writeMeta(file, { ...meta, pending: null });
     }
     return { meta, params: this.#params(meta.current, content ?? null) };
@@ -230,6 +242,25 @@ export class ConfigStore {
 
   async #writeMeta(file: string, meta: z.infer<typeof storedMeta>): Promise<void> {
     await writeJsonAtomic(this.#metaPath(file), meta);
+  }
+
+  /**
+   * Removes kept contents no config refers to: a write killed between keeping a copy and committing its
+   * metadata, or between committing and dropping the copy it replaced, leaves one behind. The blobs of
+   * every config's current and previous version stay.
+   */
+  async #dropOrphanBlobs(): Promise<void> {
+    const referenced = new Set<string>();
+    for (const { meta } of this.#entries.values()) for (const ref of [meta.current, meta.previous]) if (ref !== null) referenced.add(ref.sha256);
+    const blobs = join(this.#dir, '.agent', 'blobs');
+    // Dot names are temp files of writes in progress (or of dead writers, which the boot sweep removes).
+    const orphans = (await namesIn(blobs)).filter((name) => !name.startsWith('.') && !referenced.has(name));
+    let bytes = 0;
+    for (const name of orphans) {
+      bytes += await sizeOf(join(blobs, name));
+      await rm(join(blobs, name), { force: true });
+    }
+    if (orphans.length > 0) this.#logger.warn({ drone: this.#droneId, blobs: orphans.length, bytes }, `removed ${orphans.length} kept contents (${bytes} bytes) that no config refers to`);
   }
 
   async #dropUnreferenced(ref: VersionRef | null): Promise<void> {

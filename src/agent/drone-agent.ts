@@ -3,11 +3,16 @@ import { sha256Hex } from './checksum.js';
 import { ConfigStore, type ConfigMeta, type ConfigSeed, type VersionRef } from './config-store.js';
 import type { PushRequest, RollbackRequest } from './drone-requests.js';
 import { KeyedQueue } from '../keyed-queue.js';
+import { assertFreshFence } from './fence-rule.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
+import { removeInterruptedWrites } from './orphan-sweep.js';
 import { PauseHolds } from './pause-holds.js';
 import { modelFor, type ConfigParamsCache } from './telemetry-model.js';
 import { TelemetryStream, type Sample, type TelemetryClock } from './telemetry-stream.js';
 import { lockMismatch, WireError } from './wire-errors.js';
+
+/** How a drone checks who may call it, as `/v1/health` reports it. */
+export type AuthMode = 'none' | 'bearer';
 
 export interface DroneAgentOptions {
   readonly id: string;
@@ -26,6 +31,8 @@ export interface DroneAgentOptions {
   readonly failWrites?: boolean;
   /** Told when this drone may have lock files, so one collector per server knows whom to sweep. */
   readonly onLockSeen?: (agent: DroneAgent) => void;
+  /** What the server in front of this drone checks; reported by health. @default 'none' */
+  readonly auth?: AuthMode;
 }
 
 export type DroneState = 'active' | 'paused';
@@ -42,18 +49,33 @@ export interface HealthView {
   readonly id: string;
   readonly state: DroneState;
   readonly configs: Readonly<Record<string, ConfigView>>;
+  /** `none`: anyone who reaches the drone may write to it. */
+  readonly auth: AuthMode;
 }
 
 export interface PushResult {
   readonly version: string;
   readonly sha256: string;
   readonly previous: VersionRef | null;
+  /** The first telemetry seq whose sample is taken under this config: samples with seq >= it reflect it. */
+  readonly seq: number;
 }
 
 export interface RollbackResult {
   readonly version: string | null;
   readonly sha256: string | null;
   readonly restored: boolean;
+  /** The first telemetry seq whose sample is taken under the config this answer names. */
+  readonly seq: number;
+}
+
+export interface TelemetryView {
+  readonly samples: readonly Sample[];
+  readonly next: number;
+  /** The drone's clock when it answered, epoch ms: the clock that stamps each sample's `t`. */
+  readonly now: number;
+  readonly state: DroneState;
+  readonly configs: Readonly<Record<string, ConfigView>>;
 }
 
 export interface LockView {
@@ -83,6 +105,9 @@ export class DroneAgent {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #failWrites: boolean;
+  readonly #auth: AuthMode;
+  /** file → the first telemetry seq under its current content, for installs this process made. */
+  readonly #installSeqs = new Map<string, number>();
 
   private constructor(options: DroneAgentOptions, configs: ConfigStore, holds: PauseHolds, locks: LocalLocks) {
     this.id = options.id;
@@ -92,11 +117,16 @@ export class DroneAgent {
     this.#now = options.now;
     this.#logger = options.logger;
     this.#failWrites = options.failWrites ?? false;
+    this.#auth = options.auth ?? 'none';
     this.#telemetry = new TelemetryStream(options.telemetryKey, options.clock, modelFor(this.#aimSensitivity()));
   }
 
-  /** Loads the drone from its dir and reclaims the stale local locks a crashed writer left behind. */
+  /**
+   * Loads the drone from its dir and cleans up after a crash: temp files of interrupted writes, kept
+   * contents nothing refers to, and the stale local locks a crashed writer left behind.
+   */
   static async open(options: DroneAgentOptions): Promise<DroneAgent> {
+    await removeInterruptedWrites(options.dir, options.id, options.logger);
     // The lock table reports lock files as soon as boot finds them; the agent exists by then.
     let agent: DroneAgent | undefined;
     const locks = new LocalLocks({
@@ -121,7 +151,7 @@ export class DroneAgent {
   }
 
   async health(): Promise<HealthView> {
-    return { id: this.id, state: this.state, configs: await this.#configViews() };
+    return { id: this.id, state: this.state, configs: await this.#configViews(), auth: this.#auth };
   }
 
   async pause(rollout: string): Promise<{ readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
@@ -152,12 +182,13 @@ export class DroneAgent {
           const next: ConfigMeta = {
             ...meta,
             installedBy: { ...meta.installedBy, fence: request.fence },
-            highestFence: Math.max(request.fence, meta.highestFence),
+            highestFence: request.fence,
+            fenceOwner: request.rollout,
           };
           await this.#writing(file, () => this.#configs.commit(file, next, request.content));
         }
         // Otherwise an HTTP client's retry of a push that already landed: answer exactly as the first time.
-        return { version: meta.current.version, sha256, previous: meta.previous };
+        return { version: meta.current.version, sha256, previous: meta.previous, seq: this.#installSeq(file) };
       }
       if (this.#failWrites) throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: simulated write failure (fault injection)`);
       const previous = await this.#writing(file, async () => {
@@ -166,14 +197,16 @@ export class DroneAgent {
           current: { version: request.version, sha256 },
           installedBy: { rollout: request.rollout, fence: request.fence, action: 'push' },
           previous: kept,
-          highestFence: Math.max(request.fence, meta?.highestFence ?? 0),
+          highestFence: request.fence,
+          fenceOwner: request.rollout,
+          retired: meta?.retired ?? null,
         };
         await this.#configs.commit(file, next, request.content);
         return kept;
       });
-      this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
-      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, version: request.version, previous: previous?.version ?? null }, `installed ${file} ${request.version}`);
-      return { version: request.version, sha256, previous };
+      const seq = this.#installed(file);
+      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, version: request.version, previous: previous?.version ?? null, seq }, `installed ${file} ${request.version}`);
+      return { version: request.version, sha256, previous, seq };
     });
   }
 
@@ -183,8 +216,11 @@ export class DroneAgent {
     return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
       const current = meta?.current ?? null;
       if (meta === undefined || meta.installedBy?.action !== 'push' || meta.installedBy.rollout !== request.rollout) {
-        await this.#writing(file, () => this.#configs.raiseFence(file, request.fence));
-        return { version: current?.version ?? null, sha256: current?.sha256 ?? null, restored: false };
+        // Nothing to restore, so the drone's bar stays where it was; but this rollout has moved on to
+        // rolling back, so a push of its own with an older fence that lands late (an HTTP retry, a
+        // request held in a network) must not install what it just rolled back.
+        await this.#writing(file, () => this.#configs.retire(file, request.rollout, request.fence));
+        return { version: current?.version ?? null, sha256: current?.sha256 ?? null, restored: false, seq: this.#installSeq(file) };
       }
       const previous = meta.previous;
       const content = previous === null ? null : await this.#configs.readKept(file, previous);
@@ -192,18 +228,21 @@ export class DroneAgent {
         current: previous,
         installedBy: { rollout: request.rollout, fence: request.fence, action: 'rollback' },
         previous: null,
-        highestFence: Math.max(request.fence, meta.highestFence),
+        highestFence: request.fence,
+        fenceOwner: request.rollout,
+        retired: meta.retired,
       };
       await this.#writing(file, () => this.#configs.commit(file, next, content));
-      this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
-      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, from: current?.version ?? null, to: previous?.version ?? null }, `rolled ${file} back to ${previous?.version ?? 'no file'}`);
-      return { version: previous?.version ?? null, sha256: previous?.sha256 ?? null, restored: true };
+      const seq = this.#installed(file);
+      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, from: current?.version ?? null, to: previous?.version ?? null, seq }, `rolled ${file} back to ${previous?.version ?? 'no file'}`);
+      return { version: previous?.version ?? null, sha256: previous?.sha256 ?? null, restored: true, seq };
     });
   }
 
-  async telemetry(since: number): Promise<{ readonly samples: readonly Sample[]; readonly next: number; readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
-    const page = this.#telemetry.read(since, this.#now());
-    return { ...page, state: this.state, configs: await this.#configViews() };
+  async telemetry(since: number): Promise<TelemetryView> {
+    const now = this.#now();
+    const page = this.#telemetry.read(since, now);
+    return { ...page, now, state: this.state, configs: await this.#configViews() };
   }
 
   async locks(): Promise<{ readonly locks: readonly LockView[]; readonly fences: Readonly<Record<string, number>> }> {
@@ -227,20 +266,33 @@ export class DroneAgent {
       const outcome = await this.#locks.acquire(file, rollout, fence);
       if (!outcome.acquired) {
         this.#logger.warn({ drone: this.id, file, rollout, holder: outcome.holder.owner }, `refused a write to ${file}: its local lock is held`);
-        throw lockMismatch(file, { reason: 'held', holder: outcome.holder.owner });
+        throw lockMismatch(file, outcome.holder.owner);
       }
       try {
         const meta = this.#configs.get(file)?.meta;
-        const highestFence = meta?.highestFence ?? 0;
-        if (fence < highestFence) {
-          this.#logger.warn({ drone: this.id, file, rollout, fence, highestFence }, `refused a write to ${file}: stale fence`);
-          throw lockMismatch(file, { reason: 'stale_fence', fence, highestFence });
+        try {
+          assertFreshFence(file, rollout, fence, meta);
+        } catch (error) {
+          this.#logger.warn({ drone: this.id, file, rollout, fence, highestFence: meta?.highestFence ?? 0 }, `refused a write to ${file}: stale fence`);
+          throw error;
         }
         return await write(meta);
       } finally {
         await this.#locks.release(file, outcome.token);
       }
     });
+  }
+
+  /** The config changed on disk: telemetry follows it from the seq this answers. */
+  #installed(file: string): number {
+    const seq = this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
+    this.#installSeqs.set(file, seq);
+    return seq;
+  }
+
+  /** The first seq under the file's current content: known if this process installed it, else the next one. */
+  #installSeq(file: string): number {
+    return this.#installSeqs.get(file) ?? this.#telemetry.nextSeq(this.#now());
   }
 
   /** Disk failures become the 500 a fleet client understands; refusals pass through as they are. */

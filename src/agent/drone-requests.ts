@@ -4,7 +4,8 @@ import { WireError } from './wire-errors.js';
 /** The bodies the drone protocol accepts. Unknown members are ignored, so clients may add fields. */
 
 const rollout = z.string().min(1).max(256);
-const fence = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A lock store's fences start at 1; 0 would say no lock was taken at all. */
+const fence = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 const pushRequest = z.object({
   rollout,
@@ -27,7 +28,7 @@ const FIELD_RULES: Readonly<Record<string, string>> = {
   rollout: 'a non-empty string of at most 256 characters (the rollout id)',
   version: 'a non-empty string of at most 256 characters',
   sha256: 'the 64 hex digits of the content\'s sha256',
-  fence: 'a non-negative integer',
+  fence: 'a positive safe integer (1 to 9007199254740991): the fence of the config lock',
   content: 'a string (the whole config file)',
   all: 'true or false',
 };

@@ -7,7 +7,8 @@ import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SEED } from '.
 import { defaultLogger } from './default-logger.js';
 import { serve } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
-import { expectInteger, expectNonEmptyString } from './option-checks.js';
+import { CONFIG_NAME_RULE, configNameProblem, shownName } from './config-name.js';
+import { expectInteger } from './option-checks.js';
 import { createRequestHandler, type DroneRequestHooks } from './request-handler.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
 import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
@@ -50,6 +51,11 @@ export interface FleetSimOptions {
   readonly logger?: Logger;
   /** The clock, injectable for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * How far every drone's clock runs from the host's, in ms (negative: behind). Drones stamp telemetry
+   * (`t`, `now`) and their local locks with it; `/sim/stats` stays on the host's clock. @default 0
+   */
+  readonly clockOffsetMs?: number;
 }
 
 export interface RunningFleet {
@@ -83,10 +89,14 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   expectInteger('slowMs', slowMs, 0);
   expectInteger('lockTtlMs', lockTtlMs, 1);
   expectInteger('sampleIntervalMs', sampleIntervalMs, 1);
-  expectNonEmptyString('configFile', configFile);
+  const nameProblem = configNameProblem(configFile);
+  if (nameProblem !== undefined) throw new TypeError(`Expected \`configFile\` to be a config name (${CONFIG_NAME_RULE}), got ${shownName(configFile)}: ${nameProblem}`);
+  const clockOffsetMs = options.clockOffsetMs ?? 0;
+  expectInteger('clockOffsetMs', clockOffsetMs, Number.MIN_SAFE_INTEGER);
   const faults = resolveFaults(options, (id) => droneNumber(id, options.drones) !== undefined, options.drones);
   const logger = options.logger ?? defaultLogger('rollout-fleet-sim');
   const now = options.now ?? Date.now;
+  const droneNow = clockOffsetMs === 0 ? now : () => now() + clockOffsetMs;
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
   const removeRoot = options.dir === undefined ? () => rm(root, { recursive: true, force: true }) : async () => {};
 
@@ -100,21 +110,22 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     size: options.drones,
     seed: { file: configFile, content: SIM_INITIAL_CONFIG, version: SIM_INITIAL_VERSION },
     telemetrySeed: options.seed ?? DEFAULT_SEED,
-    clock: { intervalMs: sampleIntervalMs, bootMs: now() },
+    clock: { intervalMs: sampleIntervalMs, bootMs: droneNow() },
     lockTtlMs,
-    now,
+    now: droneNow,
     logger,
     paramsCache: new ConfigParamsCache(),
     faults,
     slowMs,
     onLockSeen: (agent) => collector.watch(agent),
+    auth: options.token === undefined ? 'none' : 'bearer',
   });
 
   const stats = new SimStats(now);
 
   try {
     for (const id of faults.hot) await drones.plantHot(id);
-    for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, now());
+    for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, droneNow());
     // Drones with planted locks boot now, so the stale ones are reclaimed (and logged) at start.
     for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
     const handler = createRequestHandler({
@@ -134,7 +145,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
       url: `${server.url}/d/drone-${index + 1}`,
       labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
     }));
-    logger.info({ url: server.url, drones: options.drones, dir: root, faults: summary(faults) }, `simulated fleet of ${options.drones} drones listening on ${server.url}`);
+    logger.info({ url: server.url, drones: options.drones, dir: root, faults: summary(faults), clockOffsetMs }, `simulated fleet of ${options.drones} drones listening on ${server.url}`);
     return {
       url: server.url,
       drones: inventory,

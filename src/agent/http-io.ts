@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_PUSH_BODY_BYTES } from '../spec/limits.js';
 import { WireError } from './wire-errors.js';
 
 /** The largest request body a drone accepts: a config file is a few KiB; 1 MiB is generous. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = MAX_PUSH_BODY_BYTES;
 /** An oversized body is drained so the client can read our 400; past this we just drop the connection. */
 const MAX_DRAIN_BYTES = 64 * MAX_BODY_BYTES;
 

@@ -4,5 +4,6 @@ export { startFleetSim, SIM_INITIAL_CONFIG, SIM_INITIAL_VERSION, type FleetSimOp
 export { writeInventory } from './inventory.js';
 export { MAX_BODY_BYTES } from './http-io.js';
 export { WIRE_ERRORS, WireError, type WireErrorBody, type WireErrorCode } from './wire-errors.js';
-export type { ConfigView, HealthView, LockView, PushResult, RollbackResult } from './drone-agent.js';
+export type { AuthMode, ConfigView, HealthView, LockView, PushResult, RollbackResult, TelemetryView } from './drone-agent.js';
+export { CONFIG_NAME_RULE, configNameProblem } from './config-name.js';
 export type { Sample } from './telemetry-stream.js';

@@ -59,6 +59,8 @@ export interface LocalLocksOptions {
 const THIS_HOST = hostname();
 /** Acquire retries after reclaiming a stale lock; only a racing process makes it need more than one. */
 const ACQUIRE_ATTEMPTS = 4;
+/** Reads of one lock file before it is judged as last read; only a lock rewritten on every read needs more than two. */
+const STATUS_READS = 8;
 
 function lockDirOf(dir: string): string {
   return join(dir, '.agent', 'locks');
@@ -95,8 +97,15 @@ export class LocalLocks {
       const now = this.#now();
       const token = randomUUID();
       const record: LocalLockRecord = { file, owner: { pid: process.pid, host: THIS_HOST, rollout }, fence, acquired: now, heartbeat: now, token };
-      if (await this.#createExclusive(file, JSON.stringify(record))) {
-        this.#held.set(file, token);
+      // Ours before the file appears: a reader that sees the file must already know it is our own write.
+      this.#held.set(file, token);
+      let created = false;
+      try {
+        created = await this.#createExclusive(file, JSON.stringify(record));
+      } finally {
+        if (!created) this.#held.delete(file);
+      }
+      if (created) {
         this.#onLockSeen?.();
         return { acquired: true, token };
       }
@@ -111,12 +120,16 @@ export class LocalLocks {
   }
 
   async release(file: string, token: string): Promise<void> {
-    this.#held.delete(file);
-    const status = await this.#status(file);
-    if (status?.record.token === token) {
-      await this.#removeIfUnchanged(file, status.raw);
-    } else {
-      this.#logger.warn({ drone: this.#droneId, file }, `our local lock on ${file} was removed or taken over before we released it (reclaimed as stale by another process?)`);
+    try {
+      const status = await this.#status(file);
+      if (status?.record.token === token) {
+        await this.#removeIfUnchanged(file, status.raw);
+      } else {
+        this.#logger.warn({ drone: this.#droneId, file }, `our local lock on ${file} was removed or taken over before we released it (reclaimed as stale by another process?)`);
+      }
+    } finally {
+      // Forgotten only once the file is gone, so no reader ever sees our own lock as someone else's.
+      this.#held.delete(file);
     }
   }
 
@@ -152,15 +165,27 @@ export class LocalLocks {
     }
   }
 
+  /**
+   * Judges the lock file of `file`. Our own lock file exists only while its token is in `#held` (set
+   * before the file appears, dropped after it is gone), but a read can finish after we released that
+   * lock: a token we no longer hold is read again, and only the same bytes twice are someone else's.
+   */
   async #status(file: string): Promise<LocalLockStatus | undefined> {
-    const bytes = await readFileIfExists(join(this.#dir, file));
-    if (bytes === undefined) return undefined;
-    const raw = bytes.toString('utf8');
-    const record = parseLockRecord(raw, file);
-    if (record === undefined) return { record: unknownRecord(file), state: 'stale', staleReason: 'corrupt', ours: false, raw };
-    const ours = this.#held.get(file) === record.token;
-    const staleReason = ours ? undefined : this.#staleReason(record);
-    return staleReason === undefined ? { record, state: 'held', ours, raw } : { record, state: 'stale', staleReason, ours, raw };
+    const path = join(this.#dir, file);
+    let bytes = await readFileIfExists(path);
+    for (let read = 1; bytes !== undefined; read += 1) {
+      const raw = bytes.toString('utf8');
+      const record = parseLockRecord(raw, file);
+      if (record === undefined) return { record: unknownRecord(file), state: 'stale', staleReason: 'corrupt', ours: false, raw };
+      if (this.#held.get(file) === record.token) return { record, state: 'held', ours: true, raw };
+      const again = read < STATUS_READS ? await readFileIfExists(path) : bytes;
+      if (again?.equals(bytes) === true) {
+        const staleReason = this.#staleReason(record);
+        return staleReason === undefined ? { record, state: 'held', ours: false, raw } : { record, state: 'stale', staleReason, ours: false, raw };
+      }
+      bytes = again;
+    }
+    return undefined;
   }
 
   #staleReason(record: LocalLockRecord): StaleReason | undefined {
@@ -204,7 +229,7 @@ export class LocalLocks {
   }
 }
 
-function isPidAlive(pid: number): boolean {
+export function isPidAlive(pid: number): boolean {
   // 0 and negatives address process groups in kill(2); they never name a lock owner.
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {

@@ -53,7 +53,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
     let body: unknown;
     try {
       if (isAuthorized !== undefined && !isAuthorized(request.headers.authorization)) {
-        throw new WireError('unauthorized', 'unauthorized: missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with');
+        throw new WireError('unauthorized', 'missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with');
       }
       const own = options.serverRoutes?.get(path);
       if (own !== undefined) {

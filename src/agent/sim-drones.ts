@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ConfigSeed } from './config-store.js';
-import { DroneAgent } from './drone-agent.js';
+import { DroneAgent, type AuthMode } from './drone-agent.js';
 import type { DroneTarget } from './request-handler.js';
 import { HotLocks, type SimFaults } from './sim-faults.js';
 import type { ConfigParamsCache } from './telemetry-model.js';
@@ -22,6 +22,8 @@ export interface SimDronesOptions {
   readonly faults: SimFaults;
   readonly slowMs: number;
   readonly onLockSeen: (agent: DroneAgent) => void;
+  /** What the fleet's server checks, reported in each drone's health. */
+  readonly auth: AuthMode;
 }
 
 /**
@@ -64,6 +66,7 @@ export class SimDrones {
         seed: options.seed,
         failWrites: options.faults.fail.has(id),
         onLockSeen: options.onLockSeen,
+        auth: options.auth,
       });
       this.#opened.set(id, agent);
       agent.catch(() => this.#opened.delete(id));

@@ -50,8 +50,11 @@ export class TelemetryStream {
     this.#base = model;
   }
 
-  /** The drone's config changed at `nowMs`: samples after it follow `model`, earlier ones keep theirs. */
-  setModel(model: TelemetryModel, nowMs: number): void {
+  /**
+   * The drone's config changed at `nowMs`: samples after it follow `model`, earlier ones keep theirs.
+   * Answers the first seq that follows `model`.
+   */
+  setModel(model: TelemetryModel, nowMs: number): number {
     const latest = this.#latestSeq(nowMs);
     // Changes within one sample interval supersede each other.
     while ((this.#changes.at(-1)?.fromSeq ?? Number.NEGATIVE_INFINITY) > latest) this.#changes.pop();
@@ -61,6 +64,12 @@ export class TelemetryStream {
       this.#base = first.model;
       this.#changes.shift();
     }
+    return latest + 1;
+  }
+
+  /** The seq of the next sample to be taken after `nowMs`. */
+  nextSeq(nowMs: number): number {
+    return this.#latestSeq(nowMs) + 1;
   }
 
   /** Samples with seq > `since`, at most the latest MAX_SAMPLES. */

@@ -13,9 +13,10 @@ export const WIRE_ERRORS = {
   body_too_large: { status: 400, meaning: 'the request body exceeds 1 MiB' },
   bad_request: { status: 400, meaning: 'the body is not JSON or a field is missing or malformed' },
   checksum_mismatch: { status: 400, meaning: 'the sha256 in the body does not match the content' },
-  lock_mismatch: {
+  lock_mismatch: { status: 409, meaning: "the drone's local lock on the file is held by another live owner (HOT)" },
+  stale_fence: {
     status: 409,
-    meaning: "the drone's local lock on the file is held by another live owner, or the fence is lower than one it accepted",
+    meaning: 'the fence is lower than the highest the drone accepted for the file, or equal to it from another rollout',
   },
   config_write_failed: { status: 500, meaning: 'the drone could not write the config or its metadata' },
   previous_unavailable: { status: 500, meaning: 'the content kept for rollback is missing or damaged' },
@@ -56,15 +57,39 @@ export class WireError extends Error {
   }
 }
 
-/** Why a drone refused a write with 409. */
-export type LockMismatchReason =
-  | { readonly reason: 'held'; readonly holder: { readonly pid: number; readonly host: string; readonly rollout: string } }
-  | { readonly reason: 'stale_fence'; readonly fence: number; readonly highestFence: number };
+/** Who holds the local lock a write met; an extension after the contract's members. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly rollout: string;
+}
 
 /**
  * The 409 of the contract, `{"error":"lock_mismatch","file","lock":"HOT","message":"lock mismatch: <file> HOT"}`,
- * in the contract's order; the reason is an extension and goes last.
+ * in the contract's order; the reason and the holder are extensions and go last.
  */
-export function lockMismatch(file: string, why: LockMismatchReason): WireError {
-  return new WireError('lock_mismatch', `lock mismatch: ${file} HOT`, { lead: { file, lock: 'HOT' }, tail: why });
+export function lockMismatch(file: string, holder: LockHolder): WireError {
+  return new WireError('lock_mismatch', `lock mismatch: ${file} HOT`, { lead: { file, lock: 'HOT' }, tail: { reason: 'held', holder } });
+}
+
+/**
+ * The contract's 409 `{"error":"stale_fence","file","highestFence","message"}`: a write from an
+ * orchestrator whose lock is not the latest. A different fault from HOT: nothing on the drone holds the file.
+ * `owner` is the rollout that set the bar, when the fence is equal to it.
+ */
+/** A write of a rollout that has already rolled the file back with a fence at least as high. */
+export function lateFence(file: string, fence: number, highestFence: number, rollout: string, retiredAt: number): WireError {
+  return new WireError(
+    'stale_fence',
+    `stale fence ${fence} for ${file}: rollout ${rollout} already rolled this file back with fence ${retiredAt}, so this is a late write of it`,
+    { lead: { file, highestFence }, tail: { fence } },
+  );
+}
+
+export function staleFence(file: string, fence: number, highestFence: number, owner?: string): WireError {
+  const since =
+    fence < highestFence
+      ? `this drone has accepted fence ${highestFence}; another rollout has taken the config lock since`
+      : `this drone has accepted fence ${highestFence} from rollout ${owner ?? '(unknown)'}; a fence belongs to one rollout, so this rollout's config lock is not the latest`;
+  return new WireError('stale_fence', `stale fence ${fence} for ${file}: ${since}`, { lead: { file, highestFence }, tail: { fence } });
 }

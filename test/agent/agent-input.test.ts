@@ -36,10 +36,18 @@ describe('bearer token', () => {
     }
     expect(right.status).toBe(200);
   });
+
+  test('health says whether the agent checks a token: auth bearer or none', async () => {
+    const guarded = await agents.start({ token: 's3cret' });
+    const open = await agents.start();
+
+    expect((await call(guarded.url, 'GET', '/v1/health', undefined, { authorization: 'Bearer s3cret' })).body.auth).toBe('bearer');
+    expect((await call(open.url, 'GET', '/v1/health')).body.auth).toBe('none');
+  });
 });
 
 describe('config names', () => {
-  test.each(['../x', '.hidden', 'a/b', 'a\\b', 'x'.repeat(256)])('%j is 400 invalid_config_name', async (name) => {
+  test.each(['../x', '.hidden', 'a/b', 'a\\b', 'x'.repeat(256), 'aim\u202Efnoc.exe', 'aim\uFF0Econf', 'aim lock.conf', ' '])('%j is 400 invalid_config_name', async (name) => {
     const agent = await agents.start();
 
     const refused = await call(agent.url, 'PUT', `/v1/configs/${encodeURIComponent(name)}`, pushBody(GOOD_CONFIG));

@@ -15,7 +15,7 @@ describe('health', () => {
     const sha256 = sha256Hex(INITIAL_CONFIG);
     expect(health).toEqual({
       status: 200,
-      body: { id: 'drone-7', state: 'active', configs: { [FILE]: { version: unmanagedVersion(sha256), sha256, lock: 'free', fence: 0 } } },
+      body: { id: 'drone-7', state: 'active', configs: { [FILE]: { version: unmanagedVersion(sha256), sha256, lock: 'free', fence: 0 } }, auth: 'none' },
     });
   });
 });

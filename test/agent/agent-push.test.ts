@@ -26,7 +26,7 @@ describe('push', () => {
 
     const pushed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 4 }));
 
-    expect(pushed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL } });
+    expect(pushed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(GOOD_CONFIG);
     // Nothing half-written is left beside the config: no temp file, no lock.
     expect((await readdir(agent.dir)).sort()).toEqual(['.agent', FILE]);
@@ -38,6 +38,8 @@ describe('push', () => {
       installedBy: { rollout: 'r-1', fence: 4, action: 'push' },
       previous: INITIAL,
       highestFence: 4,
+      fenceOwner: 'r-1',
+      retired: null,
       pending: null,
     });
     expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({ [FILE]: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), lock: 'free', fence: 4 } });
@@ -59,10 +61,10 @@ describe('push', () => {
 
     const resumed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 5 }));
 
-    expect(resumed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL } });
+    expect(resumed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
     expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { fence: 5 } });
     const rolledBack = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 5 });
-    expect(rolledBack.body).toEqual({ ...INITIAL, restored: true });
+    expect(rolledBack.body).toEqual({ ...INITIAL, restored: true, seq: expect.any(Number) });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
   });
 
@@ -71,7 +73,7 @@ describe('push', () => {
 
     const [first, retry] = await Promise.all([call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG)), call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG))]);
 
-    expect(first).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL } });
+    expect(first).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
     expect(retry).toEqual(first);
   });
 
@@ -80,7 +82,7 @@ describe('push', () => {
 
     const pushed = await call(agent.url, 'PUT', '/v1/configs/new.conf', pushBody('a = 1\n'));
 
-    expect(pushed.body).toEqual({ version: 'v43', sha256: sha256Hex('a = 1\n'), previous: null });
+    expect(pushed.body).toEqual({ version: 'v43', sha256: sha256Hex('a = 1\n'), previous: null, seq: expect.any(Number) });
     expect(await readFile(join(agent.dir, 'new.conf'), 'utf8')).toBe('a = 1\n');
   });
 
@@ -94,17 +96,17 @@ describe('push', () => {
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
   });
 
-  test('a fence lower than the highest accepted is 409 HOT; an equal one is fine', async () => {
+  test('a fence lower than the highest accepted is 409 stale_fence, not HOT; an equal one from the same rollout is fine', async () => {
     const agent = await agents.start();
     await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 5 }));
 
     const stale = await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { fence: 4, rollout: 'r-old' }));
+    const health = await call(agent.url, 'GET', '/v1/health');
     const equal = await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { fence: 5, version: 'v44' }));
 
-    expect(stale).toEqual({
-      status: 409,
-      body: { error: 'lock_mismatch', file: FILE, lock: 'HOT', message: `lock mismatch: ${FILE} HOT`, reason: 'stale_fence', fence: 4, highestFence: 5 },
-    });
+    expect(stale).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 5, message: expect.any(String), fence: 4 } });
+    expect(Object.keys(stale.body).slice(0, 4)).toEqual(['error', 'file', 'highestFence', 'message']);
+    expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'free', fence: 5 } });
     expect(equal.status).toBe(200);
     expect(equal.body.previous).toEqual({ version: 'v43', sha256: sha256Hex(GOOD_CONFIG) });
   });
@@ -143,8 +145,8 @@ describe('rollback', () => {
     const first = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 2 });
     const again = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 2 });
 
-    expect(first).toEqual({ status: 200, body: { ...INITIAL, restored: true } });
-    expect(again).toEqual({ status: 200, body: { ...INITIAL, restored: false } });
+    expect(first).toEqual({ status: 200, body: { ...INITIAL, restored: true, seq: expect.any(Number) } });
+    expect(again).toEqual({ status: 200, body: { ...INITIAL, restored: false, seq: first.body.seq } });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
     expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({ [FILE]: { ...INITIAL, lock: 'free', fence: 2 } });
     // The kept copy is gone once nothing refers to it.
@@ -157,10 +159,10 @@ describe('rollback', () => {
 
     const foreign = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-2', fence: 3 });
 
-    expect(foreign).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), restored: false } });
+    expect(foreign).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), restored: false, seq: expect.any(Number) } });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(GOOD_CONFIG);
-    // An accepted rollback still raises the bar for stale orchestrators.
-    expect((await call(agent.url, 'GET', '/v1/locks')).body.fences).toEqual({ [FILE]: 3 });
+    // It restored nothing, so it raised no bar.
+    expect((await call(agent.url, 'GET', '/v1/locks')).body.fences).toEqual({ [FILE]: 2 });
   });
 
   test('rolling back a push that created the file removes it', async () => {
@@ -169,19 +171,19 @@ describe('rollback', () => {
 
     const rolledBack = await call(agent.url, 'POST', '/v1/configs/new.conf/rollback', { rollout: 'r-1', fence: 1 });
 
-    expect(rolledBack.body).toEqual({ version: null, sha256: null, restored: true });
+    expect(rolledBack.body).toEqual({ version: null, sha256: null, restored: true, seq: expect.any(Number) });
     expect((await readdir(agent.dir)).sort()).toEqual(['.agent', FILE]);
     expect(Object.keys((await call(agent.url, 'GET', '/v1/health')).body.configs as object)).toEqual([FILE]);
   });
 
-  test('with a fence lower than the highest accepted is 409 HOT', async () => {
+  test('with a fence lower than the highest accepted is 409 stale_fence', async () => {
     const agent = await agents.start();
     await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { fence: 9 }));
 
     const stale = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 8 });
 
-    expect(stale.status).toBe(409);
-    expect(stale.body).toMatchObject({ error: 'lock_mismatch', file: FILE, lock: 'HOT', reason: 'stale_fence' });
+    expect(stale).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 9, message: expect.any(String), fence: 8 } });
+    expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(BAD_CONFIG);
   });
 
   test('of a file the drone does not have is 404 unknown_config', async () => {

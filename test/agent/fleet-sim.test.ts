@@ -34,7 +34,7 @@ describe('a simulated fleet of three', () => {
       { id: 'drone-2', url: `${fleet.url}/d/drone-2`, labels: { group: 'patrol', zone: 'zone-b' } },
       { id: 'drone-3', url: `${fleet.url}/d/drone-3`, labels: { group: 'patrol', zone: 'zone-c' } },
     ]);
-    expect(health.body).toEqual({ id: 'drone-2', state: 'active', configs: { [FILE]: { version: 'v42', sha256: sha256Hex(SIM_INITIAL_CONFIG), lock: 'free', fence: 0 } } });
+    expect(health.body).toEqual({ id: 'drone-2', state: 'active', configs: { [FILE]: { version: 'v42', sha256: sha256Hex(SIM_INITIAL_CONFIG), lock: 'free', fence: 0 } }, auth: 'none' });
     expect(await readFile(join(dir, 'drone-2', FILE), 'utf8')).toBe('# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n');
   });
 
@@ -126,7 +126,7 @@ describe('a simulated fleet of three', () => {
     const fleet = await startFleet({ drones: 3, token: 'fleet-token', logger: memoryLogger().logger });
 
     expect((await call(urlOf(fleet, 'drone-1'), 'GET', '/v1/health')).status).toBe(401);
-    expect((await call(urlOf(fleet, 'drone-1'), 'GET', '/v1/health', undefined, { authorization: 'Bearer fleet-token' })).status).toBe(200);
+    expect(await call(urlOf(fleet, 'drone-1'), 'GET', '/v1/health', undefined, { authorization: 'Bearer fleet-token' })).toMatchObject({ status: 200, body: { auth: 'bearer' } });
     expect((await call(fleet.url, 'GET', '/sim/stats')).status).toBe(401);
     expect((await call(fleet.url, 'GET', '/sim/stats', undefined, { authorization: 'Bearer fleet-token' })).body).toMatchObject({ pushes: 0 });
   });
@@ -135,6 +135,7 @@ describe('a simulated fleet of three', () => {
     await expect(startFleetSim({ drones: 3, hot: ['drone-4'], logger: memoryLogger().logger })).rejects.toThrow('Expected `hot` to list drones of this fleet (drone-1 to drone-3), got "drone-4"');
     await expect(startFleetSim({ drones: 3, hotOnPush: ['drone-3', 'drone-9'], logger: memoryLogger().logger })).rejects.toThrow('Expected `hotOnPush` to list drones of this fleet (drone-1 to drone-3), got "drone-9"');
     await expect(startFleetSim({ drones: 0 })).rejects.toThrow('Expected `drones` to be an integer from 1 and up, got `0` (number)');
+    await expect(startFleetSim({ drones: 3, configFile: 'aim\u202Efnoc.conf', logger: memoryLogger().logger })).rejects.toThrow('Expected `configFile` to be a config name');
   });
 
   test('its own temp dir is removed on close; a given dir is kept', async () => {

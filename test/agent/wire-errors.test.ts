@@ -1,18 +1,21 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { lockMismatch, WIRE_ERRORS, WireError } from '../../src/agent/wire-errors.js';
+import { lockMismatch, staleFence, WIRE_ERRORS, WireError } from '../../src/agent/wire-errors.js';
 
 const SOURCE_DIR = join(import.meta.dirname, '..', '..', 'src', 'agent');
 
-/** Every wire code the agent's source can raise: `new WireError('<code>'` and the 409 helper. */
+/** The helpers that build a registry error, by the code they raise. */
+const HELPERS = { lockMismatch: 'lock_mismatch', staleFence: 'stale_fence' } as const;
+
+/** Every wire code the agent's source can raise: `new WireError('<code>'` and the 409 helpers, outside the registry itself. */
 async function emittedCodes(): Promise<Set<string>> {
   const codes = new Set<string>();
   for (const name of await readdir(SOURCE_DIR)) {
-    if (!name.endsWith('.ts')) continue;
+    if (!name.endsWith('.ts') || name === 'wire-errors.ts') continue;
     const source = await readFile(join(SOURCE_DIR, name), 'utf8');
     for (const match of source.matchAll(/new WireError\(\s*'([a-z_]+)'/gu)) codes.add(match[1] ?? '');
-    if (/\blockMismatch\(/u.test(source) && name !== 'wire-errors.ts') codes.add('lock_mismatch');
+    for (const [helper, code] of Object.entries(HELPERS)) if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);
   }
   return codes;
 }
@@ -36,11 +39,20 @@ describe('wire error registry', () => {
     expect([error.status, error.toBody()]).toEqual([404, { error: 'unknown_config', message: 'drone-1 has no config named x' }]);
   });
 
-  test('the 409 body reads in the contract\'s order, the reason after it', () => {
-    const body = lockMismatch('aim_lock_config.conf', { reason: 'stale_fence', fence: 1, highestFence: 2 }).toBody();
+  test('the HOT 409 body reads in the contract\'s order, the reason after it', () => {
+    const body = lockMismatch('aim_lock_config.conf', { pid: 7, host: 'h', rollout: 'r-9' }).toBody();
 
     expect(JSON.stringify(body)).toBe(
-      '{"error":"lock_mismatch","file":"aim_lock_config.conf","lock":"HOT","message":"lock mismatch: aim_lock_config.conf HOT","reason":"stale_fence","fence":1,"highestFence":2}',
+      '{"error":"lock_mismatch","file":"aim_lock_config.conf","lock":"HOT","message":"lock mismatch: aim_lock_config.conf HOT","reason":"held","holder":{"pid":7,"host":"h","rollout":"r-9"}}',
+    );
+  });
+
+  test('a stale fence is its own 409 in the contract\'s order, never HOT', () => {
+    const error = staleFence('aim_lock_config.conf', 7, 9);
+
+    expect(error.status).toBe(409);
+    expect(JSON.stringify(error.toBody())).toBe(
+      '{"error":"stale_fence","file":"aim_lock_config.conf","highestFence":9,"message":"stale fence 7 for aim_lock_config.conf: this drone has accepted fence 9; another rollout has taken the config lock since","fence":7}',
     );
   });
 });

@@ -56,7 +56,7 @@ describe('rollout agent as a real process', () => {
     return children.track(await startAgentProcess(['--id', 'd1', '--dir', dir.path, '--log-level', 'warn', ...args]));
   }
 
-  it('reclaims a stale local lock on boot, keeps version, fence and pause across a restart, and refuses a lower fence with the contract 409', async () => {
+  it('reclaims a stale local lock on boot, keeps version, fence and pause across a restart, and refuses a lower fence with the contract 409 stale_fence', async () => {
     await writeFile(join(dir.path, FILE), OLD);
     const lockFile = join(dir.path, '.agent', 'locks', FILE);
     await mkdir(join(dir.path, '.agent', 'locks'), { recursive: true });
@@ -77,24 +77,25 @@ describe('rollout agent as a real process', () => {
       version: 'v43',
       sha256: sha256(V43),
       previous: { version: before.configs[FILE]?.version, sha256: sha256(OLD) },
+      seq: expect.any(Number),
     });
     expect((await push(first.url, V44, 'v44', 5)).status).toBe(200);
     expect((await send(first.url, 'POST', '/v1/pause', { rollout: 'r-e2e' })).status).toBe(200);
     expect(await first.stop()).toBe(0);
 
     const second = await startAgent();
-    expect(await health(second.url)).toEqual({ id: 'd1', state: 'paused', configs: { [FILE]: { version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 } } });
+    expect(await health(second.url)).toEqual({ id: 'd1', state: 'paused', configs: { [FILE]: { version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 } }, auth: 'none' });
     expect(JSON.parse((await send(second.url, 'GET', '/v1/locks')).text)).toEqual({ locks: [], fences: { [FILE]: 5 } });
 
     const stale = await push(second.url, V43, 'v43', 4);
     expect(stale.status).toBe(409);
     const body = JSON.parse(stale.text) as Record<string, unknown>;
-    // The contract's four members first, in its order; the reason is this agent's extension.
-    expect(Object.keys(body).slice(0, 4)).toEqual(['error', 'file', 'lock', 'message']);
-    expect(body).toEqual({ error: 'lock_mismatch', file: FILE, lock: 'HOT', message: `lock mismatch: ${FILE} HOT`, reason: 'stale_fence', fence: 4, highestFence: 5 });
+    // The contract's four members first, in its order; the refused fence is this agent's extension.
+    expect(Object.keys(body).slice(0, 4)).toEqual(['error', 'file', 'highestFence', 'message']);
+    expect(body).toEqual({ error: 'stale_fence', file: FILE, highestFence: 5, message: expect.stringContaining('stale fence 4'), fence: 4 });
     const staleRollback = await send(second.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-e2e', fence: 4 });
     expect(staleRollback.status).toBe(409);
-    expect(JSON.parse(staleRollback.text)).toMatchObject({ error: 'lock_mismatch', lock: 'HOT', reason: 'stale_fence' });
+    expect(JSON.parse(staleRollback.text)).toMatchObject({ error: 'stale_fence', highestFence: 5 });
 
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(V44);
     expect((await health(second.url)).configs[FILE]).toEqual({ version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 });

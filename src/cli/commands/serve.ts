@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import { startAgent } from '../../agent/agent-server.js';
+import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../../agent/config-name.js';
 import { startFleetSim, writeInventory } from '../../agent/fleet-sim.js';
 import { RolloutError } from '../../errors.js';
-import { printJson, readToken, type CommonOptions } from '../common.js';
+import { printJson, readToken, type OutputOptions } from '../common.js';
 import { createLogger } from '../logger.js';
 
-export interface AgentCommandOptions extends CommonOptions {
+export interface AgentCommandOptions extends OutputOptions {
   readonly id: string;
   readonly dir: string;
   readonly port: number;
@@ -13,7 +14,7 @@ export interface AgentCommandOptions extends CommonOptions {
   readonly tokenFile?: string;
 }
 
-export interface FleetSimOptions extends CommonOptions {
+export interface FleetSimOptions extends OutputOptions {
   readonly drones: number;
   readonly port: number;
   readonly host: string;
@@ -28,6 +29,8 @@ export interface FleetSimOptions extends CommonOptions {
   readonly dir?: string;
   readonly seed: number;
   readonly tokenFile?: string;
+  /** `--clock-offset <ms>`: every simulated drone's clock runs this far from the host's. */
+  readonly clockOffsetMs?: number;
 }
 
 /** Resolves once SIGINT or SIGTERM arrives; servers close cleanly after it. */
@@ -55,7 +58,7 @@ function checkIds(flag: string, ids: readonly string[], drones: number): void {
 /** One real drone agent writing configs under --dir, until stopped. */
 export async function agentCommand(options: AgentCommandOptions): Promise<number> {
   const token = await readToken(options.tokenFile);
-  const logger = createLogger({ level: options.logLevel });
+  const logger = createLogger({ level: options.logLevel, format: options.output });
   const server = await startAgent({
     id: options.id,
     dir: resolve(options.dir),
@@ -64,6 +67,10 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
     logger,
     ...(token === undefined ? {} : { token }),
   });
+  if (token === undefined) {
+    // Said on stderr whatever the log level or output: an open agent is a choice someone must see.
+    process.stderr.write(`warning: no --token-file: this agent accepts requests from anyone who can reach ${new URL(server.url).host}; start it with --token-file <file> (or $ROLLOUT_TOKEN) to require a bearer token\n`);
+  }
   if (options.output === 'json') printJson({ id: options.id, url: server.url });
   else process.stdout.write(`agent ${options.id} listening on ${server.url} (configs in ${resolve(options.dir)})\n`);
   await untilStopped();
@@ -76,8 +83,15 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
   for (const [flag, ids] of [['--hot', options.hot], ['--hot-on-push', options.hotOnPush], ['--stale', options.stale], ['--fail', options.fail], ['--slow', options.slow]] as const) {
     checkIds(flag, ids, options.drones);
   }
+  const nameProblem = configNameProblem(options.configFile);
+  if (nameProblem !== undefined) {
+    throw new RolloutError('E_USAGE', `--config-file ${shownName(options.configFile)}: ${nameProblem}; a config name is ${CONFIG_NAME_RULE}`);
+  }
+  if (options.clockOffsetMs !== undefined && !Number.isSafeInteger(options.clockOffsetMs)) {
+    throw new RolloutError('E_USAGE', `--clock-offset ${options.clockOffsetMs}: expected a whole number of milliseconds, such as -300000 for a clock 5 minutes behind`);
+  }
   const token = await readToken(options.tokenFile);
-  const logger = createLogger({ level: options.logLevel });
+  const logger = createLogger({ level: options.logLevel, format: options.output });
   const fleet = await startFleetSim({
     drones: options.drones,
     port: options.port,
@@ -91,6 +105,7 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
     configFile: options.configFile,
     seed: options.seed,
     logger,
+    ...(options.clockOffsetMs === undefined ? {} : { clockOffsetMs: options.clockOffsetMs }),
     ...(options.dir === undefined ? {} : { dir: resolve(options.dir) }),
     ...(token === undefined ? {} : { token }),
   });
