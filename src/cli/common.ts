@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { createEmbeddedLockStore } from '../lock/embedded-store.js';
@@ -13,13 +13,20 @@ import type { RolloutOwner, StateStore } from '../store/types.js';
 
 export type OutputFormat = 'text' | 'json';
 
-/** Flags every command takes. */
-export interface CommonOptions {
-  /** Where locks, logs and rollout records live. @default '.rollout' */
-  readonly stateDir: string;
+/** How a command talks to people or machines: what stdout holds, and what reaches stderr. */
+export interface OutputOptions {
   readonly output: OutputFormat;
   /** What reaches stderr. @default 'error' */
   readonly logLevel: Level | 'silent';
+}
+
+/** Flags of every command that reads or writes the state store. */
+export interface CommonOptions extends OutputOptions {
+  /**
+   * Where locks, logs and rollout records live.
+   * @default $ROLLOUT_STATE_DIR, else the nearest `.rollout` up from the cwd, else `./.rollout` (see state-dir.ts)
+   */
+  readonly stateDir: string;
   /** `etcd://host:port[,...]` for a team's shared store; else (or `embedded`) the state dir. @default $ROLLOUT_STORE */
   readonly store?: string;
 }
@@ -35,6 +42,14 @@ async function loadEtcdBackend<T>(code: 'E_LOCK_STORE' | 'E_STATE_STORE', load: 
     const why = error instanceof Error ? error.message : String(error);
     throw new RolloutError(code, `the etcd client cannot be loaded (${why}): run \`npm install\` in fleet-rollout's folder, then try again`, { cause: error });
   }
+}
+
+/** Where a command that writes keeps its state, as its first line on stderr says: `state: <dir>` or `store: etcd://…`. */
+export function describeStore(options: CommonOptions): string {
+  const store = storeOf(options);
+  const stateDir = resolve(options.stateDir);
+  if (store.kind !== 'etcd') return `state: ${stateDir}`;
+  return `store: etcd://${store.endpoints.join(',')} (logs in ${join(stateDir, 'logs')})`;
 }
 
 /** The embedded lock store in the state dir, or etcd's; the etcd client is loaded only when it is asked for. */

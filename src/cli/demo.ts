@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from './commands/run.js';
@@ -14,6 +14,7 @@ const SCENARIOS = {
 } as const;
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DEMO_STATE_DIR = join(root, '.rollout', 'demo');
 
 /** Starts `rollout fleet sim` in its own process and resolves with its URL once it listens. */
 async function startSim(inventory: string, hot: readonly string[]) {
@@ -39,11 +40,16 @@ async function demo(name: string): Promise<number> {
   const inventory = join(work, 'fleet.yaml');
   const sim = await startSim(inventory, scenario.hot);
   try {
-    process.stdout.write(`demo "${name}": 20 simulated drones on ${sim.url}; expected: ${scenario.expect}\n\n`);
+    process.stdout.write(`demo "${name}": 20 simulated drones on ${sim.url}; expected: ${scenario.expect}\n`);
+    const history = `npx rollout history --state-dir ${relative(process.cwd(), DEMO_STATE_DIR)}`;
+    process.stdout.write(`its rollouts, locks and logs: ${DEMO_STATE_DIR} (\`${history}\` lists them)\n\n`);
+    // Its own state dir and the embedded store whatever the environment says: a demo must neither wait
+    // for a real rollout's lock nor land in a team's history on etcd.
     return await runCommand({
       spec: join(root, scenario.spec),
       inventory,
-      stateDir: join(root, '.rollout'),
+      stateDir: DEMO_STATE_DIR,
+      store: 'embedded',
       output: 'text',
       logLevel: 'warn',
     });

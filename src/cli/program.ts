@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
@@ -6,23 +7,68 @@ import { EXIT_CODES } from '../runner/report.js';
 import type { CommonOptions, OutputFormat } from './common.js';
 import { printJson } from './common.js';
 import { LOG_LEVELS } from './logger.js';
+import { parsePruneRule, type PruneRule } from './prune.js';
+import { resolveStateDir } from './state-dir.js';
 import { lockListCommand, lockReclaimCommand, lockReleaseCommand } from './commands/lock.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { agentCommand, fleetSimCommand } from './commands/serve.js';
 import { validateCommand } from './commands/validate.js';
-import { historyCommand, statusCommand } from './commands/status.js';
+import { statusCommand } from './commands/status.js';
+import { historyCommand } from './commands/history.js';
 import { abortCommand, promoteCommand } from './commands/operator.js';
 import { resumeCommand } from './commands/resume.js';
 import { replayCommand } from './commands/replay.js';
 
-interface RawCommon {
-  stateDir: string;
+interface RawOutput {
   output: OutputFormat;
   logLevel: Level | 'silent';
+}
+
+interface RawCommon extends RawOutput {
+  stateDir?: string;
   store?: string;
 }
+
+interface RawFleetSim extends RawOutput {
+  drones: number;
+  port: number;
+  host: string;
+  hot: string[];
+  hotOnPush: string[];
+  stale: string[];
+  fail: string[];
+  slow: string[];
+  slowMs: number;
+  clockOffset?: number;
+  configFile: string;
+  inventoryOut?: string;
+  dir?: string;
+  seed: number;
+  tokenFile?: string;
+}
+
+/** What each command runs; a test of the argv → options mapping passes its own. */
+export const COMMANDS = {
+  run: runCommand,
+  plan: planCommand,
+  validate: validateCommand,
+  status: statusCommand,
+  history: historyCommand,
+  abort: abortCommand,
+  promote: promoteCommand,
+  resume: resumeCommand,
+  replay: replayCommand,
+  schema: schemaCommand,
+  agent: agentCommand,
+  fleetSim: fleetSimCommand,
+  lockList: lockListCommand,
+  lockReclaim: lockReclaimCommand,
+  lockRelease: lockReleaseCommand,
+};
+
+export type Commands = typeof COMMANDS;
 
 function integer(min: number) {
   return (value: string): number => {
@@ -32,20 +78,54 @@ function integer(min: number) {
   };
 }
 
+function signedInteger(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n)) {
+    throw new InvalidArgumentError(`expected an integer (negative with a minus: --clock-offset=-300000), got "${value}"`);
+  }
+  return n;
+}
+
+function pruneRule(value: string): PruneRule {
+  const rule = parsePruneRule(value);
+  if (rule === undefined) {
+    throw new InvalidArgumentError(`expected an age (30d, 12h, 90m) or how many ended rollouts to keep (50), got "${value}"`);
+  }
+  return rule;
+}
+
 function idList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
-function withCommon(command: Command): Command {
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** `--output` and `--log-level`: for every command that prints a result or logs. */
+function withOutput(command: Command): Command {
   return command
-    .option('--state-dir <dir>', 'where locks, logs and rollout records live', '.rollout')
-    .option('--store <url>', 'etcd://host:port[,host:port...] to share locks and rollouts with a team (else $ROLLOUT_STORE, else the state dir)')
     .addOption(new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('error'));
 }
 
+/** `--output`, `--log-level`, and where the state lives: for every command that reads or writes it. */
+function withCommon(command: Command): Command {
+  return withOutput(command)
+    .option(
+      '--state-dir <dir>',
+      'where locks, logs and rollout records live (default: $ROLLOUT_STATE_DIR, else the nearest .rollout up from here, else ./.rollout)',
+    )
+    .option(
+      '--store <url>',
+      'etcd://host:port[,host:port...] to share locks and rollouts with a team (else $ROLLOUT_STORE, else the state dir)',
+    );
+}
+
 function common(raw: RawCommon): CommonOptions {
-  return { stateDir: raw.stateDir, output: raw.output, logLevel: raw.logLevel, ...(raw.store === undefined ? {} : { store: raw.store }) };
+  const stateDir = resolveStateDir({ cwd: process.cwd(), flag: raw.stateDir, env: process.env.ROLLOUT_STATE_DIR });
+  return { stateDir, output: raw.output, logLevel: raw.logLevel, ...(raw.store === undefined ? {} : { store: raw.store }) };
 }
 
 /** Exit code of an error that ends a command: bad input is 2, a live lock owner 3, anything else 1. */
@@ -79,17 +159,18 @@ function report(error: unknown, output: OutputFormat): number {
 }
 
 /** Builds the CLI; every action stores its exit code in `result` instead of exiting. */
-export function buildProgram(result: { exitCode: number }): Command {
+export function buildProgram(result: { exitCode: number }, commands: Commands = COMMANDS): Command {
   const program = new Command('rollout')
     .description('Canary rollouts of config files to fleets of drones')
+    .version(packageVersion(), '--version', "print fleet-rollout's version")
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
-  const act = <T extends RawCommon>(fn: (options: T) => Promise<number>) => async (options: T) => {
+  const act = <T>(fn: (options: T) => Promise<number>) => async (options: T & { readonly output?: OutputFormat }) => {
     try {
       result.exitCode = await fn(options);
     } catch (error) {
-      result.exitCode = report(error, options.output);
+      result.exitCode = report(error, options.output ?? 'text');
     }
   };
 
@@ -98,7 +179,7 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
     .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
     .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
-      act(runCommand)({ ...raw, ...common(raw), spec }),
+      act(commands.run)({ ...raw, ...common(raw), spec }),
     );
 
   withCommon(program.command('plan').argument('<spec>', 'rollout spec (YAML)'))
@@ -106,68 +187,74 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
     .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
     .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
-      act(planCommand)({ ...raw, ...common(raw), spec }),
+      act(commands.plan)({ ...raw, ...common(raw), spec }),
     );
 
   withCommon(program.command('validate').argument('<spec>', 'rollout spec (YAML)'))
     .description('offline validation of the spec, its config and inventory; exit 0 or 2')
     .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
-    .action((spec: string, raw: RawCommon & { inventory?: string }) => act(validateCommand)({ ...raw, ...common(raw), spec }));
+    .action((spec: string, raw: RawCommon & { inventory?: string }) => act(commands.validate)({ ...raw, ...common(raw), spec }));
 
   withCommon(program.command('status').argument('[id]', 'a rollout id (default: every running rollout and the latest one)'))
     .description('state, step, versions, latest verdicts and reason of rollouts in the state store')
     .option('--watch', 'follow one rollout until it ends; exits with its exit code', false)
     .action((id: string | undefined, raw: RawCommon & { watch: boolean }) =>
-      act(statusCommand)({ ...common(raw), watch: raw.watch, ...(id === undefined ? {} : { id }) }),
+      act(commands.status)({ ...common(raw), watch: raw.watch, ...(id === undefined ? {} : { id }) }),
     );
 
   withCommon(program.command('history'))
     .description('every rollout in the state store, newest first, running ones included')
-    .action((raw: RawCommon) => act(historyCommand)(common(raw)));
+    .option(
+      '--prune <age|count>',
+      'remove ended rollouts (and their logs): 30d removes those that ended over 30 days ago, 50 keeps the newest 50',
+      pruneRule,
+    )
+    .action((raw: RawCommon & { prune?: PruneRule }) =>
+      act(commands.history)({ ...common(raw), ...(raw.prune === undefined ? {} : { prune: raw.prune }) }),
+    );
 
   withCommon(program.command('abort').argument('<id>', 'the rollout id'))
     .description('ask a running rollout to abort: it rolls back, resumes the fleet, releases the lock and exits 1')
     .option('--reason <text>', 'why, for the audit log')
     .action((id: string, raw: RawCommon & { reason?: string }) =>
-      act(abortCommand)({ ...common(raw), id, ...(raw.reason === undefined ? {} : { reason: raw.reason }) }),
+      act(commands.abort)({ ...common(raw), id, ...(raw.reason === undefined ? {} : { reason: raw.reason }) }),
     );
 
   withCommon(program.command('promote').argument('<id>', 'the rollout id'))
     .description('pass a manual gate (canary.approval: manual) of a running rollout')
-    .action((id: string, raw: RawCommon) => act(promoteCommand)({ ...common(raw), id }));
+    .action((id: string, raw: RawCommon) => act(commands.promote)({ ...common(raw), id }));
 
   withCommon(program.command('resume').argument('<id>', 'the rollout id'))
     .description('continue a rollout whose process died, from its persisted state, or roll it back')
     .option('--rollback', 'roll it back instead of finishing it', false)
     .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
     .action((id: string, raw: RawCommon & { rollback: boolean; tokenFile?: string }) =>
-      act(resumeCommand)({ ...common(raw), id, rollback: raw.rollback, ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }) }),
+      act(commands.resume)({ ...common(raw), id, rollback: raw.rollback, ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }) }),
     );
 
   withCommon(program.command('replay').argument('<id>', 'the rollout id'))
     .description("re-judge a past rollout's recorded telemetry with other thresholds, interval by interval")
     .option('--spec <file>', "judge with this spec's analysis section (default: the rollout's own spec)")
     .action((id: string, raw: RawCommon & { spec?: string }) =>
-      act(replayCommand)({ ...common(raw), id, ...(raw.spec === undefined ? {} : { spec: raw.spec }) }),
+      act(commands.replay)({ ...common(raw), id, ...(raw.spec === undefined ? {} : { spec: raw.spec }) }),
     );
 
-  withCommon(program.command('schema'))
+  program
+    .command('schema')
     .description('print the JSON Schema of the rollout spec')
-    .action((raw: RawCommon) => act(schemaCommand)(raw));
+    .action(() => act(commands.schema)({}));
 
-  withCommon(program.command('agent'))
+  withOutput(program.command('agent'))
     .description('run one drone agent serving /v1 and writing configs to --dir')
     .requiredOption('--id <id>', 'the drone id')
     .requiredOption('--dir <dir>', 'the config directory')
     .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--token-file <file>', 'require this bearer token')
-    .action((raw: RawCommon & { id: string; dir: string; port: number; host: string; tokenFile?: string }) =>
-      act(agentCommand)({ ...raw, ...common(raw) }),
-    );
+    .action((raw: RawOutput & { id: string; dir: string; port: number; host: string; tokenFile?: string }) => act(commands.agent)(raw));
 
   const fleet = program.command('fleet').description('simulated fleets');
-  withCommon(fleet.command('sim'))
+  withOutput(fleet.command('sim'))
     .description('a simulated fleet on loopback, drones under /d/<id>, until stopped')
     .option('--drones <n>', 'how many drones', integer(1), 20)
     .option('--port <port>', 'port (0 picks one)', integer(0), 7100)
@@ -178,34 +265,39 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--fail <ids>', 'drones that fail every config write', idList, [])
     .option('--slow <ids>', 'drones that answer late', idList, [])
     .option('--slow-ms <ms>', 'how late slow drones answer', integer(0), 1500)
+    .option(
+      '--clock-offset <ms>',
+      "run every simulated drone's clock this many ms off the host's (negative: --clock-offset=-300000)",
+      signedInteger,
+    )
     .option('--config-file <name>', 'the config file every drone starts with', 'aim_lock_config.conf')
     .option('--inventory-out <file>', 'write the inventory (drones: [{id, url, labels}]) here')
     .option('--dir <dir>', "root of the drones' config dirs (default: a temp dir removed on exit)")
     .option('--seed <n>', 'telemetry seed', integer(0), 1)
     .option('--token-file <file>', 'require this bearer token')
-    .action((raw: RawCommon & Omit<Parameters<typeof fleetSimCommand>[0], keyof CommonOptions>) =>
-      act(fleetSimCommand)({ ...raw, ...common(raw) }),
+    .action(({ clockOffset, ...raw }: RawFleetSim) =>
+      act(commands.fleetSim)({ ...raw, ...(clockOffset === undefined ? {} : { clockOffsetMs: clockOffset }) }),
     );
 
   const lock = program.command('lock').description('the config lock table');
   withCommon(lock.command('ls'))
     .description('the lock table: key, owner, fence, acquired, heartbeat, held/stale')
-    .action((raw: RawCommon) => act(lockListCommand)(common(raw)));
+    .action((raw: RawCommon) => act(commands.lockList)(common(raw)));
   withCommon(lock.command('reclaim'))
     .description('free every stale lock (dead owner, rebooted host, expired lease)')
-    .action((raw: RawCommon) => act(lockReclaimCommand)(common(raw)));
+    .action((raw: RawCommon) => act(commands.lockReclaim)(common(raw)));
   withCommon(lock.command('release').argument('<key>', 'the lock key (the config file name)'))
     .description('free one lock by hand; refuses a live owner unless --force')
     .option('--force', 'release even if the owner is alive', false)
-    .action((key: string, raw: RawCommon & { force: boolean }) => act(lockReleaseCommand)({ ...common(raw), key, force: raw.force }));
+    .action((key: string, raw: RawCommon & { force: boolean }) => act(commands.lockRelease)({ ...common(raw), key, force: raw.force }));
 
   return program;
 }
 
 /** Parses argv, runs the command, returns the process exit code: the one place it is decided. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], commands: Commands = COMMANDS): Promise<number> {
   const result = { exitCode: 0 };
-  const program = buildProgram(result);
+  const program = buildProgram(result, commands);
   try {
     await program.parseAsync([...argv], { from: 'node' });
   } catch (error) {

@@ -1,8 +1,9 @@
+import { count } from '../wording.js';
 import type { VerdictRecord } from '../machine/types.js';
 import type { RolloutObserver } from '../runner/context.js';
 
 export interface ProgressOptions {
-  readonly stream: NodeJS.WriteStream;
+  readonly stream: { write(text: string): unknown };
   /** Update one line in place (a terminal), or print plain lines (CI, pipes, files). */
   readonly live: boolean;
 }
@@ -12,7 +13,7 @@ export interface ProgressOptions {
  * redrawn; otherwise a line per stage and per quarter of a fleet operation, so CI logs stay short.
  */
 export class ProgressDisplay implements RolloutObserver {
-  readonly #stream: NodeJS.WriteStream;
+  readonly #stream: { write(text: string): unknown };
   readonly #live: boolean;
   #lastQuarter = new Map<string, number>();
   #lastDraw = 0;
@@ -28,7 +29,7 @@ export class ProgressDisplay implements RolloutObserver {
   }
 
   progress(stage: string, done: number, total: number): void {
-    const text = `  ${stage}: ${done}/${total} drones`;
+    const text = `  ${stage}: ${done}/${count(total, 'drone')}`;
     if (this.#live) {
       const now = Date.now();
       if (done === total || now - this.#lastDraw > 80) this.#line(text, false);

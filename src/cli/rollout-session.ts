@@ -5,7 +5,7 @@ import type { LockStore } from '../lock/types.js';
 import type { RolloutReport } from '../runner/report.js';
 import type { RunningRollout } from '../runner/run-rollout.js';
 import type { StateStore } from '../store/types.js';
-import { isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOptions } from './common.js';
+import { describeStore, isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOptions } from './common.js';
 import { createLogger } from './logger.js';
 import { ProgressDisplay } from './progress.js';
 
@@ -21,9 +21,17 @@ export interface RolloutSession {
   close(): Promise<void>;
 }
 
-/** Opens the stores and reclaims stale locks, as every orchestrator does when it starts. */
+/**
+ * Opens the stores and reclaims stale locks, as every orchestrator does when it starts. Its first line on
+ * stderr says which state dir or store it writes to: a shell in another directory finds another one.
+ */
 export async function openRolloutSession(options: CommonOptions, rolloutId: string): Promise<RolloutSession> {
-  const logger = createLogger({ level: options.logLevel, file: join(resolve(options.stateDir), 'logs', `${rolloutId}.ndjson`) });
+  process.stderr.write(`${describeStore(options)}\n`);
+  const logger = createLogger({
+    level: options.logLevel,
+    format: options.output,
+    file: join(resolve(options.stateDir), 'logs', `${rolloutId}.ndjson`),
+  });
   const stream = options.output === 'json' ? process.stderr : process.stdout;
   const display = new ProgressDisplay({ stream, live: isLiveTerminal(stream) });
   const locks = await openLockStore(options);
@@ -70,7 +78,8 @@ function summarizeReport(report: RolloutReport): string {
     `  ${report.reason}`,
     `  drones: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`,
   ];
-  if (report.hot.length > 0) lines.push(`  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`);
+  if (report.hot.length === 1) lines.push(`  HOT drone: ${report.hot[0]} (its local lock on ${report.config.file} is held by another owner)`);
+  if (report.hot.length > 1) lines.push(`  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`);
   if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
   return lines.join('\n');
 }

@@ -259,6 +259,36 @@ class EmbeddedStateStore implements StateStore {
     });
   }
 
+  /**
+   * Renames the rollout's dir out of sight (a dot name, which no listing or id matches), then deletes
+   * it: a crash in between leaves a hidden dir and never half a rollout.
+   */
+  async removeRollout(id: string): Promise<boolean> {
+    return this.#run(async () => {
+      const files = rolloutFiles(this.#root, id);
+      if (files === undefined) {
+        return false;
+      }
+      stagings += 1;
+      const doomed = join(this.#root, `.removing-${id}.${process.pid}.${stagings}`);
+      try {
+        await rename(files.dir, doomed);
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) {
+          return false;
+        }
+        throw storeFailure('remove', files.dir, error);
+      }
+      try {
+        await syncDirectory(this.#root);
+        await rm(doomed, { recursive: true, force: true });
+      } catch (error) {
+        throw storeFailure('remove', doomed, error);
+      }
+      return true;
+    });
+  }
+
   /** Waits for the calls in flight; later calls fail with E_STATE_STORE. */
   async close(): Promise<void> {
     await this.#inFlight.drain();

@@ -308,6 +308,24 @@ class EtcdStateStore implements StateStore {
     });
   }
 
+  /** Every key under the rollout's dir in one txn, if its record exists: readers see it whole or gone. */
+  async removeRollout(id: string): Promise<boolean> {
+    return this.#run(`remove rollout ${String(id)}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      if (keys === undefined) {
+        return false;
+      }
+      const dir = Buffer.from(keys.dir);
+      const answer = await this.#etcd.kv.txn({
+        compare: [recordExists(keys)],
+        success: [{ request_delete_range: { key: dir, range_end: rangeEnd(dir) } }],
+      });
+      this.#records.delete(id);
+      this.#counters.delete(id);
+      return answer.succeeded;
+    });
+  }
+
   /** Waits for the calls in flight, then closes the client; later calls fail with E_STATE_STORE. */
   close(): Promise<void> {
     this.#closed ??= (async () => {

@@ -15,6 +15,8 @@ export const ROLLOUT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const RESULTS = {
   promoted: 'promoted',
   rolled_back: 'rolled_back',
+  unchanged: 'unchanged',
+  invalid: 'invalid',
   aborted_hot: 'aborted_hot',
   lock_busy: 'lock_busy',
   needs_attention: 'needs_attention',

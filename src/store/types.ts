@@ -83,5 +83,10 @@ export interface StateStore {
   sendCommand(id: string, command: OperatorCommand): Promise<void>;
   /** Takes the queued commands, each exactly once, oldest first. */
   takeCommands(id: string): Promise<OperatorCommand[]>;
+  /**
+   * Removes a rollout and all it left (record, snapshot, progress, audit, commands) at once: readers see
+   * it whole or not at all. False when there was none. Whether it may go (it ended) is the caller's call.
+   */
+  removeRollout(id: string): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -330,6 +330,49 @@ export function describeStateStoreConformance(
       });
     });
 
+    describe('removal', () => {
+      it('removes a rollout and all it left, whole, and leaves the others alone', async () => {
+        await store.createRollout(sampleRecord('aim-v42', START - 1_000));
+        await store.createRollout(sampleRecord('aim-v43'));
+        await store.saveSnapshot('aim-v43', { value: 'promoted' });
+        await store.saveProgress('aim-v43', { 'drone-1': sampleProgress('v43') });
+        await store.appendAudit('aim-v43', [{ t: now, kind: 'ended' }]);
+        await store.sendCommand('aim-v43', command('abort', 'late'));
+
+        expect(await harness.open().removeRollout('aim-v43')).toBe(true);
+
+        for (const reader of [store, harness.open()]) {
+          expect(await reader.getRollout('aim-v43')).toBeNull();
+          expect(await reader.loadSnapshot('aim-v43')).toBeNull();
+          expect(await reader.loadProgress('aim-v43')).toEqual({});
+          expect(await reader.readAudit('aim-v43')).toEqual([]);
+          expect(await reader.takeCommands('aim-v43')).toEqual([]);
+          expect((await reader.listRollouts()).map((record) => record.id)).toEqual(['aim-v42']);
+        }
+        expect(await store.getRollout('aim-v42')).toEqual(sampleRecord('aim-v42', START - 1_000));
+      });
+
+      it('answers false for a rollout that is not there, and writes to a removed one fail', async () => {
+        for (const id of ['nope', '../escape', '']) expect(await store.removeRollout(id)).toBe(false);
+        await store.createRollout(sampleRecord('aim-v43'));
+        expect(await store.removeRollout('aim-v43')).toBe(true);
+        expect(await store.removeRollout('aim-v43')).toBe(false);
+        expect((await rejection(store.updateRollout('aim-v43', { stage: 'x' }))).code).toBe('E_ROLLOUT_NOT_FOUND');
+        expect((await rejection(store.appendAudit('aim-v43', [{ t: now, kind: 'push' }]))).code).toBe('E_ROLLOUT_NOT_FOUND');
+      });
+
+      it('lets the id be used again, from nothing', async () => {
+        await store.createRollout(sampleRecord('aim-v43'));
+        await store.appendAudit('aim-v43', [{ t: now, kind: 'started' }]);
+        await store.removeRollout('aim-v43');
+        await store.createRollout({ ...sampleRecord('aim-v43'), name: 'second' });
+        expect(await store.getRollout('aim-v43')).toMatchObject({ name: 'second' });
+        expect(await store.readAudit('aim-v43')).toEqual([]);
+        await store.appendAudit('aim-v43', [{ t: now, kind: 'started', again: true }]);
+        expect(await harness.open().readAudit('aim-v43')).toEqual([{ t: now, kind: 'started', again: true }]);
+      });
+    });
+
     it('fails calls made after close, once the calls in flight are done', async () => {
       await store.createRollout(sampleRecord('aim-v43'));
       const inFlight = store.appendAudit('aim-v43', [{ t: now, kind: 'transition' }]);

@@ -48,6 +48,13 @@ describe('embedded state store on disk', () => {
     expect(await readdir(at('commands/taken'))).toHaveLength(2);
   });
 
+  it('removes a rollout without leaving its dir, hidden or not', async () => {
+    await store.appendAudit(ID, [{ t: START, kind: 'transition' }]);
+    await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
+    expect(await store.removeRollout(ID)).toBe(true);
+    expect(await readdir(join(harness.dir, 'rollouts'))).toEqual([]);
+  });
+
   it('passes over directories without a record, stray files and unfinished creations when listing', async () => {
     const root = join(harness.dir, 'rollouts');
     await mkdir(join(root, 'empty-dir'));

@@ -139,6 +139,16 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       expect((await harness.keys()).filter((key) => key.includes('/commands/'))).toEqual([]);
     });
 
+    it('removes every key of a rollout, and only that rollout', async () => {
+      await store.createRollout(sampleRecord('aim-v44'));
+      await store.saveSnapshot(ID, { value: 'canary' });
+      await store.saveProgress(ID, { 'drone-1': sampleProgress('v43') });
+      await store.appendAudit(ID, [{ t: START, kind: 'transition' }]);
+      await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
+      expect(await store.removeRollout(ID)).toBe(true);
+      expect(await harness.keys()).toEqual(['rollouts/aim-v44/record']);
+    });
+
     it('never gives one command to two instances taking at once, over many rounds', async () => {
       const sender = harness.open();
       const takers = [harness.open(), harness.open()];

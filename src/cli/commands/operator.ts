@@ -9,7 +9,7 @@ export interface OperatorOptions extends CommonOptions {
 }
 
 /** Stage labels (runner `stageName`) of a rollout waiting for a human: a manual gate, an inconclusive verdict. */
-const AWAITING_HUMAN = /^waiting for (`rollout promote`|a human)/;
+const AWAITING_HUMAN = /^waiting for (`rollout promote\b|a human)/;
 
 async function send(type: 'abort' | 'promote', options: OperatorOptions): Promise<number> {
   const store = await openStateStore(options);

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { replayIntervals, type RecordedInterval } from '../../analysis/replay.js';
 import { RolloutError } from '../../errors.js';
+import { MAX_SPEC_BYTES } from '../../spec/limits.js';
+import { readInputFile } from '../../spec/spec-files.js';
 import { validateSpecText } from '../../spec/validate-spec.js';
+import { count } from '../../wording.js';
 import { openStateStore, printJson, type CommonOptions } from '../common.js';
 import { mustGet } from './status.js';
 
@@ -31,12 +33,9 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
   try {
     const record = await mustGet(store, options.id);
     const specPath = options.spec ?? record.specPath;
-    let text: string;
-    try {
-      text = await readFile(specPath, 'utf8');
-    } catch (error) {
-      throw new RolloutError('E_USAGE', `cannot read ${specPath} (${(error as Error).message}): give the spec to judge with as --spec`);
-    }
+    const read = await readInputFile(specPath, { what: 'a spec', limit: MAX_SPEC_BYTES });
+    if ('problem' in read) throw new RolloutError('E_USAGE', `${read.problem}: give the spec to judge with as --spec`);
+    const text = read.bytes.toString('utf8');
     const { analysis } = validateSpecText(text, specPath);
     const recorded: RecordedInterval[] = [];
     for (const event of await store.readAudit(record.id)) {
@@ -51,7 +50,7 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
       printJson({ id: record.id, spec: specPath, result: record.result, ...result });
       return 0;
     }
-    const lines = [`replaying ${recorded.length} analysis intervals of ${record.id} (${record.result ?? 'running'}) with the analysis of ${specPath}`];
+    const lines = [`replaying ${count(recorded.length, 'analysis interval')} of ${record.id} (${record.result ?? 'running'}) with the analysis of ${specPath}`];
     for (const i of result.intervals) {
       const changed = i.replayed === i.recorded ? '' : `  (was ${i.recorded})`;
       lines.push(`  ${i.step} interval ${i.interval}: ${i.replayed}${changed}: ${i.summary}`);

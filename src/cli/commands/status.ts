@@ -2,6 +2,7 @@ import { formatDuration } from '../../lock/describe.js';
 import { EXIT_CODES } from '../../runner/report.js';
 import type { AuditEvent, RolloutRecord, StateStore } from '../../store/types.js';
 import { RolloutError } from '../../errors.js';
+import { count } from '../../wording.js';
 import { isLiveTerminal, openStateStore, printJson, type CommonOptions } from '../common.js';
 import { livenessOf, type Liveness } from '../liveness.js';
 
@@ -51,7 +52,7 @@ function describeStatus(status: RolloutStatus): string {
   const lines = [
     `${record.id}  ${record.name}`,
     `  state:    ${state}`,
-    `  step:     ${record.step.name} (${record.step.index + 1} of ${record.step.total}); ${record.drones} targeted drones`,
+    `  step:     ${record.step.name} (${record.step.index + 1} of ${record.step.total}); ${count(record.drones, 'targeted drone')}`,
     `  config:   ${record.config.file} → ${record.config.version}`,
     `  versions: ${Object.entries(status.versions).map(([v, n]) => `${v} ×${n}`).join(', ') || 'none known yet'}`,
     `  owner:    ${record.owner.user}@${record.owner.host} pid ${record.owner.pid}${liveness === 'ended' ? '' : `, heartbeat ${formatDuration(now - record.heartbeat)} ago`}`,
@@ -59,7 +60,7 @@ function describeStatus(status: RolloutStatus): string {
   ];
   if (record.reason) lines.push(`  reason:   ${record.reason}`);
   const paused = Object.entries(status.drones).filter(([, d]) => d.paused).length;
-  if (paused > 0 && liveness !== 'running') lines.push(`  paused:   ${paused} drones still hold this rollout's pause`);
+  if (paused > 0 && liveness !== 'running') lines.push(`  paused:   ${paused === 1 ? '1 drone still holds' : `${paused} drones still hold`} this rollout's pause`);
   for (const v of status.verdicts) lines.push(`  verdict:  ${String(v.step)} interval ${String(v.interval)}: ${String(v.verdict)} (${String(v.summary)})`);
   return lines.join('\n');
 }
@@ -68,16 +69,27 @@ function statusJson(status: RolloutStatus) {
   return { ...status.record, liveness: status.liveness, drones: status.drones, versions: status.versions, verdicts: status.verdicts };
 }
 
+/**
+ * What a change is: the heartbeat and `updated` move every couple of seconds while nothing happens, so
+ * they are left out; a log or a pipe then gets a block per stage, step, version, verdict or result.
+ */
+function changeOf(status: RolloutStatus): string {
+  const { record } = status;
+  return JSON.stringify([status.liveness, record.stage, record.step, record.result, record.reason, record.ended, status.drones, status.verdicts]);
+}
+
 async function watch(store: StateStore, id: string, options: StatusOptions): Promise<number> {
+  // A terminal redraws in place, so the heartbeat's age may tick there; elsewhere every block stays.
   const live = options.output === 'text' && isLiveTerminal(process.stdout);
   let last = '';
   for (;;) {
     const status = await statusOf(store, await mustGet(store, id));
     const text = options.output === 'json' ? JSON.stringify(statusJson(status)) : describeStatus(status);
-    if (text !== last) {
+    const change = live ? text : changeOf(status);
+    if (change !== last) {
       if (live) process.stdout.write('\x1b[H\x1b[2J');
       process.stdout.write(`${text}\n`);
-      last = text;
+      last = change;
     }
     if (status.liveness !== 'running') return status.record.result === null ? 1 : EXIT_CODES[status.record.result];
     await new Promise((done) => setTimeout(done, options.intervalMs ?? 1000));
@@ -101,39 +113,6 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
     const statuses = await Promise.all(shown.map((r) => statusOf(store, r)));
     if (options.output === 'json') printJson(statuses.map(statusJson));
     else process.stdout.write(statuses.length === 0 ? 'no rollouts in the state store\n' : `${statuses.map(describeStatus).join('\n\n')}\n`);
-    return 0;
-  } finally {
-    await store.close();
-  }
-}
-
-/** `rollout history`: every rollout, newest first, running ones included. */
-export async function historyCommand(options: CommonOptions): Promise<number> {
-  const store = await openStateStore(options);
-  try {
-    const now = Date.now();
-    const rows = (await store.listRollouts()).map((r) => {
-      const liveness = livenessOf(r, now);
-      return {
-        id: r.id,
-        name: r.name,
-        state: liveness === 'running' ? r.stage : liveness,
-        result: r.result,
-        started: new Date(r.started).toISOString(),
-        ended: r.ended === null ? null : new Date(r.ended).toISOString(),
-      };
-    });
-    if (options.output === 'json') {
-      printJson(rows);
-      return 0;
-    }
-    if (rows.length === 0) {
-      process.stdout.write('no rollouts in the state store\n');
-      return 0;
-    }
-    const table = [['ID', 'NAME', 'STATE', 'RESULT', 'STARTED', 'ENDED'], ...rows.map((r) => [r.id, r.name, r.state, r.result ?? '-', r.started, r.ended ?? '-'])];
-    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    process.stdout.write(`${table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n')}\n`);
     return 0;
   } finally {
     await store.close();
