@@ -16,7 +16,7 @@ export class SamplePool {
   readonly #drones = new Map<string, number>();
 
   /** Adds one drone's samples that `keep` accepts; returns how many values were added. */
-  addDrone(samples: readonly TimedSample[], keep: (sample: TimedSample) => boolean = () => true): number {
+  addDrone<S extends TimedSample>(samples: readonly S[], keep: (sample: S) => boolean = () => true): number {
     const reported = new Set<string>();
     let added = 0;
     for (const sample of samples) {

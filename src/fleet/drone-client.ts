@@ -1,22 +1,32 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Drone } from '../spec/types.js';
-import type {
-  ErrorBody,
-  HealthBody,
-  PauseBody,
-  PushBody,
-  PushRequest,
-  RollbackBody,
-  TelemetryBody,
+import type { z } from 'zod';
+import {
+  healthBodySchema,
+  pauseBodySchema,
+  pushBodySchema,
+  rollbackBodySchema,
+  telemetryBodySchema,
+  type ErrorBody,
+  type HealthBody,
+  type PauseBody,
+  type PushBody,
+  type PushRequest,
+  type RollbackBody,
+  type TelemetryBody,
 } from './protocol.js';
 import { requestJson, type JsonAnswer, type JsonRequest } from './json-request.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
 export type DroneReply<T> =
   | { readonly ok: true; readonly body: T }
-  /** 409 lock_mismatch HOT: the drone's local lock is held by another owner, or our fence is stale. */
+  /** 409 lock_mismatch HOT: the drone's local lock is held by another owner. */
   | { readonly ok: false; readonly kind: 'hot'; readonly message: string }
+  /** 409 stale_fence: the drone accepted a higher fence (another rollout took the lock since); never HOT. */
+  | { readonly ok: false; readonly kind: 'stale'; readonly highestFence: number | null; readonly message: string }
+  /** A 2xx whose body is not the protocol's: the drone may have acted, and it is a failure of that drone. */
+  | { readonly ok: false; readonly kind: 'bad_answer'; readonly message: string }
   /** Any other 4xx/5xx answer: the drone is there and said no. */
   | { readonly ok: false; readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string }
   /** No answer: refused connection, timeout, reset. */
@@ -25,6 +35,18 @@ export type DroneReply<T> =
   | { readonly ok: false; readonly kind: 'cancelled'; readonly message: string };
 
 export type DroneFailure = Exclude<DroneReply<unknown>, { ok: true }>;
+
+/** Answers that say the rollout is set up wrong rather than the drone unwell, with what to check. */
+const MISCONFIGURED: Readonly<Record<number, string>> = {
+  401: "check the agents' token (--token-file or $ROLLOUT_TOKEN)",
+  403: "check the agents' token (--token-file or $ROLLOUT_TOKEN)",
+  404: "check the drone's url in the inventory (the agent's base URL, without /v1)",
+};
+
+/** What to check when a failure is the rollout's configuration (wrong token, wrong URL); else undefined. */
+export function misconfiguration(failure: DroneFailure): string | undefined {
+  return failure.kind === 'refused' ? MISCONFIGURED[failure.status] : undefined;
+}
 
 export interface DroneClientOptions {
   /** Per-request timeout (each try). */
@@ -91,7 +113,14 @@ export class DroneClient {
     this.#retries = options.retries;
   }
 
-  async #request<T>(method: JsonRequest['method'], drone: Drone, path: string, json: object | undefined, signal?: AbortSignal): Promise<DroneReply<T>> {
+  async #request<T>(
+    method: JsonRequest['method'],
+    drone: Drone,
+    path: string,
+    json: object | undefined,
+    schema: z.ZodType<T>,
+    signal?: AbortSignal,
+  ): Promise<DroneReply<T>> {
     const where = `${drone.url}${path}`;
     let url: URL;
     try {
@@ -122,32 +151,32 @@ export class DroneClient {
         return { ok: false, kind: 'unreachable', message: `${method} ${where}: ${message}` };
       }
       if (!last && RETRIED_STATUS.has(answer.status)) continue;
-      return sortAnswer<T>(answer, where);
+      return sortAnswer(answer, `${method} ${where}`, schema);
     }
   }
 
   health(drone: Drone, signal?: AbortSignal): Promise<DroneReply<HealthBody>> {
-    return this.#request('GET', drone, '/v1/health', undefined, signal);
+    return this.#request('GET', drone, '/v1/health', undefined, healthBodySchema, signal);
   }
 
   pause(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
-    return this.#request('POST', drone, '/v1/pause', { rollout }, signal);
+    return this.#request('POST', drone, '/v1/pause', { rollout }, pauseBodySchema, signal);
   }
 
   resume(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
-    return this.#request('POST', drone, '/v1/resume', { rollout }, signal);
+    return this.#request('POST', drone, '/v1/resume', { rollout }, pauseBodySchema, signal);
   }
 
   push(drone: Drone, file: string, request: PushRequest, signal?: AbortSignal): Promise<DroneReply<PushBody>> {
-    return this.#request('PUT', drone, `/v1/configs/${encodeURIComponent(file)}`, request, signal);
+    return this.#request('PUT', drone, `/v1/configs/${encodeURIComponent(file)}`, request, pushBodySchema, signal);
   }
 
   rollback(drone: Drone, file: string, rollout: string, fence: number, signal?: AbortSignal): Promise<DroneReply<RollbackBody>> {
-    return this.#request('POST', drone, `/v1/configs/${encodeURIComponent(file)}/rollback`, { rollout, fence }, signal);
+    return this.#request('POST', drone, `/v1/configs/${encodeURIComponent(file)}/rollback`, { rollout, fence }, rollbackBodySchema, signal);
   }
 
   telemetry(drone: Drone, since: number, signal?: AbortSignal): Promise<DroneReply<TelemetryBody>> {
-    return this.#request('GET', drone, `/v1/telemetry?since=${since}`, undefined, signal);
+    return this.#request('GET', drone, `/v1/telemetry?since=${since}`, undefined, telemetryBodySchema, signal);
   }
 
   close(): void {
@@ -156,15 +185,22 @@ export class DroneClient {
   }
 }
 
-function sortAnswer<T>(answer: JsonAnswer, where: string): DroneReply<T> {
+function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>): DroneReply<T> {
   const { status, body } = answer;
   if (status >= 200 && status < 300) {
-    if (body !== undefined) return { ok: true, body: body as T };
     // The drone (or something in front of it) said yes without saying what it did: it may have acted.
-    return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+    if (body === undefined) return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+    const parsed = schema.safeParse(body);
+    if (parsed.success) return { ok: true, body: parsed.data };
+    const issue = parsed.error.issues[0];
+    const field = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, kind: 'bad_answer', message: `${where} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version` };
   }
   if (isErrorBody(body)) {
     if (status === 409 && body.error === 'lock_mismatch' && body.lock === 'HOT') return { ok: false, kind: 'hot', message: body.message };
+    if (status === 409 && body.error === 'stale_fence') {
+      return { ok: false, kind: 'stale', highestFence: typeof body.highestFence === 'number' ? body.highestFence : null, message: body.message };
+    }
     return { ok: false, kind: 'refused', status, code: body.error, message: body.message };
   }
   return { ok: false, kind: 'refused', status, code: 'unexpected_answer', message: `HTTP ${status} without a JSON error body from ${where}` };

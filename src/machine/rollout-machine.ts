@@ -74,6 +74,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
     actors: {
       pauseFleet: fromPromise<StageOutcome>(({ signal }) => effects.pauseFleet(signal)),
       acquireLock: fromPromise<LockOutcome>(({ signal }) => effects.acquireLock(signal)),
+      checkFleet: fromPromise<StageOutcome>(({ signal }) => effects.checkFleet(signal)),
       keepLease: fromCallback<RolloutEvent, { fence: number }>(({ input, sendBack }) =>
         effects.keepLease(input.fence, (reason) => sendBack({ type: 'lease.lost', reason })),
       ),
@@ -112,6 +113,11 @@ export function createRolloutMachine(effects: RolloutEffects) {
         hot: mergeIds(context.hot, outcome.hot),
         ...decide(context, 'aborted_hot', `HOT lock mismatch on ${outcome.hot.join(', ')}`),
       })),
+      /** A stage stopped the rollout: a rollback unless it says how it ends, and the drones to look at. */
+      recordStop: assign(({ context }, outcome: StageOutcome) => ({
+        attention: mergeIds(context.attention, outcome.attention ?? []),
+        ...decide(context, outcome.endsAs ?? 'rolled_back', outcome.abortReason ?? ''),
+      })),
       recordVerdict: assign(({ context }, outcome: AnalysisOutcome) => ({
         verdicts: [
           ...context.verdicts,
@@ -129,15 +135,20 @@ export function createRolloutMachine(effects: RolloutEffects) {
         passedIntervals: 0,
       })),
       /** A rollback or resume that left drones behind overrides any other result: a human must look. */
-      recordIncomplete: assign(({ context }, outcome: CleanupOutcome) =>
-        outcome.incomplete.length === 0
-          ? {}
-          : {
-              attention: mergeIds(context.attention, outcome.incomplete),
-              result: 'needs_attention' as const,
-              reason: `${context.reason}; not restored on ${outcome.incomplete.length} drone(s)`,
-            },
-      ),
+      recordIncomplete: assign(({ context }, outcome: CleanupOutcome) => {
+        const hot = outcome.hot ?? [];
+        const withHot = hot.length === 0 ? {} : { hot: mergeIds(context.hot, hot) };
+        if (outcome.notHeld !== undefined) {
+          return { ...withHot, fence: null, attention: mergeIds(context.attention, outcome.incomplete), result: 'needs_attention' as const, reason: `${context.reason}; ${outcome.notHeld}` };
+        }
+        if (outcome.incomplete.length === 0) return withHot;
+        return {
+          ...withHot,
+          attention: mergeIds(context.attention, outcome.incomplete),
+          result: 'needs_attention' as const,
+          reason: `${context.reason}; ${outcome.note ?? `${outcome.incomplete.length} ${outcome.incomplete.length === 1 ? 'drone did' : 'drones did'} not end where they should`}`,
+        };
+      }),
       recordCleanupError: assign(({ context }, failure: { stage: string; error: unknown }) => ({
         result: 'needs_attention' as const,
         reason: `${context.reason}; ${failure.stage} failed: ${errorText(failure.error)}`,
@@ -200,7 +211,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
             {
               guard: { type: 'hasAbortReason', params: ({ event }) => event.output },
               target: 'resumingFleet',
-              actions: assign(({ context, event }) => decide(context, 'rolled_back', event.output.abortReason ?? '')),
+              actions: { type: 'recordStop', params: ({ event }) => event.output },
             },
             { target: 'acquiringLock' },
           ],
@@ -249,7 +260,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
         initial: 'stages',
         states: {
           stages: {
-            initial: 'pushing',
+            initial: 'checkingFleet',
             on: {
               'operator.abort': { target: 'rollingBack', actions: 'recordAbort' },
               'operator.interrupt': { target: 'rollingBack', actions: 'recordInterrupt' },
@@ -261,6 +272,23 @@ export function createRolloutMachine(effects: RolloutEffects) {
               },
             },
             states: {
+              checkingFleet: {
+                invoke: {
+                  src: 'checkFleet',
+                  onDone: [
+                    {
+                      guard: { type: 'hasAbortReason', params: ({ event }) => event.output },
+                      target: '#rollout.resumingFleet',
+                      actions: { type: 'recordStop', params: ({ event }) => event.output },
+                    },
+                    { target: 'pushing' },
+                  ],
+                  onError: {
+                    target: '#rollout.resumingFleet',
+                    actions: assign(({ context, event }) => decide(context, 'rolled_back', `checking the fleet failed: ${errorText(event.error)}`)),
+                  },
+                },
+              },
               pushing: {
                 invoke: {
                   src: 'pushStep',
@@ -274,9 +302,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
                     {
                       guard: { type: 'hasAbortReason', params: ({ event }) => event.output },
                       target: '#rollout.locked.rollingBack',
-                      actions: assign(({ context, event }) =>
-                        decide(context, 'rolled_back', event.output.abortReason ?? ''),
-                      ),
+                      actions: { type: 'recordStop', params: ({ event }) => event.output },
                     },
                     { guard: 'stepHasBake', target: 'baking' },
                     { target: 'stepDone' },
@@ -392,7 +418,7 @@ export function createRolloutMachine(effects: RolloutEffects) {
                         ...decide(
                           context,
                           'needs_attention',
-                          `${event.output.incomplete.length} targeted drone(s) are not on the new config`,
+                          `${event.output.incomplete.length} targeted ${event.output.incomplete.length === 1 ? 'drone is' : 'drones are'} not on the new config`,
                         ),
                       })),
                     },

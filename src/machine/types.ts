@@ -3,6 +3,8 @@
 export type RolloutResult =
   | 'promoted'
   | 'rolled_back'
+  | 'unchanged'
+  | 'invalid'
   | 'aborted_hot'
   | 'lock_busy'
   | 'needs_attention'
@@ -34,6 +36,14 @@ export interface RolloutInput {
 export interface StageOutcome {
   readonly hot: readonly string[];
   readonly abortReason?: string;
+  /**
+   * How a stop for `abortReason` ends when it is not a rollback: `invalid` (the drones refused this
+   * rollout's credentials or paths), `needs_attention` (the fleet is not in a state to roll out to),
+   * `promoted` (every targeted drone already runs the new config: nothing to do).
+   */
+  readonly endsAs?: 'invalid' | 'needs_attention' | 'promoted';
+  /** Drones a human must look at, with `endsAs: 'needs_attention'`. */
+  readonly attention?: readonly string[];
 }
 
 export interface AnalysisOutcome {
@@ -45,6 +55,15 @@ export interface AnalysisOutcome {
 /** Drones that did not end where they should (rollback or resume failed on them). */
 export interface CleanupOutcome {
   readonly incomplete: readonly string[];
+  /** What happened to the incomplete drones, for the reason: `rollback did not complete on 2 drones: …`. */
+  readonly note?: string;
+  /** Drones that answered HOT during the clean-up. */
+  readonly hot?: readonly string[];
+  /**
+   * Set when the rollout no longer holds the config lock and sent nothing: why. The drones it changed are
+   * in `incomplete`, left to the lock's holder.
+   */
+  readonly notHeld?: string;
 }
 
 export type LockOutcome =
@@ -62,6 +81,11 @@ export interface VerdictRecord {
 export interface RolloutEffects {
   pauseFleet(signal: AbortSignal): Promise<StageOutcome>;
   acquireLock(signal: AbortSignal): Promise<LockOutcome>;
+  /**
+   * With the lock held, before the first push: whether the fleet is one to roll out to (it may already run
+   * the new config, or another rollout may have left it on a third version). `endsAs` stops the rollout.
+   */
+  checkFleet(signal: AbortSignal): Promise<StageOutcome>;
   /** Keeps the lease alive; calls `onLost` once if it is lost. Returns a function that stops it. */
   keepLease(fence: number, onLost: (reason: string) => void): () => void;
   pushStep(input: { readonly stepIndex: number; readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;

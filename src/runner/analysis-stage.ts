@@ -2,10 +2,11 @@ import { compactSamples } from '../analysis/replay.js';
 import { judgeWithSpec, summarize, type MetricSamples } from '../analysis/judge.js';
 import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
-import type { TelemetryBody } from '../fleet/protocol.js';
+import type { TelemetryBody, TelemetrySample } from '../fleet/protocol.js';
 import type { AnalysisOutcome } from '../machine/types.js';
 import type { PlanStep } from '../spec/types.js';
 import { dronesOf, spread, type RolloutRuntime } from './context.js';
+import { fleetVersions, offVersionDrones } from './mixed-fleet.js';
 
 /** Drones read per group and interval: enough for a median, bounded for a 10,000-drone wave. */
 const SAMPLED_DRONES = 32;
@@ -73,9 +74,9 @@ export class AnalysisStage {
     const pool = new SamplePool();
     let reporting = 0;
     let values = 0;
-    const read = await this.#read(ids, signal, (_id, body) => {
+    const read = await this.#read(ids, signal, (_id, body, offset) => {
       if (this.#configSha(body) === plan.config.sha256) return;
-      const added = pool.addDrone(body.samples, (sample) => sample.t > from && sample.t <= until);
+      const added = pool.addDrone(body.samples, (sample) => sample.t - offset > from && sample.t - offset <= until);
       values += added;
       if (added > 0) reporting += 1;
     });
@@ -90,21 +91,26 @@ export class AnalysisStage {
     const { analysis } = plan.spec;
     const step = this.#step(input.stepIndex);
     const canaryIds = spread(step.drones.filter((id) => ledger.get(id).now?.sha256 === plan.config.sha256), SAMPLED_DRONES);
+    // Drones another rollout left on a third version (an adopted mixed fleet) are never baseline.
+    const offVersion = offVersionDrones(fleetVersions(this.#runtime));
     const baselineIds = spread(
-      plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent),
+      plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent && !offVersion.has(id)),
       SAMPLED_DRONES,
     );
     const canary = new SamplePool();
     const live = new SamplePool();
     const isCanary = new Set(canaryIds);
-    // Strictly after: a drone that took the push in the same millisecond still gave that sample on the old config.
-    const afterPush = (sample: { readonly t: number }) => sample.t > this.#pushedAt;
-    const read = await this.#read([...canaryIds, ...baselineIds], signal, (id, body) => {
+    const read = await this.#read([...canaryIds, ...baselineIds], signal, (id, body, offset) => {
       const sha = this.#configSha(body);
+      // By the drone's own sequence where its push answer said where the new config took effect; else
+      // by time, translated into the drone's clock. Strictly after: a drone that took the push in the same
+      // millisecond still gave that sample on the old config.
+      const fromSeq = this.#runtime.configSeq.get(id);
+      const afterPush = (sample: TelemetrySample) => (fromSeq === undefined ? sample.t - offset > this.#pushedAt : sample.seq >= fromSeq);
       if (isCanary.has(id)) {
         if (sha === undefined || sha === plan.config.sha256) canary.addDrone(body.samples, afterPush);
       } else if (sha !== plan.config.sha256) {
-        live.addDrone(body.samples, afterPush);
+        live.addDrone(body.samples, (sample) => sample.t - offset > this.#pushedAt);
       }
     });
     if (read.hot.length > 0) return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
@@ -168,8 +174,12 @@ export class AnalysisStage {
     return { samples, sources };
   }
 
-  /** Reads telemetry from `ids` since each drone's cursor; HOT stops the read. */
-  async #read(ids: readonly string[], signal: AbortSignal, onBody: (id: string, body: TelemetryBody) => void): Promise<GroupRead> {
+  /**
+   * Reads telemetry from `ids` since each drone's cursor; HOT stops the read. `offset` is how far the
+   * drone's clock runs ahead of ours (from the `now` it answers with; 0 from an agent that does not say),
+   * so windows never depend on the drones' clocks agreeing with the orchestrator's.
+   */
+  async #read(ids: readonly string[], signal: AbortSignal, onBody: (id: string, body: TelemetryBody, offset: number) => void): Promise<GroupRead> {
     const { plan, client } = this.#runtime;
     const hot: string[] = [];
     const unreachable: string[] = [];
@@ -185,7 +195,7 @@ export class AnalysisStage {
         return 'stop';
       }
       this.#cursors.set(drone.id, reply.body.next);
-      onBody(drone.id, reply.body);
+      onBody(drone.id, reply.body, reply.body.now === undefined ? 0 : reply.body.now - this.#runtime.now());
       return 'continue';
     });
     return { hot, unreachable };

@@ -11,6 +11,8 @@ export interface RolloutObserver {
   stage(label: string): void;
   progress(stage: string, done: number, total: number): void;
   verdict(record: VerdictRecord, intervals: number): void;
+  /** Something a person watching should know now: a mixed fleet adopted, a lock re-taken. */
+  note(text: string): void;
 }
 
 /** Everything the effects of one rollout share. */
@@ -26,6 +28,8 @@ export interface RolloutRuntime {
   readonly now: () => number;
   /** Targeted drones by id. */
   readonly drones: ReadonlyMap<string, Drone>;
+  /** Per pushed drone: the first telemetry seq under the new config, where its push answer said. */
+  readonly configSeq: Map<string, number>;
 }
 
 /** The largest count a threshold allows out of `total` drones. */
@@ -46,9 +50,9 @@ export function dronesOf(runtime: RolloutRuntime, ids: readonly string[]): Drone
   });
 }
 
-/** Up to `max` ids spread evenly over the list, so analysis of a big wave reads a fair sample. */
-export function spread(ids: readonly string[], max: number): string[] {
-  if (ids.length <= max) return [...ids];
-  const step = ids.length / max;
-  return Array.from({ length: max }, (_, i) => ids[Math.floor(i * step)] as string);
+/** Up to `max` items spread evenly over the list, so analysis of a big wave reads a fair sample. */
+export function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)] as T);
 }

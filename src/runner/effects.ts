@@ -1,10 +1,11 @@
+import { RolloutError } from '../errors.js';
 import { describeHolder } from '../lock/describe.js';
 import { keepLease, type LeaseKeeper } from '../lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../lock/types.js';
 import type { RolloutEffects } from '../machine/types.js';
 import { AnalysisStage } from './analysis-stage.js';
 import type { RolloutRuntime } from './context.js';
-import { pauseFleet, pushStep, resumeFleet, rollBack, verifyPromotion } from './fleet-stages.js';
+import { checkFleetVersions, pauseFleet, pushStep, rereadVersions, resumeFleet, rollBack, verifyPromotion } from './fleet-stages.js';
 
 /**
  * The real effects of a rollout: drones over HTTP, the config lock in the lock store, telemetry analysis.
@@ -24,6 +25,9 @@ export function createRolloutEffects(
   /** Clean-up (rollback, resume, release) runs even when the state store cannot be written. */
   const persistedIfPossible = () => runtime.recorder.flushOrLog('cleaning up without the state store');
   let lease: Lease | null = resumedLease;
+  /** The highest fence the paused fleet reported. */
+  let fleetFence = 0;
+  let waitedForLock = false;
   let keeper: LeaseKeeper | null = null;
   let pushing: Promise<unknown> = Promise.resolve();
 
@@ -36,15 +40,64 @@ export function createRolloutEffects(
     return lease;
   }
 
+  /**
+   * The lease a rollback may write with, checked with the store first: a run that was frozen, or whose
+   * renewals failed, may have lost its lock to another rollout, and then it must send nothing more to
+   * any drone. A lease that merely expired, with nobody holding the lock now, is re-taken with a larger
+   * fence. A store that cannot answer leaves the lease usable only while it is fresh by this process's
+   * clock (renewed less than a TTL ago).
+   */
+  async function leaseForCleanup(fence: number): Promise<{ lease: Lease; kept: boolean } | { notHeld: string }> {
+    const current = leaseFor(fence);
+    try {
+      await locks.renew(current);
+      return { lease: current, kept: keeper?.isFresh() ?? false };
+    } catch (error) {
+      if (!(error instanceof RolloutError && error.code === 'E_LEASE_LOST')) {
+        if (keeper?.isFresh()) return { lease: current, kept: true };
+        return giveUp(`the lock store cannot confirm this rollout still holds the config lock (${errorText(error)})`);
+      }
+    }
+    let retaken;
+    try {
+      retaken = await locks.acquire(config.file, owner, { ttlMs: spec.lock.ttlMs, waitMs: 0, minFence: Math.max(current.fence, fleetFence) + 1 });
+    } catch (error) {
+      return giveUp(`the lease was lost and the lock store cannot be asked who holds it now (${errorText(error)})`);
+    }
+    if (!retaken.acquired) {
+      const holder = describeHolder(retaken.holder, runtime.now());
+      return giveUp(`the config lock is now ${holder}`);
+    }
+    lease = retaken.lease;
+    runtime.recorder.audit('lock.retaken', { key: lease.key, fence: lease.fence, previous: current.fence });
+    runtime.logger.warn({ key: lease.key, fence: lease.fence }, 'lease lost with nobody holding the lock: re-taken with a larger fence to roll back');
+    return { lease, kept: false };
+  }
+
+  function giveUp(why: string): { notHeld: string } {
+    lease = null;
+    runtime.recorder.audit('lock.given_up', { key: config.file, reason: why });
+    runtime.logger.error({ key: config.file }, `${why}: no rollback is sent`);
+    return { notHeld: why };
+  }
+
   return {
     async pauseFleet(signal) {
       await persisted();
-      return pauseFleet(runtime, signal);
+      const paused = await pauseFleet(runtime, signal);
+      fleetFence = Math.max(fleetFence, paused.highestFence);
+      return paused;
     },
 
     async acquireLock(signal) {
       await persisted();
-      const result = await locks.acquire(config.file, owner, { ttlMs: spec.lock.ttlMs, waitMs: spec.lock.waitMs, signal });
+      // Above every fence the paused fleet reports, whichever store hands it out and whatever it saw before.
+      const options = { ttlMs: spec.lock.ttlMs, signal, minFence: fleetFence + 1 };
+      let result = await locks.acquire(config.file, owner, { ...options, waitMs: 0 });
+      if (!result.acquired && spec.lock.waitMs > 0) {
+        waitedForLock = true;
+        result = await locks.acquire(config.file, owner, { ...options, waitMs: spec.lock.waitMs });
+      }
       if (!result.acquired) {
         const holder = describeHolder(result.holder, runtime.now());
         runtime.recorder.audit('lock.busy', { key: config.file, holder });
@@ -59,6 +112,13 @@ export function createRolloutEffects(
       runtime.recorder.audit('lock.acquired', { key: lease.key, fence: lease.fence });
       runtime.logger.info({ key: lease.key, fence: lease.fence }, 'config lock acquired');
       return { acquired: true, fence: lease.fence };
+    },
+
+    async checkFleet(signal) {
+      await persisted();
+      // Whoever held the lock while this rollout waited may have changed drones since the pause.
+      if (waitedForLock) await rereadVersions(runtime, signal);
+      return checkFleetVersions(runtime);
     },
 
     keepLease(fence, onLost) {
@@ -101,7 +161,18 @@ export function createRolloutEffects(
     async rollBack(input, signal) {
       await pushing;
       await persistedIfPossible();
-      return rollBack(runtime, { fence: lease && lease.fence > input.fence ? lease.fence : input.fence }, signal);
+      const held = await leaseForCleanup(input.fence);
+      if ('notHeld' in held) {
+        const changed = runtime.ledger.ids((p) => p.pushSent && !p.rolledBack);
+        return { incomplete: changed, notHeld: held.notHeld };
+      }
+      const cleanupKeeper = held.kept ? null : keepLease(locks, held.lease, { onLost: (error) => runtime.recorder.audit('lock.lost', { key: config.file, fence: held.lease.fence, reason: error.message }) });
+      const mayWrite = () => (cleanupKeeper ?? keeper)?.isFresh() ?? true;
+      try {
+        return await rollBack(runtime, { fence: held.lease.fence, mayWrite }, signal);
+      } finally {
+        await cleanupKeeper?.stop();
+      }
     },
 
     async resumeFleet(signal) {
@@ -111,6 +182,8 @@ export function createRolloutEffects(
 
     async releaseLock(input) {
       await persistedIfPossible();
+      // Given up to another holder during clean-up: that lock is theirs to release.
+      if (lease === null) return;
       const held = leaseFor(input.fence);
       await locks.release(held);
       lease = null;
@@ -118,4 +191,8 @@ export function createRolloutEffects(
       runtime.logger.info({ key: config.file, fence: held.fence }, 'config lock released');
     },
   };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -5,6 +5,17 @@ import type { Ledger } from './ledger.js';
 
 type RecordPatch = Partial<Omit<RolloutRecord, 'id'>>;
 
+/** A full, read-only or quota-bound disk does not mend itself within a retry's wait. */
+const DISK_FAILURES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
+
+function isDiskFailure(error: Error): boolean {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== undefined && DISK_FAILURES.has(code)) return true;
+  }
+  return false;
+}
+
 /** How long a failing write is retried before the rollout's state counts as lost. */
 const RETRY_FOR_MS = 15_000;
 
@@ -74,6 +85,11 @@ export class RolloutRecorder {
     await this.flush().catch((error: unknown) => this.#logger.error({ err: error }, why));
   }
 
+  /** The write that made the recorder give up, if one did: the store's record of the rollout is incomplete. */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+
   #takeAudit(): AuditEvent[] {
     const audit = this.#pending;
     this.#pending = [];
@@ -110,7 +126,7 @@ export class RolloutRecorder {
         await write();
         return;
       } catch (error) {
-        const transient = error instanceof RolloutError && error.code === 'E_STATE_STORE';
+        const transient = error instanceof RolloutError && error.code === 'E_STATE_STORE' && !isDiskFailure(error);
         if (!transient || Date.now() >= giveUpAt) {
           this.#failure = error instanceof Error ? error : new Error(String(error));
           this.#logger.error({ err: this.#failure }, 'writing the rollout state failed');

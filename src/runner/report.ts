@@ -3,9 +3,10 @@ import type { Plan } from '../spec/types.js';
 import type { DroneState, Ledger } from './ledger.js';
 
 /** The exit code a CI gate reads, one per result (README: "Exit codes"). */
-export const EXIT_CODES: Readonly<Record<RolloutResult | 'invalid', number>> = {
+export const EXIT_CODES: Readonly<Record<RolloutResult, number>> = {
   promoted: 0,
   rolled_back: 1,
+  unchanged: 6,
   invalid: 2,
   lock_busy: 3,
   aborted_hot: 4,

@@ -4,14 +4,14 @@ import { createActor, toPromise, type SnapshotFrom } from 'xstate';
 import { DroneClient } from '../fleet/drone-client.js';
 import type { Lease, LockStore } from '../lock/types.js';
 import { createRolloutMachine } from '../machine/rollout-machine.js';
-import type { StepSchedule, VerdictRecord } from '../machine/types.js';
+import type { RolloutOutput, StepSchedule, VerdictRecord } from '../machine/types.js';
 import type { Plan } from '../spec/types.js';
 import type { RolloutObserver, RolloutRuntime } from './context.js';
 import { createRolloutEffects } from './effects.js';
 import { Ledger } from './ledger.js';
 import { RolloutRecorder } from './recorder.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
-import { buildReport, type RolloutReport } from './report.js';
+import { buildReport, EXIT_CODES, type RolloutReport } from './report.js';
 
 export interface RunRolloutOptions {
   readonly plan: Plan;
@@ -73,15 +73,20 @@ export function scheduleOf(plan: Plan): StepSchedule[] {
 
 type RolloutSnapshot = SnapshotFrom<ReturnType<typeof createRolloutMachine>>;
 
+/** A rollout that stopped before any push could have landed rolled nothing back: it left the fleet unchanged. */
+function withoutEmptyRollback(output: RolloutOutput, ledger: Ledger): RolloutOutput {
+  if (output.result !== 'rolled_back' || ledger.ids((p) => p.pushSent || p.rolledBack).length > 0) return output;
+  return { ...output, result: 'unchanged', reason: `${output.reason}; no drone took the new config, so nothing was rolled back` };
+}
+
 const LABELS: Readonly<Record<string, string>> = {
   pausingFleet: 'pausing the fleet',
   acquiringLock: 'taking the config lock',
+  checkingFleet: "checking the fleet's versions",
   rollingBack: 'rolling back',
   resumingFleet: 'resuming the fleet',
   releasingLock: 'releasing the config lock',
   verifying: 'checking every drone runs the new config',
-  awaitingApproval: 'waiting for `rollout promote`',
-  awaitingJudgement: 'waiting for a human: the verdict was inconclusive (`rollout promote` or `rollout abort`)',
 };
 
 /**
@@ -97,8 +102,19 @@ export function stageName(snapshot: RolloutSnapshot): string {
   const stage = String(locked.stages);
   const step = snapshot.context.steps[snapshot.context.stepIndex];
   const name = step?.name ?? 'step';
-  if (stage === 'pushing') return `${name}: pushing to ${step?.droneCount ?? 0} drones`;
-  if (stage === 'baking' || stage === 'analysing') return `${name}: baking ${step?.intervals ?? 0} analysis intervals`;
+  if (stage === 'pushing') {
+    const drones = step?.droneCount ?? 0;
+    return `${name}: pushing to ${drones} drone${drones === 1 ? '' : 's'}`;
+  }
+  if (stage === 'baking' || stage === 'analysing') {
+    const intervals = step?.intervals ?? 0;
+    return `${name}: baking ${intervals} analysis interval${intervals === 1 ? '' : 's'}`;
+  }
+  if (stage === 'awaitingApproval') return `waiting for \`rollout promote ${snapshot.context.rolloutId}\``;
+  if (stage === 'awaitingJudgement') {
+    const id = snapshot.context.rolloutId;
+    return `waiting for a human: the verdict was inconclusive (\`rollout promote ${id}\` or \`rollout abort ${id}\`)`;
+  }
   return LABELS[stage] ?? `${name}: ${stage}`;
 }
 
@@ -158,6 +174,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     observer: options.observer,
     now,
     drones: new Map(plan.drones.map((d) => [d.id, d])),
+    configSeq: new Map(),
   };
   const { host, pid, bootId } = options.owner;
   const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume?.lease ?? null);
@@ -185,7 +202,8 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     if (latest !== lastVerdict && latest) {
       lastVerdict = latest;
       recorder.audit('verdict', { ...latest });
-      options.observer.verdict(latest, steps[stepIndex]?.intervals ?? 0);
+      // The verdict's own step: the machine may already have moved on to the next one.
+      options.observer.verdict(latest, steps.find((step) => step.name === latest.step)?.intervals ?? 0);
     }
     const stage = snapshot.status === 'done' ? 'ended' : stageName(snapshot);
     const step = steps[stepIndex];
@@ -221,12 +239,22 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   const done = toPromise(actor)
     .then(async (output) => {
       const ended = now();
-      const report = buildReport({ id, plan, ledger, output, started, ended });
+      const report = buildReport({ id, plan, ledger, output: withoutEmptyRollback(output, ledger), started, ended });
       recorder.audit('ended', { result: report.result, reason: report.reason, hot: report.hot, attention: report.attention });
       recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
-      // The fleet's end state is decided and reached; a store that cannot record it does not change it.
+      // The fleet's end state is decided and reached; a store that cannot record it does not change it,
+      // but the rollout's record and audit log have a gap a human must know of.
       await recorder.flushOrLog(`the rollout ended ${report.result}, but the state store did not record it`);
-      return report;
+      const failure = recorder.failure;
+      if (failure === null) return report;
+      return {
+        ...report,
+        result: 'needs_attention' as const,
+        exitCode: EXIT_CODES.needs_attention,
+        reason:
+          `${report.reason}; the state store could not be written (${failure.message}), so its record and audit log of this ` +
+          `rollout are incomplete: the drones are as this report says (${report.result} before the store failed); free space or fix the store`,
+      };
     })
     .finally(() => {
       clearInterval(commands);

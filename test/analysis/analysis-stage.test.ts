@@ -67,7 +67,7 @@ function specWith(analysis: Partial<RolloutSpec['analysis']> = {}): RolloutSpec 
   return {
     name: 'x',
     config: { file: FILE, source: '/x/aim.conf' },
-    fleet: { inventory: '/x/fleet.yaml' },
+    fleet: { inventory: '/x/fleet.yaml', mixedVersions: 'refuse' },
     pause: { fleet: true, timeoutMs: 30_000 },
     lock: { ttlMs: 15_000, waitMs: 0 },
     canary: { drones: 2, bakeMs: 3_000, approval: 'auto' },
@@ -140,6 +140,7 @@ function harness(options: { sha256?: string; analysis?: Partial<RolloutSpec['ana
     observer: { progress: () => undefined },
     now: () => fleet.now,
     drones: new Map(drones.map((d) => [d.id, d])),
+    configSeq: new Map(),
   } as unknown as RolloutRuntime;
   const stage = new AnalysisStage(runtime);
   return {

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { copyInto, runCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 
 const FILE = 'aim_lock_config.conf';
 
@@ -34,7 +34,7 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
       [
         `name: ${name}`,
         `config: { file: ${FILE}, source: ${config} }`,
-        `fleet: { inventory: ${sim.inventory} }`,
+        `fleet: { inventory: ${await copyInto(state.path, sim.inventory)} }`,
         'canary: { drones: 4, bake: 3s }',
         `analysis: { interval: ${options.interval ?? '1s'}, min_samples: ${options.minSamples ?? 3}, failure_limit: 1, metrics: [${options.metric}] }`,
         `waves: ${options.waves ?? '[{ percent: 100, bake: 0s }]'}`,

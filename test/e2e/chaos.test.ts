@@ -15,8 +15,9 @@ import {
   type HoldingProxy,
   type KillPoint,
 } from '../helpers/chaos.js';
-import { ROOT, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, within } from '../helpers/fleet.js';
+import { EXIT_CODES } from '../../src/runner/report.js';
 
 /**
  * Durable rollouts: a real `rollout run` is SIGKILLed at many points, then `rollout resume <id>` (or
@@ -56,7 +57,7 @@ interface ChaosCase {
   readonly lateLanding?: boolean;
   /** A double kill: the first resume is killed too, at this point, then the rollout is resumed again. */
   readonly resumeKilledAt?: KillPoint;
-  readonly expected: 'promoted' | 'rolled_back';
+  readonly expected: 'promoted' | 'rolled_back' | 'unchanged';
 }
 
 const pausing = /^pausing the fleet$/;
@@ -77,11 +78,18 @@ const midAnalysis: KillPoint = {
 
 const CASES: readonly ChaosCase[] = [
   { point: startedLogged, holds: [{ drone: 'drone-1', kind: 'pause', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid pause (7th pause, 8th in flight)', pausing, 'pause', 7), holds: [{ drone: 'drone-8', kind: 'pause', when: 'before' }], spec: { concurrency: 2 }, rollback: true, expected: 'rolled_back' },
+  { point: inStage('mid pause (7th pause, 8th in flight)', pausing, 'pause', 7), holds: [{ drone: 'drone-8', kind: 'pause', when: 'before' }], spec: { concurrency: 2 }, rollback: true, expected: 'unchanged' },
   { point: inStage('mid pause (5th pause, 6th in flight, 7th-8th not sent)', pausing, 'pause', 5), holds: [{ drone: 'drone-6', kind: 'pause', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid pause (3rd pause, 4th paused unanswered)', pausing, 'pause', 3), holds: [{ drone: 'drone-4', kind: 'pause', when: 'after' }], spec: { concurrency: 1 }, rollback: true, expected: 'rolled_back' },
+  { point: inStage('mid pause (3rd pause, 4th paused unanswered)', pausing, 'pause', 3), holds: [{ drone: 'drone-4', kind: 'pause', when: 'after' }], spec: { concurrency: 1 }, rollback: true, expected: 'unchanged' },
   { point: logged('after lock.acquired (1st push in flight)', 'lock.acquired'), holds: [{ drone: 'drone-1', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: logged('after lock.acquired (1st push landed unanswered)', 'lock.acquired'), holds: [{ drone: 'drone-1', kind: 'push', when: 'after' }], spec: { concurrency: 1 }, rollback: true, expected: 'rolled_back' },
+  {
+    // Killed once drone-1 has taken the push, while its answer is held: the process never hears it landed.
+    point: { label: 'after lock.acquired (1st push landed unanswered)', reached: ({ answered }) => answered('push', 'drone-1') > 0 },
+    holds: [{ drone: 'drone-1', kind: 'push', when: 'after' }],
+    spec: { concurrency: 1 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
   { point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1), holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
   { point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1), holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, rollback: true, expected: 'rolled_back' },
   {
@@ -170,7 +178,7 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
       path,
       [
         `name: ${name}`,
-        `config: { file: ${FILE}, source: ${join(ROOT, 'rollouts', 'configs', config)} }`,
+        `config: { file: ${FILE}, source: ${await shippedConfig(state.path, config)} }`,
         `fleet: { inventory: ${inventory} }`,
         `canary: { drones: 3, bake: ${shape.bake ?? '0s'} }`,
         'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: trajectory_error, max_increase: 25% }] }',
@@ -191,7 +199,7 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
       const via = (proxy = await startHoldingProxy(fleet.url, c.holds ?? []));
       const spec = await writeSpec(`chaos-${index + 1}`, fleet, via, c.spec);
 
-      const killed = await killAt(children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])), state.path, c.point);
+      const killed = await killAt(children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])), state.path, c.point, { proxy: via });
       const killedAfter = Date.now() - began;
       const { id } = killed;
       if (!c.lateLanding) await via.idle();
@@ -203,7 +211,7 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
       const resumeStart = Date.now();
       const resumed = await within(children.track(startCli(resumeArgs(id, c.rollback ?? false))).done, 20_000, `rollout resume ${id}`);
       const resumedIn = Date.now() - resumeStart;
-      const exitCode = c.expected === 'promoted' ? 0 : 1;
+      const exitCode = EXIT_CODES[c.expected];
       expect(resumed.code, resumed.stderr).toBe(exitCode);
       const report = parseReport(resumed);
       expect(report).toMatchObject({ id, result: c.expected, exitCode });

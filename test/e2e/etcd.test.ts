@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { copyInto, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
 
 const FILE = 'aim_lock_config.conf';
@@ -35,7 +35,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   /** The CLI as a different engineer's machine would run it: its own state dir, the shared etcd. */
   const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.endpoint}`, '--state-dir', join(work.path, machine)];
 
-  async function spec(name: string, bake: string, options: { ttl?: string; version?: string } = {}): Promise<string> {
+  async function spec(name: string, bake: string, options: { ttl?: string; version?: string; mixed?: 'adopt' } = {}): Promise<string> {
     const path = join(work.path, `${name}.yaml`);
     const config = join(work.path, `${name}.conf`);
     await writeFile(config, `# ${options.version ?? name}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
@@ -45,7 +45,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
         `name: ${name}`,
         `config: { file: ${FILE}, source: ${config}, version: ${options.version ?? 'v43'} }`,
         `lock: { ttl: ${options.ttl ?? '15s'} }`,
-        `fleet: { inventory: ${sim.inventory} }`,
+        `fleet: { inventory: ${await copyInto(work.path, sim.inventory)}${options.mixed ? `, mixed_versions: ${options.mixed}` : ''} }`,
         `canary: { drones: 2, bake: ${bake} }`,
         'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
       ].join('\n'),
@@ -106,7 +106,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
       await expect
         .poll(async () => JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as unknown[], { timeout: 15_000, interval: 250 })
         .toEqual([]);
-      const takeover = await runCli(on('ci', 'run', await spec('takeover', '0s', { version: 'v51' }), '--output', 'json'));
+      const takeover = await runCli(on('ci', 'run', await spec('takeover', '0s', { version: 'v51', mixed: 'adopt' }), '--output', 'json'));
       expect(takeover.code, takeover.stderr).toBe(0);
       const drones = await fleet();
       for (const drone of drones) {

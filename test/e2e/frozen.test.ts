@@ -5,16 +5,23 @@ import { Children, FILE, fleetHealth, lockTable, parseReport, runArgs, within, w
 
 const DRONES = 10;
 
-describe('a rollout frozen mid-push past its TTL', () => {
+interface SimStats {
+  readonly pushes: number;
+  readonly rollbacks: number;
+}
+
+async function simStats(sim: SimProcess): Promise<SimStats> {
+  return (await (await fetch(`${sim.url}/sim/stats`)).json()) as SimStats;
+}
+
+async function versions(sim: SimProcess): Promise<Record<string, string | undefined>> {
+  return Object.fromEntries(Object.entries(await fleetHealth(sim, DRONES)).map(([id, drone]) => [id, drone.configs[FILE]?.version]));
+}
+
+describe('a rollout frozen past its TTL while another rollout takes the lock', () => {
   let sim: SimProcess;
   let state: { path: string; remove(): Promise<void> };
   const children = new Children();
-
-  beforeEach(async () => {
-    state = await tempDir('rollout-frozen-');
-    // drone-4 answers slowly: the wave's push is frozen while waiting for it; drones 5 … 10 answer at once.
-    sim = await startSimProcess(['--drones', String(DRONES), '--slow', 'drone-4', '--slow-ms', '1500']);
-  });
 
   afterEach(async () => {
     await children.reap();
@@ -23,42 +30,112 @@ describe('a rollout frozen mid-push past its TTL', () => {
     await state.remove();
   });
 
-  it('woken while another rollout holds the lock, pushes to no drone that rollout has not fenced yet', async () => {
-    const frozenSpec = await writeSpec(state.path, 'frozen', { canary: 1, bake: '0s', ttl: '1s', concurrency: 1, version: 'v43' });
-    const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
-    // Frozen mid-wave: drone-1 (canary) and drones 2 and 3 run its version; the push to drone-4 is in flight.
-    await expect
-      .poll(async () => Object.values(await fleetHealth(sim, 3)).filter((d) => d.configs[FILE]?.version === 'v43').length, { timeout: 15_000, interval: 20 })
-      .toBe(3);
-    frozen.child.kill('SIGSTOP');
-    await sleep(2500);
+  describe('frozen in a wave bake', () => {
+    beforeEach(async () => {
+      state = await tempDir('rollout-frozen-');
+      sim = await startSimProcess(['--drones', String(DRONES)]);
+    });
 
-    // The successor reclaims the expired lease and fences only its canary (drones 1 … 3), then bakes.
-    const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44' });
-    const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-    await expect
-      .poll(async () => Object.values(await fleetHealth(sim, 3)).map((d) => d.configs[FILE]?.version), { timeout: 15_000, interval: 50 })
-      .toEqual(['v44', 'v44', 'v44']);
+    it('woken, it sends no write to any drone: its drones are left to the holder, and it ends needs_attention naming them', async () => {
+      // Given a run frozen (SIGSTOP) in the bake of its first wave: drones 1 … 5 run its v43
+      const frozenSpec = await writeSpec(state.path, 'frozen', {
+        canary: 2,
+        bake: '0s',
+        ttl: '3s',
+        version: 'v43',
+        waves: ['{ percent: 50, bake: 60s }', '{ percent: 100, bake: 0s }'],
+      });
+      const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
+      await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, { timeout: 15_000, interval: 50 }).toBe(5);
+      frozen.child.kill('SIGSTOP');
+      await sleep(5_000);
 
-    frozen.child.kill('SIGCONT');
-    const woken = await within(frozen.done, 20_000, 'the woken run');
-    expect(woken.code, woken.stdout + woken.stderr).not.toBe(0);
-    expect(parseReport(woken).reason).toMatch(/lease lost/);
-    // Whatever it had in flight, it started no push after waking: no drone runs its version.
-    for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) expect(drone.configs[FILE]?.version, id).not.toBe('v43');
+      // And a second rollout that takes the expired lock with a larger fence, adopts the mixed fleet it finds,
+      // and pushes its canary (drones 1 … 3), then bakes
+      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
+      await expect
+        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, { timeout: 15_000, interval: 50 })
+        .toBe(3);
+      const before = await simStats(sim);
 
-    // The drones the successor took from it stay on the successor's version until that one ends: the
-    // woken run could not roll them back, and says so.
-    const left = parseReport(woken).attention;
-    expect([...left].sort()).toEqual(['drone-1', 'drone-2', 'drone-3']);
+      // When the frozen run wakes
+      frozen.child.kill('SIGCONT');
+      const woken = await within(frozen.done, 30_000, 'the woken run');
 
-    // The successor, interrupted, puts every drone back where it found it: those three on the woken
-    // run's version (it could not restore them), the rest on v42. Nothing is left paused.
-    successor.child.kill('SIGINT');
-    expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
-    for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
-      expect(drone.state, id).toBe('active');
-      expect(drone.configs[FILE]?.version, id).toBe(left.includes(id) ? 'v43' : 'v42');
-    }
+      // Then it sent nothing: no rollback and no push reached any drone; the successor's drones and the
+      // drones only the frozen run changed are as they were
+      const report = parseReport(woken);
+      expect(woken.code, woken.stderr).toBe(5);
+      expect(report.result).toBe('needs_attention');
+      expect(report.reason).toMatch(/lease lost.*the config lock is now held by rollout successor-/);
+      expect([...report.attention].sort()).toEqual(['drone-1', 'drone-2', 'drone-3', 'drone-4', 'drone-5']);
+      const after = await simStats(sim);
+      expect(after.rollbacks).toBe(before.rollbacks);
+      expect(after.pushes).toBe(before.pushes);
+      const seen = await versions(sim);
+      for (const id of ['drone-1', 'drone-2', 'drone-3']) expect(seen[id], id).toBe('v44');
+      for (const id of ['drone-4', 'drone-5']) expect(seen[id], id).toBe('v43');
+      for (const id of ['drone-6', 'drone-7', 'drone-8', 'drone-9', 'drone-10']) expect(seen[id], id).toBe('v42');
+      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([expect.stringMatching(/^successor-/)]);
+
+      // The successor, interrupted, puts its canary back where it found it (v43) and leaves the rest alone
+      successor.child.kill('SIGINT');
+      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
+      const health = await fleetHealth(sim, DRONES);
+      for (const [id, drone] of Object.entries(health)) {
+        expect(drone.state, id).toBe('active');
+        expect(drone.configs[FILE]?.version, id).toBe(Number(id.slice('drone-'.length)) <= 5 ? 'v43' : 'v42');
+      }
+    });
+  });
+
+  describe('frozen mid-push', () => {
+    beforeEach(async () => {
+      state = await tempDir('rollout-frozen-');
+      // drone-4 answers slowly: the wave's push is frozen while waiting for it; drones 5 … 10 answer at once.
+      sim = await startSimProcess(['--drones', String(DRONES), '--slow', 'drone-4', '--slow-ms', '1500']);
+    });
+
+    it('woken, it pushes to no drone it had not reached, rolls back nothing, and names what it changed', async () => {
+      const frozenSpec = await writeSpec(state.path, 'frozen', { canary: 1, bake: '0s', ttl: '1s', concurrency: 1, version: 'v43' });
+      const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
+      // Frozen mid-wave: drone-1 (canary) and drones 2 and 3 run its version; the push to drone-4 is in flight.
+      await expect
+        .poll(async () => Object.values(await fleetHealth(sim, 3)).filter((d) => d.configs[FILE]?.version === 'v43').length, { timeout: 15_000, interval: 20 })
+        .toBe(3);
+      frozen.child.kill('SIGSTOP');
+      await sleep(2500);
+
+      // The successor reclaims the expired lease and fences only its canary (drones 1 … 3), then bakes.
+      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
+      await expect
+        .poll(async () => {
+          const seen = await versions(sim);
+          return ['drone-1', 'drone-2', 'drone-3'].map((id) => seen[id]);
+        }, { timeout: 15_000, interval: 50 })
+        .toEqual(['v44', 'v44', 'v44']);
+      const rollbacksBefore = (await simStats(sim)).rollbacks;
+
+      frozen.child.kill('SIGCONT');
+      const woken = await within(frozen.done, 20_000, 'the woken run');
+      expect(woken.code, woken.stdout + woken.stderr).toBe(5);
+      expect(parseReport(woken).reason).toMatch(/lease lost/);
+      expect((await simStats(sim)).rollbacks).toBe(rollbacksBefore);
+      // Whatever it had in flight, it started no push after waking: only the drones it names ever ran its version.
+      const left = parseReport(woken).attention;
+      expect(left).toEqual(expect.arrayContaining(['drone-1', 'drone-2', 'drone-3']));
+      const seen = await versions(sim);
+      for (const [id, version] of Object.entries(seen)) if (!left.includes(id)) expect(version, id).toBe('v42');
+
+      // The successor, interrupted, puts its canary back where it found it; nothing is left paused.
+      successor.child.kill('SIGINT');
+      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
+      for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
+        expect(drone.state, id).toBe('active');
+        expect(drone.configs[FILE]?.version, id).toBe(left.includes(id) ? 'v43' : 'v42');
+      }
+    });
   });
 });

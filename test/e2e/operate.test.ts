@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { copyInto, runCli, shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 
 const FILE = 'aim_lock_config.conf';
 
@@ -42,8 +42,8 @@ describe('operating rollouts from other shells: status, history, abort, promote,
       path,
       [
         `name: ${name}`,
-        `config: { file: ${FILE}, source: ${join(ROOT, 'rollouts', 'configs', 'aim_lock_config.conf')} }`,
-        `fleet: { inventory: ${sim.inventory} }`,
+        `config: { file: ${FILE}, source: ${await shippedConfig(state.path)} }`,
+        `fleet: { inventory: ${await copyInto(state.path, sim.inventory)} }`,
         `canary: ${canary}`,
         'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
         `waves: ${waves}`,
@@ -102,7 +102,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   it('promote passes a manual gate; status --watch follows the run and exits with its code', async () => {
     const run = start('run', await spec('gated', '{ drones: 2, bake: 500ms, approval: manual }'));
-    const id = await rolloutAt(/^waiting for `rollout promote`/);
+    const id = await rolloutAt(/^waiting for `rollout promote \S+`/);
     const watch = start('status', id, '--watch');
     expect((await cli('promote', id)).code).toBe(0);
     const ended = await run.done;
@@ -212,20 +212,8 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   it('resume refuses (exit 3) while the rollout\'s lock is still renewed, even when its record looks gone, and the live run finishes untouched', async () => {
     // Given a live run whose record names a process that is gone (its record's pid edited to a dead one),
-    // while the live process keeps renewing the lock
-    const path = await spec('alive-under-the-record', '{ drones: 2, bake: 6s }');
-    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 3s }\n`);
-    const run = start('run', path, '--output', 'json');
-    const id = await rolloutAt(/^canary: baking/);
-    const recordFile = join(state.path, 'rollouts', id, 'record.json');
-    await expect
-      .poll(async () => {
-        const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
-        record.owner.pid = 2_147_483_646;
-        await writeFile(recordFile, JSON.stringify(record));
-        return (await history())[0]?.state;
-      }, { timeout: 10_000, interval: 200 })
-      .toBe('gone');
+    // while the live process keeps renewing the lock through a bake that outlasts resume's wait (5 s)
+    const { run, id } = await liveRunWithDeadPid('alive-under-the-record', '15s');
 
     // When someone resumes it
     const resumed = await cli('resume', id);
@@ -239,4 +227,50 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(JSON.parse(finished.stdout)).toMatchObject({ id, result: 'promoted' });
     await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
   });
+
+  it('resume waiting on a live run that ends meanwhile reports its result and drives nothing again', async () => {
+    // Given a live run that looks gone, in a bake shorter than resume's wait for the lease (5 s)
+    const { run, id } = await liveRunWithDeadPid('ends-while-resume-waits', '2s');
+
+    // When someone resumes it, and the run ends and releases the lock while resume waits
+    const resumed = await cli('resume', id, '--output', 'json');
+
+    // Then resume reports the result the run reached, with its exit code, and writes nothing
+    const finished = await run.done;
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted', exitCode: 0, alreadyEnded: true });
+    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string });
+    expect(audit.filter((event) => event.kind === 'resumed')).toEqual([]);
+    expect(audit.filter((event) => event.kind === 'ended')).toHaveLength(1);
+    await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
+  });
+
+  it('resume of an ended rollout with --output json prints its result', async () => {
+    const path = await spec('ended-then-resumed', '{ drones: 2, bake: 0s }');
+    const finished = await cli('run', path, '--output', 'json');
+    expect(finished.code, finished.stderr).toBe(0);
+    const { id } = JSON.parse(finished.stdout) as { id: string };
+    const resumed = await cli('resume', id, '--output', 'json');
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted', exitCode: 0, alreadyEnded: true });
+  });
+
+  /** A run in its canary bake whose record names a dead pid, so `status` calls it gone while it runs. */
+  async function liveRunWithDeadPid(name: string, bake: string) {
+    const path = await spec(name, `{ drones: 2, bake: ${bake} }`);
+    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 3s }\n`);
+    const run = start('run', path, '--output', 'json');
+    const id = await rolloutAt(/^canary: baking/);
+    const recordFile = join(state.path, 'rollouts', id, 'record.json');
+    await expect
+      .poll(async () => {
+        const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
+        record.owner.pid = 2_147_483_646;
+        await writeFile(recordFile, JSON.stringify(record));
+        return (await history())[0]?.state;
+      }, { timeout: 10_000, interval: 200 })
+      .toBe('gone');
+    return { run, id };
+  }
 });

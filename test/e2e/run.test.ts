@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { ROOT, runCli, shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 
 interface Report {
   id: string;
@@ -38,7 +38,7 @@ async function writeSpec(dir: string, name: string, options: { config?: string; 
       `name: ${name}`,
       'config:',
       `  file: ${FILE}`,
-      `  source: ${join(ROOT, 'rollouts', 'configs', options.config ?? 'aim_lock_config.conf')}`,
+      `  source: ${await shippedConfig(dir, options.config)}`,
       'fleet:',
       `  inventory: ${join(dir, 'unused-fleet.yaml')}`,
       'canary:',
@@ -124,7 +124,7 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     const run = await runCli(['run', 'rollouts/aim-sensitivity-hot.yaml', '--inventory', sim.inventory, '--state-dir', state.path]);
     expect(run.code).toBe(4);
     expect(run.stdout).toMatch(/aborted_hot: aim-sensitivity-hot/);
-    expect(run.stdout).toMatch(/HOT drones: drone-7/);
+    expect(run.stdout).toMatch(/HOT drones?: drone-7/);
   });
 
   it('rejects an invalid spec with exit 2, naming file:line:col and key, and touches no drone', async () => {

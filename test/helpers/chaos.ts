@@ -63,6 +63,8 @@ export interface Watched {
   readonly events: readonly AuditEvent[];
   readonly from: number;
   readonly snapshot: string;
+  /** How many requests of a kind the drone has answered through the holding proxy, held or not. */
+  readonly answered: (kind: RequestKind, drone: string) => number;
 }
 
 export interface KillPoint {
@@ -115,7 +117,13 @@ export interface Killed {
  * Watches a `rollout run` / `rollout resume` process, polling its audit log every 20 ms, and SIGKILLs it
  * at `point`. Throws when the process ended first: a kill point never reached fails its case.
  */
-export async function killAt(running: Running, stateDir: string, point: KillPoint, options: { readonly id?: string; readonly from?: number } = {}): Promise<Killed> {
+export async function killAt(
+  running: Running,
+  stateDir: string,
+  point: KillPoint,
+  options: { readonly id?: string; readonly from?: number; readonly proxy?: HoldingProxy } = {},
+): Promise<Killed> {
+  const answered = options.proxy ? options.proxy.answered : () => 0;
   let ended: CliResult | undefined;
   void running.done.then((result) => (ended = result));
   const from = options.from ?? 0;
@@ -130,7 +138,7 @@ export async function killAt(running: Running, stateDir: string, point: KillPoin
         `kill point "${point.label}" not reached: the process exited first (code ${ended.code}); it logged ${countKinds(events.slice(from))}; last stage "${lastStage(events)}"\n${ended.stderr.slice(-2000)}`,
       );
     }
-    if (id !== undefined && point.reached({ events, from, snapshot: await snapshotValue(stateDir, id) })) break;
+    if (id !== undefined && point.reached({ events, from, snapshot: await snapshotValue(stateDir, id), answered })) break;
     if (Date.now() > deadline) {
       running.child.kill('SIGKILL');
       throw new Error(`kill point "${point.label}" not reached within 30 s; logged ${countKinds(events.slice(from))}; last stage "${lastStage(events)}"`);
@@ -178,6 +186,8 @@ export interface HoldingProxy {
   readonly url: string;
   /** Resolves once every request it took has been answered: a held request from a killed process has landed. */
   idle(): Promise<void>;
+  /** How many requests of `kind` to `drone` the drone has answered (it acted), whether or not the answer is held. */
+  answered(kind: RequestKind, drone: string): number;
   close(): Promise<void>;
 }
 
@@ -187,6 +197,7 @@ export interface HoldingProxy {
  */
 export async function startHoldingProxy(target: string, holds: readonly Hold[]): Promise<HoldingProxy> {
   const seen = holds.map(() => 0);
+  const answers = new Map<string, number>();
   const holdFor = (method: string, path: string): Hold | undefined => {
     const kind = kindOf(method, path);
     const index = holds.findIndex((h) => h.kind === kind && path.startsWith(`/d/${h.drone}/`));
@@ -210,6 +221,9 @@ export async function startHoldingProxy(target: string, holds: readonly Hold[]):
     }
     const answer = await fetch(`${target}${url}`, { method, headers, ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}) });
     const body = Buffer.from(await answer.arrayBuffer());
+    const kind = kindOf(method, url.split('?')[0] ?? url);
+    const drone = /^\/d\/([^/]+)\//u.exec(url)?.[1];
+    if (kind !== undefined && drone !== undefined) answers.set(`${kind} ${drone}`, (answers.get(`${kind} ${drone}`) ?? 0) + 1);
     if (hold?.when === 'after') await sleep(ms);
     response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(body);
   };
@@ -229,6 +243,7 @@ export async function startHoldingProxy(target: string, holds: readonly Hold[]):
     async idle() {
       while (inFlight.size > 0) await Promise.all(inFlight);
     },
+    answered: (kind, drone) => answers.get(`${kind} ${drone}`) ?? 0,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((closed) => server.close(() => closed()));
@@ -243,7 +258,7 @@ export async function startHoldingProxy(target: string, holds: readonly Hold[]):
  */
 export function auditProblems(
   events: readonly AuditEvent[],
-  result: 'promoted' | 'rolled_back',
+  result: 'promoted' | 'rolled_back' | 'unchanged',
   versions: Readonly<Record<string, string | undefined>>,
   newVersion: string,
 ): string[] {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -70,4 +70,20 @@ export async function startSimProcess(args: readonly string[] = []): Promise<Sim
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of `file` inside `dir` (under `dir/files/`), for a spec written to `dir`: a spec's config source
+ * and inventory must lie inside the spec's own folder.
+ */
+export async function copyInto(dir: string, file: string): Promise<string> {
+  const target = join(dir, 'files', basename(file));
+  await mkdir(join(dir, 'files'), { recursive: true });
+  await copyFile(file, target);
+  return target;
+}
+
+/** A shipped config (rollouts/configs/<name>), copied into the spec's folder `dir`. */
+export function shippedConfig(dir: string, name = 'aim_lock_config.conf'): Promise<string> {
+  return copyInto(dir, join(ROOT, 'rollouts', 'configs', name));
 }

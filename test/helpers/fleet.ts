@@ -90,6 +90,10 @@ export interface SpecOptions {
   readonly wait?: string;
   readonly concurrency?: number;
   readonly canary?: number;
+  /** `fleet.mixed_versions`. @default unset (refuse) */
+  readonly mixedVersions?: 'refuse' | 'adopt';
+  /** The `waves:` entries. @default one wave to 100 % with no bake */
+  readonly waves?: readonly string[];
 }
 
 /**
@@ -111,6 +115,7 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
       `  version: ${version}`,
       'fleet:',
       `  inventory: ${join(dir, 'unused-fleet.yaml')}`,
+      ...(options.mixedVersions ? [`  mixed_versions: ${options.mixedVersions}`] : []),
       `lock: { ttl: ${options.ttl ?? '15s'}, wait: ${options.wait ?? '0s'} }`,
       'canary:',
       `  drones: ${options.canary ?? 3}`,
@@ -122,7 +127,7 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
       '    - { name: heart_rate, max: 120 }',
       '    - { name: trajectory_error, max_increase: 25% }',
       'waves:',
-      '  - { percent: 100, bake: 0s }',
+      ...(options.waves ?? ['{ percent: 100, bake: 0s }']).map((wave) => `  - ${wave}`),
       `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: 1 }`,
       '',
     ].join('\n'),
@@ -192,15 +197,18 @@ export interface AgentProcess {
   readonly child: ChildProcess;
   /** Everything it wrote to stderr so far (its logs). */
   readonly stderr: () => string;
+  /** Its exit code once it is gone. */
+  readonly exited: Promise<number | null>;
   /** SIGTERM, and the exit code once it is gone. */
   stop(): Promise<number | null>;
 }
 
 /** `rollout agent --port 0 --output json` in its own process; the URL comes from its `{"id","url"}` line. */
-export async function startAgentProcess(args: readonly string[]): Promise<AgentProcess> {
+export async function startAgentProcess(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
   const child = spawn(process.execPath, [BIN, 'agent', '--port', '0', '--output', 'json', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env ? { env: options.env } : {}),
   });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -213,6 +221,7 @@ export async function startAgentProcess(args: readonly string[]): Promise<AgentP
     url,
     child,
     stderr: () => stderr,
+    exited,
     async stop() {
       child.kill('SIGTERM');
       return exited;

@@ -11,9 +11,8 @@ import { runRollout, type RunningRollout } from '../../src/runner/run-rollout.js
 import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
 import type { StateStore } from '../../src/store/types.js';
 import { loadPlan } from '../../src/spec/load-plan.js';
-import { tempDir } from '../helpers/cli.js';
+import { shippedConfig, tempDir } from '../helpers/cli.js';
 import { writeFile } from 'node:fs/promises';
-import { ROOT } from '../helpers/cli.js';
 
 const FILE = 'aim_lock_config.conf';
 
@@ -37,6 +36,12 @@ class StageLog {
 
   verdict(record: VerdictRecord): void {
     this.verdicts.push(record);
+  }
+
+  readonly notes: string[] = [];
+
+  note(text: string): void {
+    this.notes.push(text);
   }
 
   until(match: (stage: string) => boolean): Promise<void> {
@@ -65,13 +70,13 @@ describe('a rollout over real HTTP against real agents', () => {
     await writeInventory(inventory, fleet.drones);
   }
 
-  async function spec(name: string, lines: string[]): Promise<string> {
+  async function spec(name: string, lines: string[], config = 'aim_lock_config.conf'): Promise<string> {
     const path = join(work.path, `${name}.yaml`);
     await writeFile(
       path,
       [
         `name: ${name}`,
-        `config: { file: ${FILE}, source: ${join(ROOT, 'rollouts', 'configs', 'aim_lock_config.conf')} }`,
+        `config: { file: ${FILE}, source: ${await shippedConfig(work.path, config)} }`,
         `fleet: { inventory: ${inventory} }`,
         ...lines,
       ].join('\n'),
@@ -117,9 +122,30 @@ describe('a rollout over real HTTP against real agents', () => {
     const fence = fences[0] as number;
     expect(fence).toBeGreaterThan(0);
 
-    const second = await (await start(path, new StageLog())).done;
+    const next = await spec('fenced-next', ['canary: { drones: 2, bake: 0s }', 'waves: [{ percent: 100, bake: 0s }]'], 'aim_lock_config.bad.conf');
+    const second = await (await start(next, new StageLog())).done;
     expect(second.result).toBe('promoted');
     expect((await health('drone-1')).configs[FILE]?.fence).toBe(fence + 1);
+
+    // The same config again: the fleet already runs it, so the run ends at once, promoted, pushing nothing.
+    const again = await (await start(next, new StageLog())).done;
+    expect(again).toMatchObject({ result: 'promoted', exitCode: 0, reason: expect.stringMatching(/^nothing to do: every targeted drone already runs/) });
+    expect((await health('drone-1')).configs[FILE]?.fence).toBe(fence + 1);
+  });
+
+  it('takes a fence above every fence the paused fleet reports, from a fresh lock store', async () => {
+    await startFleet(3);
+    const path = await spec('first', ['canary: { drones: 1, bake: 0s }']);
+    expect((await (await start(path, new StageLog())).done).result).toBe('promoted');
+    const seen = (await health('drone-1')).configs[FILE]?.fence ?? 0;
+    // Another team's state dir: its lock table has never handed out a fence for this config.
+    await locks.close();
+    locks = createEmbeddedLockStore({ dir: join(work.path, 'other-state'), bootId: 'test-boot' });
+    const next = await spec('second', ['canary: { drones: 1, bake: 0s }'], 'aim_lock_config.bad.conf');
+    const second = await (await start(next, new StageLog())).done;
+    expect(second.result, second.reason).toBe('promoted');
+    expect(second.hot).toEqual([]);
+    expect((await health('drone-1')).configs[FILE]?.fence).toBe(seen + 1);
   });
 
   async function plantForeignLock(id: string): Promise<void> {
@@ -185,9 +211,10 @@ describe('a rollout over real HTTP against real agents', () => {
     await expectFleetOnV42();
   });
 
-  it('rolls back when its lease is taken over mid-bake, and the new holder has a larger fence', async () => {
+  /** A rollout of 2 canaries out of 5 drones with a 600 ms lease, once its canary bakes, and its lock. */
+  async function bakingWithShortLease(name: string) {
     await startFleet(5);
-    const path = await spec('loses-lease', [
+    const path = await spec(name, [
       'lock: { ttl: 600ms }',
       'canary: { drones: 2, bake: 5s }',
       'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
@@ -195,27 +222,53 @@ describe('a rollout over real HTTP against real agents', () => {
     const log = new StageLog();
     const running = await start(path, log);
     await log.until((s) => s.startsWith('canary: baking'));
-    const held = (await locks.list())[0];
+    return { running, held: (await locks.list())[0] };
+  }
+
+  it('whose lease another rollout took mid-bake sends no rollback: its drones are left to the holder, needs_attention', async () => {
+    const { running, held } = await bakingWithShortLease('loses-lease');
     expect(held?.state).toBe('held');
     await locks.forceRelease(FILE, { force: true });
     const other = await locks.acquire(FILE, { host: 'other-host', pid: 1, rollout: 'other', bootId: 'b' }, { ttlMs: 60_000, waitMs: 0 });
     expect(other.acquired).toBe(true);
     const report = await running.done;
-    expect(report.result).toBe('rolled_back');
-    expect(report.reason).toMatch(/lease lost/);
+    expect(report.result).toBe('needs_attention');
+    expect(report.reason).toMatch(/lease lost.*the config lock is now held by rollout other/);
+    expect([...report.attention].sort()).toEqual(['drone-1', 'drone-2']);
     if (other.acquired) {
       expect(other.lease.fence).toBeGreaterThan(held?.fence ?? Infinity);
+      // The holder's lock is still the holder's: the run that lost it released nothing.
+      expect((await locks.list()).map((l) => l.owner.rollout)).toEqual(['other']);
       await locks.release(other.lease);
     }
+    for (const drone of fleet.drones) {
+      const state = await health(drone.id);
+      expect(state.state).toBe('active');
+      expect(state.configs[FILE]?.version).toBe(report.attention.includes(drone.id) ? report.config.version : 'v42');
+    }
+  });
+
+  it('whose lease was freed with nobody taking it re-takes the lock with a larger fence and rolls back', async () => {
+    const { running, held } = await bakingWithShortLease('retakes-lease');
+    await locks.forceRelease(FILE, { force: true });
+    const report = await running.done;
+    expect(report.result).toBe('rolled_back');
+    expect(report.reason).toMatch(/lease lost/);
+    const rollbackFences = await Promise.all(['drone-1', 'drone-2'].map(async (id) => (await health(id)).configs[FILE]?.fence ?? 0));
+    for (const fence of rollbackFences) expect(fence).toBeGreaterThan(held?.fence ?? Infinity);
     for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
+    expect(await locks.list()).toEqual([]);
   });
 
   it('talks to agents that require a token, and stops at once without it', async () => {
     await startFleet(4, { token: 's3cret' });
     const path = await spec('tokened', ['canary: { drones: 1, bake: 0s }']);
     const refused = await (await start(path, new StageLog())).done;
-    expect(refused.result).toBe('rolled_back');
-    expect(refused.reason).toMatch(/unauthorized/);
+    // A wrong token is the rollout's configuration, not the drones' health: invalid, and nothing pushed.
+    expect(refused.result).toBe('invalid');
+    expect(refused.exitCode).toBe(2);
+    expect(refused.reason).toMatch(/drone-\d answered 401 unauthorized while pausing the fleet: .*--token-file/);
+    for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
     const promoted = await (await start(path, new StageLog(), { token: 's3cret' })).done;
     expect(promoted.result).toBe('promoted');
     expect((await health('drone-4')).configs[FILE]?.version).toBe(promoted.config.version);

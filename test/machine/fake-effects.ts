@@ -28,6 +28,13 @@ export class FakeEffects implements RolloutEffects {
     return this.pauseOutcome;
   }
 
+  checkOutcome: StageOutcome = { hot: [] };
+
+  async checkFleet(): Promise<StageOutcome> {
+    this.calls.push('check');
+    return this.checkOutcome;
+  }
+
   async acquireLock(): Promise<LockOutcome> {
     this.calls.push('lock');
     return this.lockOutcome;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RolloutError } from '../../errors.js';
 import { DroneClient } from '../../fleet/drone-client.js';
 import { forEachDrone } from '../../fleet/for-each-drone.js';
@@ -8,7 +9,7 @@ import { runRollout } from '../../runner/run-rollout.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import type { Plan } from '../../spec/types.js';
 import type { DroneProgressRecord, RolloutRecord } from '../../store/types.js';
-import { currentOwner, fileDigest, operatorName, readToken, type CommonOptions } from '../common.js';
+import { currentOwner, fileDigest, operatorName, printJson, readToken, type CommonOptions } from '../common.js';
 import { livenessOf } from '../liveness.js';
 import { openRolloutSession, superviseRollout, type RolloutSession } from '../rollout-session.js';
 import { mustGet } from './status.js';
@@ -42,9 +43,14 @@ async function planOf(record: RolloutRecord): Promise<Plan> {
  * Reads every targeted drone's real version over HTTP and folds it into the persisted progress, so the
  * resumed rollout acts on what the drones run, not on what the dead process last wrote down.
  */
-async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressRecord>>, client: DroneClient): Promise<Record<string, DroneProgressRecord>> {
+async function reread(
+  plan: Plan,
+  stored: Readonly<Record<string, DroneProgressRecord>>,
+  client: DroneClient,
+): Promise<{ progress: Record<string, DroneProgressRecord>; highestFence: number }> {
   const { file, sha256 } = plan.config;
   const merged: Record<string, DroneProgressRecord> = { ...stored };
+  let highestFence = 0;
   const signal = new AbortController().signal;
   await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal }, async (drone) => {
     const before = stored[drone.id] ?? { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
@@ -54,6 +60,7 @@ async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressR
       return 'continue';
     }
     const config = reply.body.configs[file];
+    highestFence = Math.max(highestFence, config?.fence ?? 0);
     const now = config ? { version: config.version, sha256: config.sha256 } : null;
     const onNew = now?.sha256 === sha256;
     merged[drone.id] = {
@@ -66,7 +73,13 @@ async function reread(plan: Plan, stored: Readonly<Record<string, DroneProgressR
     };
     return 'continue';
   });
-  return merged;
+  return { progress: merged, highestFence };
+}
+
+interface RetakenLease {
+  readonly lease: Lease;
+  /** False when another rollout holds the lock: the lease is the old fence, kept only to be found lost. */
+  readonly taken: boolean;
 }
 
 /** Beyond the holder's TTL: its last heartbeat may have landed just before this resume looked. */
@@ -82,12 +95,14 @@ const LEASE_WAITS = 3;
  * holds the lock now, the old fence is kept: the lease keeper then reports it lost and the machine
  * rolls back what it can with it.
  */
-async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number): Promise<Lease> {
+async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number, fleetFence: number): Promise<RetakenLease> {
   const { host, pid, bootId } = currentOwner();
   const owner = { host, pid, bootId, rollout: record.id };
   const key = plan.config.file;
   const ttlMs = plan.spec.lock.ttlMs;
-  let acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs: 0 });
+  // Above its own old fence and every fence the fleet reports, whichever store hands it out.
+  const minFence = Math.max(fence, fleetFence) + 1;
+  let acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs: 0, minFence });
   for (let round = 1; !acquired.acquired && acquired.holder.owner.rollout === record.id; round += 1) {
     const before = acquired.holder;
     if (round > LEASE_WAITS) {
@@ -95,7 +110,7 @@ async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutR
     }
     const waitMs = before.ttlMs + LEASE_GRACE_MS;
     session.display.note(`the config lock is still ${describeHolder(before, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
-    acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs });
+    acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs, minFence });
     if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
       const now = acquired.holder;
       if (now.fence !== before.fence) {
@@ -109,9 +124,58 @@ async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutR
       }
     }
   }
-  if (acquired.acquired) return acquired.lease;
-  session.display.note(`the config lock is now held by another rollout; ${record.id} cannot write and will roll back what it can`);
-  return { key, fence, owner, ttlMs };
+  if (acquired.acquired) return { lease: acquired.lease, taken: true };
+  session.display.note(`the config lock is now held by another rollout; ${record.id} sends nothing more to any drone and ends needs_attention`);
+  return { lease: { key, fence, owner, ttlMs }, taken: false };
+}
+
+/** How long a rollout whose process showed life while resume waited may take to write that it ended. */
+const ENDING_GRACE_MS = 3_000;
+
+/**
+ * The record again, once resume holds the lock: the process it took for dead may have finished (and
+ * released the lock) or shown life while resume waited. Such a rollout is reported, never run twice.
+ */
+async function recheck(session: RolloutSession, seen: RolloutRecord): Promise<RolloutRecord | 'unchanged'> {
+  const deadline = Date.now() + ENDING_GRACE_MS;
+  for (;;) {
+    const latest = await mustGet(session.store, seen.id);
+    if (latest.result !== null) return latest;
+    const alive = latest.heartbeat !== seen.heartbeat || latest.updated !== seen.updated || latest.owner.pid !== seen.owner.pid;
+    if (!alive) return 'unchanged';
+    if (Date.now() >= deadline) {
+      throw new RolloutError(
+        'E_LOCK_BUSY',
+        `rollout ${seen.id} is still being driven by process ${latest.owner.pid} on ${latest.owner.host} (its record changed while resume waited: ${latest.stage}); let it finish, or \`rollout abort ${seen.id}\` to stop it`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** An ended rollout as `resume` reports it: the result it already has, and its exit code. */
+async function reportEnded(session: RolloutSession, record: RolloutRecord, options: ResumeOptions): Promise<number> {
+  const result = record.result ?? 'needs_attention';
+  const exitCode = EXIT_CODES[result];
+  if (options.output === 'json') {
+    const progress = await session.store.loadProgress(record.id);
+    const drones = Object.fromEntries(Object.entries(progress).map(([id, p]) => [id, { version: (p.now ?? p.before)?.version ?? null }]));
+    printJson({
+      id: record.id,
+      name: record.name,
+      result,
+      exitCode,
+      config: record.config,
+      drones,
+      reason: record.reason,
+      started: new Date(record.started).toISOString(),
+      ended: record.ended === null ? null : new Date(record.ended).toISOString(),
+      alreadyEnded: true,
+    });
+  } else {
+    session.display.note(`rollout ${record.id} already ended: ${result}; ${record.reason}`);
+  }
+  return exitCode;
 }
 
 /** `rollout resume <id>`: continues (or rolls back) a rollout whose process died, from its snapshot. */
@@ -120,29 +184,38 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
   try {
     const record = await mustGet(session.store, options.id);
     const liveness = livenessOf(record, Date.now());
-    if (liveness === 'ended') {
-      session.display.note(`rollout ${record.id} already ended: ${record.result}; ${record.reason}`);
-      return EXIT_CODES[record.result ?? 'needs_attention'];
-    }
+    if (liveness === 'ended') return await reportEnded(session, record, options);
     if (liveness === 'running') {
       throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} is still running (pid ${record.owner.pid} on ${record.owner.host}); \`rollout abort ${record.id}\` stops it`);
     }
     const plan = await planOf(record);
     const token = await readToken(options.tokenFile);
     const client = new DroneClient({ timeoutMs: plan.spec.push.timeoutMs, retries: plan.spec.push.retries, ...(token === undefined ? {} : { token }) });
-    let progress: Record<string, DroneProgressRecord>;
+    let fleet: Awaited<ReturnType<typeof reread>>;
     try {
-      progress = await reread(plan, await session.store.loadProgress(record.id), client);
+      fleet = await reread(plan, await session.store.loadProgress(record.id), client);
     } finally {
       client.close();
     }
+    const { progress } = fleet;
     const persisted = (await session.store.loadSnapshot(record.id)) as PersistedSnapshot | null;
     let snapshot = persisted;
     let lease: Lease | null = null;
     const fence = persisted?.context.fence ?? null;
+    let taken: Lease | null = null;
     if (persisted !== null && fence !== null) {
-      lease = await retakeLease(session, plan, record, fence);
+      const retaken = await retakeLease(session, plan, record, fence, fleet.highestFence);
+      lease = retaken.lease;
+      if (retaken.taken) taken = retaken.lease;
       snapshot = { ...persisted, context: { ...persisted.context, fence: lease.fence } };
+    }
+    const latest = await recheck(session, record).catch(async (error: unknown) => {
+      if (taken) await session.locks.release(taken);
+      throw error;
+    });
+    if (latest !== 'unchanged') {
+      if (taken) await session.locks.release(taken);
+      return await reportEnded(session, latest, options);
     }
     session.display.note(`resuming ${record.id} at "${record.stage}"${lease ? ` with fence ${lease.fence}` : ''}${options.rollback ? ', rolling back' : ''}`);
     const running = await runRollout({

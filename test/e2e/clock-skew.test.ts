@@ -1,0 +1,118 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, shippedConfig, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { FILE, droneUrl, fleetHealth, lockTable, parseReport, runArgs } from '../helpers/fleet.js';
+
+/**
+ * Canary windows are judged by the telemetry seq a push answer reports and by the drone's own `now`, so a
+ * fleet whose clocks run minutes off the host's promotes a good config and rolls back a bad one all the same.
+ */
+
+const DRONES = 10;
+const FIVE_MINUTES = 300_000;
+
+/** The shipped aim-sensitivity spec's shape, faster: a canary of 3 baking 3 s, then one wave to 100 %. */
+async function writeSpec(dir: string, name: string, config: string): Promise<string> {
+  const path = join(dir, `${name}.yaml`);
+  await writeFile(
+    path,
+    [
+      `name: ${name}`,
+      'config:',
+      `  file: ${FILE}`,
+      `  source: ${await shippedConfig(dir, config)}`,
+      'fleet:',
+      `  inventory: ${join(dir, 'unused-fleet.yaml')}`,
+      'lock: { ttl: 15s }',
+      'canary:',
+      '  drones: 3',
+      '  bake: 3s',
+      'analysis:',
+      '  interval: 1s',
+      '  min_samples: 3',
+      '  failure_limit: 1',
+      '  metrics:',
+      '    - { name: heart_rate, max: 120 }',
+      '    - { name: trajectory_error, max_increase: 25% }',
+      'waves:',
+      '  - { percent: 100, bake: 0s }',
+      'push: { concurrency: 8, timeout: 5s, retries: 2 }',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+/** The drone's clock, read from its telemetry answer, minus the host's: the sim's skew as a drone shows it. */
+async function droneClockOffset(sim: SimProcess): Promise<number> {
+  const response = await fetch(`${droneUrl(sim, 'drone-1')}/v1/telemetry`);
+  if (!response.ok) throw new Error(`GET telemetry answered ${response.status}: ${await response.text()}`);
+  const body = (await response.json()) as { now?: unknown };
+  expect(body.now, 'the telemetry answer carries the drone clock as `now`').toEqual(expect.any(Number));
+  return (body.now as number) - Date.now();
+}
+
+const SKEWS = [
+  { label: 'no clock offset (reference)', offset: 0 },
+  { label: 'drone clocks 5 minutes ahead', offset: FIVE_MINUTES },
+  { label: 'drone clocks 5 minutes behind', offset: -FIVE_MINUTES },
+] as const;
+
+describe('canary windows do not depend on the drones\' clocks', () => {
+  let sim: SimProcess | undefined;
+  let work: { path: string; remove(): Promise<void> };
+  let state: { path: string; remove(): Promise<void> };
+
+  beforeEach(async () => {
+    work = await tempDir('clock-skew-');
+    state = await tempDir('clock-skew-state-');
+  });
+
+  afterEach(async () => {
+    await sim?.stop();
+    sim = undefined;
+    expect(await lockTable(state.path)).toEqual([]);
+    await Promise.all([work.remove(), state.remove()]);
+  });
+
+  async function startSkewedSim(offset: number): Promise<SimProcess> {
+    const skew = offset === 0 ? [] : [`--clock-offset=${offset}`];
+    const started = await startSimProcess(['--drones', String(DRONES), ...skew]);
+    sim = started;
+    // Loopback round trips take milliseconds; ten seconds of slack still tell 0 from ±5 minutes.
+    expect(Math.abs((await droneClockOffset(started)) - offset)).toBeLessThan(10_000);
+    return started;
+  }
+
+  describe.each(SKEWS)('$label', ({ offset }) => {
+    it('promotes the good config: exit 0, every drone on the new version', async () => {
+      const fleet = await startSkewedSim(offset);
+      const spec = await writeSpec(work.path, 'aim-good', 'aim_lock_config.conf');
+      const run = await runCli(runArgs(spec, fleet, state.path));
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const report = parseReport(run);
+      expect(report).toMatchObject({ result: 'promoted', hot: [] });
+      expect(report.config.version).not.toBe('v42');
+      for (const [id, drone] of Object.entries(await fleetHealth(fleet, DRONES))) {
+        expect(drone.state, id).toBe('active');
+        const { version, sha256 } = report.config;
+        expect(drone.configs[FILE], id).toMatchObject({ version, sha256, lock: 'free' });
+      }
+    });
+
+    it('rolls back the bad config: exit 1, trajectory_error named, every drone back on v42', async () => {
+      const fleet = await startSkewedSim(offset);
+      const spec = await writeSpec(work.path, 'aim-bad', 'aim_lock_config.bad.conf');
+      const run = await runCli(runArgs(spec, fleet, state.path));
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      const report = parseReport(run);
+      expect(report.result).toBe('rolled_back');
+      expect(report.reason).toMatch(/trajectory_error/);
+      for (const [id, drone] of Object.entries(await fleetHealth(fleet, DRONES))) {
+        expect(drone.state, id).toBe('active');
+        expect(drone.configs[FILE]?.version, id).toBe('v42');
+      }
+    });
+  });
+});
