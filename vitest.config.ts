@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two workers on two cores: most suites wait on real processes, bakes and leases, not on the CPU.
+    maxWorkers: 2,
   },
 });
