@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, shippedConfig, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
@@ -53,6 +53,40 @@ async function droneClockOffset(sim: SimProcess): Promise<number> {
   return (body.now as number) - Date.now();
 }
 
+interface Judged {
+  readonly step: string;
+  readonly metrics: readonly { readonly metric: string; readonly verdict: string; readonly canarySamples: number; readonly baselineSamples: number }[];
+}
+
+/** The canary's analysis intervals as the audit log recorded them. */
+async function canaryJudgements(stateDir: string, id: string): Promise<Judged[]> {
+  const lines = (await readFile(join(stateDir, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n');
+  return lines.map((line) => JSON.parse(line) as { kind: string } & Judged).filter((event) => event.kind === 'judgement' && event.step === 'canary');
+}
+
+/**
+ * Samples an interval may hold when only samples under the right config count: 3 canary drones (7
+ * baseline drones) at 5 samples a second over a 1 s interval, with slack for the read's own delay. A
+ * window on the host's clock takes every sample a drone holds (up to 200) when the drones run ahead,
+ * and none when they run behind.
+ */
+function expectWindowsOfOneInterval(judged: readonly Judged[]): void {
+  expect(judged.length).toBeGreaterThan(0);
+  for (const { metrics } of judged) {
+    for (const metric of metrics) {
+      expect(metric.canarySamples, `${metric.metric} canary samples`).toBeGreaterThanOrEqual(3);
+      expect(metric.canarySamples, `${metric.metric} canary samples`).toBeLessThanOrEqual(3 * 8);
+      expect(metric.baselineSamples, `${metric.metric} baseline samples`).toBeLessThanOrEqual(7 * 8);
+    }
+  }
+}
+
+/** How many telemetry samples drone-1 holds. */
+async function samplesHeld(sim: SimProcess): Promise<number> {
+  const body = (await (await fetch(`${droneUrl(sim, 'drone-1')}/v1/telemetry`)).json()) as { samples: unknown[] };
+  return body.samples.length;
+}
+
 const SKEWS = [
   { label: 'no clock offset (reference)', offset: 0 },
   { label: 'drone clocks 5 minutes ahead', offset: FIVE_MINUTES },
@@ -82,6 +116,8 @@ describe('canary windows do not depend on the drones\' clocks', () => {
     sim = started;
     // Loopback round trips take milliseconds; ten seconds of slack still tell 0 from ±5 minutes.
     expect(Math.abs((await droneClockOffset(started)) - offset)).toBeLessThan(10_000);
+    // Some history first: a window on the wrong clock would take all of it (ahead) or none (behind).
+    if (offset !== 0) await expect.poll(async () => (await samplesHeld(started)) >= 20, { timeout: 20_000, interval: 250 }).toBe(true);
     return started;
   }
 
@@ -93,6 +129,7 @@ describe('canary windows do not depend on the drones\' clocks', () => {
       expect(run.code, run.stdout + run.stderr).toBe(0);
       const report = parseReport(run);
       expect(report).toMatchObject({ result: 'promoted', hot: [] });
+      expectWindowsOfOneInterval(await canaryJudgements(state.path, report.id));
       expect(report.config.version).not.toBe('v42');
       for (const [id, drone] of Object.entries(await fleetHealth(fleet, DRONES))) {
         expect(drone.state, id).toBe('active');
@@ -109,6 +146,10 @@ describe('canary windows do not depend on the drones\' clocks', () => {
       const report = parseReport(run);
       expect(report.result).toBe('rolled_back');
       expect(report.reason).toMatch(/trajectory_error/);
+      const judged = await canaryJudgements(state.path, report.id);
+      expectWindowsOfOneInterval(judged);
+      // Caught by what the canary reported, not for want of data.
+      expect(judged[0]?.metrics.find((m) => m.metric === 'trajectory_error')?.verdict).toBe('high');
       for (const [id, drone] of Object.entries(await fleetHealth(fleet, DRONES))) {
         expect(drone.state, id).toBe('active');
         expect(drone.configs[FILE]?.version, id).toBe('v42');

@@ -34,8 +34,12 @@ class StageLog {
 
   progress(): void {}
 
-  verdict(record: VerdictRecord): void {
+  /** `canary 2/2`: each verdict with the number of intervals the observer was told its step has. */
+  readonly counted: string[] = [];
+
+  verdict(record: VerdictRecord, intervals: number): void {
     this.verdicts.push(record);
+    this.counted.push(`${record.step} ${record.interval}/${intervals}`);
   }
 
   readonly notes: string[] = [];
@@ -131,6 +135,19 @@ describe('a rollout over real HTTP against real agents', () => {
     const again = await (await start(next, new StageLog())).done;
     expect(again).toMatchObject({ result: 'promoted', exitCode: 0, reason: expect.stringMatching(/^nothing to do: every targeted drone already runs/) });
     expect((await health('drone-1')).configs[FILE]?.fence).toBe(fence + 1);
+  });
+
+  it('reports each verdict against its own step\'s intervals, also the last one before the next step', async () => {
+    await startFleet(4);
+    const path = await spec('counted', [
+      'canary: { drones: 2, bake: 1s }',
+      'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
+      'waves: [{ percent: 100, bake: 500ms }]',
+    ]);
+    const log = new StageLog();
+    const report = await (await start(path, log)).done;
+    expect(report.result, report.reason).toBe('promoted');
+    expect(log.counted).toEqual(['canary 1/2', 'canary 2/2', 'wave 1 1/1']);
   });
 
   it('takes a fence above every fence the paused fleet reports, from a fresh lock store', async () => {
