@@ -321,8 +321,13 @@ export async function resumeFleet(runtime: RolloutRuntime, signal: AbortSignal):
     return 'continue';
   });
   if (incomplete.length === 0) return { incomplete };
-  const untouched = incomplete.filter((id) => !runtime.ledger.get(id).pushSent);
+  const silent = incomplete.filter((id) => {
+    const progress = runtime.ledger.get(id);
+    return progress.before === null && progress.now === null;
+  });
+  const untouched = incomplete.filter((id) => !runtime.ledger.get(id).pushSent && !silent.includes(id));
   const notes = [`${count(incomplete.length, 'drone')} could not be resumed and may still be paused: ${listIds(incomplete)}`];
+  if (silent.length > 0) notes.push(`${count(silent.length, 'drone')} of them never answered this rollout at all (unreachable from the pause on): ${listIds(silent)}`);
   if (untouched.length > 0) notes.push(`${count(untouched.length, 'drone')} of them never got the new config: ${listIds(untouched)}`);
   return { incomplete, note: notes.join('; ') };
 }

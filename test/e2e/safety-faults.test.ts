@@ -125,6 +125,24 @@ describe('safety under faults, through the real CLI', () => {
     await expectFleetActive(sim);
   });
 
+  it('a drone that never answers is said to have never answered, not to be "not restored"', async () => {
+    const inventory = join(work.path, 'with-silent.json');
+    const drones = (JSON.parse(await readFile(sim.inventory, 'utf8')) as { drones: unknown[] }).drones;
+    // Port 1 on loopback: nothing listens, every request is refused at once.
+    await writeFile(inventory, JSON.stringify({ drones: [...drones, { id: 'drone-0', url: 'http://127.0.0.1:1', labels: {} }] }));
+    const spec = await writeSpec(work.path, 'silent', { canary: 2, bake: '0s' });
+    await writeFile(spec, `${await readFile(spec, 'utf8')}abort: { max_push_failures: 1, max_unreachable: 1 }\n`);
+
+    const run = await runCli(['run', spec, '--inventory', inventory, '--output', 'json', '--state-dir', state()]);
+
+    const report = parseReport(run);
+    expect(run.code, run.stderr).toBe(5);
+    expect(report.result).toBe('needs_attention');
+    expect(report.attention).toContain('drone-0');
+    expect(report.reason).toMatch(/1 drone of them never answered this rollout at all \(unreachable from the pause on\): drone-0/);
+    expect(report.reason).not.toMatch(/not restored/);
+  });
+
   it('a drone that answers a push with a body outside the protocol is named and counted as a push failure', async () => {
     const fake = await startGarbageDrone((await fleetHealth(sim, 1))['drone-1']?.configs[FILE]?.sha256 ?? '');
     try {

@@ -285,6 +285,7 @@ describe('a rollout over real HTTP against real agents', () => {
     expect(refused.result).toBe('invalid');
     expect(refused.exitCode).toBe(2);
     expect(refused.reason).toMatch(/drone-\d answered 401 unauthorized while pausing the fleet: .*--token-file/);
+    expect(refused.reason).not.toMatch(/unauthorized: unauthorized/);
     for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
     const promoted = await (await start(path, new StageLog(), { token: 's3cret' })).done;
     expect(promoted.result).toBe('promoted');
