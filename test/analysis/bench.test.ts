@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { benchJudge } from '../../src/analysis/bench.js';
+import { benchJudge } from '../../bench/analysis.js';
 
 describe('benchJudge', () => {
   it('times one interval of 10,000 drones × 5 samples per side and metric (printed, not asserted)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { benchEmbeddedLock } from '../../src/lock/bench.js';
+import { benchEmbeddedLock } from '../../bench/lock.js';
 import { makeStateDir } from './temp-dir.js';
 
 describe('benchEmbeddedLock', () => {

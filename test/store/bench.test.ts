@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { benchStateStore } from '../../src/store/bench.js';
+import { benchStateStore } from '../../bench/store.js';
 import { makeStateDir } from './temp-dir.js';
 
 describe('benchStateStore', () => {

@@ -4,7 +4,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { AUDIT_CHUNK_BYTES, batchPuts, chunkLines, MAX_TXN_BYTES, MAX_TXN_OPS } from '../../src/store/etcd-batches.js';
-import { benchEtcdStateStore } from '../../src/store/etcd-bench.js';
+import { benchEtcdStateStore } from '../../bench/store-etcd.js';
 import { createEtcdStateStore, type EtcdStateStoreOptions } from '../../src/store/etcd-store.js';
 import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../../src/store/types.js';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';

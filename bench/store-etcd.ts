@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { assertPositiveInteger } from '../lock/arguments.js';
-import { benchFigures, timeBenchRollout, type StateStoreBench } from './bench.js';
-import { EtcdStoreClient } from './etcd-client.js';
-import { rolloutKeys } from './etcd-keys.js';
-import { createEtcdStateStore } from './etcd-store.js';
+import { assertPositiveInteger } from '../src/lock/arguments.js';
+import { EtcdStoreClient } from '../src/store/etcd-client.js';
+import { rolloutKeys } from '../src/store/etcd-keys.js';
+import { createEtcdStateStore } from '../src/store/etcd-store.js';
+import { benchFigures, timeBenchRollout, type StateStoreBench } from './store.js';
 
 export interface EtcdStateStoreBench extends StateStoreBench {
   /** Keys the rollout left in etcd: record, snapshot, one per drone, the audit counter and chunks. */
@@ -11,7 +11,7 @@ export interface EtcdStateStoreBench extends StateStoreBench {
 }
 
 /**
- * Persists the same simulated rollout as `benchStateStore` (bench.ts) into the etcd cluster at
+ * Persists the same simulated rollout as `benchStateStore` (store.ts) into the etcd cluster at
  * `endpoints`: per transition a record update, a ~3 KB snapshot and an audit event; per fleet stage a
  * progress batch and an audit batch covering every drone. Every write is a raft commit, so this mostly
  * measures etcd's disk sync. It works under a prefix of its own and deletes it afterwards.

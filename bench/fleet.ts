@@ -9,15 +9,16 @@ import { Agent, request } from 'node:http';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { SimStatsView } from '../../src/agent/sim-stats.js';
-import { benchJudge } from '../../src/analysis/bench.js';
-import { benchEmbeddedLock } from '../../src/lock/bench.js';
-import { benchEtcdLock } from '../../src/lock/etcd-bench.js';
-import { benchStateStore } from '../../src/store/bench.js';
-import { benchEtcdStateStore } from '../../src/store/etcd-bench.js';
-import { startEtcd } from '../helpers/etcd.js';
+import type { SimStatsView } from '../src/agent/sim-stats.js';
+import { startEtcd } from '../test/helpers/etcd.js';
+import { benchJudge } from './analysis.js';
+import { benchEmbeddedLock } from './lock.js';
+import { benchEtcdLock } from './lock-etcd.js';
+import { benchStateStore } from './store.js';
+import { benchEtcdStateStore } from './store-etcd.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+// Compiled to dist-bench/bench/fleet.js: the repository root is two folders up.
+const ROOT = resolve(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 const FILE = 'aim_lock_config.conf';
 const CONCURRENCY = 64;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { assertPositiveInteger } from './arguments.js';
-import { benchLockStore, type LockBench } from './bench.js';
-import { createEtcdLockStore } from './etcd-store.js';
+import { assertPositiveInteger } from '../src/lock/arguments.js';
+import { createEtcdLockStore } from '../src/lock/etcd-store.js';
+import { benchLockStore, type LockBench } from './lock.js';
 
 /**
  * Times `rounds` uncontended acquire/release pairs against the etcd cluster at `endpoints`, in

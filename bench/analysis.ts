@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { MetricSpec } from '../spec/types.js';
-import { judgeInterval, type IntervalJudgement } from './judge.js';
-import { gaussianSamples, seededRandom } from './noise.js';
+import { judgeInterval, type IntervalJudgement } from '../src/analysis/judge.js';
+import { gaussianSamples, seededRandom } from '../src/analysis/noise.js';
+import type { MetricSpec } from '../src/spec/types.js';
 
 export interface JudgeBenchOptions {
   /** Drones per side (canary and baseline). @default 10_000 */

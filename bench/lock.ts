@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { assertPositiveInteger } from './arguments.js';
-import { createEmbeddedLockStore } from './embedded-store.js';
-import { hostIdentity } from './host.js';
-import type { LockStore } from './types.js';
+import { assertPositiveInteger } from '../src/lock/arguments.js';
+import { createEmbeddedLockStore } from '../src/lock/embedded-store.js';
+import { hostIdentity } from '../src/lock/host.js';
+import type { LockStore } from '../src/lock/types.js';
 
 export interface LatencySummary {
   readonly p50: number;

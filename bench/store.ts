@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { assertNonEmptyString, assertPositiveInteger } from '../lock/arguments.js';
-import { createEmbeddedStateStore } from './embedded-store.js';
-import { rolloutFiles, rolloutsRoot } from './rollout-files.js';
-import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from './types.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../src/lock/arguments.js';
+import { createEmbeddedStateStore } from '../src/store/embedded-store.js';
+import { rolloutFiles, rolloutsRoot } from '../src/store/rollout-files.js';
+import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../src/store/types.js';
 
 export interface StateStoreBench {
   readonly transitions: number;
@@ -68,7 +68,7 @@ function benchRolloutId(): string {
   return `bench-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
-/** The simulated rollout every state-store bench persists (this one and etcd-bench.ts), in the runner's order. */
+/** The simulated rollout every state-store bench persists (this one and store-etcd.ts), in the runner's order. */
 async function persistBenchRollout(store: StateStore, id: string, drones: number): Promise<void> {
   const droneIds = Array.from({ length: drones }, (_, index) => `drone-${index + 1}`);
   const stageAt = new Map(FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]));
