@@ -1,4 +1,4 @@
-import { WireError } from './wire-errors.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /** Longest file name most filesystems accept (NAME_MAX). */
 const MAX_NAME_LENGTH = 255;

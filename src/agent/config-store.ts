@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { isErrno, namesIn, readFileIfExists, readJsonFile, sizeOf, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
 import { sha256Hex, unmanagedVersion } from './checksum.js';
 import type { ConfigParams, ConfigParamsCache } from './telemetry-model.js';
-import { WireError } from './wire-errors.js';
+import { versionRefSchema, type VersionRef } from '../protocol/v1.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /**
  * A drone's configs on disk, with what a rollback needs. Layout inside the drone's dir:
@@ -20,12 +21,11 @@ import { WireError } from './wire-errors.js';
  * crash between the steps never leaves metadata that lies about the file.
  */
 
-const versionRef = z.object({ version: z.string(), sha256: z.string() });
 const installer = z.object({ rollout: z.string(), fence: z.number().int().nonnegative(), action: z.enum(['push', 'rollback']) });
 const committedMeta = z.object({
-  current: versionRef.nullable(),
+  current: versionRefSchema.nullable(),
   installedBy: installer.nullable(),
-  previous: versionRef.nullable(),
+  previous: versionRefSchema.nullable(),
   highestFence: z.number().int().nonnegative(),
   /** The rollout whose accepted write set `highestFence`; absent in metadata older than fence owners. */
   fenceOwner: z.string().nullable().default(null),
@@ -37,7 +37,6 @@ const committedMeta = z.object({
 });
 const storedMeta = committedMeta.extend({ pending: committedMeta.nullable() });
 
-export type VersionRef = z.infer<typeof versionRef>;
 export type Installer = z.infer<typeof installer>;
 /** What the metadata says of one config; `current` is null once a rollback removed a file a push had created. */
 export type ConfigMeta = z.infer<typeof committedMeta>;

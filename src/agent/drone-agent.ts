@@ -1,7 +1,21 @@
 import type { Logger } from 'pino';
 import { sha256Hex } from './checksum.js';
-import { ConfigStore, type ConfigMeta, type ConfigSeed, type VersionRef } from './config-store.js';
-import type { PushRequest, RollbackRequest } from './drone-requests.js';
+import { ConfigStore, type ConfigMeta, type ConfigSeed } from './config-store.js';
+import type {
+  AuthMode,
+  ConfigState,
+  DroneState,
+  HealthAnswer,
+  LocksAnswer,
+  LockView,
+  PauseAnswer,
+  PushAnswer,
+  PushRequest,
+  ResumeAnswer,
+  RollbackAnswer,
+  RollbackRequest,
+  TelemetryAnswer,
+} from '../protocol/v1.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { assertFreshFence } from './fence-rule.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
@@ -9,10 +23,7 @@ import { removeInterruptedWrites } from './orphan-sweep.js';
 import { PauseHolds } from './pause-holds.js';
 import { modelFor, type ConfigParamsCache } from './telemetry-model.js';
 import { TelemetryStream, type Sample, type TelemetryClock } from './telemetry-stream.js';
-import { lockMismatch, WireError } from './wire-errors.js';
-
-/** How a drone checks who may call it, as `/v1/health` reports it. */
-export type AuthMode = 'none' | 'bearer';
+import { lockMismatch, WireError } from '../protocol/wire-errors.js';
 
 export interface DroneAgentOptions {
   readonly id: string;
@@ -35,58 +46,8 @@ export interface DroneAgentOptions {
   readonly auth?: AuthMode;
 }
 
-export type DroneState = 'active' | 'paused';
-
-export interface ConfigView {
-  readonly version: string;
-  readonly sha256: string;
-  readonly lock: 'free' | 'HOT';
-  /** The highest fence accepted for the file, 0 if none. */
-  readonly fence: number;
-}
-
-export interface HealthView {
-  readonly id: string;
-  readonly state: DroneState;
-  readonly configs: Readonly<Record<string, ConfigView>>;
-  /** `none`: anyone who reaches the drone may write to it. */
-  readonly auth: AuthMode;
-}
-
-export interface PushResult {
-  readonly version: string;
-  readonly sha256: string;
-  readonly previous: VersionRef | null;
-  /** The first telemetry seq whose sample is taken under this config: samples with seq >= it reflect it. */
-  readonly seq: number;
-}
-
-export interface RollbackResult {
-  readonly version: string | null;
-  readonly sha256: string | null;
-  readonly restored: boolean;
-  /** The first telemetry seq whose sample is taken under the config this answer names. */
-  readonly seq: number;
-}
-
-export interface TelemetryView {
-  readonly samples: readonly Sample[];
-  readonly next: number;
-  /** The drone's clock when it answered, epoch ms: the clock that stamps each sample's `t`. */
-  readonly now: number;
-  readonly state: DroneState;
-  readonly configs: Readonly<Record<string, ConfigView>>;
-}
-
-export interface LockView {
-  readonly file: string;
-  readonly owner: { readonly pid: number; readonly host: string; readonly rollout: string };
-  readonly fence: number;
-  readonly acquired: string;
-  readonly heartbeat: string;
-  readonly state: 'held' | 'stale';
-  readonly reason?: string;
-}
+/** The drone's samples are narrower than the protocol's: the two metrics the simulated model reports. */
+export type TelemetryView = Omit<TelemetryAnswer, 'samples'> & { readonly samples: readonly Sample[] };
 
 /** The pause set is serialised like a config; no config name can start with a dot, so no clash. */
 const PAUSE_KEY = '.pause';
@@ -150,17 +111,17 @@ export class DroneAgent {
     return this.#holds.paused ? 'paused' : 'active';
   }
 
-  async health(): Promise<HealthView> {
+  async health(): Promise<HealthAnswer> {
     return { id: this.id, state: this.state, configs: await this.#configViews(), auth: this.#auth };
   }
 
-  async pause(rollout: string): Promise<{ readonly state: DroneState; readonly configs: Readonly<Record<string, ConfigView>> }> {
+  async pause(rollout: string): Promise<PauseAnswer> {
     const held = await this.#mutex.run(PAUSE_KEY, () => this.#holds.add(rollout));
     if (!held) this.#logger.warn({ drone: this.id, rollout }, 'ignored a late pause: this rollout already resumed this drone');
     return { state: this.state, configs: await this.#configViews() };
   }
 
-  async resume(rollout: string, all: boolean): Promise<{ readonly state: DroneState }> {
+  async resume(rollout: string, all: boolean): Promise<ResumeAnswer> {
     await this.#mutex.run(PAUSE_KEY, async () => {
       if (!all) return this.#holds.remove(rollout);
       if (this.#holds.paused) this.#logger.warn({ drone: this.id, rollout, cleared: this.#holds.holders }, 'every pause hold cleared by hand');
@@ -169,7 +130,7 @@ export class DroneAgent {
     return { state: this.state };
   }
 
-  async push(file: string, request: PushRequest): Promise<PushResult> {
+  async push(file: string, request: PushRequest): Promise<PushAnswer> {
     const sha256 = sha256Hex(request.content);
     if (sha256 !== request.sha256.toLowerCase()) {
       throw new WireError('checksum_mismatch', `checksum mismatch for ${file}: the content's sha256 is ${sha256}, the request says ${request.sha256}; send the sha256 of the exact UTF-8 bytes pushed`);
@@ -211,7 +172,7 @@ export class DroneAgent {
   }
 
   /** Restores what this rollout's push replaced; anything else is a no-op, so a retried rollback is harmless. */
-  async rollback(file: string, request: RollbackRequest): Promise<RollbackResult> {
+  async rollback(file: string, request: RollbackRequest): Promise<RollbackAnswer> {
     if (this.#configs.get(file) === undefined) throw unknownConfig(this.id, file);
     return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
       const current = meta?.current ?? null;
@@ -245,7 +206,7 @@ export class DroneAgent {
     return { ...page, now, state: this.state, configs: await this.#configViews() };
   }
 
-  async locks(): Promise<{ readonly locks: readonly LockView[]; readonly fences: Readonly<Record<string, number>> }> {
+  async locks(): Promise<LocksAnswer> {
     const locks = (await this.#locks.list()).map(lockView);
     const fences = Object.fromEntries(this.#configs.all().map(([file, entry]) => [file, entry.meta.highestFence]));
     return { locks, fences };
@@ -306,9 +267,9 @@ export class DroneAgent {
     }
   }
 
-  async #configViews(): Promise<Record<string, ConfigView>> {
-    const hot = new Set((await this.#locks.list()).filter(isHot).map((status) => status.record.file));
-    const views: Record<string, ConfigView> = {};
+  async #configViews(): Promise<Record<string, ConfigState>> {
+    const hot = new Set((await this.#locks.list()).filter(isForeignHold).map((status) => status.record.file));
+    const views: Record<string, ConfigState> = {};
     for (const { file, current, entry } of this.#configs.live()) {
       views[file] = { version: current.version, sha256: current.sha256, lock: hot.has(file) ? 'HOT' : 'free', fence: entry.meta.highestFence };
     }
@@ -323,7 +284,7 @@ export class DroneAgent {
 }
 
 /** HOT: a live owner other than one of our own writes in progress. */
-function isHot(status: LocalLockStatus): boolean {
+function isForeignHold(status: LocalLockStatus): boolean {
   return status.state === 'held' && !status.ours;
 }
 

@@ -1,27 +1,17 @@
 import { z } from 'zod';
-import { WireError } from './wire-errors.js';
+import {
+  pauseRequestSchema,
+  pushRequestSchema,
+  resumeRequestSchema,
+  rollbackRequestSchema,
+  type PauseRequest,
+  type PushRequest,
+  type ResumeRequest,
+  type RollbackRequest,
+} from '../protocol/v1.js';
+import { WireError } from '../protocol/wire-errors.js';
 
-/** The bodies the drone protocol accepts. Unknown members are ignored, so clients may add fields. */
-
-const rollout = z.string().min(1).max(256);
-/** A lock store's fences start at 1; 0 would say no lock was taken at all. */
-const fence = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-
-const pushRequest = z.object({
-  rollout,
-  version: z.string().min(1).max(256),
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/u),
-  fence,
-  content: z.string(),
-});
-const rollbackRequest = z.object({ rollout, fence });
-const pauseRequest = z.object({ rollout });
-const resumeRequest = z.object({ rollout, all: z.boolean().optional() });
-
-export type PushRequest = z.infer<typeof pushRequest>;
-export type RollbackRequest = z.infer<typeof rollbackRequest>;
-export type PauseRequest = z.infer<typeof pauseRequest>;
-export type ResumeRequest = z.infer<typeof resumeRequest>;
+/** The v1 request bodies, checked with a 400 that says which field is wrong and what it must be. */
 
 /** What each field must be, worded for the message of a 400. */
 const FIELD_RULES: Readonly<Record<string, string>> = {
@@ -33,10 +23,10 @@ const FIELD_RULES: Readonly<Record<string, string>> = {
   all: 'true or false',
 };
 
-export const parsePushRequest = (body: Buffer): PushRequest => parseBody(pushRequest, body);
-export const parseRollbackRequest = (body: Buffer): RollbackRequest => parseBody(rollbackRequest, body);
-export const parsePauseRequest = (body: Buffer): PauseRequest => parseBody(pauseRequest, body);
-export const parseResumeRequest = (body: Buffer): ResumeRequest => parseBody(resumeRequest, body);
+export const parsePushRequest = (body: Buffer): PushRequest => parseBody(pushRequestSchema, body);
+export const parseRollbackRequest = (body: Buffer): RollbackRequest => parseBody(rollbackRequestSchema, body);
+export const parsePauseRequest = (body: Buffer): PauseRequest => parseBody(pauseRequestSchema, body);
+export const parseResumeRequest = (body: Buffer): ResumeRequest => parseBody(resumeRequestSchema, body);
 
 function parseBody<T>(schema: z.ZodType<T>, body: Buffer): T {
   let value: unknown;

@@ -1,7 +1,8 @@
 import { assertConfigName } from './config-name.js';
 import type { DroneAgent } from './drone-agent.js';
 import { parsePauseRequest, parsePushRequest, parseResumeRequest, parseRollbackRequest } from './drone-requests.js';
-import { WireError } from './wire-errors.js';
+import { CONFIGS_PREFIX, PATHS, ROLLBACK_SUFFIX } from '../protocol/v1.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /** One request as the drone's router sees it, after auth and after the simulator's `/d/<id>` prefix. */
 export interface DroneRequest {
@@ -12,9 +13,6 @@ export interface DroneRequest {
   readonly readBody: () => Promise<Buffer>;
 }
 
-const CONFIGS_PREFIX = '/v1/configs/';
-const ROLLBACK_SUFFIX = '/rollback';
-
 /**
  * The `/v1` protocol of one drone. Checks run in the contract's order: endpoint, config name, body
  * size, body fields, then whatever the drone itself decides (checksum, lock, fence).
@@ -22,22 +20,22 @@ const ROLLBACK_SUFFIX = '/rollback';
 export async function routeDroneRequest(agent: DroneAgent, request: DroneRequest): Promise<unknown> {
   const { method, path } = request;
   switch (path) {
-    case '/v1/health':
+    case PATHS.health:
       expectMethod(request, 'GET');
       return agent.health();
-    case '/v1/pause': {
+    case PATHS.pause: {
       expectMethod(request, 'POST');
       return agent.pause(parsePauseRequest(await request.readBody()).rollout);
     }
-    case '/v1/resume': {
+    case PATHS.resume: {
       expectMethod(request, 'POST');
       const body = parseResumeRequest(await request.readBody());
       return agent.resume(body.rollout, body.all ?? false);
     }
-    case '/v1/telemetry':
+    case PATHS.telemetry:
       expectMethod(request, 'GET');
       return agent.telemetry(sinceOf(request.query));
-    case '/v1/locks':
+    case PATHS.locks:
       expectMethod(request, 'GET');
       return agent.locks();
     default:

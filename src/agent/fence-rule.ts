@@ -1,5 +1,5 @@
 import type { ConfigMeta } from './config-store.js';
-import { lateFence, staleFence } from './wire-errors.js';
+import { lateFence, staleFence } from '../protocol/wire-errors.js';
 
 /**
  * A drone's bar for one config: the highest fence of a write it accepted and acted on, and the rollout

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Drone } from '../spec/types.js';
+import { configPath } from '../protocol/v1.js';
 import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SEED } from './agent-server.js';
 import { defaultLogger } from './default-logger.js';
 import { serve } from './http-server.js';
@@ -164,13 +165,13 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
 
 /** Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is handled. */
 function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: string): DroneRequestHooks {
-  const configPath = `/v1/configs/${encodeURIComponent(configFile)}`;
+  const pushPath = configPath(configFile);
   return {
     beforeRoute: async (target, method) => {
       const kind = simRequestKind(method, target.path);
       stats.arrived(kind);
       // Only a push of the config the fault is about turns the drone HOT: the lock is planted on that file.
-      if (kind === 'push' && target.path === configPath) await drones.beforePush(target.agent.id);
+      if (kind === 'push' && target.path === pushPath) await drones.beforePush(target.agent.id);
     },
     answered: (target, method, status, body) => stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
   };

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_PUSH_BODY_BYTES } from '../spec/limits.js';
-import { WireError } from './wire-errors.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /** The largest request body a drone accepts: a config file is a few KiB; 1 MiB is generous. */
 export const MAX_BODY_BYTES = MAX_PUSH_BODY_BYTES;

@@ -3,7 +3,15 @@ export { startAgent, type AgentOptions, type RunningServer } from './agent-serve
 export { startFleetSim, SIM_INITIAL_CONFIG, SIM_INITIAL_VERSION, type FleetSimOptions, type RunningFleet } from './fleet-sim.js';
 export { writeInventory } from './inventory.js';
 export { MAX_BODY_BYTES } from './http-io.js';
-export { WIRE_ERRORS, WireError, type WireErrorBody, type WireErrorCode } from './wire-errors.js';
-export type { AuthMode, ConfigView, HealthView, LockView, PushResult, RollbackResult, TelemetryView } from './drone-agent.js';
+export { WIRE_ERRORS, WireError, type WireErrorBody, type WireErrorCode } from '../protocol/wire-errors.js';
+export type {
+  AuthMode,
+  ConfigState as ConfigView,
+  HealthAnswer as HealthView,
+  LockView,
+  PushAnswer as PushResult,
+  RollbackAnswer as RollbackResult,
+} from '../protocol/v1.js';
+export type { TelemetryView } from './drone-agent.js';
 export { CONFIG_NAME_RULE, configNameProblem } from './config-name.js';
 export type { Sample } from './telemetry-stream.js';

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { DroneAgent } from './drone-agent.js';
 import { routeDroneRequest } from './drone-routes.js';
 import { bearerCheck, readBody, sendJson } from './http-io.js';
-import { WireError } from './wire-errors.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /** Which drone a request is for, and the rest of its path. */
 export interface DroneTarget {

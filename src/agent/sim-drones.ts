@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ConfigSeed } from './config-store.js';
-import { DroneAgent, type AuthMode } from './drone-agent.js';
+import type { AuthMode } from '../protocol/v1.js';
+import { DroneAgent } from './drone-agent.js';
 import type { DroneTarget } from './request-handler.js';
 import { HotLocks, type SimFaults } from './sim-faults.js';
 import type { ConfigParamsCache } from './telemetry-model.js';
 import type { TelemetryClock } from './telemetry-stream.js';
-import { WireError } from './wire-errors.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 export interface SimDronesOptions {
   /** Drone `drone-<n>` lives in `<root>/drone-<n>/`. */

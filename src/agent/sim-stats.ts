@@ -1,15 +1,15 @@
+import { CONFIGS_PREFIX, isHotAnswer, PATHS, ROLLBACK_SUFFIX } from '../protocol/v1.js';
+
 /** What a drone request does, as the simulator's counters tell them apart. */
 export type SimRequestKind = 'push' | 'rollback' | 'resume' | 'other';
-
-const CONFIGS_PREFIX = '/v1/configs/';
 
 /** `path` is below the drone's base URL, e.g. `/v1/configs/aim_lock_config.conf`. */
 export function simRequestKind(method: string, path: string): SimRequestKind {
   if (path.startsWith(CONFIGS_PREFIX)) {
     if (method === 'PUT') return 'push';
-    if (method === 'POST' && path.endsWith('/rollback')) return 'rollback';
+    if (method === 'POST' && path.endsWith(ROLLBACK_SUFFIX)) return 'rollback';
   }
-  if (method === 'POST' && path === '/v1/resume') return 'resume';
+  if (method === 'POST' && path === PATHS.resume) return 'resume';
   return 'other';
 }
 
@@ -78,11 +78,4 @@ export class SimStats {
       lastCleanupAnswerT: this.#lastCleanupAnswerT,
     };
   }
-}
-
-/** The contract's 409 as the fleet client reads it: `{"error":"lock_mismatch","lock":"HOT",...}`. */
-function isHotAnswer(status: number, body: unknown): boolean {
-  if (status !== 409 || typeof body !== 'object' || body === null) return false;
-  const { error, lock } = body as { error?: unknown; lock?: unknown };
-  return error === 'lock_mismatch' && lock === 'HOT';
 }

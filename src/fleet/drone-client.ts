@@ -3,19 +3,27 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { Drone } from '../spec/types.js';
 import type { z } from 'zod';
 import {
+  configPath,
   healthBodySchema,
+  isHotAnswer,
+  PATHS,
   pauseBodySchema,
   pushBodySchema,
   rollbackBodySchema,
+  rollbackPath,
   telemetryBodySchema,
-  type ErrorBody,
+  telemetryPath,
   type HealthBody,
   type PauseBody,
+  type PauseRequest,
   type PushBody,
   type PushRequest,
+  type ResumeRequest,
   type RollbackBody,
+  type RollbackRequest,
   type TelemetryBody,
-} from './protocol.js';
+} from '../protocol/v1.js';
+import { isErrorBody } from '../protocol/wire-errors.js';
 import { requestJson, type JsonAnswer, type JsonRequest } from './json-request.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
@@ -66,10 +74,6 @@ const RETRIED_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);
 const RETRIED_ERRORS: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EADDRINUSE', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN']);
 /** Wait before try n (1-based retry count): 250 ms, 500 ms, then 1 s at most. */
 const backoffMs = (retry: number) => Math.min(1000, 250 * 2 ** (retry - 1));
-
-function isErrorBody(body: unknown): body is ErrorBody {
-  return typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string';
-}
 
 function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -156,27 +160,30 @@ export class DroneClient {
   }
 
   health(drone: Drone, signal?: AbortSignal): Promise<DroneReply<HealthBody>> {
-    return this.#request('GET', drone, '/v1/health', undefined, healthBodySchema, signal);
+    return this.#request('GET', drone, PATHS.health, undefined, healthBodySchema, signal);
   }
 
   pause(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
-    return this.#request('POST', drone, '/v1/pause', { rollout }, pauseBodySchema, signal);
+    const request: PauseRequest = { rollout };
+    return this.#request('POST', drone, PATHS.pause, request, pauseBodySchema, signal);
   }
 
   resume(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
-    return this.#request('POST', drone, '/v1/resume', { rollout }, pauseBodySchema, signal);
+    const request: ResumeRequest = { rollout };
+    return this.#request('POST', drone, PATHS.resume, request, pauseBodySchema, signal);
   }
 
   push(drone: Drone, file: string, request: PushRequest, signal?: AbortSignal): Promise<DroneReply<PushBody>> {
-    return this.#request('PUT', drone, `/v1/configs/${encodeURIComponent(file)}`, request, pushBodySchema, signal);
+    return this.#request('PUT', drone, configPath(file), request, pushBodySchema, signal);
   }
 
   rollback(drone: Drone, file: string, rollout: string, fence: number, signal?: AbortSignal): Promise<DroneReply<RollbackBody>> {
-    return this.#request('POST', drone, `/v1/configs/${encodeURIComponent(file)}/rollback`, { rollout, fence }, rollbackBodySchema, signal);
+    const request: RollbackRequest = { rollout, fence };
+    return this.#request('POST', drone, rollbackPath(file), request, rollbackBodySchema, signal);
   }
 
   telemetry(drone: Drone, since: number, signal?: AbortSignal): Promise<DroneReply<TelemetryBody>> {
-    return this.#request('GET', drone, `/v1/telemetry?since=${since}`, undefined, telemetryBodySchema, signal);
+    return this.#request('GET', drone, telemetryPath(since), undefined, telemetryBodySchema, signal);
   }
 
   close(): void {
@@ -197,7 +204,7 @@ function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>):
     return { ok: false, kind: 'bad_answer', message: `${where} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version` };
   }
   if (isErrorBody(body)) {
-    if (status === 409 && body.error === 'lock_mismatch' && body.lock === 'HOT') return { ok: false, kind: 'hot', message: body.message };
+    if (isHotAnswer(status, body)) return { ok: false, kind: 'hot', message: body.message };
     if (status === 409 && body.error === 'stale_fence') {
       return { ok: false, kind: 'stale', highestFence: typeof body.highestFence === 'number' ? body.highestFence : null, message: body.message };
     }

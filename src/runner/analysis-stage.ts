@@ -2,7 +2,7 @@ import { compactSamples } from '../analysis/replay.js';
 import { judgeWithSpec, summarize, type MetricSamples } from '../analysis/judge.js';
 import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
-import type { TelemetryBody, TelemetrySample } from '../fleet/protocol.js';
+import { isHot, type TelemetryBody, type TelemetrySample } from '../protocol/v1.js';
 import type { AnalysisOutcome } from '../machine/types.js';
 import type { PlanStep } from '../spec/types.js';
 import { dronesOf, spread, type RolloutRuntime } from './context.js';
@@ -190,7 +190,7 @@ export class AnalysisStage {
         else if (reply.kind !== 'cancelled') unreachable.push(drone.id);
         return reply.kind === 'hot' ? 'stop' : 'continue';
       }
-      if (reply.body.configs?.[plan.config.file]?.lock === 'HOT') {
+      if (isHot(reply.body.configs, plan.config.file)) {
         hot.push(drone.id);
         return 'stop';
       }

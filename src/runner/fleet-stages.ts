@@ -1,6 +1,6 @@
 import { misconfiguration, type DroneFailure } from '../fleet/drone-client.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
-import type { ConfigState } from '../fleet/protocol.js';
+import { isHot } from '../protocol/v1.js';
 import type { CleanupOutcome, StageOutcome } from '../machine/types.js';
 import type { Drone } from '../spec/types.js';
 import { allowed, describeThreshold, dronesOf, type RolloutRuntime } from './context.js';
@@ -85,10 +85,6 @@ function listIds(ids: readonly string[]): string {
 
 function concurrency(runtime: RolloutRuntime): number {
   return runtime.plan.spec.push.concurrency;
-}
-
-function isHot(configs: Readonly<Record<string, ConfigState>> | undefined, file: string): boolean {
-  return configs?.[file]?.lock === 'HOT';
 }
 
 /** What pausing the fleet found beyond the stage's outcome. */

@@ -1,4 +1,4 @@
-import type { VersionRef } from '../fleet/protocol.js';
+import type { VersionRef } from '../protocol/v1.js';
 
 /** What the rollout did to one drone. Kept small: a 10,000-drone rollout holds 10,000 of these. */
 export interface DroneProgress {

@@ -1,4 +1,4 @@
-import type { VersionRef } from '../fleet/protocol.js';
+import type { VersionRef } from '../protocol/v1.js';
 import type { RolloutRuntime } from './context.js';
 
 /** The versions the targeted drones ran when paused, besides the new config. */

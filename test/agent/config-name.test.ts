@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { assertConfigName } from '../../src/agent/config-name.js';
-import { WireError } from '../../src/agent/wire-errors.js';
+import { WireError } from '../../src/protocol/wire-errors.js';
 
 const codeOf = (name: string): string | undefined => {
   try {

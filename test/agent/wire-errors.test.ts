@@ -1,18 +1,18 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { lockMismatch, staleFence, WIRE_ERRORS, WireError } from '../../src/agent/wire-errors.js';
+import { lockMismatch, staleFence, WIRE_ERRORS, WireError } from '../../src/protocol/wire-errors.js';
 
 const SOURCE_DIR = join(import.meta.dirname, '..', '..', 'src', 'agent');
 
 /** The helpers that build a registry error, by the code they raise. */
 const HELPERS = { lockMismatch: 'lock_mismatch', staleFence: 'stale_fence' } as const;
 
-/** Every wire code the agent's source can raise: `new WireError('<code>'` and the 409 helpers, outside the registry itself. */
+/** Every wire code the agent's source can raise: `new WireError('<code>'` and the 409 helpers. */
 async function emittedCodes(): Promise<Set<string>> {
   const codes = new Set<string>();
   for (const name of await readdir(SOURCE_DIR)) {
-    if (!name.endsWith('.ts') || name === 'wire-errors.ts') continue;
+    if (!name.endsWith('.ts')) continue;
     const source = await readFile(join(SOURCE_DIR, name), 'utf8');
     for (const match of source.matchAll(/new WireError\(\s*'([a-z_]+)'/gu)) codes.add(match[1] ?? '');
     for (const [helper, code] of Object.entries(HELPERS)) if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/analysis/noise.js';
 import type { DroneClient, DroneReply } from '../../src/fleet/drone-client.js';
-import type { TelemetryBody, TelemetrySample } from '../../src/fleet/protocol.js';
+import type { TelemetryBody, TelemetrySample } from '../../src/protocol/v1.js';
 import { AnalysisStage } from '../../src/runner/analysis-stage.js';
 import type { RolloutRuntime } from '../../src/runner/context.js';
 import { Ledger } from '../../src/runner/ledger.js';

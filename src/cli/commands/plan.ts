@@ -1,5 +1,6 @@
 import { DroneClient, misconfiguration } from '../../fleet/drone-client.js';
 import { forEachDrone } from '../../fleet/for-each-drone.js';
+import { isHot } from '../../protocol/v1.js';
 import { allowed, spread } from '../../runner/context.js';
 import { EXIT_CODES } from '../../runner/report.js';
 import { closestKey } from '../../spec/did-you-mean.js';
@@ -108,6 +109,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
     ...(token === undefined ? {} : { token }),
   });
   const checks: DroneCheck[] = [];
+  const hot: string[] = [];
   let rate: number | null = null;
   let metrics: Set<string> | null = null;
   try {
@@ -119,6 +121,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
         return 'continue';
       }
       const config = reply.body.configs[plan.config.file];
+      if (isHot(reply.body.configs, plan.config.file)) hot.push(drone.id);
       checks.push({
         id: drone.id,
         state: reply.body.state,
@@ -133,7 +136,6 @@ export async function planCommand(options: PlanOptions): Promise<number> {
     client.close();
   }
   const warnings = planWarnings(plan, rate);
-  const hot = checks.filter((c) => c.lock === 'HOT').map((c) => c.id);
   const misconfigured = checks.filter((c) => c.misconfigured !== undefined);
   const unreachable = checks.filter((c) => c.error !== undefined && c.misconfigured === undefined);
   const tooManyUnreachable = unreachable.length > allowed(plan.spec.abort.maxUnreachable, plan.drones.length);

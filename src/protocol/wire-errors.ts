@@ -1,3 +1,5 @@
+import type { LockOwner } from './v1.js';
+
 /**
  * The one registry of error codes a drone agent puts on the wire, as `{"error": "<code>", "message"}`.
  * The fleet client branches on these codes, so they are stable; a test checks that every code the
@@ -57,26 +59,29 @@ export class WireError extends Error {
   }
 }
 
-/** Who holds the local lock a write met; an extension after the contract's members. */
-export interface LockHolder {
-  readonly pid: number;
-  readonly host: string;
-  readonly rollout: string;
+/**
+ * An error answer as a client reads it: any code, since a proxy in front of a drone may answer too.
+ * `lock` and `highestFence` come with the 409s.
+ */
+export interface ErrorBody {
+  readonly error: string;
+  readonly message: string;
+  readonly lock?: string;
+  readonly highestFence?: number;
+}
+
+export function isErrorBody(body: unknown): body is ErrorBody {
+  return typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string';
 }
 
 /**
  * The 409 of the contract, `{"error":"lock_mismatch","file","lock":"HOT","message":"lock mismatch: <file> HOT"}`,
- * in the contract's order; the reason and the holder are extensions and go last.
+ * in the contract's order; the reason and the holder (who holds the local lock) are extensions and go last.
  */
-export function lockMismatch(file: string, holder: LockHolder): WireError {
+export function lockMismatch(file: string, holder: LockOwner): WireError {
   return new WireError('lock_mismatch', `lock mismatch: ${file} HOT`, { lead: { file, lock: 'HOT' }, tail: { reason: 'held', holder } });
 }
 
-/**
- * The contract's 409 `{"error":"stale_fence","file","highestFence","message"}`: a write from an
- * orchestrator whose lock is not the latest. A different fault from HOT: nothing on the drone holds the file.
- * `owner` is the rollout that set the bar, when the fence is equal to it.
- */
 /** A write of a rollout that has already rolled the file back with a fence at least as high. */
 export function lateFence(file: string, fence: number, highestFence: number, rollout: string, retiredAt: number): WireError {
   return new WireError(
@@ -86,6 +91,11 @@ export function lateFence(file: string, fence: number, highestFence: number, rol
   );
 }
 
+/**
+ * The contract's 409 `{"error":"stale_fence","file","highestFence","message"}`: a write from an
+ * orchestrator whose lock is not the latest. A different fault from HOT: nothing on the drone holds the file.
+ * `owner` is the rollout that set the bar, when the fence is equal to it.
+ */
 export function staleFence(file: string, fence: number, highestFence: number, owner?: string): WireError {
   const since =
     fence < highestFence
