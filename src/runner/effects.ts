@@ -16,15 +16,20 @@ export function createRolloutEffects(
   runtime: RolloutRuntime,
   locks: LockStore,
   owner: LockOwner,
-  /** The lease a resumed rollout re-took before its machine restarted. */
-  resumedLease: Lease | null = null,
+  /**
+   * The lease a resumed rollout re-took before its machine restarted, and whether it really holds it: a
+   * lease another rollout had taken by then is never written with.
+   */
+  resumed: { readonly lease: Lease | null; readonly taken: boolean } | null = null,
 ): RolloutEffects {
   const analysis = new AnalysisStage(runtime);
   const { spec, config } = runtime.plan;
   const persisted = () => runtime.recorder.flush();
   /** Clean-up (rollback, resume, release) runs even when the state store cannot be written. */
   const persistedIfPossible = () => runtime.recorder.flushOrLog('cleaning up without the state store');
-  let lease: Lease | null = resumedLease;
+  let lease: Lease | null = resumed?.lease ?? null;
+  /** False while the lease held is one this process has not confirmed it owns (a resume that found it taken). */
+  let leaseConfirmed = resumed === null || resumed.taken;
   /** The highest fence the paused fleet reported. */
   let fleetFence = 0;
   let waitedForLock = false;
@@ -69,6 +74,7 @@ export function createRolloutEffects(
       return giveUp(`the config lock is now ${holder}`);
     }
     lease = retaken.lease;
+    leaseConfirmed = true;
     runtime.recorder.audit('lock.retaken', { key: lease.key, fence: lease.fence, previous: current.fence });
     runtime.logger.warn({ key: lease.key, fence: lease.fence }, 'lease lost with nobody holding the lock: re-taken with a larger fence to roll back');
     return { lease, kept: false };
@@ -109,6 +115,7 @@ export function createRolloutEffects(
         return { acquired: false, holder: 'not taken: the rollout was stopped while acquiring it' };
       }
       lease = result.lease;
+      leaseConfirmed = true;
       runtime.recorder.audit('lock.acquired', { key: lease.key, fence: lease.fence });
       runtime.logger.info({ key: lease.key, fence: lease.fence }, 'config lock acquired');
       return { acquired: true, fence: lease.fence };
@@ -140,6 +147,9 @@ export function createRolloutEffects(
       const step = runtime.plan.steps[input.stepIndex];
       // The step's own drones before their push are the baseline of last resort (the last wave has no other).
       if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0) await analysis.capturePrePush(input.stepIndex, signal);
+      if (!leaseConfirmed) {
+        return { hot: [], abortReason: 'another rollout took the config lock while this one was stopped, so it sends nothing more to any drone' };
+      }
       const mayWrite = () => keeper?.isFresh() ?? false;
       const push = pushStep(runtime, { ...input, fence: leaseFor(input.fence).fence, mayWrite }, signal);
       pushing = push.catch(() => undefined);

@@ -39,6 +39,11 @@ export interface ResumePoint {
   readonly snapshot: unknown;
   /** The lease re-taken for this rollout (a larger fence), or null if the snapshot held none. */
   readonly lease: Lease | null;
+  /**
+   * False when another rollout held the lock at resume: `lease` is then the old fence, kept only so the
+   * machine can find it lost, and nothing may be written with it.
+   */
+  readonly leaseTaken: boolean;
   readonly progress: Readonly<Record<string, DroneProgressRecord>>;
 }
 
@@ -177,7 +182,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     configSeq: new Map(),
   };
   const { host, pid, bootId } = options.owner;
-  const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume?.lease ?? null);
+  const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume ? { lease: options.resume.lease, taken: options.resume.leaseTaken } : null);
   const machine = createRolloutMachine(effects);
   const input = {
     rolloutId: id,

@@ -1,6 +1,7 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
 
 const DRONES = 10;
@@ -88,6 +89,64 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
         expect(drone.configs[FILE]?.version, id).toBe(Number(id.slice('drone-'.length)) <= 5 ? 'v43' : 'v42');
       }
     });
+  });
+
+  describe('killed, then resumed while another rollout holds the lock', () => {
+    beforeEach(async () => {
+      state = await tempDir('rollout-frozen-');
+      sim = await startSimProcess(['--drones', String(DRONES)]);
+    });
+
+    it('the resumed run, promoted at once, sends nothing to any drone and ends needs_attention naming the holder', async () => {
+      // Given a run SIGKILLed at its manual gate, its canary (drones 1 and 2) on v43, its lease still fresh
+      const killedSpec = await writeSpec(state.path, 'killed', { canary: 2, bake: '0s', version: 'v43', waves: ['{ percent: 50, bake: 0s }', '{ percent: 100, bake: 0s }'] });
+      await writeFile(killedSpec, (await readFile(killedSpec, 'utf8')).replace('  bake: 0s', '  bake: 0s\n  approval: manual'));
+      const killed = children.track(startCli(runArgs(killedSpec, sim, state.path)));
+      const killedId = await stageOf(/^killed-/, /^waiting for `rollout promote/);
+      killed.child.kill('SIGKILL');
+      await killed.done;
+
+      // And a second rollout that reclaims the dead run's lock, adopts the fleet it left, and bakes its canary
+      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
+      await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, { timeout: 15_000, interval: 50 }).toBe(3);
+      const before = await simStats(sim);
+
+      // When the killed run is resumed, back at its gate, and promoted before its first renewal (TTL/3) fails
+      const resumed = children.track(startCli(['resume', killedId, '--output', 'json', '--state-dir', state.path]));
+      await stageOf(new RegExp(`^${killedId}$`), /^waiting for `rollout promote/);
+      expect((await runCli(['promote', killedId, '--state-dir', state.path])).code).toBe(0);
+      const ended = await within(resumed.done, 30_000, 'the resume');
+
+      // Then it wrote nothing with its old fence (its first wave would have landed on drones 4 and 5), and says why
+      expect(ended.code, ended.stderr).toBe(5);
+      expect(parseReport(ended)).toMatchObject({ result: 'needs_attention', reason: expect.stringMatching(/held by rollout successor-/) });
+      const after = await simStats(sim);
+      expect(after.pushes).toBe(before.pushes);
+      expect(after.rollbacks).toBe(before.rollbacks);
+      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([expect.stringMatching(/^successor-/)]);
+
+      successor.child.kill('SIGINT');
+      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
+      for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
+        expect(drone.state, id).toBe('active');
+        expect(drone.configs[FILE]?.version, id).toBe(['drone-1', 'drone-2'].includes(id) ? 'v43' : 'v42');
+      }
+    });
+
+    /** The id of the rollout whose id matches, once `rollout history` shows it running in a matching stage. */
+    async function stageOf(id: RegExp, stage: RegExp): Promise<string> {
+      let found = '';
+      await expect
+        .poll(async () => {
+          const rows = JSON.parse((await runCli(['history', '--output', 'json', '--state-dir', state.path])).stdout) as { id: string; state: string }[];
+          const row = rows.find((r) => id.test(r.id));
+          found = row?.id ?? '';
+          return row?.state ?? '';
+        }, { timeout: 15_000, interval: 100 })
+        .toMatch(stage);
+      return found;
+    }
   });
 
   describe('frozen mid-push', () => {

@@ -227,7 +227,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
       logger: session.logger,
       observer: session.display,
       rolloutId: record.id,
-      resume: { snapshot, lease, progress },
+      resume: { snapshot, lease, leaseTaken: taken !== null, progress },
       ...(token === undefined ? {} : { token }),
     });
     if (options.rollback) running.abort(operatorName(), 'resumed with --rollback');
