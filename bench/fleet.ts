@@ -9,7 +9,7 @@ import { Agent, request } from 'node:http';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { SimStatsView } from '../src/agent/sim-stats.js';
+import type { SimStatsView } from '../src/simulator/sim-stats.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 import { benchJudge } from './analysis.js';
 import { benchEmbeddedLock } from './lock.js';
@@ -192,7 +192,7 @@ async function etcdRound(work: string, out: (line: string) => void) {
   }
 }
 
-/** `GET /sim/stats`: what the simulator's drones saw (see SimStatsView in src/agent/sim-stats.ts). */
+/** `GET /sim/stats`: what the simulator's drones saw (see SimStatsView in src/simulator/sim-stats.ts). */
 async function simStats(url: string): Promise<SimStatsView> {
   const response = await fetch(`${url}/sim/stats`);
   if (!response.ok) throw new Error(`GET ${url}/sim/stats answered ${response.status}`);

@@ -6,7 +6,7 @@ import { serve, type RunningServer } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
 import { expectInteger, expectNonEmptyString } from './option-checks.js';
 import { createRequestHandler } from './request-handler.js';
-import { ConfigParamsCache } from './telemetry-model.js';
+import { noTelemetry, type TelemetrySourceFactory } from './telemetry-source.js';
 
 export type { RunningServer } from './http-server.js';
 
@@ -25,17 +25,19 @@ export interface AgentOptions {
   readonly lockTtlMs?: number;
   /** @default NDJSON on stderr at level info */
   readonly logger?: Logger;
-  /** One telemetry sample per this many milliseconds. @default 200 */
+  /** One telemetry sample per this many milliseconds: the clock of the seqs in answers. @default 200 */
   readonly sampleIntervalMs?: number;
-  /** Seeds the telemetry PRNG. @default 1 */
-  readonly seed?: number;
+  /**
+   * Where the drone's telemetry comes from. `rollout agent` passes the simulator's model, since this
+   * project has no sensors. @default noTelemetry (empty pages; seqs still count)
+   */
+  readonly telemetry?: TelemetrySourceFactory;
   /** The clock, injectable for tests. @default Date.now */
   readonly now?: () => number;
 }
 
 export const DEFAULT_LOCK_TTL_MS = 15_000;
 export const DEFAULT_SAMPLE_INTERVAL_MS = 200;
-export const DEFAULT_SEED = 1;
 
 /** Serves the `/v1` protocol for one drone whose configs live in `options.dir`. */
 export async function startAgent(options: AgentOptions): Promise<RunningServer> {
@@ -55,17 +57,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
   const agent = await DroneAgent.open({
     id: options.id,
     dir: options.dir,
-    telemetryKey: options.seed ?? DEFAULT_SEED,
     clock: { intervalMs: sampleIntervalMs, bootMs: now() },
+    telemetry: options.telemetry ?? noTelemetry,
     lockTtlMs,
     now,
     logger,
-    paramsCache: new ConfigParamsCache(),
     auth: options.token === undefined ? 'none' : 'bearer',
   });
   collector.pin(agent);
   const server = await serve(
-    createRequestHandler({ resolve: (path) => ({ agent, path, delayMs: 0 }), logger, ...(options.token === undefined ? {} : { token: options.token }) }),
+    createRequestHandler({ resolve: (path) => ({ agent, path }), logger, ...(options.token === undefined ? {} : { token: options.token }) }),
     { port, host: options.host ?? '127.0.0.1' },
   );
   collector.start();

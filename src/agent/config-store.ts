@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isErrno, namesIn, readFileIfExists, readJsonFile, sizeOf, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
 import { sha256Hex, unmanagedVersion } from './checksum.js';
-import type { ConfigParams, ConfigParamsCache } from './telemetry-model.js';
+import type { ConfigContent } from './telemetry-source.js';
 import { versionRefSchema, type VersionRef } from '../protocol/v1.js';
 import { WireError } from '../protocol/wire-errors.js';
 
@@ -43,8 +43,6 @@ export type ConfigMeta = z.infer<typeof committedMeta>;
 
 export interface ConfigEntry {
   readonly meta: ConfigMeta;
-  /** What the telemetry model reads from the current content. */
-  readonly params: ConfigParams;
 }
 
 export interface LiveConfig {
@@ -53,7 +51,7 @@ export interface LiveConfig {
   readonly entry: ConfigEntry;
 }
 
-/** The config a fresh simulated drone starts with. */
+/** The config a brand-new drone starts with (the simulator's drones start on one). */
 export interface ConfigSeed {
   readonly file: string;
   readonly content: string;
@@ -64,7 +62,11 @@ export interface ConfigStoreOptions {
   readonly dir: string;
   readonly droneId: string;
   readonly logger: Logger;
-  readonly paramsCache: ConfigParamsCache;
+  /**
+   * Told the content of each live config as it is loaded or seeded, so what derives something from
+   * content (the drone's telemetry source) needs no second read of the disk.
+   */
+  readonly onLoaded?: (file: string, config: ConfigContent) => void;
   /** Written when the drone has neither this file nor metadata for it. */
   readonly seed?: ConfigSeed;
 }
@@ -75,14 +77,14 @@ export class ConfigStore {
   readonly #dir: string;
   readonly #droneId: string;
   readonly #logger: Logger;
-  readonly #paramsCache: ConfigParamsCache;
+  readonly #onLoaded: ((file: string, config: ConfigContent) => void) | undefined;
   readonly #entries = new Map<string, ConfigEntry>();
 
   private constructor(options: ConfigStoreOptions) {
     this.#dir = options.dir;
     this.#droneId = options.droneId;
     this.#logger = options.logger;
-    this.#paramsCache = options.paramsCache;
+    this.#onLoaded = options.onLoaded;
   }
 
   static async open(options: ConfigStoreOptions): Promise<ConfigStore> {
@@ -147,7 +149,7 @@ export class ConfigStore {
       await writeFileAtomic(path, content);
     }
     await this.#writeMeta(file, { ...next, pending: null });
-    const entry: ConfigEntry = { meta: next, params: this.#params(next.current, content) };
+    const entry: ConfigEntry = { meta: next };
     this.#entries.set(file, entry);
     await this.#dropUnreferenced(before.previous);
     return entry;
@@ -210,7 +212,8 @@ export class ConfigStore {
       meta = { current: found, installedBy: null, previous: stored.previous, highestFence: stored.highestFence, fenceOwner: stored.fenceOwner, retired: stored.retired };
       await this.#writeMeta(file, { ...meta, pending: null });
     }
-    return { meta, params: this.#params(meta.current, content ?? null) };
+    if (meta.current !== null && content !== undefined) this.#onLoaded?.(file, { sha256: meta.current.sha256, content });
+    return { meta };
   }
 
   async #plantSeed(seed: ConfigSeed): Promise<void> {
@@ -219,7 +222,8 @@ export class ConfigStore {
     // Seeding a brand-new drone needs no fsync: a crash here leaves a drone that is simply seeded again.
     await writeFileAtomic(join(this.#dir, seed.file), seed.content, { durable: false });
     await writeJsonAtomic(this.#metaPath(seed.file), { ...meta, pending: null }, { durable: false });
-    this.#entries.set(seed.file, { meta, params: this.#paramsCache.get(sha256, seed.content) });
+    this.#entries.set(seed.file, { meta });
+    this.#onLoaded?.(seed.file, { sha256, content: seed.content });
   }
 
   async #readMeta(file: string): Promise<z.infer<typeof storedMeta> | undefined> {
@@ -266,11 +270,6 @@ export class ConfigStore {
     if (ref === null) return;
     for (const entry of this.#entries.values()) if (entry.meta.previous?.sha256 === ref.sha256) return;
     await rm(this.#blobPath(ref.sha256), { force: true });
-  }
-
-  #params(current: VersionRef | null, content: string | Buffer | null): ConfigParams {
-    if (current === null || content === null) return { aimSensitivity: undefined };
-    return this.#paramsCache.get(current.sha256, content.toString());
   }
 
   #metaPath(file: string): string {

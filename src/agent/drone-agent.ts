@@ -15,39 +15,42 @@ import type {
   RollbackAnswer,
   RollbackRequest,
   TelemetryAnswer,
+  TelemetrySample,
 } from '../protocol/v1.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { assertFreshFence } from './fence-rule.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
 import { removeInterruptedWrites } from './orphan-sweep.js';
 import { PauseHolds } from './pause-holds.js';
-import { modelFor, type ConfigParamsCache } from './telemetry-model.js';
-import { TelemetryStream, type Sample, type TelemetryClock } from './telemetry-stream.js';
+import type { ConfigContent, TelemetryClock, TelemetrySource, TelemetrySourceFactory } from './telemetry-source.js';
 import { lockMismatch, WireError } from '../protocol/wire-errors.js';
 
 export interface DroneAgentOptions {
   readonly id: string;
   /** The drone's config dir; the agent's own state lives in `<dir>/.agent/`. */
   readonly dir: string;
-  /** Keys the telemetry PRNG: the seed plus the drone's index. */
-  readonly telemetryKey: number;
+  /** The sample clock, shared by every drone of one server. */
   readonly clock: TelemetryClock;
+  /** Opens the drone's telemetry source once its configs are loaded; told of every config change after. */
+  readonly telemetry: TelemetrySourceFactory;
   readonly lockTtlMs: number;
   readonly now: () => number;
   readonly logger: Logger;
-  readonly paramsCache: ConfigParamsCache;
   /** The config a brand-new drone starts with. */
   readonly seed?: ConfigSeed;
-  /** Fault injection: every push that gets past the lock and fence checks fails with 500. */
-  readonly failWrites?: boolean;
+  /**
+   * Runs when a push has passed the checksum, lock and fence checks and is about to change the file; a
+   * WireError it throws is the push's answer. The simulator injects its write failures here.
+   */
+  readonly beforePushWrite?: (file: string) => void;
   /** Told when this drone may have lock files, so one collector per server knows whom to sweep. */
   readonly onLockSeen?: (agent: DroneAgent) => void;
   /** What the server in front of this drone checks; reported by health. @default 'none' */
   readonly auth?: AuthMode;
 }
 
-/** The drone's samples are narrower than the protocol's: the two metrics the simulated model reports. */
-export type TelemetryView = Omit<TelemetryAnswer, 'samples'> & { readonly samples: readonly Sample[] };
+/** The answer of `GET /v1/telemetry`: the source's page, the drone's clock, state and configs. */
+export type TelemetryView = Omit<TelemetryAnswer, 'samples'> & { readonly samples: readonly TelemetrySample[] };
 
 /** The pause set is serialised like a config; no config name can start with a dot, so no clash. */
 const PAUSE_KEY = '.pause';
@@ -61,25 +64,25 @@ export class DroneAgent {
   readonly #configs: ConfigStore;
   readonly #holds: PauseHolds;
   readonly #locks: LocalLocks;
-  readonly #telemetry: TelemetryStream;
+  readonly #telemetry: TelemetrySource;
   readonly #mutex = new KeyedQueue();
   readonly #now: () => number;
   readonly #logger: Logger;
-  readonly #failWrites: boolean;
+  readonly #beforePushWrite: ((file: string) => void) | undefined;
   readonly #auth: AuthMode;
   /** file → the first telemetry seq under its current content, for installs this process made. */
   readonly #installSeqs = new Map<string, number>();
 
-  private constructor(options: DroneAgentOptions, configs: ConfigStore, holds: PauseHolds, locks: LocalLocks) {
+  private constructor(options: DroneAgentOptions, configs: ConfigStore, holds: PauseHolds, locks: LocalLocks, telemetry: TelemetrySource) {
     this.id = options.id;
     this.#configs = configs;
     this.#holds = holds;
     this.#locks = locks;
     this.#now = options.now;
     this.#logger = options.logger;
-    this.#failWrites = options.failWrites ?? false;
+    this.#beforePushWrite = options.beforePushWrite;
     this.#auth = options.auth ?? 'none';
-    this.#telemetry = new TelemetryStream(options.telemetryKey, options.clock, modelFor(this.#aimSensitivity()));
+    this.#telemetry = telemetry;
   }
 
   /**
@@ -100,9 +103,17 @@ export class DroneAgent {
         if (agent !== undefined) options.onLockSeen?.(agent);
       },
     });
-    const configs = await ConfigStore.open({ dir: options.dir, droneId: options.id, logger: options.logger, paramsCache: options.paramsCache, ...(options.seed === undefined ? {} : { seed: options.seed }) });
+    const loaded = new Map<string, ConfigContent>();
+    const configs = await ConfigStore.open({
+      dir: options.dir,
+      droneId: options.id,
+      logger: options.logger,
+      onLoaded: (file, config) => loaded.set(file, config),
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+    });
+    const telemetry = options.telemetry({ id: options.id, clock: options.clock, configs: loaded });
     const holds = await PauseHolds.load(options.dir);
-    agent = new DroneAgent(options, configs, holds, locks);
+    agent = new DroneAgent(options, configs, holds, locks, telemetry);
     await locks.reclaimStale();
     return agent;
   }
@@ -151,7 +162,7 @@ export class DroneAgent {
         // Otherwise an HTTP client's retry of a push that already landed: answer exactly as the first time.
         return { version: meta.current.version, sha256, previous: meta.previous, seq: this.#installSeq(file) };
       }
-      if (this.#failWrites) throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: simulated write failure (fault injection)`);
+      this.#beforePushWrite?.(file);
       const previous = await this.#writing(file, async () => {
         const kept = await this.#configs.keepForRollback(file);
         const next: ConfigMeta = {
@@ -165,7 +176,7 @@ export class DroneAgent {
         await this.#configs.commit(file, next, request.content);
         return kept;
       });
-      const seq = this.#installed(file);
+      const seq = this.#installed(file, { sha256, content: request.content });
       this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, version: request.version, previous: previous?.version ?? null, seq }, `installed ${file} ${request.version}`);
       return { version: request.version, sha256, previous, seq };
     });
@@ -194,7 +205,7 @@ export class DroneAgent {
         retired: meta.retired,
       };
       await this.#writing(file, () => this.#configs.commit(file, next, content));
-      const seq = this.#installed(file);
+      const seq = this.#installed(file, previous === null || content === null ? null : { sha256: previous.sha256, content });
       this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, from: current?.version ?? null, to: previous?.version ?? null, seq }, `rolled ${file} back to ${previous?.version ?? 'no file'}`);
       return { version: previous?.version ?? null, sha256: previous?.sha256 ?? null, restored: true, seq };
     });
@@ -244,9 +255,9 @@ export class DroneAgent {
     });
   }
 
-  /** The config changed on disk: telemetry follows it from the seq this answers. */
-  #installed(file: string): number {
-    const seq = this.#telemetry.setModel(modelFor(this.#aimSensitivity()), this.#now());
+  /** The config changed on disk (null: removed): telemetry follows it from the seq this answers. */
+  #installed(file: string, config: ConfigContent | null): number {
+    const seq = this.#telemetry.configChanged(file, config, this.#now());
     this.#installSeqs.set(file, seq);
     return seq;
   }
@@ -274,12 +285,6 @@ export class DroneAgent {
       views[file] = { version: current.version, sha256: current.sha256, lock: hot.has(file) ? 'HOT' : 'free', fence: entry.meta.highestFence };
     }
     return views;
-  }
-
-  /** The model reads `aim_sensitivity` from the first config (by name) that sets it. */
-  #aimSensitivity(): number | undefined {
-    for (const { entry } of this.#configs.live()) if (entry.params.aimSensitivity !== undefined) return entry.params.aimSensitivity;
-    return undefined;
   }
 }
 

@@ -1,7 +1,5 @@
-/** The drone side of fleet-rollout: a real agent, a simulated fleet, and the protocol's error codes. */
+/** The drone side of fleet-rollout: the real agent, its telemetry seam, and the protocol's error codes. */
 export { startAgent, type AgentOptions, type RunningServer } from './agent-server.js';
-export { startFleetSim, SIM_INITIAL_CONFIG, SIM_INITIAL_VERSION, type FleetSimOptions, type RunningFleet } from './fleet-sim.js';
-export { writeInventory } from './inventory.js';
 export { MAX_BODY_BYTES } from './http-io.js';
 export { WIRE_ERRORS, WireError, type WireErrorBody, type WireErrorCode } from '../protocol/wire-errors.js';
 export type {
@@ -14,4 +12,12 @@ export type {
 } from '../protocol/v1.js';
 export type { TelemetryView } from './drone-agent.js';
 export { CONFIG_NAME_RULE, configNameProblem } from './config-name.js';
-export type { Sample } from './telemetry-stream.js';
+export {
+  noTelemetry,
+  type ConfigContent,
+  type TelemetryClock,
+  type TelemetryDrone,
+  type TelemetryPage,
+  type TelemetrySource,
+  type TelemetrySourceFactory,
+} from './telemetry-source.js';

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { DroneAgent } from './drone-agent.js';
 import { routeDroneRequest } from './drone-routes.js';
@@ -11,8 +10,6 @@ export interface DroneTarget {
   readonly agent: DroneAgent;
   /** The path below the drone's base URL, e.g. `/v1/health`. */
   readonly path: string;
-  /** Fault injection: how long this drone takes before it starts answering. */
-  readonly delayMs: number;
 }
 
 export interface RequestHandlerOptions {
@@ -26,9 +23,9 @@ export interface RequestHandlerOptions {
   readonly hooks?: DroneRequestHooks;
 }
 
-/** Told of each request to a drone: the simulator counts requests and injects faults here. */
+/** Told of each request to a drone: the simulator counts requests and injects faults (HOT, slow) here. */
 export interface DroneRequestHooks {
-  /** Once the request's drone is known, before a slow drone's delay and before routing; may hold it back. */
+  /** Once the request's drone is known, before routing; may hold it back. */
   readonly beforeRoute?: (target: DroneTarget, method: string) => void | Promise<void>;
   /** Right after the drone's answer is sent, error or not. */
   readonly answered?: (target: DroneTarget, method: string, status: number, body: unknown) => void;
@@ -62,7 +59,6 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       } else {
         target = await options.resolve(path);
         await options.hooks?.beforeRoute?.(target, method);
-        if (target.delayMs > 0) await sleep(target.delayMs);
         body = await routeDroneRequest(target.agent, { method, path: target.path, query: new URLSearchParams(query), readBody: () => readBody(request) });
       }
     } catch (error) {

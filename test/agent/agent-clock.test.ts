@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { startFleetSim, type RunningFleet } from '../../src/agent/fleet-sim.js';
-import type { Sample } from '../../src/agent/telemetry-stream.js';
+import { startFleetSim, type RunningFleet } from '../../src/simulator/fleet-sim.js';
+import type { Sample } from '../../src/simulator/telemetry-stream.js';
 import { agentFixture } from './agent-fixture.js';
 import { BAD_CONFIG, call, FILE, GOOD_CONFIG, memoryLogger, pushBody } from './helpers.js';
 

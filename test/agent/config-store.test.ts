@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { sha256Hex, unmanagedVersion } from '../../src/agent/checksum.js';
 import { ConfigStore } from '../../src/agent/config-store.js';
-import { ConfigParamsCache } from '../../src/agent/telemetry-model.js';
 import { BAD_CONFIG, FILE, GOOD_CONFIG, memoryLogger, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -25,7 +24,7 @@ async function crashedDrone(content: string): Promise<string> {
 
 async function open(dir: string) {
   const { logger, lines } = memoryLogger();
-  return { store: await ConfigStore.open({ dir, droneId: 'drone-1', logger, paramsCache: new ConfigParamsCache() }), lines };
+  return { store: await ConfigStore.open({ dir, droneId: 'drone-1', logger }), lines };
 }
 
 describe('config store after a crash', () => {

@@ -3,19 +3,22 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { lockMismatch, staleFence, WIRE_ERRORS, WireError } from '../../src/protocol/wire-errors.js';
 
-const SOURCE_DIR = join(import.meta.dirname, '..', '..', 'src', 'agent');
+/** The drone side: the real agent, and the simulator that serves the same protocol for many drones. */
+const SOURCE_DIRS = ['agent', 'simulator'].map((folder) => join(import.meta.dirname, '..', '..', 'src', folder));
 
 /** The helpers that build a registry error, by the code they raise. */
 const HELPERS = { lockMismatch: 'lock_mismatch', staleFence: 'stale_fence' } as const;
 
-/** Every wire code the agent's source can raise: `new WireError('<code>'` and the 409 helpers. */
+/** Every wire code the drone side's source can raise: `new WireError('<code>'` and the 409 helpers. */
 async function emittedCodes(): Promise<Set<string>> {
   const codes = new Set<string>();
-  for (const name of await readdir(SOURCE_DIR)) {
-    if (!name.endsWith('.ts')) continue;
-    const source = await readFile(join(SOURCE_DIR, name), 'utf8');
-    for (const match of source.matchAll(/new WireError\(\s*'([a-z_]+)'/gu)) codes.add(match[1] ?? '');
-    for (const [helper, code] of Object.entries(HELPERS)) if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);
+  for (const dir of SOURCE_DIRS) {
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.ts')) continue;
+      const source = await readFile(join(dir, name), 'utf8');
+      for (const match of source.matchAll(/new WireError\(\s*'([a-z_]+)'/gu)) codes.add(match[1] ?? '');
+      for (const [helper, code] of Object.entries(HELPERS)) if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);
+    }
   }
   return codes;
 }

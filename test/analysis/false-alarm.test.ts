@@ -4,7 +4,7 @@ import { gaussian, seededRandom, type Random } from '../../src/analysis/noise.js
 import type { MetricSpec } from '../../src/spec/types.js';
 
 /*
- * The simulator's telemetry model (src/agent/telemetry-model.ts): heart_rate ~ N(72, 2.5) and
+ * The simulator's telemetry model (src/simulator/telemetry-model.ts): heart_rate ~ N(72, 2.5) and
  * trajectory_error ~ N(m, 0.1·m) clamped at 0, with m = 0.02 for a sane config. One interval of the
  * shipped specs is about 15 samples per side (3 drones × 5 samples a second). Each seeded run is one
  * canary bake of 3 intervals, judged as the rollout machine does with failure_limit 1: a second failed

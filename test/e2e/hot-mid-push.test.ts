@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SimStatsView } from '../../src/agent/sim-stats.js';
+import type { SimStatsView } from '../../src/simulator/sim-stats.js';
 import { startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFleetSim, writeInventory, type RunningFleet } from '../../src/agent/fleet-sim.js';
+import { startFleetSim, writeInventory, type RunningFleet } from '../../src/simulator/fleet-sim.js';
 import { writeLockRecord } from '../../src/agent/local-lock.js';
 import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
 import type { LockStore } from '../../src/lock/types.js';

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { startAgent } from '../../agent/agent-server.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../../agent/config-name.js';
-import { startFleetSim, writeInventory } from '../../agent/fleet-sim.js';
+import { startFleetSim, writeInventory } from '../../simulator/fleet-sim.js';
+import { DEFAULT_SEED, modelTelemetry } from '../../simulator/model-telemetry.js';
 import { RolloutError } from '../../errors.js';
 import { printJson, readToken, type OutputOptions } from '../common.js';
 import { createLogger } from '../logger.js';
@@ -65,6 +66,8 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
     port: options.port,
     host: options.host,
     logger,
+    // No real sensors here: the agent reports the simulator's model, as every drone of this project does.
+    telemetry: modelTelemetry({ keyOf: () => DEFAULT_SEED }),
     ...(token === undefined ? {} : { token }),
   });
   if (token === undefined) {

@@ -1,5 +1,5 @@
 import type { Drone } from '../spec/types.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../agent/atomic-file.js';
 
 /**
  * Writes an inventory file (`drones: [{id, url, labels}]`) a rollout spec can point at, as JSON (which

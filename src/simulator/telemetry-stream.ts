@@ -1,4 +1,7 @@
+import type { TelemetryClock, TelemetryPage as SourcePage } from '../agent/telemetry-source.js';
 import type { TelemetryModel } from './telemetry-model.js';
+
+export type { TelemetryClock } from '../agent/telemetry-source.js';
 
 export interface Sample {
   readonly seq: number;
@@ -7,19 +10,7 @@ export interface Sample {
   readonly metrics: { readonly heart_rate: number; readonly trajectory_error: number };
 }
 
-export interface TelemetryPage {
-  readonly samples: readonly Sample[];
-  /** Pass as `since` next time. */
-  readonly next: number;
-}
-
-/** Settings every drone of one server shares, kept once instead of per drone. */
-export interface TelemetryClock {
-  /** @default 200 */
-  readonly intervalMs: number;
-  /** When the server booted, epoch ms: there are no samples before it. */
-  readonly bootMs: number;
-}
+export type TelemetryPage = SourcePage<Sample>;
 
 interface ModelSegment {
   readonly fromSeq: number;

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { sha256Hex } from '../../src/agent/checksum.js';
-import { SIM_INITIAL_CONFIG, startFleetSim, writeInventory, type FleetSimOptions, type RunningFleet } from '../../src/agent/fleet-sim.js';
-import { call, FILE, GOOD_CONFIG, memoryLogger, pushBody, tempDirs } from './helpers.js';
+import { SIM_INITIAL_CONFIG, startFleetSim, writeInventory, type FleetSimOptions, type RunningFleet } from '../../src/simulator/fleet-sim.js';
+import { call, FILE, GOOD_CONFIG, memoryLogger, pushBody, tempDirs } from '../agent/helpers.js';
 
 const fleets: RunningFleet[] = [];
 const dirs = tempDirs();

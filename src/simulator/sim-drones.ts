@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ConfigSeed } from './config-store.js';
+import type { ConfigSeed } from '../agent/config-store.js';
 import type { AuthMode } from '../protocol/v1.js';
-import { DroneAgent } from './drone-agent.js';
-import type { DroneTarget } from './request-handler.js';
-import { HotLocks, type SimFaults } from './sim-faults.js';
-import type { ConfigParamsCache } from './telemetry-model.js';
-import type { TelemetryClock } from './telemetry-stream.js';
+import { DroneAgent } from '../agent/drone-agent.js';
+import type { DroneTarget } from '../agent/request-handler.js';
+import type { TelemetryClock, TelemetrySourceFactory } from '../agent/telemetry-source.js';
+import { failWrite, HotLocks, type SimFaults } from './sim-faults.js';
 import { WireError } from '../protocol/wire-errors.js';
 
 export interface SimDronesOptions {
@@ -14,14 +13,13 @@ export interface SimDronesOptions {
   readonly root: string;
   readonly size: number;
   readonly seed: ConfigSeed;
-  readonly telemetrySeed: number;
   readonly clock: TelemetryClock;
+  /** Every drone's telemetry: the model, keyed per drone. */
+  readonly telemetry: TelemetrySourceFactory;
   readonly lockTtlMs: number;
   readonly now: () => number;
   readonly logger: Logger;
-  readonly paramsCache: ConfigParamsCache;
   readonly faults: SimFaults;
-  readonly slowMs: number;
   readonly onLockSeen: (agent: DroneAgent) => void;
   /** What the fleet's server checks, reported in each drone's health. */
   readonly auth: AuthMode;
@@ -58,14 +56,13 @@ export class SimDrones {
       agent = DroneAgent.open({
         id,
         dir: this.dirOf(id),
-        telemetryKey: options.telemetrySeed + number,
         clock: options.clock,
+        telemetry: options.telemetry,
         lockTtlMs: options.lockTtlMs,
         now: options.now,
         logger: options.logger,
-        paramsCache: options.paramsCache,
         seed: options.seed,
-        failWrites: options.faults.fail.has(id),
+        ...(options.faults.fail.has(id) ? { beforePushWrite: failWrite(id) } : {}),
         onLockSeen: options.onLockSeen,
         auth: options.auth,
       });
@@ -85,6 +82,11 @@ export class SimDrones {
     if (this.#options.faults.hotOnPush.has(id)) await this.#hotLocks.plant(id);
   }
 
+  /** A `slow` drone: every answer waits `slowMs` first. */
+  isSlow(id: string): boolean {
+    return this.#options.faults.slow.has(id);
+  }
+
   /** Rewrites the heartbeat of every HOT lock planted so far; the lock collector runs it before each sweep. */
   refreshHotLocks(): Promise<void> {
     return this.#hotLocks.refresh();
@@ -96,7 +98,7 @@ export class SimDrones {
     if (match === null) throw new WireError('not_found', `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`);
     const id = decodeSegment(match[1] ?? '');
     const agent = await this.open(id);
-    return { agent, path: match[2] ?? '/', delayMs: this.#options.faults.slow.has(id) ? this.#options.slowMs : 0 };
+    return { agent, path: match[2] ?? '/' };
   }
 }
 

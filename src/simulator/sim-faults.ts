@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { writeLockRecord } from './local-lock.js';
+import { writeLockRecord } from '../agent/local-lock.js';
+import { WireError } from '../protocol/wire-errors.js';
 
 /**
  * Fault injection for the simulated fleet, by drone id:
@@ -16,6 +17,16 @@ export interface SimFaults {
   readonly stale: ReadonlySet<string>;
   readonly fail: ReadonlySet<string>;
   readonly slow: ReadonlySet<string>;
+}
+
+/**
+ * The `fail` fault, as the agent's `beforePushWrite` hook: a push that got past the checksum, lock and
+ * fence checks answers 500 `config_write_failed` instead of writing.
+ */
+export function failWrite(droneId: string): (file: string) => void {
+  return (file) => {
+    throw new WireError('config_write_failed', `could not write ${file} on ${droneId}: simulated write failure (fault injection)`);
+  };
 }
 
 /** A pid no system hands out (Linux caps pids at 2^22), so the owner reads as dead on this host. */

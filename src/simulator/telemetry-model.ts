@@ -1,6 +1,6 @@
 /**
- * How a simulated drone's body answers its config (this project has no real sensor, so even a single
- * agent reports these). Per sample:
+ * How a simulated drone's body answers its config (this project has no real sensor, so `rollout agent`
+ * reports these too, through ModelTelemetry). Per sample:
  *
  *   heart_rate       ~ N(72, 2.5)                          beats per minute, whatever the config
  *   trajectory_error ~ N(m, 0.1 * m), clamped at 0         with m = 0.02 * (1 + 1.5 * max(0, aim_sensitivity - 1.0))

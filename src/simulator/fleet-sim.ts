@@ -1,20 +1,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Drone } from '../spec/types.js';
 import { configPath } from '../protocol/v1.js';
-import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SEED } from './agent-server.js';
-import { defaultLogger } from './default-logger.js';
-import { serve } from './http-server.js';
-import { LockCollector } from './lock-collector.js';
-import { CONFIG_NAME_RULE, configNameProblem, shownName } from './config-name.js';
-import { expectInteger } from './option-checks.js';
-import { createRequestHandler, type DroneRequestHooks } from './request-handler.js';
+import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS } from '../agent/agent-server.js';
+import { defaultLogger } from '../agent/default-logger.js';
+import { serve } from '../agent/http-server.js';
+import { LockCollector } from '../agent/lock-collector.js';
+import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
+import { expectInteger } from '../agent/option-checks.js';
+import { createRequestHandler, type DroneRequestHooks } from '../agent/request-handler.js';
+import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
 import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
 import { simRequestKind, SimStats } from './sim-stats.js';
-import { ConfigParamsCache } from './telemetry-model.js';
 
 export { writeInventory } from './inventory.js';
 
@@ -101,6 +102,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
   const removeRoot = options.dir === undefined ? () => rm(root, { recursive: true, force: true }) : async () => {};
 
+  const telemetrySeed = options.seed ?? DEFAULT_SEED;
   const collector = new LockCollector({
     intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)),
     logger,
@@ -110,14 +112,12 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     root,
     size: options.drones,
     seed: { file: configFile, content: SIM_INITIAL_CONFIG, version: SIM_INITIAL_VERSION },
-    telemetrySeed: options.seed ?? DEFAULT_SEED,
     clock: { intervalMs: sampleIntervalMs, bootMs: droneNow() },
+    telemetry: modelTelemetry({ keyOf: (id) => telemetrySeed + (droneNumber(id, options.drones) ?? 0) }),
     lockTtlMs,
     now: droneNow,
     logger,
-    paramsCache: new ConfigParamsCache(),
     faults,
-    slowMs,
     onLockSeen: (agent) => collector.watch(agent),
     auth: options.token === undefined ? 'none' : 'bearer',
   });
@@ -132,7 +132,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     const handler = createRequestHandler({
       resolve: (path) => drones.resolve(path),
       serverRoutes: new Map([['/sim/stats', () => stats.view()]]),
-      hooks: statsAndFaultHooks(drones, stats, configFile),
+      hooks: statsAndFaultHooks(drones, stats, configFile, slowMs),
       logger,
       ...(options.token === undefined ? {} : { token: options.token }),
     });
@@ -163,8 +163,11 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   }
 }
 
-/** Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is handled. */
-function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: string): DroneRequestHooks {
+/**
+ * Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is
+ * handled; a slow drone then waits `slowMs` before it starts answering.
+ */
+function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: string, slowMs: number): DroneRequestHooks {
   const pushPath = configPath(configFile);
   return {
     beforeRoute: async (target, method) => {
@@ -172,6 +175,7 @@ function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: stri
       stats.arrived(kind);
       // Only a push of the config the fault is about turns the drone HOT: the lock is planted on that file.
       if (kind === 'push' && target.path === pushPath) await drones.beforePush(target.agent.id);
+      if (drones.isSlow(target.agent.id) && slowMs > 0) await sleep(slowMs);
     },
     answered: (target, method, status, body) => stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
   };
