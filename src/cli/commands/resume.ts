@@ -1,14 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RolloutError } from '../../errors.js';
-import { DroneClient } from '../../fleet/drone-client.js';
-import { forEachDrone } from '../../fleet/for-each-drone.js';
-import { describeHolder, formatDuration } from '../../lock/describe.js';
-import type { Lease } from '../../lock/types.js';
 import { EXIT_CODES } from '../../runner/report.js';
+import { prepareResume } from '../../runner/resume.js';
 import { runRollout } from '../../runner/run-rollout.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import type { Plan } from '../../spec/types.js';
-import type { DroneProgressRecord, RolloutRecord } from '../../store/types.js';
+import type { RolloutRecord } from '../../store/types.js';
 import { currentOwner, fileDigest, operatorName, printJson, readToken, type CommonOptions } from '../common.js';
 import { livenessOf } from '../liveness.js';
 import { openRolloutSession, superviseRollout, type RolloutSession } from '../rollout-session.js';
@@ -21,12 +17,6 @@ export interface ResumeOptions extends CommonOptions {
   readonly tokenFile?: string;
 }
 
-/** The part of the machine's persisted snapshot that resume rewrites: the fence it holds. */
-interface PersistedSnapshot {
-  readonly context: { readonly fence: number | null } & Readonly<Record<string, unknown>>;
-  readonly [field: string]: unknown;
-}
-
 /** The spec must be the one the rollout started with: resuming under other rules would mix versions. */
 async function planOf(record: RolloutRecord): Promise<Plan> {
   const plan = await loadPlan(record.specPath, { inventory: record.inventory });
@@ -37,120 +27,6 @@ async function planOf(record: RolloutRecord): Promise<Plan> {
     );
   }
   return plan;
-}
-
-/**
- * Reads every targeted drone's real version over HTTP and folds it into the persisted progress, so the
- * resumed rollout acts on what the drones run, not on what the dead process last wrote down.
- */
-async function reread(
-  plan: Plan,
-  stored: Readonly<Record<string, DroneProgressRecord>>,
-  client: DroneClient,
-): Promise<{ progress: Record<string, DroneProgressRecord>; highestFence: number }> {
-  const { file, sha256 } = plan.config;
-  const merged: Record<string, DroneProgressRecord> = { ...stored };
-  let highestFence = 0;
-  const signal = new AbortController().signal;
-  await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal }, async (drone) => {
-    const before = stored[drone.id] ?? { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
-    const reply = await client.health(drone);
-    if (!reply.ok) {
-      merged[drone.id] = { ...before, pauseSent: true, lastError: reply.message };
-      return 'continue';
-    }
-    const config = reply.body.configs[file];
-    highestFence = Math.max(highestFence, config?.fence ?? 0);
-    const now = config ? { version: config.version, sha256: config.sha256 } : null;
-    const onNew = now?.sha256 === sha256;
-    merged[drone.id] = {
-      before: before.before ?? (onNew ? null : now),
-      now,
-      pauseSent: before.pauseSent || reply.body.state === 'paused',
-      pushSent: before.pushSent || onNew,
-      rolledBack: before.rolledBack && !onNew,
-      lastError: null,
-    };
-    return 'continue';
-  });
-  return { progress: merged, highestFence };
-}
-
-interface RetakenLease {
-  readonly lease: Lease;
-  /** False when another rollout holds the lock: the lease is the old fence, kept only to be found lost. */
-  readonly taken: boolean;
-}
-
-/** Beyond the holder's TTL: its last heartbeat may have landed just before this resume looked. */
-const LEASE_GRACE_MS = 2_000;
-/** etcd may keep a lease past its TTL (minimum TTL, a leader change): wait again while nobody renews it. */
-const LEASE_WAITS = 3;
-
-/**
- * Re-takes the rollout's lease if its snapshot held one, always with a new, larger fence. A dead owner
- * on this host is stale at once; one on another host (or a frozen one) holds its lease until the lease
- * runs out, so resume waits for that, and refuses if the lease is renewed meanwhile: that process is
- * alive, and two processes writing with one fence is what fences exist to prevent. If another rollout
- * holds the lock now, the old fence is kept: the lease keeper then reports it lost and the machine
- * rolls back what it can with it.
- */
-async function retakeLease(session: RolloutSession, plan: Plan, record: RolloutRecord, fence: number, fleetFence: number): Promise<RetakenLease> {
-  const { host, pid, bootId } = currentOwner();
-  const owner = { host, pid, bootId, rollout: record.id };
-  const key = plan.config.file;
-  const ttlMs = plan.spec.lock.ttlMs;
-  // Above its own old fence and every fence the fleet reports, whichever store hands it out.
-  const minFence = Math.max(fence, fleetFence) + 1;
-  let acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs: 0, minFence });
-  for (let round = 1; !acquired.acquired && acquired.holder.owner.rollout === record.id; round += 1) {
-    const before = acquired.holder;
-    if (round > LEASE_WAITS) {
-      throw new RolloutError('E_LOCK_BUSY', `the config lock ${key} is still ${describeHolder(before, Date.now())} after ${LEASE_WAITS} waits for its lease to run out; check that process, then \`rollout lock release ${key} --force\` and resume again`);
-    }
-    const waitMs = before.ttlMs + LEASE_GRACE_MS;
-    session.display.note(`the config lock is still ${describeHolder(before, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
-    acquired = await session.locks.acquire(key, owner, { ttlMs, waitMs, minFence });
-    if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
-      const now = acquired.holder;
-      if (now.fence !== before.fence) {
-        throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} was resumed meanwhile by process ${now.owner.pid} on ${now.owner.host}; \`rollout status ${record.id}\` follows it`);
-      }
-      if (now.heartbeatAt > before.heartbeatAt) {
-        throw new RolloutError(
-          'E_LOCK_BUSY',
-          `the config lock ${key} is still being renewed by rollout ${record.id}'s process ${now.owner.pid} on ${now.owner.host}, so that process is alive: let it finish, or \`rollout abort ${record.id}\` to stop it`,
-        );
-      }
-    }
-  }
-  if (acquired.acquired) return { lease: acquired.lease, taken: true };
-  session.display.note(`the config lock is now held by another rollout; ${record.id} sends nothing more to any drone and ends needs_attention`);
-  return { lease: { key, fence, owner, ttlMs }, taken: false };
-}
-
-/** How long a rollout whose process showed life while resume waited may take to write that it ended. */
-const ENDING_GRACE_MS = 3_000;
-
-/**
- * The record again, once resume holds the lock: the process it took for dead may have finished (and
- * released the lock) or shown life while resume waited. Such a rollout is reported, never run twice.
- */
-async function recheck(session: RolloutSession, seen: RolloutRecord): Promise<RolloutRecord | 'unchanged'> {
-  const deadline = Date.now() + ENDING_GRACE_MS;
-  for (;;) {
-    const latest = await mustGet(session.store, seen.id);
-    if (latest.result !== null) return latest;
-    const alive = latest.heartbeat !== seen.heartbeat || latest.updated !== seen.updated || latest.owner.pid !== seen.owner.pid;
-    if (!alive) return 'unchanged';
-    if (Date.now() >= deadline) {
-      throw new RolloutError(
-        'E_LOCK_BUSY',
-        `rollout ${seen.id} is still being driven by process ${latest.owner.pid} on ${latest.owner.host} (its record changed while resume waited: ${latest.stage}); let it finish, or \`rollout abort ${seen.id}\` to stop it`,
-      );
-    }
-    await sleep(250);
-  }
 }
 
 /** An ended rollout as `resume` reports it: the result it already has, and its exit code. */
@@ -190,34 +66,18 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
     }
     const plan = await planOf(record);
     const token = await readToken(options.tokenFile);
-    const client = new DroneClient({ timeoutMs: plan.spec.push.timeoutMs, retries: plan.spec.push.retries, ...(token === undefined ? {} : { token }) });
-    let fleet: Awaited<ReturnType<typeof reread>>;
-    try {
-      fleet = await reread(plan, await session.store.loadProgress(record.id), client);
-    } finally {
-      client.close();
-    }
-    const { progress } = fleet;
-    const persisted = (await session.store.loadSnapshot(record.id)) as PersistedSnapshot | null;
-    let snapshot = persisted;
-    let lease: Lease | null = null;
-    const fence = persisted?.context.fence ?? null;
-    let taken: Lease | null = null;
-    if (persisted !== null && fence !== null) {
-      const retaken = await retakeLease(session, plan, record, fence, fleet.highestFence);
-      lease = retaken.lease;
-      if (retaken.taken) taken = retaken.lease;
-      snapshot = { ...persisted, context: { ...persisted.context, fence: lease.fence } };
-    }
-    const latest = await recheck(session, record).catch(async (error: unknown) => {
-      if (taken) await session.locks.release(taken);
-      throw error;
+    const start = await prepareResume({
+      plan,
+      record,
+      locks: session.locks,
+      store: session.store,
+      owner: currentOwner(),
+      note: (text) => session.display.note(text),
+      ...(token === undefined ? {} : { token }),
     });
-    if (latest !== 'unchanged') {
-      if (taken) await session.locks.release(taken);
-      return await reportEnded(session, latest, options);
-    }
-    session.display.note(`resuming ${record.id} at "${record.stage}"${lease ? ` with fence ${lease.fence}` : ''}${options.rollback ? ', rolling back' : ''}`);
+    if ('ended' in start) return await reportEnded(session, start.ended, options);
+    const { point } = start;
+    session.display.note(`resuming ${record.id} at "${record.stage}"${start.fence === null ? '' : ` with fence ${start.fence}`}${options.rollback ? ', rolling back' : ''}`);
     const running = await runRollout({
       plan,
       locks: session.locks,
@@ -227,7 +87,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
       logger: session.logger,
       observer: session.display,
       rolloutId: record.id,
-      resume: { snapshot, lease, leaseTaken: taken !== null, progress },
+      resume: point,
       ...(token === undefined ? {} : { token }),
     });
     if (options.rollback) running.abort(operatorName(), 'resumed with --rollback');
