@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { assertPositiveInteger } from '../src/lock/arguments.js';
-import { createEtcdLockStore } from '../src/lock/etcd-store.js';
+import { assertPositiveInteger } from '../src/infra/argument-checks.js';
+import { createEtcdLockStore } from '../src/lock/etcd/store.js';
 import { benchLockStore, type LockBench } from './lock.js';
 
 /**

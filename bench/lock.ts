@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { assertPositiveInteger } from '../src/lock/arguments.js';
-import { createEmbeddedLockStore } from '../src/lock/embedded-store.js';
+import { assertPositiveInteger } from '../src/infra/argument-checks.js';
+import { createEmbeddedLockStore } from '../src/lock/embedded/store.js';
 import { hostIdentity } from '../src/lock/host.js';
 import type { LockStore } from '../src/lock/types.js';
 

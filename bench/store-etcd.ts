@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { assertPositiveInteger } from '../src/lock/arguments.js';
-import { EtcdStoreClient } from '../src/store/etcd-client.js';
-import { rolloutKeys } from '../src/store/etcd-keys.js';
-import { createEtcdStateStore } from '../src/store/etcd-store.js';
+import { assertPositiveInteger } from '../src/infra/argument-checks.js';
+import { EtcdStoreClient } from '../src/store/etcd/client.js';
+import { rolloutKeys } from '../src/store/etcd/keys.js';
+import { createEtcdStateStore } from '../src/store/etcd/store.js';
 import { benchFigures, timeBenchRollout, type StateStoreBench } from './store.js';
 
 export interface EtcdStateStoreBench extends StateStoreBench {

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { assertNonEmptyString, assertPositiveInteger } from '../src/lock/arguments.js';
-import { createEmbeddedStateStore } from '../src/store/embedded-store.js';
-import { rolloutFiles, rolloutsRoot } from '../src/store/rollout-files.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../src/infra/argument-checks.js';
+import { createEmbeddedStateStore } from '../src/store/embedded/store.js';
+import { rolloutFiles, rolloutsRoot } from '../src/store/embedded/rollout-files.js';
 import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../src/store/types.js';
 
 export interface StateStoreBench {

@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isErrno } from '../infra/errno.js';
 
 export interface AtomicWriteOptions {
   /**
@@ -70,10 +71,6 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-export function isErrno(error: unknown, code: string): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }
 
 /** Writes a file that must not exist yet (`wx`), creating its dir if needed. */

@@ -17,7 +17,7 @@ import type {
   TelemetryAnswer,
   TelemetrySample,
 } from '../protocol/v1.js';
-import { KeyedQueue } from '../keyed-queue.js';
+import { KeyedQueue } from '../infra/keyed-queue.js';
 import { assertFreshFence } from './fence-rule.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
 import { removeInterruptedWrites } from './orphan-sweep.js';

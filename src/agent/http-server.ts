@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isErrno } from './atomic-file.js';
+import { isErrno } from '../infra/errno.js';
 import type { RequestHandler } from './request-handler.js';
 
 export interface RunningServer {

@@ -3,7 +3,8 @@ import { link, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { isErrno, readFileIfExists, tempPathBeside, writeFileAtomic, writeNewFile } from './atomic-file.js';
+import { isErrno } from '../infra/errno.js';
+import { readFileIfExists, tempPathBeside, writeFileAtomic, writeNewFile } from './atomic-file.js';
 
 /**
  * The drone's LOCAL lock: one JSON file per config at `<dir>/.agent/locks/<file>`, present only while

@@ -4,10 +4,10 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
-import { createEmbeddedLockStore } from '../lock/embedded-store.js';
+import { createEmbeddedLockStore } from '../lock/embedded/store.js';
 import { hostIdentity } from '../lock/host.js';
 import type { LockStore } from '../lock/types.js';
-import { createEmbeddedStateStore } from '../store/embedded-store.js';
+import { createEmbeddedStateStore } from '../store/embedded/store.js';
 import { parseStoreUrl } from './store-url.js';
 import type { RolloutOwner, StateStore } from '../store/types.js';
 
@@ -56,7 +56,7 @@ export function describeStore(options: CommonOptions): string {
 export async function openLockStore(options: CommonOptions): Promise<LockStore> {
   const store = storeOf(options);
   if (store.kind !== 'etcd') return createEmbeddedLockStore({ dir: resolve(options.stateDir) });
-  const { createEtcdLockStore } = await loadEtcdBackend('E_LOCK_STORE', () => import('../lock/etcd-store.js'));
+  const { createEtcdLockStore } = await loadEtcdBackend('E_LOCK_STORE', () => import('../lock/etcd/store.js'));
   return createEtcdLockStore({ endpoints: store.endpoints });
 }
 
@@ -64,7 +64,7 @@ export async function openLockStore(options: CommonOptions): Promise<LockStore> 
 export async function openStateStore(options: CommonOptions): Promise<StateStore> {
   const store = storeOf(options);
   if (store.kind !== 'etcd') return createEmbeddedStateStore({ dir: resolve(options.stateDir) });
-  const { createEtcdStateStore } = await loadEtcdBackend('E_STATE_STORE', () => import('../store/etcd-store.js'));
+  const { createEtcdStateStore } = await loadEtcdBackend('E_STATE_STORE', () => import('../store/etcd/store.js'));
   return createEtcdStateStore({ endpoints: store.endpoints });
 }
 

@@ -1,5 +1,6 @@
 import { RolloutError } from '../errors.js';
-import { assertLease, assertPositiveInteger } from './arguments.js';
+import { assertPositiveInteger } from '../infra/argument-checks.js';
+import { assertLease } from './arguments.js';
 import { formatDuration } from './describe.js';
 import type { Lease, LockStore } from './types.js';
 

@@ -109,3 +109,11 @@ function describeIssues(error: z.ZodError): string {
   const more = error.issues.length - shown.length;
   return more > 0 ? `${shown.join('; ')} (and ${more} more)` : shown.join('; ');
 }
+
+/**
+ * How both backends store a record. Indented: the record is the one file people open to see what a
+ * rollout is doing.
+ */
+export function serializeRecord(record: RolloutRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}

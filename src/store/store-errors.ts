@@ -2,11 +2,6 @@ import { RolloutError } from '../errors.js';
 
 /** Errors of the embedded state store: each one names the file it is about, so a user knows what to look at. */
 
-export function isErrno(error: unknown, ...codes: readonly string[]): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code !== undefined && codes.includes(code);
-}
-
 export function rolloutNotFound(id: string, root: string): RolloutError {
   return new RolloutError('E_ROLLOUT_NOT_FOUND', `No rollout ${id} in the state store ${root}`);
 }

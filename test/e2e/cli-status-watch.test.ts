@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { currentOwner } from '../../src/cli/common.js';
-import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { StateStore } from '../../src/store/types.js';
 import { startCli, tempDir } from '../helpers/cli.js';
 import { Children, within } from '../helpers/fleet.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
+import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
 import { hostIdentity } from '../../src/lock/host.js';
 import type { LockOwner, LockStore } from '../../src/lock/types.js';
 import { buildLockModule } from './build-lock-module.js';

@@ -1,4 +1,4 @@
-import { createEmbeddedLockStore, type EmbeddedLockOptions } from '../../src/lock/embedded-store.js';
+import { createEmbeddedLockStore, type EmbeddedLockOptions } from '../../src/lock/embedded/store.js';
 import type { LockStore } from '../../src/lock/types.js';
 import type { ConformanceContext, ConformanceHarness, HostView } from './conformance.js';
 import { makeStateDir } from './temp-dir.js';

@@ -2,7 +2,7 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
-import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
+import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
 import type { LockOwner, LockStore } from '../../src/lock/types.js';
 import {
   createFakeClock,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createEtcdLockStore, type EtcdLockOptions } from '../../src/lock/etcd-store.js';
+import { createEtcdLockStore, type EtcdLockOptions } from '../../src/lock/etcd/store.js';
 import type { LockStore } from '../../src/lock/types.js';
 import { BOOT_ID, HOST } from './embedded-harness.js';
 

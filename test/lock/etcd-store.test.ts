@@ -2,7 +2,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { benchEtcdLock } from '../../bench/lock-etcd.js';
-import type { EtcdLockOptions } from '../../src/lock/etcd-store.js';
+import type { EtcdLockOptions } from '../../src/lock/etcd/store.js';
 import { keepLease } from '../../src/lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../../src/lock/types.js';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';

@@ -16,10 +16,10 @@ const { hostIdentity } = await load('host.js');
 async function openStore() {
   const [kind, ...rest] = backend.split(':');
   if (kind === 'embedded') {
-    const { createEmbeddedLockStore } = await load('embedded-store.js');
+    const { createEmbeddedLockStore } = await load('embedded/store.js');
     return createEmbeddedLockStore({ dir: rest.join(':'), pollMs: 5 });
   }
-  const { createEtcdLockStore } = await load('etcd-store.js');
+  const { createEtcdLockStore } = await load('etcd/store.js');
   const [host, port, prefix] = rest;
   return createEtcdLockStore({ endpoints: [`${host}:${port}`], prefix });
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
-import { createEmbeddedLockStore } from '../../src/lock/embedded-store.js';
+import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
 import type { Lease, LockOwner, LockStatus, LockStore } from '../../src/lock/types.js';
 import { createFakeClock, createFakeProcesses } from './conformance.js';
 import { makeStateDir } from './temp-dir.js';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { Ledger } from '../../src/runner/ledger.js';
 import { RolloutRecorder } from '../../src/runner/recorder.js';
-import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { StateStore } from '../../src/store/types.js';
 import { sampleRecord } from '../store/conformance.js';
 import { makeStateDir } from '../store/temp-dir.js';

@@ -7,19 +7,13 @@ import { makeStateDir } from './temp-dir.js';
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * Plain-JS copies of src/store and what it imports at run time, for child processes, which cannot load
- * TypeScript on Node 20. Built apart from dist/ so the test needs no prior build; node_modules is
- * linked so proper-lockfile and zod resolve.
+ * Plain-JS copies of src/store (its backends' folders included) and what it imports at run time (the
+ * error registry and src/infra), for child processes, which cannot load TypeScript on Node 20. Built apart
+ * from dist/ so the test needs no prior build; node_modules is linked so proper-lockfile and zod resolve.
  */
 export async function buildStoreModule(): Promise<{ readonly dir: string; remove: () => Promise<void> }> {
   const { dir, remove } = await makeStateDir();
-  const sources = [
-    'src/errors.ts',
-    'src/in-flight.ts',
-    'src/keyed-queue.ts',
-    'src/lock/arguments.ts',
-    ...(await readdir(join(projectRoot, 'src/store'))).filter((name) => name.endsWith('.ts')).map((name) => `src/store/${name}`),
-  ];
+  const sources = ['src/errors.ts', ...(await sourcesIn('src/infra')), ...(await sourcesIn('src/store'))];
   for (const source of sources) {
     const { outputText } = ts.transpileModule(await readFile(join(projectRoot, source), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
@@ -32,4 +26,10 @@ export async function buildStoreModule(): Promise<{ readonly dir: string; remove
   await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
   await symlink(join(projectRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return { dir, remove };
+}
+
+/** The TypeScript files under `folder`, subfolders included, as paths from the project root. */
+async function sourcesIn(folder: string): Promise<string[]> {
+  const names = await readdir(join(projectRoot, folder), { recursive: true });
+  return names.filter((name) => name.endsWith('.ts')).map((name) => `${folder}/${name}`);
 }

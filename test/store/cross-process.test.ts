@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { OperatorCommand } from '../../src/store/types.js';
 import { buildStoreModule } from './build-store-module.js';
 import { sampleRecord, START } from './conformance.js';

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { StateStore } from '../../src/store/types.js';
 import type { StateStoreContext, StateStoreHarness } from './conformance.js';
 import { makeStateDir } from './temp-dir.js';

@@ -2,7 +2,7 @@ import { appendFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } fro
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
-import { createEmbeddedStateStore } from '../../src/store/embedded-store.js';
+import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { DroneProgressRecord, StateStore } from '../../src/store/types.js';
 import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreHarness } from './conformance.js';
 import { makeEmbeddedHarness } from './embedded-harness.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [moduleDir, stateDir, id] = process.argv.slice(2);
-const { createEmbeddedStateStore } = await import(pathToFileURL(join(moduleDir, 'src/store/embedded-store.js')).href);
+const { createEmbeddedStateStore } = await import(pathToFileURL(join(moduleDir, 'src/store/embedded/store.js')).href);
 
 const store = createEmbeddedStateStore({ dir: stateDir });
 let lines = 0;

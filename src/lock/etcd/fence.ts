@@ -1,7 +1,7 @@
 import type { IKeyValue, ITxnRequest } from 'etcd3';
-import { RolloutError } from '../errors.js';
-import type { EtcdConnection } from './etcd-connection.js';
-import { decodeLock, lockKey, type EtcdLock } from './etcd-record.js';
+import { RolloutError } from '../../errors.js';
+import type { EtcdConnection } from './connection.js';
+import { decodeLock, lockKey, type EtcdLock } from './record.js';
 
 /**
  * The highest fence handed out per lock key lives at `<prefix>fences/<lock key>`, a decimal with no etcd

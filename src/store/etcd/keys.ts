@@ -1,5 +1,5 @@
 import type { ICompare } from 'etcd3';
-import { ROLLOUT_ID_PATTERN } from './record-schemas.js';
+import { ROLLOUT_ID_PATTERN } from '../record-schemas.js';
 
 /**
  * Where the etcd state store keeps one rollout, under `<prefix>rollouts/<id>/`:

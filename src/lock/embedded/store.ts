@@ -1,19 +1,13 @@
 import { join } from 'node:path';
-import { RolloutError } from '../errors.js';
-import {
-  assertAcquireOptions,
-  assertKey,
-  assertLease,
-  assertNonEmptyString,
-  assertOwner,
-  assertPositiveInteger,
-} from './arguments.js';
-import { describeHolder } from './describe.js';
-import { hostIdentity, isPidAlive, type HostIdentity } from './host.js';
+import { RolloutError } from '../../errors.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../../infra/argument-checks.js';
+import { assertAcquireOptions, assertKey, assertLease, assertOwner } from '../arguments.js';
+import { describeHolder } from '../describe.js';
+import { hostIdentity, isPidAlive, type HostIdentity } from '../host.js';
 import { highestFence, nextFence, type LockTable } from './lock-table.js';
-import { isSameProcess, lockStatus, staleReason, type HostView } from './staleness.js';
+import { isSameProcess, lockStatus, staleReason, type HostView } from '../staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';
-import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockRecord, LockStatus, LockStore } from './types.js';
+import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockRecord, LockStatus, LockStore } from '../types.js';
 
 export interface EmbeddedLockOptions {
   /** The state dir; the store keeps its files under `<dir>/locks/`. */

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Etcd3, GRPCUnavailableError, type IKeyValue, type IOptions, type IRangeRequest } from 'etcd3';
-import { RolloutError } from '../errors.js';
-import { etcdFailure, PASS_THROUGH, rangeEnd } from '../etcd-shared.js';
+import { RolloutError } from '../../errors.js';
+import { etcdFailure, PASS_THROUGH, rangeEnd } from '../../infra/etcd-shared.js';
 
 type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
@@ -29,7 +29,7 @@ const RETRY_UNAVAILABLE = {
 
 /**
  * Answers can be larger than grpc's default 4 MiB (a page of audit chunks); requests stay under etcd's
- * 1.5 MiB because the store batches them (see etcd-batches.ts).
+ * 1.5 MiB because the store batches them (see batches.ts).
  */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 

@@ -1,6 +1,6 @@
 import { castGrpcError, Etcd3, FilterType, type KVClient } from 'etcd3';
-import { RolloutError } from '../errors.js';
-import { etcdFailure, PASS_THROUGH } from '../etcd-shared.js';
+import { RolloutError } from '../../errors.js';
+import { etcdFailure, PASS_THROUGH } from '../../infra/etcd-shared.js';
 
 /** gRPC call options (a deadline), named through etcd3 so that grpc-js stays its business. */
 export type CallOptions = NonNullable<Parameters<KVClient['range']>[1]>;

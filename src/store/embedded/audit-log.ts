@@ -1,8 +1,8 @@
 import { readTextIfExists } from './atomic-file.js';
 import type { AssertHeld } from './critical-section.js';
 import { appendLines, completeLines } from './json-lines.js';
-import { auditEventSchema, parseStored } from './record-schemas.js';
-import type { AuditEvent } from './types.js';
+import { auditEventSchema, parseStored } from '../record-schemas.js';
+import type { AuditEvent } from '../types.js';
 
 /** The audit log: one JSON event per line, appended and fsynced per batch, never rewritten. */
 

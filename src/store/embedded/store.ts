@@ -2,15 +2,16 @@ import type { Dirent } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { RolloutError } from '../errors.js';
-import { InFlight } from '../in-flight.js';
-import { assertNonEmptyString } from '../lock/arguments.js';
+import { RolloutError } from '../../errors.js';
+import { assertNonEmptyString } from '../../infra/argument-checks.js';
+import { isErrno } from '../../infra/errno.js';
+import { InFlight } from '../../infra/in-flight.js';
 import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
 import { appendAuditEvents, readAuditEvents } from './audit-log.js';
 import { claimCommands, enqueueCommand } from './command-queue.js';
 import { CriticalSections } from './critical-section.js';
 import { appendProgress, loadProgress } from './progress-log.js';
-import { readRecord, serializeRecord } from './record-file.js';
+import { readRecord } from './record-file.js';
 import {
   auditEventSchema,
   checkInput,
@@ -18,10 +19,11 @@ import {
   parseStored,
   progressBatchSchema,
   rolloutRecordSchema,
-} from './record-schemas.js';
+  serializeRecord,
+} from '../record-schemas.js';
 import { filesIn, rolloutFiles, rolloutsRoot, type RolloutFiles } from './rollout-files.js';
-import { isErrno, rolloutNotFound, storeFailure } from './store-errors.js';
-import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';
+import { rolloutNotFound, storeFailure } from '../store-errors.js';
+import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../types.js';
 
 export interface EmbeddedStateStoreOptions {
   /** The state dir (`--state-dir`); each rollout keeps its files under `<dir>/rollouts/<id>/`. */

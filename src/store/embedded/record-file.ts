@@ -1,8 +1,8 @@
 import { readTextIfExists } from './atomic-file.js';
-import { parseStored, rolloutRecordSchema } from './record-schemas.js';
+import { parseStored, rolloutRecordSchema } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
-import { corruptFile } from './store-errors.js';
-import type { RolloutRecord } from './types.js';
+import { corruptFile } from '../store-errors.js';
+import type { RolloutRecord } from '../types.js';
 
 /** The rollout's record, or undefined when its directory holds none. */
 export async function readRecord(files: RolloutFiles): Promise<RolloutRecord | undefined> {
@@ -15,9 +15,4 @@ export async function readRecord(files: RolloutFiles): Promise<RolloutRecord | u
     throw corruptFile(files.record, `id: "${record.id}" is not the name of its directory, "${files.id}"`);
   }
   return record;
-}
-
-/** Indented: the record is the one file people open to see what a rollout is doing. */
-export function serializeRecord(record: RolloutRecord): string {
-  return `${JSON.stringify(record, null, 2)}\n`;
 }

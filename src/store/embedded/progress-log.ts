@@ -2,10 +2,10 @@ import { stat, unlink } from 'node:fs/promises';
 import { readTextIfExists, writeFileAtomic } from './atomic-file.js';
 import type { AssertHeld } from './critical-section.js';
 import { appendLines, completeLines } from './json-lines.js';
-import { parseStored, progressBatchSchema } from './record-schemas.js';
+import { parseStored, progressBatchSchema } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
-import { isErrno } from './store-errors.js';
-import type { DroneProgressRecord } from './types.js';
+import { isErrno } from '../../infra/errno.js';
+import type { DroneProgressRecord } from '../types.js';
 
 /**
  * Per-drone progress as a log of batches (`progress.ndjson`, last one wins) on top of a folded base

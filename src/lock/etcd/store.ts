@@ -1,22 +1,16 @@
 import { EtcdLeaseInvalidError, type IKeyValue, type ITxnResponse } from 'etcd3';
-import { RolloutError } from '../errors.js';
-import { InFlight } from '../in-flight.js';
-import {
-  assertAcquireOptions,
-  assertKey,
-  assertLease,
-  assertNonEmptyString,
-  assertOwner,
-  assertPositiveInteger,
-} from './arguments.js';
-import { describeHolder } from './describe.js';
-import { EtcdConnection } from './etcd-connection.js';
-import { rangeEnd } from '../etcd-shared.js';
-import { nextEtcdFence, readLockAndCounter, takeRequest } from './etcd-fence.js';
-import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './etcd-record.js';
-import { hostIdentity, isPidAlive } from './host.js';
-import { isSameProcess, lockStatus, type HostView } from './staleness.js';
-import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore } from './types.js';
+import { RolloutError } from '../../errors.js';
+import { rangeEnd } from '../../infra/etcd-shared.js';
+import { InFlight } from '../../infra/in-flight.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../../infra/argument-checks.js';
+import { assertAcquireOptions, assertKey, assertLease, assertOwner } from '../arguments.js';
+import { describeHolder } from '../describe.js';
+import { EtcdConnection } from './connection.js';
+import { nextEtcdFence, readLockAndCounter, takeRequest } from './fence.js';
+import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './record.js';
+import { hostIdentity, isPidAlive } from '../host.js';
+import { isSameProcess, lockStatus, type HostView } from '../staleness.js';
+import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore } from '../types.js';
 
 export interface EtcdLockOptions {
   /** The cluster's client endpoints, `host:port` each, as `--store etcd://host:port[,host:port...]` names them. */
@@ -40,7 +34,7 @@ const DEFAULT_ETCD_PREFIX = 'fleet-rollout/';
 /**
  * The lock backend for many orchestrators on many machines: one etcd key per lock, attached to an etcd
  * lease of the lock's TTL, so that etcd itself deletes the lock of an owner that stops renewing. Fences
- * come from a counter per key that no lease deletes. See `etcd-record.ts` and `etcd-fence.ts` for the layout.
+ * come from a counter per key that no lease deletes. See `record.ts` and `fence.ts` for the layout.
  *
  * TTLs: the etcd lease gets `ttlMs` rounded up to whole seconds (at least 1), and etcd raises a TTL below
  * its minimum to that minimum (1.5 election timeouts: 2 s with etcd's defaults) and sweeps expired leases
@@ -269,7 +263,7 @@ class EtcdLockStore implements LockStore {
   }
 
   /**
-   * Takes the key if it does not exist, with the next fence (see `etcd-fence.ts`); else reads the holder.
+   * Takes the key if it does not exist, with the next fence (see `fence.ts`); else reads the holder.
    * The lock and the fence counter are read first, so a busy lock costs one request and no etcd lease.
    */
   async #take(key: string, owner: LockOwner, options: AcquireOptions): Promise<TakeAttempt> {

@@ -1,5 +1,5 @@
 import { ClientClosedError, isRecoverableError, type IOptions } from 'etcd3';
-import { RolloutError, type ErrorCode } from './errors.js';
+import { RolloutError, type ErrorCode } from '../errors.js';
 
 type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
 

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { RolloutError } from '../errors.js';
+import { RolloutError } from '../../errors.js';
 import { emptyLockTable, parseLockTable, serializeLockTable, type LockTable } from './lock-table.js';
 
 /**

@@ -1,8 +1,8 @@
-import type { EtcdStoreClient } from './etcd-client.js';
-import type { RolloutKeys } from './etcd-keys.js';
-import { decodeKv } from './etcd-values.js';
-import { operatorCommandSchema } from './record-schemas.js';
-import type { OperatorCommand } from './types.js';
+import type { EtcdStoreClient } from './client.js';
+import type { RolloutKeys } from './keys.js';
+import { decodeKv } from './values.js';
+import { operatorCommandSchema } from '../record-schemas.js';
+import type { OperatorCommand } from '../types.js';
 
 const PAGE_KEYS = 1_000;
 

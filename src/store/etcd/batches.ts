@@ -1,4 +1,4 @@
-import { RolloutError } from '../errors.js';
+import { RolloutError } from '../../errors.js';
 
 /**
  * How writes are cut to fit etcd's limits. With its defaults etcd refuses a txn with more than 128

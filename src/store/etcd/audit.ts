@@ -1,11 +1,11 @@
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import { z } from 'zod';
-import { batchPuts, chunkLines, MAX_TXN_OPS, type Put } from './etcd-batches.js';
-import type { EtcdStoreClient } from './etcd-client.js';
-import { auditChunkKey, recordExists, type RolloutKeys } from './etcd-keys.js';
-import { corruptKey, decodeJson, decodeKv } from './etcd-values.js';
-import { auditEventSchema } from './record-schemas.js';
-import type { AuditEvent } from './types.js';
+import { batchPuts, chunkLines, MAX_TXN_OPS, type Put } from './batches.js';
+import type { EtcdStoreClient } from './client.js';
+import { auditChunkKey, recordExists, type RolloutKeys } from './keys.js';
+import { corruptKey, decodeJson, decodeKv } from './values.js';
+import { auditEventSchema } from '../record-schemas.js';
+import type { AuditEvent } from '../types.js';
 
 /**
  * The audit log in etcd: events in chunks of up to 64 KiB (one JSON per line) under

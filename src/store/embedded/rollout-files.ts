@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ROLLOUT_ID_PATTERN } from './record-schemas.js';
+import { ROLLOUT_ID_PATTERN } from '../record-schemas.js';
 
 /** Where the embedded store keeps one rollout: `<state dir>/rollouts/<id>/`. */
 export interface RolloutFiles {

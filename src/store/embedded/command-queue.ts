@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
-import { operatorCommandSchema, parseStored } from './record-schemas.js';
+import { operatorCommandSchema, parseStored } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
-import { isErrno } from './store-errors.js';
-import type { OperatorCommand } from './types.js';
+import { isErrno } from '../../infra/errno.js';
+import type { OperatorCommand } from '../types.js';
 
 /**
  * Operator commands as one file each in `commands/`. Names sort by send time, then by a counter for

@@ -1,12 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { RolloutError } from '../errors.js';
-import { KeyedQueue } from '../keyed-queue.js';
+import { RolloutError } from '../../errors.js';
+import { KeyedQueue } from '../../infra/keyed-queue.js';
 
 /**
  * How long a section marker may go untouched before another process breaks it. Sections last a few
  * milliseconds and proper-lockfile touches the marker every stale/2 while held, so only a holder killed
- * with SIGKILL (or frozen for 5 s) is taken over. Same trade-off as the lock table (src/lock/table-file.ts).
+ * with SIGKILL (or frozen for 5 s) is taken over. Same trade-off as the lock table (src/lock/embedded/table-file.ts).
  */
 const SECTION_STALE_MS = 5_000;
 

@@ -1,12 +1,12 @@
 import type { IKeyValue } from 'etcd3';
 import { z } from 'zod';
-import { RolloutError } from '../errors.js';
-import type { LockOwner, LockRecord } from './types.js';
+import { RolloutError } from '../../errors.js';
+import type { LockOwner, LockRecord } from '../types.js';
 
 /**
  * How a lock lives in etcd: the key `<prefix>locks/<lock key>`, attached to the holder's etcd lease, with
  * a JSON value. The fence is in the value, and the highest fence handed out per key is kept apart (see
- * `etcd-fence.ts`). A value without a fence was written before fences could be raised to a floor: its
+ * `fence.ts`). A value without a fence was written before fences could be raised to a floor: its
  * fence is the key's create revision, as it was then.
  */
 export interface EtcdLockValue {

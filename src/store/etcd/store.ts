@@ -1,20 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import type { IKeyValue, ITxnResponse } from 'etcd3';
 import { z } from 'zod';
-import { RolloutError } from '../errors.js';
-import { assertNonEmptyString, assertPositiveInteger } from '../lock/arguments.js';
-import { appendAuditChunks, auditTxns, decodeAuditChunks, NO_COUNTER, type AuditCounter } from './etcd-audit.js';
-import { assertFits, batchPuts, type Put } from './etcd-batches.js';
-import { rangeEnd } from '../etcd-shared.js';
-import { EtcdStoreClient, keyAfter, retryCompacted } from './etcd-client.js';
-import { claimCommands } from './etcd-commands.js';
-import { commandKey, recordExists, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './etcd-keys.js';
-import { corruptKey, decodeKv } from './etcd-values.js';
-import { InFlight } from '../in-flight.js';
-import { KeyedQueue } from '../keyed-queue.js';
-import { serializeRecord } from './record-file.js';
-import { auditEventSchema, checkInput, droneProgressSchema, operatorCommandSchema, progressBatchSchema, ROLLOUT_ID_PATTERN, rolloutRecordSchema } from './record-schemas.js';
-import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from './types.js';
+import { RolloutError } from '../../errors.js';
+import { assertNonEmptyString, assertPositiveInteger } from '../../infra/argument-checks.js';
+import { rangeEnd } from '../../infra/etcd-shared.js';
+import { InFlight } from '../../infra/in-flight.js';
+import { KeyedQueue } from '../../infra/keyed-queue.js';
+import {
+  auditEventSchema,
+  checkInput,
+  droneProgressSchema,
+  operatorCommandSchema,
+  progressBatchSchema,
+  ROLLOUT_ID_PATTERN,
+  rolloutRecordSchema,
+  serializeRecord,
+} from '../record-schemas.js';
+import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../types.js';
+import { appendAuditChunks, auditTxns, decodeAuditChunks, NO_COUNTER, type AuditCounter } from './audit.js';
+import { assertFits, batchPuts, type Put } from './batches.js';
+import { EtcdStoreClient, keyAfter, retryCompacted } from './client.js';
+import { claimCommands } from './commands.js';
+import { commandKey, recordExists, rolloutKeys, rolloutsPrefix, type RolloutKeys } from './keys.js';
+import { corruptKey, decodeKv } from './values.js';
 
 export interface EtcdStateStoreOptions {
   /** The cluster's client endpoints, `host:port` each, as `--store etcd://host:port[,host:port...]` names them. */
@@ -44,14 +52,14 @@ const PARALLEL_READS = 64;
 
 /**
  * The state store for many orchestrators on many machines: every rollout under `<prefix>rollouts/<id>/`
- * in one etcd cluster (see etcd-keys.ts for the keys). Every write that must not lose a race is a txn
+ * in one etcd cluster (see keys.ts for the keys). Every write that must not lose a race is a txn
  * comparing a revision: a record is created only if absent and updated only if unchanged since it was
  * read (else read again and merged again); audit seqs are allocated by a compare-and-swap on a counter in
  * the same txn that adds the events; a command is taken by deleting it only if unchanged, so one taker
  * gets it. Writes to a rollout that has no record fail with E_ROLLOUT_NOT_FOUND.
  *
  * Batches bigger than one etcd request (128 operations, 1.5 MiB with etcd's defaults) are cut into
- * several txns (etcd-batches.ts). A progress batch is then not atomic as a whole, and an audit batch over
+ * several txns (batches.ts). A progress batch is then not atomic as a whole, and an audit batch over
  * ~1 MiB may have another writer's batch between its parts; each part is atomic and is seen whole or not
  * at all, and readers always see a prefix of the audit log.
  *
@@ -300,7 +308,7 @@ class EtcdStateStore implements StateStore {
     });
   }
 
-  /** Oldest first, each exactly once across every instance and process: see etcd-commands.ts. */
+  /** Oldest first, each exactly once across every instance and process: see commands.ts. */
   async takeCommands(id: string): Promise<OperatorCommand[]> {
     return this.#run(`take the commands of ${String(id)}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);

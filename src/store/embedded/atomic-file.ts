@@ -1,6 +1,6 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isErrno } from './store-errors.js';
+import { isErrno } from '../../infra/errno.js';
 
 let temps = 0;
 

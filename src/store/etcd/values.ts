@@ -1,7 +1,7 @@
-import { parseStored } from './record-schemas.js';
+import { parseStored } from '../record-schemas.js';
 import type { IKeyValue } from 'etcd3';
 import type { z } from 'zod';
-import { RolloutError } from '../errors.js';
+import { RolloutError } from '../../errors.js';
 
 /**
  * Values read back from etcd are checked with the schemas the embedded store uses (record-schemas.ts):

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { RolloutError } from '../errors.js';
-import type { LockRecord } from './types.js';
+import { RolloutError } from '../../errors.js';
+import type { LockRecord } from '../types.js';
 
 /**
  * The embedded store's whole state. Fences live apart from the locks so that releasing or reclaiming a
