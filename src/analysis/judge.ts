@@ -1,4 +1,4 @@
-import type { IntervalVerdict } from '../machine/types.js';
+import type { IntervalVerdict } from '../rollout/machine-types.js';
 import type { MetricSpec, RolloutSpec } from '../spec/types.js';
 import { sortedFinite, sortedMedian } from './mann-whitney.js';
 import { judgeMetric, num, type MetricJudgement } from './metric-judge.js';

@@ -1,6 +1,6 @@
 import type { RolloutSpec } from '../spec/types.js';
 import { judgeWithSpec, summarize, type MetricSamples } from './judge.js';
-import type { IntervalVerdict } from '../machine/types.js';
+import type { IntervalVerdict } from '../rollout/machine-types.js';
 
 /** The telemetry an analysis interval was judged on, as the audit log keeps it. */
 export interface RecordedInterval {

@@ -1,4 +1,4 @@
-import type { IntervalVerdict } from '../machine/types.js';
+import type { IntervalVerdict } from '../rollout/machine-types.js';
 
 /** One metric's verdict in one interval: within its limits, above or below them, or not enough data. */
 export type MetricVerdict = 'pass' | 'high' | 'low' | 'nodata';

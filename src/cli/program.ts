@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { SpecError } from '../spec/spec-error.js';
-import { EXIT_CODES } from '../runner/report.js';
+import { EXIT_CODES } from '../rollout/report.js';
 import type { CommonOptions, OutputFormat } from './common.js';
 import { printJson } from './common.js';
 import { LOG_LEVELS } from './logger.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RolloutResult } from '../machine/types.js';
+import type { RolloutResult } from '../rollout/machine-types.js';
 import { corruptFile } from './store-errors.js';
 import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord } from './types.js';
 

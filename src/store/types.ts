@@ -1,5 +1,5 @@
 /** The state store: what a rollout leaves behind so any shell can watch, steer and resume it. */
-import type { RolloutResult } from '../machine/types.js';
+import type { RolloutResult } from '../rollout/machine-types.js';
 
 export interface RolloutOwner {
   readonly host: string;

@@ -4,9 +4,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/analysis/noise.js';
 import type { DroneClient, DroneReply } from '../../src/fleet/drone-client.js';
 import type { TelemetryBody, TelemetrySample } from '../../src/protocol/v1.js';
-import { AnalysisStage } from '../../src/runner/analysis-stage.js';
-import type { RolloutRuntime } from '../../src/runner/context.js';
-import { Ledger } from '../../src/runner/ledger.js';
+import { AnalysisStage } from '../../src/rollout/analysis-stage.js';
+import type { RolloutRuntime } from '../../src/rollout/context.js';
+import { Ledger } from '../../src/rollout/ledger.js';
 import type { Drone, MetricSpec, Plan, RolloutSpec } from '../../src/spec/types.js';
 
 const FILE = 'aim_lock_config.conf';

@@ -17,7 +17,7 @@ import {
 } from '../helpers/chaos.js';
 import { shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, within } from '../helpers/fleet.js';
-import { EXIT_CODES } from '../../src/runner/report.js';
+import { EXIT_CODES } from '../../src/rollout/report.js';
 
 /**
  * Durable rollouts: a real `rollout run` is SIGKILLed at many points, then `rollout resume <id>` (or

@@ -6,8 +6,8 @@ import { startFleetSim, writeInventory, type RunningFleet } from '../../src/simu
 import { writeLockRecord } from '../../src/agent/local-lock.js';
 import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
 import type { LockStore } from '../../src/lock/types.js';
-import type { VerdictRecord } from '../../src/machine/types.js';
-import { runRollout, type RunningRollout } from '../../src/runner/run-rollout.js';
+import type { VerdictRecord } from '../../src/rollout/machine-types.js';
+import { runRollout, type RunningRollout } from '../../src/rollout/run.js';
 import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { StateStore } from '../../src/store/types.js';
 import { loadPlan } from '../../src/spec/load-plan.js';

@@ -1,8 +1,8 @@
 import { DroneClient, misconfiguration } from '../../fleet/drone-client.js';
 import { forEachDrone } from '../../fleet/for-each-drone.js';
 import { isHot } from '../../protocol/v1.js';
-import { allowed, spread } from '../../runner/context.js';
-import { EXIT_CODES } from '../../runner/report.js';
+import { allowed, spread } from '../../rollout/context.js';
+import { EXIT_CODES } from '../../rollout/report.js';
 import { closestKey } from '../../spec/did-you-mean.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import { planWarnings } from '../../spec/plan-warnings.js';

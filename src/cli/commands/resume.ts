@@ -1,7 +1,7 @@
 import { RolloutError } from '../../errors.js';
-import { EXIT_CODES } from '../../runner/report.js';
-import { prepareResume } from '../../runner/resume.js';
-import { runRollout } from '../../runner/run-rollout.js';
+import { EXIT_CODES } from '../../rollout/report.js';
+import { prepareResume } from '../../rollout/resume.js';
+import { runRollout } from '../../rollout/run.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import type { Plan } from '../../spec/types.js';
 import type { RolloutRecord } from '../../store/types.js';

@@ -1,4 +1,4 @@
-import { newRolloutId, runRollout } from '../../runner/run-rollout.js';
+import { newRolloutId, runRollout } from '../../rollout/run.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import { currentOwner, fileDigest, readToken } from '../common.js';
 import { openRolloutSession, superviseRollout } from '../rollout-session.js';

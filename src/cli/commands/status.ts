@@ -1,5 +1,5 @@
 import { formatDuration } from '../../lock/describe.js';
-import { EXIT_CODES } from '../../runner/report.js';
+import { EXIT_CODES } from '../../rollout/report.js';
 import type { AuditEvent, RolloutRecord, StateStore } from '../../store/types.js';
 import { RolloutError } from '../../errors.js';
 import { count } from '../../wording.js';

@@ -2,7 +2,7 @@ import { RolloutError } from '../errors.js';
 import { describeHolder } from '../lock/describe.js';
 import { keepLease, type LeaseKeeper } from '../lock/lease-keeper.js';
 import type { Lease, LockOwner, LockStore } from '../lock/types.js';
-import type { RolloutEffects } from '../machine/types.js';
+import type { RolloutEffects } from './machine-types.js';
 import { AnalysisStage } from './analysis-stage.js';
 import type { RolloutRuntime } from './context.js';
 import { checkFleetVersions, pauseFleet, pushStep, rereadVersions, resumeFleet, rollBack, verifyPromotion } from './fleet-stages.js';

@@ -1,8 +1,8 @@
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
-import { Ledger } from '../../src/runner/ledger.js';
-import { RolloutRecorder } from '../../src/runner/recorder.js';
+import { Ledger } from '../../src/rollout/ledger.js';
+import { RolloutRecorder } from '../../src/rollout/recorder.js';
 import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { StateStore } from '../../src/store/types.js';
 import { sampleRecord } from '../store/conformance.js';

@@ -6,7 +6,7 @@ import { describeHolder, formatDuration } from '../lock/describe.js';
 import type { Lease, LockStore } from '../lock/types.js';
 import type { Plan } from '../spec/types.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
-import type { ResumePoint } from './run-rollout.js';
+import type { ResumePoint } from './run.js';
 
 /** Where `rollout resume` takes a rollout over from, or the result it reached while resume looked. */
 export type ResumeStart = { readonly ended: RolloutRecord } | { readonly point: ResumePoint; readonly fence: number | null };

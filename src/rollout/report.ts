@@ -1,4 +1,4 @@
-import type { RolloutOutput, RolloutResult } from '../machine/types.js';
+import type { RolloutOutput, RolloutResult } from './machine-types.js';
 import type { Plan } from '../spec/types.js';
 import type { DroneState, Ledger } from './ledger.js';
 

@@ -3,7 +3,7 @@ import { judgeWithSpec, summarize, type MetricSamples } from '../analysis/judge.
 import { SamplePool } from '../analysis/sample-pool.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
 import { isHot, type TelemetryBody, type TelemetrySample } from '../protocol/v1.js';
-import type { AnalysisOutcome } from '../machine/types.js';
+import type { AnalysisOutcome } from './machine-types.js';
 import type { PlanStep } from '../spec/types.js';
 import { dronesOf, spread, type RolloutRuntime } from './context.js';
 import { fleetVersions, offVersionDrones } from './mixed-fleet.js';

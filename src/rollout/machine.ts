@@ -11,7 +11,7 @@ import type {
   StageOutcome,
   StepSchedule,
   VerdictRecord,
-} from './types.js';
+} from './machine-types.js';
 
 export interface RolloutContext {
   readonly rolloutId: string;

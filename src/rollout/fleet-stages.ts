@@ -1,7 +1,7 @@
 import { misconfiguration, type DroneFailure } from '../fleet/drone-client.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
 import { isHot } from '../protocol/v1.js';
-import type { CleanupOutcome, StageOutcome } from '../machine/types.js';
+import type { CleanupOutcome, StageOutcome } from './machine-types.js';
 import type { Drone } from '../spec/types.js';
 import { allowed, describeThreshold, dronesOf, type RolloutRuntime } from './context.js';
 import { formatDuration } from '../spec/duration.js';

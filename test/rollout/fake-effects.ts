@@ -6,7 +6,7 @@ import type {
   RolloutEffects,
   StageOutcome,
   StepSchedule,
-} from '../../src/machine/types.js';
+} from '../../src/rollout/machine-types.js';
 
 /** Scripted effects for machine tests: each call is recorded, each answer comes from the script. */
 export class FakeEffects implements RolloutEffects {

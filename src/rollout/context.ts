@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DroneClient } from '../fleet/drone-client.js';
-import type { VerdictRecord } from '../machine/types.js';
+import type { VerdictRecord } from './machine-types.js';
 import type { Drone, Plan, Threshold } from '../spec/types.js';
 import type { Ledger } from './ledger.js';
 import type { RolloutRecorder } from './recorder.js';

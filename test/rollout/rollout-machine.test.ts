@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise, waitFor } from 'xstate';
-import { createRolloutMachine } from '../../src/machine/rollout-machine.js';
-import type { RolloutInput, RolloutOutput } from '../../src/machine/types.js';
+import { createRolloutMachine } from '../../src/rollout/machine.js';
+import type { RolloutInput, RolloutOutput } from '../../src/rollout/machine-types.js';
 import { FakeEffects, steps } from './fake-effects.js';
 
 const input: RolloutInput = {
