@@ -47,6 +47,8 @@ export class AnalysisStage {
   /** Per metric: the latest live baseline samples with enough values, for steps that have nothing better. */
   #earlierBaseline = new Map<string, readonly number[]>();
   #pushedAt = 0;
+  /** Drones an adopted mixed fleet left on a third version, from the versions seen before the first push. */
+  #offVersion: ReadonlySet<string> | undefined;
 
   constructor(runtime: RolloutRuntime) {
     this.#runtime = runtime;
@@ -92,7 +94,8 @@ export class AnalysisStage {
     const step = this.#step(input.stepIndex);
     const canaryIds = spread(step.drones.filter((id) => ledger.get(id).now?.sha256 === plan.config.sha256), SAMPLED_DRONES);
     // Drones another rollout left on a third version (an adopted mixed fleet) are never baseline.
-    const offVersion = offVersionDrones(fleetVersions(this.#runtime));
+    this.#offVersion ??= offVersionDrones(fleetVersions(this.#runtime));
+    const offVersion = this.#offVersion;
     const baselineIds = spread(
       plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent && !offVersion.has(id)),
       SAMPLED_DRONES,

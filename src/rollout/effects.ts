@@ -192,8 +192,6 @@ export function createRolloutEffects(
 
     async releaseLock(input) {
       await persistedIfPossible();
-      // Given up to another holder during clean-up: that lock is theirs to release.
-      if (lease === null) return;
       const held = leaseFor(input.fence);
       await locks.release(held);
       lease = null;

@@ -5,7 +5,7 @@ import type { CleanupOutcome, StageOutcome } from './machine-types.js';
 import type { Drone } from '../spec/types.js';
 import { allowed, describeThreshold, dronesOf, type RolloutRuntime } from './context.js';
 import { formatDuration } from '../spec/duration.js';
-import { count } from '../wording.js';
+import { count, listIds } from '../wording.js';
 import { describeOthers, fleetVersions, offVersionDrones } from './mixed-fleet.js';
 
 /** Counts a stage's failures against the spec's abort thresholds; the first breach is the reason to stop. */
@@ -75,12 +75,6 @@ class FailureBudget {
 /** A drone that answered no did nothing; one that did not answer, was cancelled or said yes oddly may have acted. */
 function landedMaybe(failure: DroneFailure): boolean {
   return failure.kind === 'unreachable' || failure.kind === 'cancelled' || failure.kind === 'bad_answer';
-}
-
-/** `drone-1, drone-2` or `drone-1, drone-2 and 8 more`. */
-function listIds(ids: readonly string[]): string {
-  const shown = ids.slice(0, 5).join(', ');
-  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
 }
 
 function concurrency(runtime: RolloutRuntime): number {
@@ -317,11 +311,9 @@ export async function resumeFleet(runtime: RolloutRuntime, signal: AbortSignal):
     return 'continue';
   });
   if (incomplete.length === 0) return { incomplete };
-  const silent = incomplete.filter((id) => {
-    const progress = runtime.ledger.get(id);
-    return progress.before === null && progress.now === null;
-  });
-  const untouched = incomplete.filter((id) => !runtime.ledger.get(id).pushSent && !silent.includes(id));
+  const neverAnswered = (id: string) => runtime.ledger.get(id).before === null && runtime.ledger.get(id).now === null;
+  const silent = incomplete.filter(neverAnswered);
+  const untouched = incomplete.filter((id) => !runtime.ledger.get(id).pushSent && !neverAnswered(id));
   const notes = [`${count(incomplete.length, 'drone')} could not be resumed and may still be paused: ${listIds(incomplete)}`];
   if (silent.length > 0) notes.push(`${count(silent.length, 'drone')} of them never answered this rollout at all (unreachable from the pause on): ${listIds(silent)}`);
   if (untouched.length > 0) notes.push(`${count(untouched.length, 'drone')} of them never got the new config: ${listIds(untouched)}`);

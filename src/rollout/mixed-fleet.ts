@@ -1,4 +1,5 @@
 import type { VersionRef } from '../protocol/v1.js';
+import { listIds } from '../wording.js';
 import type { RolloutRuntime } from './context.js';
 
 /** The versions the targeted drones ran when paused, besides the new config. */
@@ -35,8 +36,7 @@ export function fleetVersions(runtime: RolloutRuntime): FleetVersions {
 export function describeOthers(versions: FleetVersions): string {
   return [...versions.others.values()]
     .map(({ version, drones }) => {
-      const named = drones.slice(0, 5).join(', ') + (drones.length > 5 ? ` and ${drones.length - 5} more` : '');
-      return `${named} ${drones.length === 1 ? 'runs' : 'run'} ${version}`;
+      return `${listIds(drones)} ${drones.length === 1 ? 'runs' : 'run'} ${version}`;
     })
     .join('; ');
 }

@@ -9,7 +9,7 @@ import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } fro
 import type { ResumePoint } from './run.js';
 
 /** Where `rollout resume` takes a rollout over from, or the result it reached while resume looked. */
-export type ResumeStart = { readonly ended: RolloutRecord } | { readonly point: ResumePoint; readonly fence: number | null };
+export type ResumeStart = { readonly ended: RolloutRecord } | { readonly point: ResumePoint };
 
 export interface PrepareResumeOptions {
   readonly plan: Plan;
@@ -178,5 +178,5 @@ export async function prepareResume(options: PrepareResumeOptions): Promise<Resu
     if (taken) await locks.release(taken);
     return { ended: latest };
   }
-  return { point: { snapshot, lease, leaseTaken: taken !== null, progress: fleet.progress }, fence: lease?.fence ?? null };
+  return { point: { snapshot, lease, leaseTaken: taken !== null, progress: fleet.progress } };
 }

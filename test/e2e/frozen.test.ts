@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
@@ -13,6 +12,11 @@ interface SimStats {
 
 async function simStats(sim: SimProcess): Promise<SimStats> {
   return (await (await fetch(`${sim.url}/sim/stats`)).json()) as SimStats;
+}
+
+/** Waits until the frozen run's lease has run out, as the lock table sees it: the successor may take it. */
+async function leaseExpired(stateDir: string): Promise<void> {
+  await expect.poll(async () => (await lockTable(stateDir))[0]?.staleReason, { timeout: 20_000, interval: 100 }).toBe('expired');
 }
 
 async function versions(sim: SimProcess): Promise<Record<string, string | undefined>> {
@@ -49,7 +53,7 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
       await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, { timeout: 15_000, interval: 50 }).toBe(5);
       frozen.child.kill('SIGSTOP');
-      await sleep(5_000);
+      await leaseExpired(state.path);
 
       // And a second rollout that takes the expired lock with a larger fence, adopts the mixed fleet it finds,
       // and pushes its canary (drones 1 … 3), then bakes
@@ -164,7 +168,7 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
         .poll(async () => Object.values(await fleetHealth(sim, 3)).filter((d) => d.configs[FILE]?.version === 'v43').length, { timeout: 15_000, interval: 20 })
         .toBe(3);
       frozen.child.kill('SIGSTOP');
-      await sleep(2500);
+      await leaseExpired(state.path);
 
       // The successor reclaims the expired lease and fences only its canary (drones 1 … 3), then bakes.
       const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });

@@ -226,8 +226,10 @@ describe('the config lock across real rollout processes', () => {
     const frozenFence = await canaryPushed();
     const frozenId = (await lockTable(state.path))[0]?.owner.rollout ?? '';
     frozen.child.kill('SIGSTOP');
-    await sleep(2200);
-    expect(await lockTable(state.path)).toMatchObject([{ key: FILE, state: 'stale', staleReason: 'expired', owner: { rollout: frozenId } }]);
+    // Until its lease runs out, as the lock table sees it.
+    await expect
+      .poll(async () => lockTable(state.path), { timeout: 20_000, interval: 100 })
+      .toMatchObject([{ key: FILE, state: 'stale', staleReason: 'expired', owner: { rollout: frozenId } }]);
 
     const takeoverSpec = await writeSpec(state.path, 'takeover', { bake: '1s', version: 'v44', mixedVersions: 'adopt' });
     const takeover = await within(runCli(runArgs(takeoverSpec, sim, state.path)), 20_000, 'the takeover run');
@@ -278,7 +280,7 @@ describe('the config lock across real rollout processes', () => {
     const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
     const frozenFence = await canaryPushed();
     frozen.child.kill('SIGSTOP');
-    await sleep(2200);
+    await expect.poll(async () => (await lockTable(state.path))[0]?.staleReason, { timeout: 20_000, interval: 100 }).toBe('expired');
 
     const successorSpec = await writeSpec(state.path, 'successor', { bake: '6s', version: 'v44', mixedVersions: 'adopt' });
     const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));

@@ -129,9 +129,10 @@ export async function planCommand(options: PlanOptions): Promise<number> {
       });
       return 'continue';
     });
-    const answered = plan.drones.filter((d) => checks.some((c) => c.id === d.id && c.error === undefined));
-    rate = await sampleRate(client, answered[0]);
-    metrics = await reportedMetrics(client, spread(answered, METRIC_DRONES));
+    const healthy = new Set(checks.filter((c) => c.error === undefined).map((c) => c.id));
+    const reachable = plan.drones.filter((d) => healthy.has(d.id));
+    rate = await sampleRate(client, reachable[0]);
+    metrics = await reportedMetrics(client, spread(reachable, METRIC_DRONES));
   } finally {
     client.close();
   }

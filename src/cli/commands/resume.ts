@@ -77,7 +77,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
     });
     if ('ended' in start) return await reportEnded(session, start.ended, options);
     const { point } = start;
-    session.display.note(`resuming ${record.id} at "${record.stage}"${start.fence === null ? '' : ` with fence ${start.fence}`}${options.rollback ? ', rolling back' : ''}`);
+    session.display.note(`resuming ${record.id} at "${record.stage}"${point.lease === null ? '' : ` with fence ${point.lease.fence}`}${options.rollback ? ', rolling back' : ''}`);
     const running = await runRollout({
       plan,
       locks: session.locks,
