@@ -119,6 +119,16 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     }
   });
 
+  it('text progress counts each verdict against its own step\'s intervals', async () => {
+    sim = await startSimProcess(['--drones', '6']);
+    const spec = await writeSpec(state.path, 'counted', { bake: '1s' });
+    await writeFile(spec, (await readFile(spec, 'utf8')).replace('  - { percent: 100, bake: 0s }', '  - { percent: 100, bake: 500ms }'));
+    const run = await runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const counted = [...run.stdout.matchAll(/^ {2}(canary|wave 1) interval (\d+)\/(\d+):/gm)].map((m) => `${m[1]} ${m[2]}/${m[3]}`);
+    expect(counted).toEqual(['canary 1/2', 'canary 2/2', 'wave 1 1/1']);
+  });
+
   it('text output names the HOT drone for a person', async () => {
     sim = await startSimProcess(['--drones', '20', '--hot', 'drone-7']);
     const run = await runCli(['run', 'rollouts/aim-sensitivity-hot.yaml', '--inventory', sim.inventory, '--state-dir', state.path]);
