@@ -4,7 +4,7 @@ import { defaultLogger } from './default-logger.js';
 import { DroneAgent } from './drone-agent.js';
 import { serve, type RunningServer } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
-import { expectInteger, expectNonEmptyString } from './option-checks.js';
+import { expectInteger, expectNonEmptyString } from '../infra/argument-checks.js';
 import { createRequestHandler } from './request-handler.js';
 import { noTelemetry, type TelemetrySourceFactory } from './telemetry-source.js';
 

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isErrno } from '../infra/errno.js';
-import { namesIn, readFileIfExists, readJsonFile, sizeOf, syncDir, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+import { syncDirectory } from '../infra/atomic-write.js';
+import { namesIn, readFileIfExists, sizeOf } from '../infra/optional-files.js';
+import { readJsonFile, writeAgentFile, writeJsonAtomic } from './agent-files.js';
 import { sha256Hex, unmanagedVersion } from './checksum.js';
 import type { ConfigContent } from './telemetry-source.js';
 import { versionRefSchema, type VersionRef } from '../protocol/v1.js';
@@ -122,7 +124,7 @@ export class ConfigStore {
     const sha256 = sha256Hex(content);
     const current = this.#entries.get(file)?.meta.current;
     const version = current?.sha256 === sha256 ? current.version : unmanagedVersion(sha256);
-    if ((await readFileIfExists(this.#blobPath(sha256))) === undefined) await writeFileAtomic(this.#blobPath(sha256), content);
+    if ((await readFileIfExists(this.#blobPath(sha256))) === undefined) await writeAgentFile(this.#blobPath(sha256), content);
     return { version, sha256 };
   }
 
@@ -145,9 +147,9 @@ export class ConfigStore {
     const path = join(this.#dir, file);
     if (content === null) {
       await rm(path, { force: true });
-      await syncDir(this.#dir);
+      await syncDirectory(this.#dir);
     } else {
-      await writeFileAtomic(path, content);
+      await writeAgentFile(path, content);
     }
     await this.#writeMeta(file, { ...next, pending: null });
     const entry: ConfigEntry = { meta: next };
@@ -183,12 +185,7 @@ export class ConfigStore {
   }
 
   async #metaFilesOnDisk(): Promise<string[]> {
-    try {
-      return (await readdir(join(this.#dir, '.agent', 'meta'))).filter((name) => !name.startsWith('.'));
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return [];
-      throw error;
-    }
+    return (await namesIn(join(this.#dir, '.agent', 'meta'))).filter((name) => !name.startsWith('.'));
   }
 
   /** Trusts the file's actual sha256 over the metadata, finishing or forgetting an interrupted write. */
@@ -221,7 +218,7 @@ export class ConfigStore {
     const sha256 = sha256Hex(seed.content);
     const meta: ConfigMeta = { ...EMPTY_META, current: { version: seed.version, sha256 } };
     // Seeding a brand-new drone needs no fsync: a crash here leaves a drone that is simply seeded again.
-    await writeFileAtomic(join(this.#dir, seed.file), seed.content, { durable: false });
+    await writeAgentFile(join(this.#dir, seed.file), seed.content, { durable: false });
     await writeJsonAtomic(this.#metaPath(seed.file), { ...meta, pending: null }, { durable: false });
     this.#entries.set(seed.file, { meta });
     this.#onLoaded?.(seed.file, { sha256, content: seed.content });

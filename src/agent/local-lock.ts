@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { link, readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isErrno } from '../infra/errno.js';
-import { readFileIfExists, tempPathBeside, writeFileAtomic, writeNewFile } from './atomic-file.js';
+import { namesIn, readFileIfExists } from '../infra/optional-files.js';
+import { isPid, isPidAlive } from '../infra/process.js';
+import { writeAgentFile } from './agent-files.js';
 
 /**
  * The drone's LOCAL lock: one JSON file per config at `<dir>/.agent/locks/<file>`, present only while
@@ -69,7 +71,7 @@ function lockDirOf(dir: string): string {
 
 /** Writes (or refreshes) a lock file as is; fault injection uses it to plant HOT and stale locks. */
 export async function writeLockRecord(dir: string, record: LocalLockRecord): Promise<void> {
-  await writeFileAtomic(join(lockDirOf(dir), record.file), JSON.stringify(record), { durable: false });
+  await writeAgentFile(join(lockDirOf(dir), record.file), JSON.stringify(record), { durable: false });
 }
 
 export class LocalLocks {
@@ -155,15 +157,10 @@ export class LocalLocks {
   }
 
   async #lockFiles(): Promise<string[]> {
-    try {
-      const names = await readdir(this.#dir);
-      if (names.length > 0) this.#onLockSeen?.();
-      // Dot names are our temp files mid-creation, not locks.
-      return names.filter((name) => !name.startsWith('.')).sort();
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return [];
-      throw error;
-    }
+    const names = await namesIn(this.#dir);
+    if (names.length > 0) this.#onLockSeen?.();
+    // Dot names are our temp files mid-creation, not locks.
+    return names.filter((name) => !name.startsWith('.')).sort();
   }
 
   /**
@@ -191,7 +188,7 @@ export class LocalLocks {
 
   #staleReason(record: LocalLockRecord): StaleReason | undefined {
     // A pid only means something on the host that wrote it; elsewhere the heartbeat decides.
-    if (record.owner.host === THIS_HOST && !isPidAlive(record.owner.pid)) return 'owner_dead';
+    if (record.owner.host === THIS_HOST && !isRecordedPidAlive(record.owner.pid)) return 'owner_dead';
     if (this.#now() - record.heartbeat > this.#ttlMs) return 'expired';
     return undefined;
   }
@@ -213,33 +210,21 @@ export class LocalLocks {
     return true;
   }
 
-  /** Creates the lock file only if absent; the content is complete before the name appears (link is atomic). */
+  /** Creates the lock file only if absent; the content is complete before the name appears. */
   async #createExclusive(file: string, content: string): Promise<boolean> {
-    const path = join(this.#dir, file);
-    const temp = tempPathBeside(path);
     try {
-      await writeNewFile(temp, content, false);
-      await link(temp, path);
+      await writeAgentFile(join(this.#dir, file), content, { durable: false, exclusive: true });
       return true;
     } catch (error) {
       if (isErrno(error, 'EEXIST')) return false;
       throw error;
-    } finally {
-      await rm(temp, { force: true });
     }
   }
 }
 
-export function isPidAlive(pid: number): boolean {
-  // 0 and negatives address process groups in kill(2); they never name a lock owner.
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else — alive all the same.
-    return !isErrno(error, 'ESRCH');
-  }
+/** Whether the process of a pid read from disk (a lock owner, a temp file's writer) is alive: a number that names no process is not. */
+export function isRecordedPidAlive(pid: number): boolean {
+  return isPid(pid) && isPidAlive(pid);
 }
 
 function parseLockRecord(raw: string, file: string): LocalLockRecord | undefined {

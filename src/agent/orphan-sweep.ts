@@ -1,8 +1,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { namesIn, sizeOf, tempWriterPid } from './atomic-file.js';
-import { isPidAlive } from './local-lock.js';
+import { namesIn, sizeOf } from '../infra/optional-files.js';
+import { tempWriterPid } from './agent-files.js';
+import { isRecordedPidAlive } from './local-lock.js';
 
 /** Every folder of a drone's dir where an atomic write puts its temp file. */
 const WRITE_DIRS = ['.', '.agent', join('.agent', 'meta'), join('.agent', 'blobs'), join('.agent', 'locks')] as const;
@@ -20,7 +21,7 @@ export async function removeInterruptedWrites(dir: string, droneId: string, logg
     const path = join(dir, folder);
     for (const name of await namesIn(path)) {
       const pid = tempWriterPid(name);
-      if (pid === undefined || isPidAlive(pid)) continue;
+      if (pid === undefined || isRecordedPidAlive(pid)) continue;
       bytes += await sizeOf(join(path, name));
       await rm(join(path, name), { force: true });
       files += 1;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
+import { readJsonFile, writeJsonAtomic } from './agent-files.js';
 
 /** How many rollouts that resumed this drone are remembered, newest kept. */
 const RELEASED_KEPT = 64;

@@ -1,4 +1,5 @@
-import { hostIdentity, isPidAlive } from '../lock/host.js';
+import { hostIdentity } from '../lock/host.js';
+import { isPidAlive } from '../infra/process.js';
 import type { RolloutRecord } from '../store/types.js';
 
 /** A running rollout's record is refreshed this often (runner HEARTBEAT_MS); three misses mean it is gone. */

@@ -36,27 +36,3 @@ function readBootId(): string {
   const bootTime = Date.now() - uptime() * 1000;
   return `uptime:${Math.floor(bootTime / FALLBACK_BOOT_ROUNDING_MS) * FALLBACK_BOOT_ROUNDING_MS}`;
 }
-
-/**
- * Whether a process with this pid exists on this host. EPERM means it exists but belongs to another
- * user, so it is alive. A recycled pid reads as alive; the lease's TTL covers that case.
- */
-export function isPidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
-    // 0 and negative pids address process groups in kill(2), which would answer for the wrong thing.
-    throw new TypeError(`Expected \`pid\` to be a positive integer, got \`${String(pid)}\` (${typeof pid})`);
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ESRCH') {
-      return false;
-    }
-    if (code === 'EPERM') {
-      return true;
-    }
-    throw error;
-  }
-}

@@ -10,7 +10,7 @@ import { defaultLogger } from '../agent/default-logger.js';
 import { serve } from '../agent/http-server.js';
 import { LockCollector } from '../agent/lock-collector.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
-import { expectInteger } from '../agent/option-checks.js';
+import { expectInteger } from '../infra/argument-checks.js';
 import { createRequestHandler, type DroneRequestHooks } from '../agent/request-handler.js';
 import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
 import { droneNumber, SimDrones } from './sim-drones.js';

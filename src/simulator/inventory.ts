@@ -1,5 +1,5 @@
 import type { Drone } from '../spec/types.js';
-import { writeFileAtomic } from '../agent/atomic-file.js';
+import { writeFileAtomic } from '../infra/atomic-write.js';
 
 /**
  * Writes an inventory file (`drones: [{id, url, labels}]`) a rollout spec can point at, as JSON (which
@@ -8,5 +8,5 @@ import { writeFileAtomic } from '../agent/atomic-file.js';
 export async function writeInventory(path: string, drones: readonly Drone[]): Promise<void> {
   const document = { drones: drones.map(({ id, url, labels }) => ({ id, url, labels: { ...labels } })) };
   const lines = document.drones.map((drone) => `  ${JSON.stringify(drone)}`);
-  await writeFileAtomic(path, `{"drones": [\n${lines.join(',\n')}\n]}\n`);
+  await writeFileAtomic(path, `{"drones": [\n${lines.join(',\n')}\n]}\n`, { createDir: true });
 }

@@ -10,10 +10,10 @@ const agents = agentFixture();
 afterEach(agents.cleanup);
 
 /** The incident's leftover: a lock whose owner pid is dead on this host. */
-async function plantDeadOwnerLock(dir: string): Promise<void> {
+async function plantDeadOwnerLock(dir: string, pid = 2_147_483_646): Promise<void> {
   await mkdir(join(dir, '.agent', 'locks'), { recursive: true });
   const at = Date.now();
-  const record = { file: FILE, owner: { pid: 2_147_483_646, host: hostname(), rollout: 'crashed' }, fence: 2, acquired: at, heartbeat: at, token: 'dead' };
+  const record = { file: FILE, owner: { pid, host: hostname(), rollout: 'crashed' }, fence: 2, acquired: at, heartbeat: at, token: 'dead' };
   await writeFile(join(dir, '.agent', 'locks', FILE), JSON.stringify(record));
 }
 
@@ -45,6 +45,15 @@ describe('local lock table', () => {
     expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'free' } });
     expect(after.body).toEqual({ locks: [], fences: { [FILE]: 0 } });
     expect(restarted.lines).toContainEqual(expect.objectContaining({ level: 40, drone: 'drone-a', file: FILE, reason: 'owner_dead', msg: expect.stringContaining('reclaimed stale local lock') }));
+  });
+
+  test.each([0, -1, 1.5, 2 ** 31])('a lock whose owner pid %s names no process has a dead owner', async (pid) => {
+    const agent = await agents.start();
+    await plantDeadOwnerLock(agent.dir, pid);
+
+    const listed = await call(agent.url, 'GET', '/v1/locks');
+
+    expect(listed.body.locks).toEqual([expect.objectContaining({ owner: { pid, host: hostname(), rollout: 'crashed' }, state: 'stale', reason: 'owner_dead' })]);
   });
 
   test('the collector reclaims a lock that goes stale while the agent runs', async () => {

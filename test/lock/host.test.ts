@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { hostIdentity, isPidAlive } from '../../src/lock/host.js';
+import { isPidAlive } from '../../src/infra/process.js';
+import { hostIdentity } from '../../src/lock/host.js';
 
 describe('hostIdentity', () => {
   it('is this host and its kernel boot id, the same on every call', () => {

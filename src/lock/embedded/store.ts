@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { RolloutError } from '../../errors.js';
 import { assertNonEmptyString, assertPositiveInteger } from '../../infra/argument-checks.js';
+import { isPidAlive } from '../../infra/process.js';
 import { assertAcquireOptions, assertKey, assertLease, assertOwner } from '../arguments.js';
 import { describeHolder } from '../describe.js';
-import { hostIdentity, isPidAlive, type HostIdentity } from '../host.js';
+import { hostIdentity, type HostIdentity } from '../host.js';
 import { highestFence, nextFence, type LockTable } from './lock-table.js';
 import { isSameProcess, lockStatus, staleReason, type HostView } from '../staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';
@@ -22,7 +23,7 @@ export interface EmbeddedLockOptions {
   readonly host?: string;
   /** @default the kernel's boot id (see `hostIdentity`) */
   readonly bootId?: string;
-  /** @default `isPidAlive` from `host.ts` (signal 0) */
+  /** @default `isPidAlive` from `infra/process.ts` (signal 0) */
   readonly isPidAlive?: (pid: number) => boolean;
   /** How often a waiting `acquire` looks at a busy lock again, in milliseconds. @default 100 */
   readonly pollMs?: number;

@@ -8,7 +8,8 @@ import { describeHolder } from '../describe.js';
 import { EtcdConnection } from './connection.js';
 import { nextEtcdFence, readLockAndCounter, takeRequest } from './fence.js';
 import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './record.js';
-import { hostIdentity, isPidAlive } from '../host.js';
+import { hostIdentity } from '../host.js';
+import { isPidAlive } from '../../infra/process.js';
 import { isSameProcess, lockStatus, type HostView } from '../staleness.js';
 import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore } from '../types.js';
 
@@ -21,7 +22,7 @@ export interface EtcdLockOptions {
   readonly host?: string;
   /** @default the kernel's boot id (see `hostIdentity`) */
   readonly bootId?: string;
-  /** @default `isPidAlive` from `host.ts` (signal 0) */
+  /** @default `isPidAlive` from `infra/process.ts` (signal 0) */
   readonly isPidAlive?: (pid: number) => boolean;
   /** The clock for the times a lock records (`acquiredAt`, `heartbeatAt`). Expiry is etcd's, on its own clock. @default Date.now */
   readonly now?: () => number;

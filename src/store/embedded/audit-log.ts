@@ -1,5 +1,5 @@
-import { readTextIfExists } from './atomic-file.js';
-import type { AssertHeld } from './critical-section.js';
+import type { AssertHeld } from '../../infra/critical-section.js';
+import { readTextIfExists } from '../../infra/optional-files.js';
 import { appendLines, completeLines } from './json-lines.js';
 import { auditEventSchema, parseStored } from '../record-schemas.js';
 import type { AuditEvent } from '../types.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { syncDirectory, writeFileAtomic } from '../../infra/atomic-write.js';
+import { namesIn, readTextIfExists } from '../../infra/optional-files.js';
 import { operatorCommandSchema, parseStored } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
 import { isErrno } from '../../infra/errno.js';
@@ -25,15 +26,7 @@ export async function enqueueCommand(files: RolloutFiles, command: OperatorComma
 
 /** The commands nobody has taken yet, oldest first, each claimed for the caller. */
 export async function claimCommands(files: RolloutFiles): Promise<OperatorCommand[]> {
-  let names: string[];
-  try {
-    names = await readdir(files.commands);
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) {
-      return [];
-    }
-    throw error;
-  }
+  const names = await namesIn(files.commands);
   // Temp files of sends in progress start with a dot; `taken` is a directory without the suffix.
   const pending = names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort();
   if (pending.length === 0) {

@@ -1,10 +1,10 @@
-import { stat, unlink } from 'node:fs/promises';
-import { readTextIfExists, writeFileAtomic } from './atomic-file.js';
-import type { AssertHeld } from './critical-section.js';
+import { unlink } from 'node:fs/promises';
+import { writeFileAtomic } from '../../infra/atomic-write.js';
+import type { AssertHeld } from '../../infra/critical-section.js';
+import { readTextIfExists, sizeOf } from '../../infra/optional-files.js';
 import { appendLines, completeLines } from './json-lines.js';
 import { parseStored, progressBatchSchema } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
-import { isErrno } from '../../infra/errno.js';
 import type { DroneProgressRecord } from '../types.js';
 
 /**
@@ -47,19 +47,7 @@ export async function loadProgress(files: RolloutFiles): Promise<Progress> {
 
 async function compact(files: RolloutFiles, assertHeld: AssertHeld): Promise<void> {
   const folded = await loadProgress(files);
-  assertHeld();
-  await writeFileAtomic(files.progressBase, JSON.stringify(folded));
+  await writeFileAtomic(files.progressBase, JSON.stringify(folded), { beforeCommit: assertHeld });
   // A crash before the unlink replays the log onto a base that already holds it: same result, last wins.
   await unlink(files.progressLog);
-}
-
-async function sizeOf(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) {
-      return 0;
-    }
-    throw error;
-  }
 }

@@ -1,4 +1,4 @@
-import { readTextIfExists } from './atomic-file.js';
+import { readTextIfExists } from '../../infra/optional-files.js';
 import { parseStored, rolloutRecordSchema } from '../record-schemas.js';
 import type { RolloutFiles } from './rollout-files.js';
 import { corruptFile } from '../store-errors.js';

@@ -3,13 +3,15 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RolloutError } from '../../errors.js';
-import { assertNonEmptyString } from '../../infra/argument-checks.js';
 import { isErrno } from '../../infra/errno.js';
+import { argumentError, assertNonEmptyString } from '../../infra/argument-checks.js';
+import { syncDirectory, writeFileAtomic } from '../../infra/atomic-write.js';
+import { withFileLock, type AssertHeld } from '../../infra/critical-section.js';
 import { InFlight } from '../../infra/in-flight.js';
-import { readTextIfExists, syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { KeyedQueue } from '../../infra/keyed-queue.js';
+import { readTextIfExists } from '../../infra/optional-files.js';
 import { appendAuditEvents, readAuditEvents } from './audit-log.js';
 import { claimCommands, enqueueCommand } from './command-queue.js';
-import { CriticalSections } from './critical-section.js';
 import { appendProgress, loadProgress } from './progress-log.js';
 import { readRecord } from './record-file.js';
 import {
@@ -51,13 +53,14 @@ let stagings = 0;
 class EmbeddedStateStore implements StateStore {
   readonly #root: string;
   readonly #now: () => number;
-  readonly #sections = new CriticalSections();
+  /** Callers in this process queue up for a file's section in memory, instead of polling its marker. */
+  readonly #sectionQueue = new KeyedQueue();
   readonly #inFlight = new InFlight();
 
   constructor(options: EmbeddedStateStoreOptions) {
     assertNonEmptyString('dir', options.dir);
     if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new TypeError(`Expected \`now\` to be a function, got \`${String(options.now)}\` (${typeof options.now})`);
+      throw argumentError('now', 'a function', options.now);
     }
     this.#root = rolloutsRoot(resolve(options.dir));
     this.#now = options.now ?? Date.now;
@@ -94,15 +97,14 @@ class EmbeddedStateStore implements StateStore {
   async updateRollout(id: string, patch: Partial<Omit<RolloutRecord, 'id'>>): Promise<RolloutRecord> {
     return this.#run(() =>
       this.#write(id, 'record', 'update', (files) =>
-        this.#sections.run(files.record, async (assertHeld) => {
+        this.#section(files.record, async (assertHeld) => {
           const current = await readRecord(files);
           if (current === undefined) {
             throw rolloutNotFound(id, this.#root);
           }
           const merged = { ...current, updated: this.#now(), ...definedFields(patch), id: current.id };
           const next = checkInput(rolloutRecordSchema, merged, 'patch');
-          assertHeld();
-          await writeFileAtomic(files.record, serializeRecord(next));
+          await writeFileAtomic(files.record, serializeRecord(next), { beforeCommit: assertHeld });
           return next;
         }),
       ),
@@ -110,17 +112,7 @@ class EmbeddedStateStore implements StateStore {
   }
 
   async getRollout(id: string): Promise<RolloutRecord | null> {
-    return this.#run(async () => {
-      const files = rolloutFiles(this.#root, id);
-      if (files === undefined) {
-        return null;
-      }
-      try {
-        return (await readRecord(files)) ?? null;
-      } catch (error) {
-        throw storeFailure('read', files.record, error);
-      }
-    });
+    return this.#run(() => this.#read(id, null, 'record', 'read', async (files) => (await readRecord(files)) ?? null));
   }
 
   /** A directory without a record (made by hand, or half-removed) is not a rollout and is passed over. */
@@ -163,27 +155,18 @@ class EmbeddedStateStore implements StateStore {
     return this.#run(() =>
       this.#write(id, 'snapshot', 'write', (files) =>
         // Serialised so that of two saves the later one is what stays on disk.
-        this.#sections.run(files.snapshot, async (assertHeld) => {
-          assertHeld();
-          await writeFileAtomic(files.snapshot, text);
-        }),
+        this.#section(files.snapshot, (assertHeld) => writeFileAtomic(files.snapshot, text, { beforeCommit: assertHeld })),
       ),
     );
   }
 
   async loadSnapshot(id: string): Promise<unknown> {
-    return this.#run(async () => {
-      const files = rolloutFiles(this.#root, id);
-      if (files === undefined) {
-        return null;
-      }
-      try {
+    return this.#run(() =>
+      this.#read(id, null, 'snapshot', 'read', async (files) => {
         const text = await readTextIfExists(files.snapshot);
         return text === undefined ? null : parseStored(z.unknown(), text, files.snapshot);
-      } catch (error) {
-        throw storeFailure('read', files.snapshot, error);
-      }
-    });
+      }),
+    );
   }
 
   /** An empty batch writes nothing. */
@@ -192,7 +175,7 @@ class EmbeddedStateStore implements StateStore {
     return this.#run(async () => {
       if (Object.keys(checked).length > 0) {
         await this.#write(id, 'progressLog', 'append to', (files) =>
-          this.#sections.run(files.progressLog, (assertHeld) => appendProgress(files, checked, assertHeld)),
+          this.#section(files.progressLog, (assertHeld) => appendProgress(files, checked, assertHeld)),
         );
       }
     });
@@ -200,20 +183,19 @@ class EmbeddedStateStore implements StateStore {
 
   /** Read inside the section so that a compaction running meanwhile cannot be seen half done. */
   async loadProgress(id: string): Promise<Record<string, DroneProgressRecord>> {
-    return this.#run(async () => {
-      const files = rolloutFiles(this.#root, id);
-      if (files === undefined) {
-        return {};
-      }
-      try {
-        return await this.#sections.run(files.progressLog, () => loadProgress(files));
-      } catch (error) {
-        if (isErrno(error, 'ENOENT')) {
-          return {};
+    return this.#run(() =>
+      this.#read(id, {}, 'progressLog', 'read', async (files) => {
+        try {
+          return await this.#section(files.progressLog, () => loadProgress(files));
+        } catch (error) {
+          // The directory went away meanwhile: removed rollouts have no progress either.
+          if (isErrno(error, 'ENOENT')) {
+            return {};
+          }
+          throw error;
         }
-        throw storeFailure('read', files.progressLog, error);
-      }
-    });
+      }),
+    );
   }
 
   /** An empty batch writes nothing. */
@@ -222,24 +204,14 @@ class EmbeddedStateStore implements StateStore {
     return this.#run(async () => {
       if (checked.length > 0) {
         await this.#write(id, 'audit', 'append to', (files) =>
-          this.#sections.run(files.audit, (assertHeld) => appendAuditEvents(files.audit, checked, assertHeld)),
+          this.#section(files.audit, (assertHeld) => appendAuditEvents(files.audit, checked, assertHeld)),
         );
       }
     });
   }
 
   async readAudit(id: string): Promise<AuditEvent[]> {
-    return this.#run(async () => {
-      const files = rolloutFiles(this.#root, id);
-      if (files === undefined) {
-        return [];
-      }
-      try {
-        return await readAuditEvents(files.audit);
-      } catch (error) {
-        throw storeFailure('read', files.audit, error);
-      }
-    });
+    return this.#run(() => this.#read(id, [], 'audit', 'read', (files) => readAuditEvents(files.audit)));
   }
 
   async sendCommand(id: string, command: OperatorCommand): Promise<void> {
@@ -248,17 +220,7 @@ class EmbeddedStateStore implements StateStore {
   }
 
   async takeCommands(id: string): Promise<OperatorCommand[]> {
-    return this.#run(async () => {
-      const files = rolloutFiles(this.#root, id);
-      if (files === undefined) {
-        return [];
-      }
-      try {
-        return await claimCommands(files);
-      } catch (error) {
-        throw storeFailure('take commands from', files.commands, error);
-      }
-    });
+    return this.#run(() => this.#read(id, [], 'commands', 'take commands from', (files) => claimCommands(files)));
   }
 
   /**
@@ -296,6 +258,19 @@ class EmbeddedStateStore implements StateStore {
     await this.#inFlight.drain();
   }
 
+  /** Runs a read of a rollout; an id that names no rollout reads as `missing`. */
+  async #read<T>(id: string, missing: T, file: Exclude<keyof RolloutFiles, 'id'>, action: string, read: (files: RolloutFiles) => Promise<T>): Promise<T> {
+    const files = rolloutFiles(this.#root, id);
+    if (files === undefined) {
+      return missing;
+    }
+    try {
+      return await read(files);
+    } catch (error) {
+      throw storeFailure(action, files[file], error);
+    }
+  }
+
   /**
    * Runs a write to an existing rollout. Its directory is created with its record, so a missing
    * directory (the ENOENT of the section marker or of a temp file) means an unknown id.
@@ -313,6 +288,11 @@ class EmbeddedStateStore implements StateStore {
       }
       throw storeFailure(action, files[file], error);
     }
+  }
+
+  /** Runs `work` with every other writer of `file` kept out; a missing directory fails with the plain ENOENT. */
+  #section<T>(file: string, work: (assertHeld: AssertHeld) => Promise<T>): Promise<T> {
+    return this.#sectionQueue.run(file, () => withFileLock(file, { name: file, code: 'E_STATE_STORE' }, work));
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {

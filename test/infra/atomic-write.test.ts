@@ -1,0 +1,99 @@
+import { readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic, type AtomicWriteOptions } from '../../src/infra/atomic-write.js';
+
+let dir: string;
+let path: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fleet-rollout-atomic-'));
+  path = join(dir, 'state.json');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The names in `dir` just before the write commits: its temp file among them. */
+async function namesBeforeCommit(options: AtomicWriteOptions = {}): Promise<string[]> {
+  let names: string[] = [];
+  await writeFileAtomic(path, 'new', {
+    ...options,
+    beforeCommit: () => {
+      names = readdirSync(dir).sort();
+    },
+  });
+  return names;
+}
+
+describe('writeFileAtomic', () => {
+  it('replaces the content and leaves no temp file', async () => {
+    await writeFile(path, 'old');
+    await writeFileAtomic(path, 'new');
+    expect(await readFile(path, 'utf8')).toBe('new');
+    expect(await readdir(dir)).toEqual(['state.json']);
+  });
+
+  it('writes bytes as they are', async () => {
+    await writeFileAtomic(path, Uint8Array.from([0, 255, 10]), { durable: false });
+    expect([...(await readFile(path))]).toEqual([0, 255, 10]);
+  });
+
+  it('writes its temp file beside the target, under a dot name by default or the given one', async () => {
+    expect(await namesBeforeCommit()).toEqual([expect.stringMatching(new RegExp(`^\\.state\\.json\\.${process.pid}\\.\\d+\\.tmp$`, 'u'))]);
+    const named = await namesBeforeCommit({ tempName: (name, sequence) => `.t-${name}-${sequence}` });
+    expect(named).toEqual([expect.stringMatching(/^\.t-state\.json-\d+$/u), 'state.json']);
+  });
+
+  it('leaves the old file and no temp file when the write fails before the rename', async () => {
+    await writeFile(path, 'old');
+    const lost = new Error('lost the section');
+    await expect(
+      writeFileAtomic(path, 'new', {
+        beforeCommit: () => {
+          throw lost;
+        },
+      }),
+    ).rejects.toBe(lost);
+    expect(await readFile(path, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['state.json']);
+  });
+
+  it('leaves no temp file when the rename fails', async () => {
+    await mkdir(join(path, 'in-the-way'), { recursive: true });
+    await expect(writeFileAtomic(path, 'new')).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST|EPERM)$/u) });
+    expect(await readdir(dir)).toEqual(['state.json']);
+    expect(await readdir(path)).toEqual(['in-the-way']);
+  });
+
+  it('fails with ENOENT in a missing directory unless told to create it', async () => {
+    const nested = join(dir, 'a', 'b', 'file');
+    await expect(writeFileAtomic(nested, 'x')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(dir)).toEqual([]);
+    await writeFileAtomic(nested, 'x', { createDir: true });
+    expect(await readFile(nested, 'utf8')).toBe('x');
+  });
+
+  it('with exclusive, creates a missing file but leaves an existing one, and no temp file either way', async () => {
+    await writeFileAtomic(path, 'first', { exclusive: true });
+    await expect(writeFileAtomic(path, 'second', { exclusive: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(path, 'utf8')).toBe('first');
+    expect(await readdir(dir)).toEqual(['state.json']);
+  });
+
+  it('never lets a reader see a partial file while writes go on', async () => {
+    const versions = Array.from({ length: 20 }, (_, index) => `${String(index)}:${'x'.repeat(64 * 1024)}`);
+    await writeFileAtomic(path, versions[0] ?? '');
+    let writing = true;
+    const reads: string[] = [];
+    const reader = (async () => {
+      while (writing) reads.push(await readFile(path, 'utf8'));
+    })();
+    for (const version of versions) await writeFileAtomic(path, version, { durable: false });
+    writing = false;
+    await reader;
+    for (const read of reads) expect(versions).toContain(read);
+  });
+});
