@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { compactSamples, replayIntervals, type RecordedInterval } from '../../src/analysis/replay.js';
 import type { RolloutSpec } from '../../src/spec/types.js';
+import { DEFAULT_ANALYSIS } from '../helpers/spec.js';
 
-const analysis: RolloutSpec['analysis'] = {
-  intervalMs: 1000,
-  minSamples: 3,
-  failureLimit: 1,
-  metrics: [{ name: 'trajectory_error', maxIncrease: 0.25 }],
-  confidence: 0.98,
-  passScore: 95,
-  marginalScore: 75,
-  minReportingDrones: 1,
-  inconclusive: 'rollback',
-};
+const analysis: RolloutSpec['analysis'] = { ...DEFAULT_ANALYSIS, intervalMs: 1000, metrics: [{ name: 'trajectory_error', maxIncrease: 0.25 }] };
 
 function interval(step: string, n: number, canary: number[], verdict: RecordedInterval['verdict'] = 'pass'): RecordedInterval {
   return {

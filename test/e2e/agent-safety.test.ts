@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, tempDir } from '../helpers/cli.js';
-import { Children, FILE, startAgentProcess, type AgentProcess } from '../helpers/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { Children, FILE, startAgentProcess, tempDirPerTest, type AgentProcess } from '../helpers/fleet.js';
 
 /** `rollout agent` as a real process, given what an operator gets wrong: no token, a bad --dir, a kill mid-write. */
 
@@ -47,17 +47,8 @@ async function tempFiles(dir: string): Promise<string[]> {
 }
 
 describe('rollout agent: safety at start', () => {
-  let dir: { path: string; remove(): Promise<void> };
   const children = new Children();
-
-  beforeEach(async () => {
-    dir = await tempDir('rollout-agent-safety-');
-  });
-
-  afterEach(async () => {
-    await children.reap();
-    await dir.remove();
-  });
+  const dir = tempDirPerTest('rollout-agent-safety-', children);
 
   it('without --token-file warns on stderr, naming where it listens, and health says auth none', async () => {
     const agent = children.track(await startAgent(['--dir', dir.path]));
@@ -127,17 +118,8 @@ describe('rollout agent: safety at start', () => {
 });
 
 describe('rollout agent: killed mid-write', () => {
-  let dir: { path: string; remove(): Promise<void> };
   const children = new Children();
-
-  beforeEach(async () => {
-    dir = await tempDir('rollout-agent-kill-');
-  });
-
-  afterEach(async () => {
-    await children.reap();
-    await dir.remove();
-  });
+  const dir = tempDirPerTest('rollout-agent-kill-', children);
 
   /** Pushes an 800 KB config and SIGKILLs the agent the moment its temp file for the config appears. */
   async function killMidWrite(agent: AgentProcess, content: string, fence: number): Promise<void> {

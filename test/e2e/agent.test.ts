@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
-import { Children, FILE, health, startAgentProcess, type AgentProcess } from '../helpers/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { Children, FILE, health, startAgentProcess, tempDirPerTest, type AgentProcess } from '../helpers/fleet.js';
 
 /** `rollout agent` as a real process on a real dir: boot-time reclaim, durable fences, the bearer token. */
 
@@ -40,17 +39,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 describe('rollout agent as a real process', () => {
-  let dir: { path: string; remove(): Promise<void> };
   const children = new Children();
-
-  beforeEach(async () => {
-    dir = await tempDir('rollout-agent-');
-  });
-
-  afterEach(async () => {
-    await children.reap();
-    await dir.remove();
-  });
+  const dir = tempDirPerTest('rollout-agent-', children);
 
   async function startAgent(args: readonly string[] = []): Promise<AgentProcess> {
     return children.track(await startAgentProcess(['--id', 'd1', '--dir', dir.path, '--log-level', 'warn', ...args]));

@@ -7,7 +7,8 @@ import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import { createEtcdStateStore } from '../../src/store/etcd/store.js';
 import type { RolloutRecord, StateStore } from '../../src/store/types.js';
 import { runCli, tempDir } from '../helpers/cli.js';
-import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { useEtcd } from '../helpers/etcd-suite.js';
 import { sampleRecord } from '../store/conformance.js';
 
 const DAY = 86_400_000;
@@ -78,24 +79,22 @@ describe('rollout history --prune', () => {
 });
 
 describe.skipIf(!etcdAvailable())('rollout history --prune on etcd', () => {
-  let etcd: EtcdServer;
+  const etcd = useEtcd();
   let state: { path: string; remove(): Promise<void> };
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     state = await tempDir('rollout-prune-etcd-');
   });
 
   afterAll(async () => {
-    await etcd?.destroy();
     await state?.remove();
   });
 
   it('removes the same rollouts from the team store', async () => {
-    const store = createEtcdStateStore({ endpoints: [etcd.endpoint] });
+    const store = createEtcdStateStore({ endpoints: [etcd.server.endpoint] });
     try {
       for (const record of RECORDS) await store.createRollout(record);
-      const pruned = await runCli(['history', '--prune', '5d', '--output', 'json', '--store', `etcd://${etcd.endpoint}`, '--state-dir', state.path]);
+      const pruned = await runCli(['history', '--prune', '5d', '--output', 'json', '--store', `etcd://${etcd.server.endpoint}`, '--state-dir', state.path]);
       expect(pruned.code, pruned.stderr).toBe(0);
       expect(JSON.parse(pruned.stdout)).toEqual(['aim-recent', 'aim-old']);
       expect(await ids(store)).toEqual(['aim-gone', 'aim-new', 'aim-running']);

@@ -1,8 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, shippedConfig, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
-import { FILE, droneUrl, fleetHealth, lockTable, parseReport, runArgs } from '../helpers/fleet.js';
+import { runCli, startSimProcess, tempDir, type CliResult, type SimProcess } from '../helpers/cli.js';
+import { FILE, droneUrl, fleetHealth, lockTable, parseReport, runArgs, writeSpec } from '../helpers/fleet.js';
 
 /**
  * Canary windows are judged by the telemetry seq a push answer reports and by the drone's own `now`, so a
@@ -11,38 +11,6 @@ import { FILE, droneUrl, fleetHealth, lockTable, parseReport, runArgs } from '..
 
 const DRONES = 10;
 const FIVE_MINUTES = 300_000;
-
-/** The shipped aim-sensitivity spec's shape, faster: a canary of 3 baking 3 s, then one wave to 100 %. */
-async function writeSpec(dir: string, name: string, config: string): Promise<string> {
-  const path = join(dir, `${name}.yaml`);
-  await writeFile(
-    path,
-    [
-      `name: ${name}`,
-      'config:',
-      `  file: ${FILE}`,
-      `  source: ${await shippedConfig(dir, config)}`,
-      'fleet:',
-      `  inventory: ${join(dir, 'unused-fleet.yaml')}`,
-      'lock: { ttl: 15s }',
-      'canary:',
-      '  drones: 3',
-      '  bake: 3s',
-      'analysis:',
-      '  interval: 1s',
-      '  min_samples: 3',
-      '  failure_limit: 1',
-      '  metrics:',
-      '    - { name: heart_rate, max: 120 }',
-      '    - { name: trajectory_error, max_increase: 25% }',
-      'waves:',
-      '  - { percent: 100, bake: 0s }',
-      'push: { concurrency: 8, timeout: 5s, retries: 2 }',
-      '',
-    ].join('\n'),
-  );
-  return path;
-}
 
 /** The drone's clock, read from its telemetry answer, minus the host's: the sim's skew as a drone shows it. */
 async function droneClockOffset(sim: SimProcess): Promise<number> {
@@ -121,11 +89,19 @@ describe('canary windows do not depend on the drones\' clocks', () => {
     return started;
   }
 
+  /**
+   * Runs a shipped config on a fleet whose clocks are `offset` off, in the shipped aim-sensitivity spec's
+   * shape, faster: a canary of 3 baking 3 s, judged every second, then one wave to 100 %.
+   */
+  async function runOnSkewedFleet(offset: number, name: string, shipped: string): Promise<{ fleet: SimProcess; run: CliResult }> {
+    const fleet = await startSkewedSim(offset);
+    const spec = await writeSpec(work.path, name, { shipped, bake: '3s', interval: '1s', minSamples: 3, retries: 2 });
+    return { fleet, run: await runCli(runArgs(spec, fleet, state.path)) };
+  }
+
   describe.each(SKEWS)('$label', ({ offset }) => {
     it('promotes the good config: exit 0, every drone on the new version', async () => {
-      const fleet = await startSkewedSim(offset);
-      const spec = await writeSpec(work.path, 'aim-good', 'aim_lock_config.conf');
-      const run = await runCli(runArgs(spec, fleet, state.path));
+      const { fleet, run } = await runOnSkewedFleet(offset, 'aim-good', 'aim_lock_config.conf');
       expect(run.code, run.stdout + run.stderr).toBe(0);
       const report = parseReport(run);
       expect(report).toMatchObject({ result: 'promoted', hot: [] });
@@ -139,9 +115,7 @@ describe('canary windows do not depend on the drones\' clocks', () => {
     });
 
     it('rolls back the bad config: exit 1, trajectory_error named, every drone back on v42', async () => {
-      const fleet = await startSkewedSim(offset);
-      const spec = await writeSpec(work.path, 'aim-bad', 'aim_lock_config.bad.conf');
-      const run = await runCli(runArgs(spec, fleet, state.path));
+      const { fleet, run } = await runOnSkewedFleet(offset, 'aim-bad', 'aim_lock_config.bad.conf');
       expect(run.code, run.stdout + run.stderr).toBe(1);
       const report = parseReport(run);
       expect(report.result).toBe('rolled_back');

@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, tempDir, type CliResult, type SimProcess } from '../helpers/cli.js';
-import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { useEtcd } from '../helpers/etcd-suite.js';
 import { Children, FILE, droneIds, fleetFences, fleetHealth, parseReport, within, writeSpec, type LockRow } from '../helpers/fleet.js';
 
 /**
@@ -49,7 +49,7 @@ function json<T>(result: CliResult): T {
 }
 
 describe.runIf(etcdAvailable())('operating a rollout from another machine through one etcd: promote, resume, lock release', () => {
-  let etcd: EtcdServer;
+  const etcd = useEtcd();
   let sim: SimProcess;
   let work: { path: string; remove(): Promise<void> };
   /** The checkout every machine shares: specs and configs, never state. */
@@ -57,14 +57,12 @@ describe.runIf(etcdAvailable())('operating a rollout from another machine throug
   const children = new Children();
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     work = await tempDir('rollout-etcd-operate-');
     repo = join(work.path, 'repo');
     await mkdir(repo);
   });
 
   afterAll(async () => {
-    await etcd?.destroy();
     await work?.remove();
   });
 
@@ -79,7 +77,7 @@ describe.runIf(etcdAvailable())('operating a rollout from another machine throug
   });
 
   /** The CLI as one machine of the team runs it: its own state dir, the shared etcd. */
-  const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.endpoint}`, '--state-dir', join(work.path, machine)];
+  const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.server.endpoint}`, '--state-dir', join(work.path, machine)];
   const cli = (machine: string, ...args: string[]) => runCli(on(machine, ...args));
   const run = (machine: string, spec: string) => children.track(startCli(on(machine, 'run', spec, '--inventory', sim.inventory, '--output', 'json')));
 
@@ -118,18 +116,9 @@ describe.runIf(etcdAvailable())('operating a rollout from another machine throug
     }
   }
 
-  /** etcd's own view: keys under `prefix`, and the audit events of a rollout. */
-  async function inEtcd<T>(read: (client: Etcd3) => Promise<T>): Promise<T> {
-    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
-    try {
-      return await read(client);
-    } finally {
-      client.close();
-    }
-  }
-
+  /** etcd's own view of a rollout's audit events. */
   async function auditOf(id: string): Promise<Record<string, unknown>[]> {
-    const chunks = await inEtcd((client) => client.getAll().prefix(`fleet-rollout/rollouts/${id}/audit/`).strings());
+    const chunks = await etcd.inspector.getAll().prefix(`fleet-rollout/rollouts/${id}/audit/`).strings();
     return Object.keys(chunks)
       .sort()
       .flatMap((key) => (chunks[key] ?? '').trim().split('\n'))
@@ -148,10 +137,8 @@ describe.runIf(etcdAvailable())('operating a rollout from another machine throug
   }
 
   async function expectNoLockOrCommandKey(id: string): Promise<void> {
-    await inEtcd(async (client) => {
-      expect(await client.getAll().prefix('fleet-rollout/locks/').keys()).toEqual([]);
-      expect(await client.getAll().prefix(`fleet-rollout/rollouts/${id}/commands/`).keys()).toEqual([]);
-    });
+    expect(await etcd.inspector.getAll().prefix('fleet-rollout/locks/').keys()).toEqual([]);
+    expect(await etcd.inspector.getAll().prefix(`fleet-rollout/rollouts/${id}/commands/`).keys()).toEqual([]);
   }
 
   it('promote from machine B passes the manual gate of a run on machine A: A promotes (exit 0), the whole fleet on the new version, no lock left', async () => {
@@ -192,10 +179,11 @@ describe.runIf(etcdAvailable())('operating a rollout from another machine throug
     const result = mode === 'finish' ? { code: 0, name: 'promoted', version: 'v44' } : { code: 1, name: 'rolled_back', version: OLD };
 
     it(`resume${mode === 'rollback' ? ' --rollback' : ''} from machine B of a run SIGKILLed on machine A mid-bake: B reclaims the dead run's etcd lock with a larger fence and ends ${result.name} (exit ${result.code}), the fleet on ${result.version}`, async () => {
-      // Given a run on machine A SIGKILLed while its canary bakes. Its lock TTL (10 s) outlasts this test's
-      // resume: the etcd key is still there when B resumes, so B must take it over, not wait for it.
+      // Given a run on machine A SIGKILLed while its canary bakes. Its lock TTL (30 s) outlasts this test's
+      // checks and resume however slow the machine is: the etcd key is still there when B resumes, so B
+      // must take it over (its owner is dead), not wait for it.
       const name = `killed-${mode}`;
-      const a = run('machine-a', await spec(name, { bake: '4s', ttl: '10s', version: 'v44' }));
+      const a = run('machine-a', await spec(name, { bake: '4s', ttl: '30s', version: 'v44' }));
       const id = await rolloutAt('machine-b', name, /^canary: baking/);
       a.child.kill('SIGKILL');
       expect((await a.done).signal).toBe('SIGKILL');

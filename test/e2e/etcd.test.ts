@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyInto, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
-import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { useEtcd } from '../helpers/etcd-suite.js';
+import { FILE, fleetHealth, type Health } from '../helpers/fleet.js';
 
-const FILE = 'aim_lock_config.conf';
 
 interface HistoryRow {
   id: string;
@@ -16,24 +16,22 @@ interface HistoryRow {
 }
 
 describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history across state dirs', () => {
-  let etcd: EtcdServer;
+  const etcd = useEtcd();
   let sim: SimProcess;
   let work: { path: string; remove(): Promise<void> };
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     sim = await startSimProcess(['--drones', '6']);
     work = await tempDir('rollout-etcd-');
   });
 
   afterAll(async () => {
     await sim?.stop();
-    await etcd?.destroy();
     await work?.remove();
   });
 
   /** The CLI as a different engineer's machine would run it: its own state dir, the shared etcd. */
-  const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.endpoint}`, '--state-dir', join(work.path, machine)];
+  const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.server.endpoint}`, '--state-dir', join(work.path, machine)];
 
   async function spec(name: string, bake: string, options: { ttl?: string; version?: string; mixed?: 'adopt' } = {}): Promise<string> {
     const path = join(work.path, `${name}.yaml`);
@@ -83,18 +81,11 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
       ['from-ci', 'lock_busy'],
       ['from-laptop', 'rolled_back'],
     ]);
-    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
-    try {
-      expect(await client.getAll().prefix('fleet-rollout/locks/').keys()).toEqual([]);
-      expect(await client.getAll().prefix(`fleet-rollout/rollouts/${firstId}/commands/`).keys()).toEqual([]);
-    } finally {
-      client.close();
-    }
+    expect(await etcd.inspector.getAll().prefix('fleet-rollout/locks/').keys()).toEqual([]);
+    expect(await etcd.inspector.getAll().prefix(`fleet-rollout/rollouts/${firstId}/commands/`).keys()).toEqual([]);
   });
 
-  async function fleet(): Promise<{ state: string; configs: Record<string, { version: string; fence: number }> }[]> {
-    return Promise.all(Array.from({ length: 6 }, async (_, i) => (await fetch(`${sim.url}/d/drone-${i + 1}/v1/health`)).json() as Promise<{ state: string; configs: Record<string, { version: string; fence: number }> }>));
-  }
+  const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim, 6));
 
   it('a holder frozen past its TTL loses its etcd lease; the next orchestrator takes over with a larger fence; woken, the first changes nothing', async () => {
     const frozen = startCli(on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json'));
@@ -127,9 +118,9 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   it('etcd restarted mid-bake: the rollout rides through the outage or rolls back safely, never leaves the fleet mixed', async () => {
     const run = startCli(on('laptop', 'run', await spec('outage', '4s', { version: 'v52' }), '--output', 'json'));
     await expect.poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v52').length, { timeout: 20_000, interval: 100 }).toBe(2);
-    await etcd.stop();
+    await etcd.server.stop();
     await sleep(1500);
-    await etcd.start();
+    await etcd.server.start();
     const ended = await run.done;
     expect([0, 1], ended.stderr).toContain(ended.code);
     const versions = new Set((await fleet()).map((d) => d.configs[FILE]?.version));

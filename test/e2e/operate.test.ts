@@ -2,13 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { copyInto, runCli, shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
-
-const FILE = 'aim_lock_config.conf';
-
-interface Health {
-  state: string;
-  configs: Record<string, { version: string; fence: number }>;
-}
+import { FILE, fleetHealth, lockTable, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
   id: string;
@@ -28,8 +22,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   afterEach(async () => {
     await sim.stop();
-    const locks = await runCli(['lock', 'ls', '--output', 'json', '--state-dir', state.path]);
-    expect(JSON.parse(locks.stdout)).toEqual([]);
+    expect(await lockTable(state.path)).toEqual([]);
     await state.remove();
   });
 
@@ -69,9 +62,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     return id;
   }
 
-  async function fleet(): Promise<Health[]> {
-    return Promise.all(Array.from({ length: 8 }, async (_, i) => (await (await fetch(`${sim.url}/d/drone-${i + 1}/v1/health`)).json()) as Health));
-  }
+  const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim, 8));
 
   async function expectOneVersion(version: string): Promise<void> {
     for (const drone of await fleet()) {
@@ -196,8 +187,13 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(early.code).toBe(3);
     expect(early.stderr).toMatch(/still running \(pid \d+ on hangar-2\)/);
 
-    // When resumed once the record's heartbeat is old, but the lock's lease has not run out yet
+    // When resumed once the record's heartbeat is old, but the lock's lease has not run out yet: that
+    // machine's process renewed its lease after its last record heartbeat (two timers), so the lease
+    // outlives the record by a whole TTL however long this host took to see the record gone
     await expect.poll(async () => (await history())[0]?.state, { timeout: 15_000, interval: 250 }).toBe('gone');
+    await elsewhere(join(state.path, 'locks', 'table.json'), (table) => {
+      ((table.locks as Record<string, { heartbeatAt: number }>)[FILE] as { heartbeatAt: number }).heartbeatAt = Date.now();
+    });
     const resumed = await cli('resume', id, '--output', 'json');
 
     // Then it waits for the lease, takes the lock with a larger fence, and finishes

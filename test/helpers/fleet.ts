@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BIN, ROOT, runCli, type CliResult, type SimProcess } from './cli.js';
+import { afterEach, beforeEach } from 'vitest';
+import { BIN, ROOT, runCli, shippedConfig, tempDir, type CliResult, type SimProcess } from './cli.js';
 
 /** Shared pieces of the end-to-end tests that drive real CLI processes against real drones. */
 
@@ -85,6 +86,8 @@ export async function resumeFleet(sim: SimProcess, drones: number, body: { reado
 export interface SpecOptions {
   /** The config's content; a `# <version>` line keeps each version's sha256 apart. @default the shipped v43 */
   readonly version?: string;
+  /** A shipped config (rollouts/configs/<name>) as the source instead of the written one, still called `version`. */
+  readonly shipped?: string;
   readonly bake?: string;
   readonly ttl?: string;
   readonly wait?: string;
@@ -92,8 +95,16 @@ export interface SpecOptions {
   readonly canary?: number;
   /** `fleet.mixed_versions`. @default unset (refuse) */
   readonly mixedVersions?: 'refuse' | 'adopt';
+  /** `analysis.interval`. @default 500ms */
+  readonly interval?: string;
+  /** `analysis.min_samples`. @default 2 */
+  readonly minSamples?: number;
   /** The `waves:` entries. @default one wave to 100 % with no bake */
   readonly waves?: readonly string[];
+  /** `push.retries`. @default 1 */
+  readonly retries?: number;
+  /** More top-level YAML, appended as it is. */
+  readonly extra?: string;
 }
 
 /**
@@ -101,9 +112,8 @@ export interface SpecOptions {
  * bake. The inventory always comes from `--inventory`.
  */
 export async function writeSpec(dir: string, name: string, options: SpecOptions = {}): Promise<string> {
-  const source = join(dir, `${name}.conf`);
   const version = options.version ?? 'v43';
-  await writeFile(source, `# aim lock config ${version}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
+  const source = options.shipped === undefined ? await writeConfig(dir, name, version) : await shippedConfig(dir, options.shipped);
   const path = join(dir, `${name}.yaml`);
   await writeFile(
     path,
@@ -121,17 +131,25 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
       `  drones: ${options.canary ?? 3}`,
       `  bake: ${options.bake ?? '1s'}`,
       'analysis:',
-      '  interval: 500ms',
-      '  min_samples: 2',
+      `  interval: ${options.interval ?? '500ms'}`,
+      `  min_samples: ${options.minSamples ?? 2}`,
       '  metrics:',
       '    - { name: heart_rate, max: 120 }',
       '    - { name: trajectory_error, max_increase: 25% }',
       'waves:',
       ...(options.waves ?? ['{ percent: 100, bake: 0s }']).map((wave) => `  - ${wave}`),
-      `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: 1 }`,
+      `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: ${options.retries ?? 1} }`,
+      ...(options.extra === undefined ? [] : [options.extra]),
       '',
     ].join('\n'),
   );
+  return path;
+}
+
+/** The shipped good config as `<dir>/<name>.conf`, its first line naming `version`. */
+async function writeConfig(dir: string, name: string, version: string): Promise<string> {
+  const path = join(dir, `${name}.conf`);
+  await writeFile(path, `# aim lock config ${version}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
   return path;
 }
 
@@ -190,6 +208,28 @@ export class Children {
       }),
     );
   }
+}
+
+/**
+ * A fresh temp dir (its name starting with `prefix`) for each test of the calling describe block; after
+ * each test the children it started are reaped, then the dir is removed.
+ */
+export function tempDirPerTest(prefix: string, children: Children): { readonly path: string } {
+  let dir: { path: string; remove(): Promise<void> } | undefined;
+  beforeEach(async () => {
+    dir = await tempDir(prefix);
+  });
+  afterEach(async () => {
+    await children.reap();
+    await dir?.remove();
+    dir = undefined;
+  });
+  return {
+    get path() {
+      if (dir === undefined) throw new Error('tempDirPerTest: the dir exists from beforeEach to afterEach; read it in a test');
+      return dir.path;
+    },
+  };
 }
 
 export interface AgentProcess {

@@ -102,6 +102,14 @@ describe('a rollout over real HTTP against real agents', () => {
     });
   }
 
+  /** Starts a rollout and waits until it reports a stage that starts with `prefix`. */
+  async function startUntil(specPath: string, prefix: string): Promise<{ running: RunningRollout; log: StageLog }> {
+    const log = new StageLog();
+    const running = await start(specPath, log);
+    await log.until((stage) => stage.startsWith(prefix));
+    return { running, log };
+  }
+
   beforeEach(async () => {
     work = await tempDir('rollout-int-');
     locks = createEmbeddedLockStore({ dir: join(work.path, 'state'), bootId: 'test-boot' });
@@ -192,10 +200,8 @@ describe('a rollout over real HTTP against real agents', () => {
       'waves: [{ percent: 100, bake: 0s }]',
       'push: { concurrency: 1, timeout: 5s, retries: 0 }',
     ]);
-    const log = new StageLog();
-    const running = await start(path, log);
+    const { running } = await startUntil(path, 'canary: pushing');
     // Another owner (alive: this very process) takes drone-10's local lock as the wave starts.
-    await log.until((s) => s.startsWith('canary: pushing'));
     await plantForeignLock('drone-10');
     const report = await running.done;
     expect(report).toMatchObject({ result: 'aborted_hot', hot: ['drone-10'], exitCode: 4 });
@@ -216,9 +222,7 @@ describe('a rollout over real HTTP against real agents', () => {
       'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
       'waves: [{ percent: 100, bake: 0s }]',
     ]);
-    const log = new StageLog();
-    const running = await start(path, log);
-    await log.until((s) => s.startsWith('canary: baking'));
+    const { running, log } = await startUntil(path, 'canary: baking');
     await plantForeignLock('drone-6');
     const report = await running.done;
     expect(report).toMatchObject({ result: 'aborted_hot', hot: ['drone-6'] });
@@ -236,9 +240,7 @@ describe('a rollout over real HTTP against real agents', () => {
       'canary: { drones: 2, bake: 5s }',
       'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
     ]);
-    const log = new StageLog();
-    const running = await start(path, log);
-    await log.until((s) => s.startsWith('canary: baking'));
+    const { running } = await startUntil(path, 'canary: baking');
     return { running, held: (await locks.list())[0] };
   }
 

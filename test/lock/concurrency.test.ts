@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
 import { hostIdentity } from '../../src/lock/host.js';
 import type { LockOwner, LockStore } from '../../src/lock/types.js';
-import { buildLockModule } from './build-lock-module.js';
+import { buildChildModule } from '../helpers/child-module.js';
 import { expectFencesAboveFloors, raceForFences } from './fence-race.js';
 import { makeStateDir } from './temp-dir.js';
 
@@ -75,7 +75,7 @@ describe('embedded lock store under real concurrency', () => {
     let lockModule: { readonly dir: string; remove: () => Promise<void> };
 
     beforeAll(async () => {
-      lockModule = await buildLockModule();
+      lockModule = await buildChildModule('src/lock');
     });
 
     afterAll(async () => {

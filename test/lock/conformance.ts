@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RolloutError } from '../../src/errors.js';
 import type { Lease, LockOwner, LockStore } from '../../src/lock/types.js';
+import { rejection } from '../helpers/rejection.js';
 
 /**
  * The behaviour every LockStore backend owes the rollout machine. A backend's test file calls
@@ -58,15 +58,6 @@ export function createFakeClock(start = Date.parse('2026-11-26T10:00:00Z')): Fak
 export function createFakeProcesses(): FakeProcesses {
   const dead = new Set<number>();
   return { isPidAlive: (pid) => !dead.has(pid), kill: (pid) => void dead.add(pid) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RolloutError;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 /** How the backend under test decides that a lease ran out. */

@@ -1,9 +1,10 @@
-import { Etcd3, GRPCDeadlineExceededError, KVClient } from 'etcd3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RolloutError } from '../../src/errors.js';
+import { GRPCDeadlineExceededError, KVClient } from 'etcd3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Lease, LockOwner, LockStore } from '../../src/lock/types.js';
-import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
-import { buildLockModule } from './build-lock-module.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { useEtcd } from '../helpers/etcd-suite.js';
+import { rejection } from '../helpers/rejection.js';
+import { buildChildModule } from '../helpers/child-module.js';
 import { BOOT_ID, HOST } from './embedded-harness.js';
 import { etcdStores, type EtcdStores } from './etcd-harness.js';
 import { expectFencesAboveFloors, raceForFences } from './fence-race.js';
@@ -13,16 +14,6 @@ import { expectFencesAboveFloors, raceForFences } from './fence-race.js';
 const KEY = 'aim_lock_config.conf';
 const alice: LockOwner = { host: HOST, bootId: BOOT_ID, pid: 101, rollout: 'aim-v43-a' };
 const bob: LockOwner = { host: HOST, bootId: BOOT_ID, pid: 102, rollout: 'aim-v44-b' };
-
-async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(RolloutError);
-    return error as RolloutError;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 interface StoredLock {
   readonly createRevision: number;
@@ -35,25 +26,13 @@ const isTake = (request: Parameters<KVClient['txn']>[0]): boolean =>
   (request.success ?? []).filter((op) => op.request_put).length === 2;
 
 describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
-  let etcd: EtcdServer;
-  /** A plain client, to look at what the store wrote. */
-  let inspector: Etcd3;
+  const etcd = useEtcd();
   let stores: EtcdStores;
   let store: LockStore;
 
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    inspector = new Etcd3({ hosts: etcd.endpoint });
-  });
-
-  afterAll(async () => {
-    inspector?.close();
-    await etcd?.destroy();
-  });
-
   beforeEach(() => {
     // The owners' pids are made up: on this host they would be dead, and their locks stale.
-    stores = etcdStores(etcd.endpoint, { isPidAlive: () => true });
+    stores = etcdStores(etcd.server.endpoint, { isPidAlive: () => true });
     store = stores.open();
   });
 
@@ -64,12 +43,12 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
 
   const lockKey = (): string => `${stores.prefix}locks/${KEY}`;
   const read = async (): Promise<StoredLock | undefined> => {
-    const kv = (await inspector.kv.range({ key: Buffer.from(lockKey()) })).kvs[0];
+    const kv = (await etcd.inspector.kv.range({ key: Buffer.from(lockKey()) })).kvs[0];
     if (kv === undefined) return undefined;
     return { createRevision: Number(kv.create_revision), lease: kv.lease, value: JSON.parse(kv.value.toString()) };
   };
   const leaseSecondsLeft = async (id: string | undefined): Promise<number> =>
-    Number((await inspector.leaseClient.leaseTimeToLive({ ID: id ?? '0' })).TTL);
+    Number((await etcd.inspector.leaseClient.leaseTimeToLive({ ID: id ?? '0' })).TTL);
 
   async function take(who: LockOwner, on = store): Promise<Lease> {
     const result = await on.acquire(KEY, who, { ttlMs: 15_000, waitMs: 0 });
@@ -78,7 +57,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
   }
 
   it('reads a lock from before counters: its create revision is its fence; later fences pass every revision', async () => {
-    const etcdLease = inspector.lease(15, { autoKeepAlive: false });
+    const etcdLease = etcd.inspector.lease(15, { autoKeepAlive: false });
     const leaseId = await etcdLease.grant();
     const now = Date.now();
     const legacyValue = { owner: alice, acquiredAt: now, heartbeatAt: now, ttlMs: 15_000, leaseId };
@@ -95,12 +74,12 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
     expect(await read()).toBeUndefined();
 
     // Before counters a fence was a create revision: any revision up to now may have been handed out for this key.
-    const revision = Number((await inspector.put(`${stores.prefix}unrelated`).value('x').exec()).header.revision);
+    const revision = Number((await etcd.inspector.put(`${stores.prefix}unrelated`).value('x').exec()).header.revision);
     expect((await take(bob)).fence).toBeGreaterThan(revision);
   });
 
   it('reports a counter it cannot read as E_LOCK_STORE naming its key, and takes nothing', async () => {
-    await inspector.put(`${stores.prefix}fences/${KEY}`).value('seven');
+    await etcd.inspector.put(`${stores.prefix}fences/${KEY}`).value('seven');
     // One call at a time: a second promise made up front would reject before anything awaits it.
     for (const operation of [() => store.acquire(KEY, alice, { ttlMs: 15_000, waitMs: 0 }), () => store.highestFence(KEY)]) {
       const error = await rejection(operation());
@@ -111,9 +90,9 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
   });
 
   it('4 processes take one key in turn, floors of their own: fences grow, none shared or below its floor', async () => {
-    const lockModule = await buildLockModule();
+    const lockModule = await buildChildModule('src/lock');
     try {
-      const holds = await raceForFences(lockModule.dir, `etcd:${etcd.endpoint}:${stores.prefix}`, 4, 15);
+      const holds = await raceForFences(lockModule.dir, `etcd:${etcd.server.endpoint}:${stores.prefix}`, 4, 15);
       expectFencesAboveFloors(holds, 60);
       expect(await store.highestFence('fence.conf')).toBe(holds.at(-1)?.fence);
     } finally {
@@ -128,7 +107,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
       vi.spyOn(KVClient.prototype, 'txn').mockImplementation(async function (this: KVClient, request, options) {
         if (lostFence === 0 && isTake(request)) {
           await txn.call(this, request, options);
-          lostFence = Number(await inspector.get(`${stores.prefix}fences/${KEY}`).string());
+          lostFence = Number(await etcd.inspector.get(`${stores.prefix}fences/${KEY}`).string());
         }
         return txn.call(this, request, options);
       });

@@ -1,38 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { SpecError, specJsonSchema, validateSpecText } from '../../src/spec/index.js';
-
-const FILE = 'rollouts/x.yaml';
+import { specJsonSchema, validateSpecText } from '../../src/spec/index.js';
+import { DEFAULT_ANALYSIS, SPEC_FILE, specErrors, specText } from '../helpers/spec.js';
 
 /** A valid spec whose `analysis` section starts on line 5. */
-function spec(analysis: string[]): string {
-  const head = ['name: x', 'config: { file: app.conf, source: app.conf }', 'fleet: { inventory: fleet.yaml }', 'canary: { drones: 1 }'];
-  return [...head, ...analysis].join('\n');
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    validateSpecText(text, FILE, '/base');
-  } catch (error) {
-    expect(error).toBeInstanceOf(SpecError);
-    return (error as SpecError).message.split('\n');
-  }
-  throw new Error('expected the spec to be invalid');
-}
+const spec = (analysis: readonly string[]): string => specText({ rest: analysis.join('\n') });
 
 describe('analysis keys for the statistical judge', () => {
   it('defaults the analysis-wide settings', () => {
-    const parsed = validateSpecText(spec([]), FILE, '/base');
-    expect(parsed.analysis).toEqual({
-      intervalMs: 5_000,
-      minSamples: 3,
-      failureLimit: 1,
-      metrics: [],
-      confidence: 0.98,
-      passScore: 95,
-      marginalScore: 75,
-      minReportingDrones: 1,
-      inconclusive: 'rollback',
-    });
+    expect(validateSpecText(spec([]), SPEC_FILE, '/base').analysis).toEqual(DEFAULT_ANALYSIS);
   });
 
   it('reads every new key, snake_case to camelCase, and keeps the old ones as they were', () => {
@@ -50,7 +25,7 @@ describe('analysis keys for the statistical judge', () => {
         '    - { name: battery, direction: decrease, allowed_decrease: 5%, confidence: 0.9, weight: 2, nodata: fail }',
         '    - { name: temperature, allowed_decrease: 20%, nodata: ignore, dry_run: true }',
       ]),
-      FILE,
+      SPEC_FILE,
       '/base',
     );
     expect(parsed.analysis).toEqual({
@@ -83,7 +58,7 @@ describe('analysis keys for the statistical judge', () => {
       '    - { name: b, max: 1, confidence: 1, critical: yes, nodata: skip, dry_run: 1 }',
       '    - { name: c, allowed_increase: 10, allowed_decrease: 120% }',
     ]);
-    expect(errorsOf(text)).toEqual([
+    expect(specErrors(text)).toEqual([
       'rollouts/x.yaml:6:15 analysis.confidence: must be a confidence level above 0 and below 1, like 0.98, got "98%"',
       'rollouts/x.yaml:7:15 analysis.pass_score: must be a score from 0 to 100, got 101',
       'rollouts/x.yaml:8:25 analysis.min_reporting_drones: must be a positive integer, got 0',
@@ -100,11 +75,11 @@ describe('analysis keys for the statistical judge', () => {
   });
 
   it('needs a limit or a direction, and a tolerance that can apply', () => {
-    expect(errorsOf(spec(['analysis:', '  metrics:', '    - { name: a, weight: 2 }']))).toEqual([
+    expect(specErrors(spec(['analysis:', '  metrics:', '    - { name: a, weight: 2 }']))).toEqual([
       'rollouts/x.yaml:7:7 analysis.metrics[0]: needs at least one limit: max, min, max_increase, max_decrease or direction',
     ]);
     expect(
-      errorsOf(
+      specErrors(
         spec([
           'analysis:',
           '  metrics:',
@@ -119,13 +94,13 @@ describe('analysis keys for the statistical judge', () => {
   });
 
   it('needs marginal_score at most pass_score', () => {
-    expect(errorsOf(spec(['analysis:', '  pass_score: 80', '  marginal_score: 90']))).toEqual([
+    expect(specErrors(spec(['analysis:', '  pass_score: 80', '  marginal_score: 90']))).toEqual([
       'rollouts/x.yaml:7:19 analysis.marginal_score: must not be above pass_score (80), got 90',
     ]);
   });
 
   it('suggests the snake_case key for a camelCase one', () => {
-    expect(errorsOf(spec(['analysis:', '  passScore: 90', '  metrics:', '    - { name: a, direction: either, dryRun: true }']))).toEqual([
+    expect(specErrors(spec(['analysis:', '  passScore: 90', '  metrics:', '    - { name: a, direction: either, dryRun: true }']))).toEqual([
       'rollouts/x.yaml:6:3 analysis.passScore: unknown key; did you mean pass_score?',
       'rollouts/x.yaml:8:37 analysis.metrics[0].dryRun: unknown key; did you mean dry_run?',
     ]);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadPlan, SpecError, type Plan } from '../../src/spec/index.js';
+import { DEFAULT_ANALYSIS, specWithDefaults } from '../helpers/spec.js';
 import { fixture, shown } from './fixtures.js';
 
 async function specError(name: string): Promise<SpecError> {
@@ -31,6 +32,7 @@ describe('loadPlan', () => {
         lock: { ttlMs: 20_000, waitMs: 60_000 },
         canary: { percent: 25, bakeMs: 500, approval: 'manual' },
         analysis: {
+          ...DEFAULT_ANALYSIS,
           intervalMs: 2_000,
           minSamples: 5,
           failureLimit: 2,
@@ -38,11 +40,6 @@ describe('loadPlan', () => {
             { name: 'heart_rate', max: 120, min: 40 },
             { name: 'trajectory_error', maxIncrease: 0.25, maxDecrease: 0.1 },
           ],
-          confidence: 0.98,
-          passScore: 95,
-          marginalScore: 75,
-          minReportingDrones: 1,
-          inconclusive: 'rollback',
         },
         waves: [
           { percent: 50, bakeMs: 1_000 },
@@ -67,28 +64,13 @@ describe('loadPlan', () => {
     const plan = await loadPlan(fixture('minimal.yaml'));
     expect(plan.config.version).toBe(plan.config.sha256.slice(0, 12));
     expect(plan.config.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(plan.spec).toEqual({
-      name: 'minimal',
-      config: { file: 'app.conf', source: fixture('configs/app.conf') },
-      fleet: { inventory: fixture('fleet.yaml'), mixedVersions: 'refuse' },
-      pause: { fleet: true, timeoutMs: 30_000 },
-      lock: { ttlMs: 15_000, waitMs: 0 },
-      canary: { drones: 1, bakeMs: 30_000, approval: 'auto' },
-      analysis: {
-        intervalMs: 5_000,
-        minSamples: 3,
-        failureLimit: 1,
-        metrics: [],
-        confidence: 0.98,
-        passScore: 95,
-        marginalScore: 75,
-        minReportingDrones: 1,
-        inconclusive: 'rollback',
-      },
-      waves: [{ percent: 100, bakeMs: 0 }],
-      push: { concurrency: 32, timeoutMs: 5_000, retries: 2 },
-      abort: { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'percent', value: 10 } },
-    });
+    expect(plan.spec).toEqual(
+      specWithDefaults({
+        name: 'minimal',
+        config: { file: 'app.conf', source: fixture('configs/app.conf') },
+        fleet: { inventory: fixture('fleet.yaml'), mixedVersions: 'refuse' },
+      }),
+    );
     expect(plan.drones.map((drone) => drone.id)).toEqual(['d1', 'd2', 'd3', 'd4', 'd5', 'd6']);
     expect(plan.drones[5]?.labels).toEqual({});
     expect(plan.steps.map((step) => [step.name, step.drones])).toEqual([

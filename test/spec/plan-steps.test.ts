@@ -2,38 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canaryDrones, checkFleetFit, planSteps, selectDrones, shareOf } from '../../src/spec/index.js';
 import type { Drone, RolloutSpec } from '../../src/spec/types.js';
+import { fleetOf, specWithDefaults } from '../helpers/spec.js';
 
-function fleetOf(count: number, labels: (index: number) => Record<string, string> = () => ({})): Drone[] {
-  return Array.from({ length: count }, (_, index) => ({
-    id: `d${index + 1}`,
-    url: `http://127.0.0.1:7100/d/d${index + 1}`,
-    labels: labels(index),
-  }));
-}
-
-function specWith(canary: Partial<RolloutSpec['canary']>, waves: RolloutSpec['waves'] = [{ percent: 100, bakeMs: 0 }]): RolloutSpec {
-  return {
-    name: 'x',
-    config: { file: 'app.conf', source: '/a/app.conf' },
-    fleet: { inventory: '/a/fleet.yaml', mixedVersions: 'refuse' },
-    pause: { fleet: true, timeoutMs: 30_000 },
-    lock: { ttlMs: 15_000, waitMs: 0 },
-    canary: { bakeMs: 30_000, approval: 'auto', ...canary },
-    analysis: {
-      intervalMs: 5_000,
-      minSamples: 3,
-      failureLimit: 1,
-      metrics: [],
-      confidence: 0.98,
-      passScore: 95,
-      marginalScore: 75,
-      minReportingDrones: 1,
-      inconclusive: 'rollback',
-    },
-    waves,
-    push: { concurrency: 32, timeoutMs: 5_000, retries: 2 },
-    abort: { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'percent', value: 10 } },
-  };
+/** A spec with this canary (a default bake and approval) and these waves (one to 100 % unless given). */
+function specWith(canary: Partial<RolloutSpec['canary']>, waves?: RolloutSpec['waves']): RolloutSpec {
+  const spec = specWithDefaults({ canary: { bakeMs: 30_000, approval: 'auto', ...canary } });
+  return waves ? { ...spec, waves } : spec;
 }
 
 const ids = (drones: readonly Drone[]) => drones.map((drone) => drone.id);

@@ -1,34 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { planSteps } from '../../src/spec/index.js';
 import { planWarnings } from '../../src/spec/plan-warnings.js';
-import type { Drone, Plan, RolloutSpec } from '../../src/spec/types.js';
+import type { Plan, RolloutSpec } from '../../src/spec/types.js';
+import { DEFAULT_ANALYSIS, fleetOf, specWithDefaults } from '../helpers/spec.js';
 
-const drones: Drone[] = Array.from({ length: 10 }, (_, i) => ({ id: `d${i + 1}`, url: `http://127.0.0.1:7100/d/d${i + 1}`, labels: {} }));
+const drones = fleetOf(10);
 
 function planWith(overrides: { canary?: Partial<RolloutSpec['canary']>; analysis?: Partial<RolloutSpec['analysis']>; waves?: RolloutSpec['waves']; abort?: RolloutSpec['abort'] } = {}): Plan {
-  const spec: RolloutSpec = {
-    name: 'x',
-    config: { file: 'app.conf', source: '/a/app.conf' },
-    fleet: { inventory: '/a/fleet.yaml', mixedVersions: 'refuse' },
-    pause: { fleet: true, timeoutMs: 30_000 },
-    lock: { ttlMs: 15_000, waitMs: 0 },
+  const spec = specWithDefaults({
     canary: { drones: 2, bakeMs: 3_000, approval: 'auto', ...overrides.canary },
-    analysis: {
-      intervalMs: 1_000,
-      minSamples: 3,
-      failureLimit: 1,
-      metrics: [{ name: 'trajectory_error', maxIncrease: 0.25 }],
-      confidence: 0.98,
-      passScore: 95,
-      marginalScore: 75,
-      minReportingDrones: 1,
-      inconclusive: 'rollback',
-      ...overrides.analysis,
-    },
+    analysis: { ...DEFAULT_ANALYSIS, intervalMs: 1_000, metrics: [{ name: 'trajectory_error', maxIncrease: 0.25 }], ...overrides.analysis },
     waves: overrides.waves ?? [{ percent: 100, bakeMs: 0 }],
     push: { concurrency: 8, timeoutMs: 5_000, retries: 2 },
     abort: overrides.abort ?? { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'count', value: 0 } },
-  };
+  });
   const config = { file: 'app.conf', sourcePath: '/a/app.conf', content: '', sha256: 'a'.repeat(64), version: 'v1' };
   return { specPath: '/a/x.yaml', spec, config, drones, steps: planSteps(spec, drones) };
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RolloutError } from '../../src/errors.js';
 import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../../src/store/types.js';
+import { rejection } from '../helpers/rejection.js';
 
 /**
  * The behaviour every StateStore backend owes the runner and the CLI. A backend's test file calls
@@ -55,15 +55,6 @@ export function sampleProgress(version: string | null, fields: Partial<DroneProg
     lastError: null,
     ...fields,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RolloutError;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 export function describeStateStoreConformance(

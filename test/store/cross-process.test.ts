@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { OperatorCommand } from '../../src/store/types.js';
-import { buildStoreModule } from './build-store-module.js';
+import { buildChildModule } from '../helpers/child-module.js';
 import { sampleRecord, START } from './conformance.js';
 import { makeStateDir } from './temp-dir.js';
 
@@ -13,7 +13,7 @@ describe('embedded state store across processes', () => {
   let state: { readonly dir: string; remove: () => Promise<void> };
 
   beforeAll(async () => {
-    storeModule = await buildStoreModule();
+    storeModule = await buildChildModule('src/store');
     state = await makeStateDir();
   });
 

@@ -1,9 +1,9 @@
 import { appendFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RolloutError } from '../../src/errors.js';
 import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { DroneProgressRecord, StateStore } from '../../src/store/types.js';
+import { rejection } from '../helpers/rejection.js';
 import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreHarness } from './conformance.js';
 import { makeEmbeddedHarness } from './embedded-harness.js';
 
@@ -68,19 +68,19 @@ describe('embedded state store on disk', () => {
   it('names the file and the key of a record edited by hand', async () => {
     const record = JSON.parse(await readFile(at('record.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(at('record.json'), JSON.stringify({ ...record, step: { index: 'two', name: 'canary', total: 0 } }));
-    const error = await rejectionOf(store.getRollout(ID));
+    const error = await rejection(store.getRollout(ID));
     expect(error.code).toBe('E_STATE_STORE');
     expect(error.message).toContain(at('record.json'));
     expect(error.message).toContain('step.index');
 
     await writeFile(at('record.json'), JSON.stringify({ ...record, id: 'aim-v99' }));
-    expect((await rejectionOf(store.listRollouts())).message).toMatch(/record\.json is corrupt: id: "aim-v99"/);
+    expect((await rejection(store.listRollouts())).message).toMatch(/record\.json is corrupt: id: "aim-v99"/);
   });
 
   it('names the line of an audit event edited by hand', async () => {
     await store.appendAudit(ID, [{ t: START, kind: 'transition' }]);
     await appendFile(at('audit.ndjson'), '{"t": "noon", "kind": "push"}\n');
-    const error = await rejectionOf(store.readAudit(ID));
+    const error = await rejection(store.readAudit(ID));
     expect(error.code).toBe('E_STATE_STORE');
     expect(error.message).toContain(`${at('audit.ndjson')}:2`);
     expect(error.message).toContain('t:');
@@ -88,17 +88,17 @@ describe('embedded state store on disk', () => {
 
   it('names a corrupt snapshot, progress line or command file', async () => {
     await writeFile(at('snapshot.json'), '{"value": ');
-    expect((await rejectionOf(store.loadSnapshot(ID))).message).toContain(at('snapshot.json'));
+    expect((await rejection(store.loadSnapshot(ID))).message).toContain(at('snapshot.json'));
 
     await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
     await appendFile(at('progress.ndjson'), '{"drone-2": {"before": null}}\n');
-    const progressError = await rejectionOf(store.loadProgress(ID));
+    const progressError = await rejection(store.loadProgress(ID));
     expect(progressError.message).toContain(`${at('progress.ndjson')}:2`);
     expect(progressError.message).toContain('drone-2.now');
 
     await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
     await writeFile(at('commands/000000000000001-bad.json'), '{"type": "explode"}');
-    const commandError = await rejectionOf(store.takeCommands(ID));
+    const commandError = await rejection(store.takeCommands(ID));
     expect(commandError.code).toBe('E_STATE_STORE');
     expect(commandError.message).toContain('000000000000001-bad.json');
     // Nothing was claimed: once the bad file is gone the good command is still there.
@@ -152,16 +152,6 @@ describe('embedded state store on disk', () => {
     return expect(store.saveSnapshot(ID, undefined)).rejects.toThrow(/`snapshot`/);
   });
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<RolloutError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RolloutError) return error;
-    throw error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

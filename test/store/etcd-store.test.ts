@@ -1,26 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RolloutError } from '../../src/errors.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUDIT_CHUNK_BYTES, batchPuts, chunkLines, MAX_TXN_BYTES, MAX_TXN_OPS } from '../../src/store/etcd/batches.js';
 import { benchEtcdStateStore } from '../../bench/store-etcd.js';
 import { createEtcdStateStore, type EtcdStateStoreOptions } from '../../src/store/etcd/store.js';
 import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../../src/store/types.js';
-import { etcdAvailable, startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { expectUnansweredWhileStopped, useEtcd } from '../helpers/etcd-suite.js';
+import { rejection } from '../helpers/rejection.js';
 import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreContext, type StateStoreHarness } from './conformance.js';
 
 const ID = 'aim-v43';
-
-async function rejection(promise: Promise<unknown>): Promise<RolloutError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(RolloutError);
-    return error as RolloutError;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 describe('cutting writes to fit etcd', () => {
   const put = (index: number, bytes: number) => ({ key: Buffer.from(`k/${index}`), value: Buffer.alloc(bytes) });
@@ -49,19 +38,7 @@ describe('cutting writes to fit etcd', () => {
 });
 
 describe.skipIf(!etcdAvailable())('etcd state store', () => {
-  let etcd: EtcdServer;
-  /** A plain client, to look at (and spoil) what the stores wrote. */
-  let inspector: Etcd3;
-
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    inspector = new Etcd3({ hosts: etcd.endpoint });
-  });
-
-  afterAll(async () => {
-    inspector?.close();
-    await etcd?.destroy();
-  });
+  const etcd = useEtcd();
 
   type EtcdHarness = StateStoreHarness & {
     readonly prefix: string;
@@ -78,20 +55,20 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     return {
       prefix,
       open: (options: Partial<EtcdStateStoreOptions> = {}) => {
-        const store = createEtcdStateStore({ endpoints: [etcd.endpoint], prefix, now: context.now, ...options });
+        const store = createEtcdStateStore({ endpoints: [etcd.server.endpoint], prefix, now: context.now, ...options });
         opened.push(store);
         return store;
       },
       corruptRecord: async (id) => {
         const key = `${prefix}rollouts/${id}/record`;
-        await inspector.put(key).value('{"id": "');
+        await etcd.inspector.put(key).value('{"id": "');
         return key;
       },
-      keys: async () => (await inspector.getAll().prefix(prefix).keys()).map((key) => key.slice(prefix.length)),
-      value: (key) => inspector.get(`${prefix}${key}`).string(),
+      keys: async () => (await etcd.inspector.getAll().prefix(prefix).keys()).map((key) => key.slice(prefix.length)),
+      value: (key) => etcd.inspector.get(`${prefix}${key}`).string(),
       dispose: async () => {
         await Promise.all(opened.map((store) => store.close()));
-        await inspector.delete().prefix(prefix);
+        await etcd.inspector.delete().prefix(prefix);
       },
     };
   }
@@ -211,7 +188,7 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
 
     it('refuses to append when the counter was reset under existing events, overwriting nothing', async () => {
       await store.appendAudit(ID, [{ t: now, kind: 'transition' }]);
-      await inspector.delete().key(`${harness.prefix}rollouts/${ID}/audit-next`);
+      await etcd.inspector.delete().key(`${harness.prefix}rollouts/${ID}/audit-next`);
       const error = await rejection(harness.open().appendAudit(ID, [{ t: now, kind: 'push' }]));
       expect(error.code).toBe('E_STATE_STORE');
       expect(error.message).toContain(`${harness.prefix}rollouts/${ID}/audit-next`);
@@ -257,27 +234,14 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     });
 
     it('fails with E_STATE_STORE saying etcd did not answer while it is stopped, and works again after', async () => {
-      await etcd.stop();
-      try {
-        const calls = [
-          () => store.getRollout(ID),
-          () => store.listRollouts(),
-          () => store.updateRollout(ID, { stage: 'x' }),
-          () => store.appendAudit(ID, [{ t: now, kind: 'push' }]),
-          () => store.saveProgress(ID, { 'drone-1': sampleProgress('v43') }),
-          () => store.takeCommands(ID),
-        ];
-        for (const call of calls) {
-          const started = performance.now();
-          const error = await rejection(call());
-          expect(error.code).toBe('E_STATE_STORE');
-          expect(error.message).toContain(`etcd at ${etcd.endpoint} did not answer`);
-          expect(error.message).toMatch(/check that it runs/);
-          expect(performance.now() - started).toBeLessThan(2_000);
-        }
-      } finally {
-        await etcd.start();
-      }
+      await expectUnansweredWhileStopped(etcd, 'E_STATE_STORE', [
+        () => store.getRollout(ID),
+        () => store.listRollouts(),
+        () => store.updateRollout(ID, { stage: 'x' }),
+        () => store.appendAudit(ID, [{ t: now, kind: 'push' }]),
+        () => store.saveProgress(ID, { 'drone-1': sampleProgress('v43') }),
+        () => store.takeCommands(ID),
+      ]);
       await expect(store.updateRollout(ID, { stage: 'back' })).resolves.toMatchObject({ stage: 'back' });
     });
 
@@ -290,36 +254,36 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
 
     it('names the key of a corrupt snapshot, progress, audit line or command, and takes no command then', async () => {
       const dir = `${harness.prefix}rollouts/${ID}/`;
-      await inspector.put(`${dir}snapshot`).value('{"value": ');
+      await etcd.inspector.put(`${dir}snapshot`).value('{"value": ');
       expect((await rejection(store.loadSnapshot(ID))).message).toContain(`${dir}snapshot is corrupt`);
 
       await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
-      await inspector.put(`${dir}progress/drone-2`).value('{"before": null}');
+      await etcd.inspector.put(`${dir}progress/drone-2`).value('{"before": null}');
       const progressError = await rejection(store.loadProgress(ID));
       expect(progressError.code).toBe('E_STATE_STORE');
       expect(progressError.message).toContain(`${dir}progress/drone-2 is corrupt: now:`);
 
       await store.appendAudit(ID, [{ t: now, kind: 'transition' }]);
-      await inspector.put(`${dir}audit/000000000000`).value(`{"t":${now},"kind":"transition"}\n{"t":"noon","kind":"push"}\n`);
+      await etcd.inspector.put(`${dir}audit/000000000000`).value(`{"t":${now},"kind":"transition"}\n{"t":"noon","kind":"push"}\n`);
       expect((await rejection(store.readAudit(ID))).message).toContain(`${dir}audit/000000000000:2 is corrupt: t:`);
 
       await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: now });
-      await inspector.put(`${dir}commands/000000000000001-bad`).value('{"type": "explode"}');
+      await etcd.inspector.put(`${dir}commands/000000000000001-bad`).value('{"type": "explode"}');
       const commandError = await rejection(store.takeCommands(ID));
       expect(commandError.message).toContain(`${dir}commands/000000000000001-bad is corrupt`);
-      await inspector.delete().key(`${dir}commands/000000000000001-bad`);
+      await etcd.inspector.delete().key(`${dir}commands/000000000000001-bad`);
       expect(await store.takeCommands(ID)).toEqual([{ type: 'abort', by: 'mira@ops-1', at: now }]);
 
-      await inspector.put(`${dir}record`).value(JSON.stringify({ ...sampleRecord(ID), id: 'aim-v99' }));
+      await etcd.inspector.put(`${dir}record`).value(JSON.stringify({ ...sampleRecord(ID), id: 'aim-v99' }));
       expect((await rejection(store.listRollouts())).message).toMatch(/record is corrupt: id: "aim-v99"/);
     });
 
     it('passes over keys that are not a rollout record when listing', async () => {
       const root = `${harness.prefix}rollouts/`;
-      await inspector.put(`${root}stray`).value('x');
-      await inspector.put(`${root}no-record/progress/drone-1`).value('{}');
-      await inspector.put(`${root}.hidden/record`).value('{');
-      await inspector.put(`${root}/record`).value('{');
+      await etcd.inspector.put(`${root}stray`).value('x');
+      await etcd.inspector.put(`${root}no-record/progress/drone-1`).value('{}');
+      await etcd.inspector.put(`${root}.hidden/record`).value('{');
+      await etcd.inspector.put(`${root}/record`).value('{');
       await store.createRollout(sampleRecord('aim-v44', START + 1));
       expect((await store.listRollouts()).map((record) => record.id)).toEqual(['aim-v44', ID]);
       expect(await store.getRollout('no-record')).toBeNull();
@@ -335,21 +299,21 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     it('says what it received when an argument is wrong', async () => {
       expect(() => createEtcdStateStore({ endpoints: [] })).toThrow(/`endpoints`/);
       expect(() => createEtcdStateStore({ endpoints: [''] })).toThrow(/`endpoints\[0\]`/);
-      expect(() => createEtcdStateStore({ endpoints: [etcd.endpoint], prefix: '' })).toThrow(/`prefix`/);
-      expect(() => createEtcdStateStore({ endpoints: [etcd.endpoint], now: 5 as unknown as () => number })).toThrow(/`now`/);
+      expect(() => createEtcdStateStore({ endpoints: [etcd.server.endpoint], prefix: '' })).toThrow(/`prefix`/);
+      expect(() => createEtcdStateStore({ endpoints: [etcd.server.endpoint], now: 5 as unknown as () => number })).toThrow(/`now`/);
       await expect(store.saveSnapshot(ID, undefined)).rejects.toThrow(/`snapshot`/);
     });
 
     it('benchEtcdStateStore persists a 1,000-drone rollout and leaves nothing behind', async () => {
-      const result = await benchEtcdStateStore([etcd.endpoint], 1_000);
+      const result = await benchEtcdStateStore([etcd.server.endpoint], 1_000);
       console.log(`etcd state store, 1,000 drones: ${JSON.stringify(result)}`);
       expect(result.transitions).toBe(40);
       expect(result.perTransitionMs).toBeCloseTo(result.totalMs / result.transitions, 1);
       expect(result.auditBytesPerDrone).toBeLessThan(2_048);
       // record, snapshot, 1,000 progress keys, the audit counter and at least one chunk per append.
       expect(result.keys).toBeGreaterThan(1_003);
-      expect(await inspector.getAll().prefix('fleet-rollout-bench/').keys()).toEqual([]);
-      await expect(benchEtcdStateStore([etcd.endpoint], 0)).rejects.toThrow(/`drones`/);
+      expect(await etcd.inspector.getAll().prefix('fleet-rollout-bench/').keys()).toEqual([]);
+      await expect(benchEtcdStateStore([etcd.server.endpoint], 0)).rejects.toThrow(/`drones`/);
     });
   });
 });
