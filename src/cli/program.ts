@@ -6,7 +6,7 @@ import { SpecError } from '../spec/spec-error.js';
 import { EXIT_CODES } from '../rollout/report.js';
 import type { CommonOptions, OutputFormat } from './common.js';
 import { printJson } from './common.js';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS } from './output/logger.js';
 import { parsePruneRule, type PruneRule } from './prune.js';
 import { resolveStateDir } from './state-dir.js';
 import { lockListCommand, lockReclaimCommand, lockReleaseCommand } from './commands/lock.js';

@@ -6,8 +6,8 @@ import type { RolloutReport } from '../rollout/report.js';
 import type { RunningRollout } from '../rollout/run.js';
 import type { StateStore } from '../store/types.js';
 import { describeStore, isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOptions } from './common.js';
-import { createLogger } from './logger.js';
-import { ProgressDisplay } from './progress.js';
+import { createLogger } from './output/logger.js';
+import { ProgressDisplay } from './output/progress.js';
 
 /** How often a running orchestrator looks for stale locks after the one pass at start. */
 const RECLAIM_INTERVAL_MS = 30_000;

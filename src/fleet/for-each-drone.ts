@@ -58,3 +58,10 @@ export async function forEachDrone(drones: readonly Drone[], options: ForEachDro
     signal.removeEventListener('abort', drop);
   }
 }
+
+/** Up to `max` items spread evenly over the list, so analysis of a big wave reads a fair sample. */
+export function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)] as T);
+}

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DroneClient } from '../fleet/drone-client.js';
 import type { VerdictRecord } from './machine-types.js';
-import type { Drone, Plan, Threshold } from '../spec/types.js';
+import type { Drone, Plan } from '../spec/types.js';
 import type { Ledger } from './ledger.js';
 import type { RolloutRecorder } from './recorder.js';
 
@@ -32,15 +32,6 @@ export interface RolloutRuntime {
   readonly configSeq: Map<string, number>;
 }
 
-/** The largest count a threshold allows out of `total` drones. */
-export function allowed(threshold: Threshold, total: number): number {
-  return threshold.kind === 'count' ? threshold.value : Math.floor((threshold.value / 100) * total);
-}
-
-export function describeThreshold(threshold: Threshold): string {
-  return threshold.kind === 'count' ? String(threshold.value) : `${threshold.value}%`;
-}
-
 /** Drones by id, in the order given; an id missing from the map is a bug in the plan. */
 export function dronesOf(runtime: RolloutRuntime, ids: readonly string[]): Drone[] {
   return ids.map((id) => {
@@ -48,11 +39,4 @@ export function dronesOf(runtime: RolloutRuntime, ids: readonly string[]): Drone
     if (!drone) throw new Error(`drone ${id} is in the plan but not among the targeted drones`);
     return drone;
   });
-}
-
-/** Up to `max` items spread evenly over the list, so analysis of a big wave reads a fair sample. */
-export function spread<T>(items: readonly T[], max: number): T[] {
-  if (items.length <= max) return [...items];
-  const step = items.length / max;
-  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)] as T);
 }

@@ -98,6 +98,11 @@ export interface RolloutEffects {
   rollBack(input: { readonly fence: number }, signal: AbortSignal): Promise<CleanupOutcome>;
   resumeFleet(signal: AbortSignal): Promise<CleanupOutcome>;
   releaseLock(input: { readonly fence: number }): Promise<void>;
+  /**
+   * The wait before each analysis interval. An effect rather than an `after` delay: a snapshot restored by
+   * `rollout resume` restarts invoked actors, but not delayed events; and tests run it on no real time.
+   */
+  waitInterval(input: { readonly ms: number }, signal: AbortSignal): Promise<void>;
 }
 
 export type RolloutEvent =
@@ -105,6 +110,24 @@ export type RolloutEvent =
   | { readonly type: 'operator.interrupt'; readonly signal: string }
   | { readonly type: 'operator.promote'; readonly by: string }
   | { readonly type: 'lease.lost'; readonly reason: string };
+
+/** What a machine state is doing, named in its `meta`: how people and the state store see the stage. */
+export type StageKind =
+  | 'pausingFleet'
+  | 'acquiringLock'
+  | 'checkingFleet'
+  | 'pushing'
+  | 'baking'
+  | 'awaitingJudgement'
+  | 'awaitingApproval'
+  | 'verifying'
+  | 'rollingBack'
+  | 'resumingFleet'
+  | 'releasingLock';
+
+export interface StageMeta {
+  readonly stage: StageKind;
+}
 
 export interface RolloutOutput {
   readonly result: RolloutResult;

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type SnapshotFrom } from 'xstate';
+import { stageLabel } from './stage.js';
 import { DroneClient } from '../fleet/drone-client.js';
 import type { Lease, LockStore } from '../lock/types.js';
-import { createRolloutMachine } from './machine.js';
+import { withEffects } from './machine.js';
 import type { RolloutOutput, StepSchedule, VerdictRecord } from './machine-types.js';
 import type { Plan } from '../spec/types.js';
 import type { RolloutObserver, RolloutRuntime } from './context.js';
-import { createRolloutEffects } from './effects.js';
+import { createRolloutEffects } from './effects/index.js';
 import { Ledger } from './ledger.js';
 import { RolloutRecorder } from './recorder.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
@@ -76,51 +77,10 @@ export function scheduleOf(plan: Plan): StepSchedule[] {
   }));
 }
 
-type RolloutSnapshot = SnapshotFrom<ReturnType<typeof createRolloutMachine>>;
-
 /** A rollout that stopped before any push could have landed rolled nothing back: it left the fleet unchanged. */
 function withoutEmptyRollback(output: RolloutOutput, ledger: Ledger): RolloutOutput {
   if (output.result !== 'rolled_back' || ledger.ids((p) => p.pushSent || p.rolledBack).length > 0) return output;
   return { ...output, result: 'unchanged', reason: `${output.reason}; no drone took the new config, so nothing was rolled back` };
-}
-
-const LABELS: Readonly<Record<string, string>> = {
-  pausingFleet: 'pausing the fleet',
-  acquiringLock: 'taking the config lock',
-  checkingFleet: "checking the fleet's versions",
-  rollingBack: 'rolling back',
-  resumingFleet: 'resuming the fleet',
-  releasingLock: 'releasing the config lock',
-  verifying: 'checking every drone runs the new config',
-};
-
-/**
- * A readable stage for people and the state store: `canary: pushing to 3 drones`, `rolling back`.
- * Bake and analysis are one stage (`canary: baking`); their verdicts are reported on their own.
- */
-export function stageName(snapshot: RolloutSnapshot): string {
-  const value = snapshot.value;
-  if (typeof value === 'string') return LABELS[value] ?? value;
-  if (!('locked' in value)) return JSON.stringify(value);
-  const locked = value.locked;
-  if (typeof locked === 'string') return LABELS[locked] ?? locked;
-  const stage = String(locked.stages);
-  const step = snapshot.context.steps[snapshot.context.stepIndex];
-  const name = step?.name ?? 'step';
-  if (stage === 'pushing') {
-    const drones = step?.droneCount ?? 0;
-    return `${name}: pushing to ${drones} drone${drones === 1 ? '' : 's'}`;
-  }
-  if (stage === 'baking' || stage === 'analysing') {
-    const intervals = step?.intervals ?? 0;
-    return `${name}: baking ${intervals} analysis interval${intervals === 1 ? '' : 's'}`;
-  }
-  if (stage === 'awaitingApproval') return `waiting for \`rollout promote ${snapshot.context.rolloutId}\``;
-  if (stage === 'awaitingJudgement') {
-    const id = snapshot.context.rolloutId;
-    return `waiting for a human: the verdict was inconclusive (\`rollout promote ${id}\` or \`rollout abort ${id}\`)`;
-  }
-  return LABELS[stage] ?? `${name}: ${stage}`;
 }
 
 function recordOf(options: RunRolloutOptions, id: string, started: number): RolloutRecord {
@@ -183,7 +143,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   };
   const { host, pid, bootId } = options.owner;
   const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume ? { lease: options.resume.lease, taken: options.resume.leaseTaken } : null);
-  const machine = createRolloutMachine(effects);
+  const machine = withEffects(effects);
   const input = {
     rolloutId: id,
     steps: scheduleOf(plan),
@@ -210,7 +170,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       // The verdict's own step: the machine may already have moved on to the next one.
       options.observer.verdict(latest, steps.find((step) => step.name === latest.step)?.intervals ?? 0);
     }
-    const stage = snapshot.status === 'done' ? 'ended' : stageName(snapshot);
+    const stage = stageLabel(snapshot);
     const step = steps[stepIndex];
     recorder.transition(
       actor.getPersistedSnapshot(),

@@ -4,10 +4,11 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/analysis/noise.js';
 import type { DroneClient, DroneReply } from '../../src/fleet/drone-client.js';
 import type { TelemetryBody, TelemetrySample } from '../../src/protocol/v1.js';
-import { AnalysisStage } from '../../src/rollout/analysis-stage.js';
+import { AnalysisStage } from '../../src/rollout/effects/analysis.js';
 import type { RolloutRuntime } from '../../src/rollout/context.js';
 import { Ledger } from '../../src/rollout/ledger.js';
 import type { Drone, MetricSpec, Plan, RolloutSpec } from '../../src/spec/types.js';
+import { DEFAULT_ANALYSIS, fleetOf, specWithDefaults } from '../helpers/spec.js';
 
 const FILE = 'aim_lock_config.conf';
 const OLD = 'a'.repeat(64);
@@ -64,32 +65,16 @@ class FakeFleet {
 }
 
 function specWith(analysis: Partial<RolloutSpec['analysis']> = {}): RolloutSpec {
-  return {
-    name: 'x',
-    config: { file: FILE, source: '/x/aim.conf' },
-    fleet: { inventory: '/x/fleet.yaml', mixedVersions: 'refuse' },
-    pause: { fleet: true, timeoutMs: 30_000 },
-    lock: { ttlMs: 15_000, waitMs: 0 },
+  return specWithDefaults({
+    config: { file: FILE, source: '/a/aim.conf' },
     canary: { drones: 2, bakeMs: 3_000, approval: 'auto' },
-    analysis: {
-      intervalMs: 1_000,
-      minSamples: 3,
-      failureLimit: 1,
-      metrics: METRICS,
-      confidence: 0.98,
-      passScore: 95,
-      marginalScore: 75,
-      minReportingDrones: 1,
-      inconclusive: 'rollback',
-      ...analysis,
-    },
+    analysis: { ...DEFAULT_ANALYSIS, intervalMs: 1_000, metrics: METRICS, ...analysis },
     waves: [
       { percent: 66, bakeMs: 1_000 },
       { percent: 100, bakeMs: 1_000 },
     ],
     push: { concurrency: 4, timeoutMs: 5_000, retries: 0 },
-    abort: { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'percent', value: 10 } },
-  };
+  });
 }
 
 interface Harness {
@@ -105,13 +90,12 @@ interface Harness {
 }
 
 function harness(options: { sha256?: string; analysis?: Partial<RolloutSpec['analysis']> } = {}): Harness {
-  const ids = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'];
-  const drones: Drone[] = ids.map((id) => ({ id, url: `http://127.0.0.1:7100/d/${id}`, labels: {} }));
+  const drones = fleetOf(6);
   const sha256 = options.sha256 ?? GOOD;
   const plan: Plan = {
-    specPath: '/x/rollout.yaml',
+    specPath: '/a/rollout.yaml',
     spec: specWith(options.analysis),
-    config: { file: FILE, sourcePath: '/x/aim.conf', content: 'aim_sensitivity = 0.85\n', sha256, version: 'v2' },
+    config: { file: FILE, sourcePath: '/a/aim.conf', content: 'aim_sensitivity = 0.85\n', sha256, version: 'v2' },
     drones,
     steps: [
       { index: 0, kind: 'canary', name: 'canary', percent: 33, drones: ['d1', 'd2'], bakeMs: 3_000 },
@@ -119,7 +103,7 @@ function harness(options: { sha256?: string; analysis?: Partial<RolloutSpec['ana
       { index: 2, kind: 'wave', name: 'wave 2', percent: 100, drones: ['d5', 'd6'], bakeMs: 1_000 },
     ],
   };
-  const fleet = new FakeFleet(ids);
+  const fleet = new FakeFleet(drones.map((drone) => drone.id));
   const ledger = new Ledger();
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

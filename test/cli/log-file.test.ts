@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/cli/logger.js';
+import { createLogger } from '../../src/cli/output/logger.js';
 import { tempDir } from '../helpers/cli.js';
 
 function collector() {

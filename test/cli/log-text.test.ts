@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/cli/logger.js';
-import { humanLogLine } from '../../src/cli/log-text.js';
+import { createLogger } from '../../src/cli/output/logger.js';
+import { humanLogLine } from '../../src/cli/output/log-text.js';
 
 function collector() {
   const lines: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressDisplay } from '../../src/cli/progress.js';
+import { ProgressDisplay } from '../../src/cli/output/progress.js';
 import { count } from '../../src/wording.js';
 
 describe('counts in what people read', () => {

@@ -20,6 +20,10 @@ export class FakeEffects implements RolloutEffects {
   verifyOutcome: CleanupOutcome = { incomplete: [] };
   rollbackOutcome: CleanupOutcome | Error = { incomplete: [] };
   resumeOutcome: CleanupOutcome | Error = { incomplete: [] };
+  /** Bakes never end by themselves: the machine stays in `baking` until an event moves it on. */
+  holdBakes = false;
+  /** The waits asked for, in milliseconds. */
+  readonly waits: number[] = [];
   leaseLost: ((reason: string) => void) | null = null;
   leaseStopped = false;
 
@@ -61,6 +65,12 @@ export class FakeEffects implements RolloutEffects {
     if (next instanceof Error) throw next;
     if (next === 'hot') return { hot: ['drone-9'], verdict: 'fail', summary: 'HOT lock mismatch on drone-9' };
     return { hot: [], verdict: next, summary: `interval ${next}` };
+  }
+
+  waitInterval(input: { ms: number }, signal: AbortSignal): Promise<void> {
+    this.waits.push(input.ms);
+    if (!this.holdBakes) return Promise.resolve();
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
   }
 
   async verifyPromotion(): Promise<CleanupOutcome> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise, waitFor } from 'xstate';
-import { createRolloutMachine } from '../../src/rollout/machine.js';
+import { withEffects } from '../../src/rollout/machine.js';
+import { stageLabel } from '../../src/rollout/stage.js';
 import type { RolloutInput, RolloutOutput } from '../../src/rollout/machine-types.js';
 import { FakeEffects, steps } from './fake-effects.js';
 
@@ -12,7 +13,7 @@ const input: RolloutInput = {
 };
 
 function start(effects: FakeEffects, overrides: Partial<RolloutInput> = {}) {
-  const actor = createActor(createRolloutMachine(effects), { input: { ...input, ...overrides } });
+  const actor = createActor(withEffects(effects), { input: { ...input, ...overrides } });
   actor.start();
   return actor;
 }
@@ -184,7 +185,8 @@ describe('rollout machine', () => {
 
   it('rolls back on operator.abort mid-bake and names who aborted', async () => {
     const effects = new FakeEffects();
-    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    effects.holdBakes = true;
+    const actor = start(effects, { steps: steps(['canary', 1]) });
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     actor.send({ type: 'operator.abort', by: 'alice', reason: 'looks wrong' });
     const output = await toPromise(actor);
@@ -194,7 +196,8 @@ describe('rollout machine', () => {
 
   it('ends interrupted on operator.interrupt, after the same clean-up', async () => {
     const effects = new FakeEffects();
-    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    effects.holdBakes = true;
+    const actor = start(effects, { steps: steps(['canary', 1]) });
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     actor.send({ type: 'operator.interrupt', signal: 'SIGINT' });
     actor.send({ type: 'operator.abort', by: 'bob' });
@@ -219,7 +222,8 @@ describe('rollout machine', () => {
 
   it('rolls back when the lease is lost, with the fence it still has', async () => {
     const effects = new FakeEffects();
-    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    effects.holdBakes = true;
+    const actor = start(effects, { steps: steps(['canary', 1]) });
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     effects.leaseLost?.('reclaimed by host b');
     const output = await toPromise(actor);
@@ -229,8 +233,9 @@ describe('rollout machine', () => {
 
   it('lost to another holder, sends no rollback write, releases nothing and needs attention with the drones it changed', async () => {
     const effects = new FakeEffects();
+    effects.holdBakes = true;
     effects.rollbackOutcome = { incomplete: ['drone-1', 'drone-2'], notHeld: 'the config lock is now held by rollout other' };
-    const actor = start(effects, { steps: steps(['canary', 1000]) });
+    const actor = start(effects, { steps: steps(['canary', 1]) });
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     effects.leaseLost?.('taken over');
     const output = await toPromise(actor);
@@ -309,17 +314,58 @@ describe('rollout machine', () => {
 
   it('keeps a persisted snapshot that survives a JSON round trip and restores', async () => {
     const effects = new FakeEffects();
-    const machine = createRolloutMachine(effects);
-    const actor = createActor(machine, { input: { ...input, steps: steps(['canary', 1000]) } });
+    effects.holdBakes = true;
+    const machine = withEffects(effects);
+    const actor = createActor(machine, { input: { ...input, steps: steps(['canary', 1]) } });
     actor.start();
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot()));
     actor.stop();
-    const restored = createActor(machine, { snapshot: persisted, input: { ...input, steps: steps(['canary', 1000]) } });
+    const restored = createActor(machine, { snapshot: persisted, input: { ...input, steps: steps(['canary', 1]) } });
     restored.start();
     expect(restored.getSnapshot().matches({ locked: { stages: 'baking' } })).toBe(true);
     expect(restored.getSnapshot().context.fence).toBe(7);
     restored.send({ type: 'operator.abort', by: 'dave' });
     expect((await toPromise(restored)).result).toBe('rolled_back');
+  });
+
+  it('finishes a clean-up it began: an abort or interrupt while resuming the fleet starts nothing again', async () => {
+    const effects = new FakeEffects();
+    let finishResume = (): void => undefined;
+    effects.resumeFleet = () => {
+      effects.calls.push('resume');
+      return new Promise((resolve) => {
+        finishResume = () => resolve({ incomplete: [] });
+      });
+    };
+    const actor = start(effects);
+    await waitFor(actor, (s) => s.matches('resumingFleet'));
+    actor.send({ type: 'operator.abort', by: 'alice' });
+    actor.send({ type: 'operator.interrupt', signal: 'SIGINT' });
+    finishResume();
+    expect((await toPromise(actor)).result).toBe('promoted');
+    expect(effects.calls.slice(-2)).toEqual(['resume', 'release:7']);
+    expect(effects.calls.filter((c) => c === 'resume')).toHaveLength(1);
+  });
+
+  it('names each stage from its state, with the step it is in', async () => {
+    const effects = new FakeEffects();
+    effects.holdBakes = true;
+    const actor = start(effects, { steps: steps(['canary', 2, true]) });
+    const labels: string[] = [];
+    actor.subscribe((s) => labels.push(stageLabel(s)));
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
+    actor.send({ type: 'operator.abort', by: 'alice' });
+    await toPromise(actor);
+    expect([...new Set(labels)]).toEqual([
+      'taking the config lock',
+      "checking the fleet's versions",
+      'canary: pushing to 3 drones',
+      'canary: baking 2 analysis intervals',
+      'rolling back',
+      'resuming the fleet',
+      'releasing the config lock',
+      'ended',
+    ]);
   });
 });

@@ -8,7 +8,7 @@ export interface OperatorOptions extends CommonOptions {
   readonly reason?: string;
 }
 
-/** Stage labels (runner `stageName`) of a rollout waiting for a human: a manual gate, an inconclusive verdict. */
+/** Stage labels (`stageLabel` in rollout/stage.ts) of a rollout waiting for a human: a manual gate, an inconclusive verdict. */
 const AWAITING_HUMAN = /^waiting for (`rollout promote\b|a human)/;
 
 async function send(type: 'abort' | 'promote', options: OperatorOptions): Promise<number> {

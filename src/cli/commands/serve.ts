@@ -5,7 +5,7 @@ import { startFleetSim, writeInventory } from '../../simulator/fleet-sim.js';
 import { DEFAULT_SEED, modelTelemetry } from '../../simulator/model-telemetry.js';
 import { RolloutError } from '../../errors.js';
 import { printJson, readToken, type OutputOptions } from '../common.js';
-import { createLogger } from '../logger.js';
+import { createLogger } from '../output/logger.js';
 
 export interface AgentCommandOptions extends OutputOptions {
   readonly id: string;

@@ -1,5 +1,5 @@
 import pino, { type Level, type Logger } from 'pino';
-import type { OutputFormat } from './common.js';
+import type { OutputFormat } from '../common.js';
 import { LogFile } from './log-file.js';
 import { humanDestination } from './log-text.js';
 

@@ -1,6 +1,6 @@
-import { count } from '../wording.js';
-import type { VerdictRecord } from '../rollout/machine-types.js';
-import type { RolloutObserver } from '../rollout/context.js';
+import { count } from '../../wording.js';
+import type { VerdictRecord } from '../../rollout/machine-types.js';
+import type { RolloutObserver } from '../../rollout/context.js';
 
 export interface ProgressOptions {
   readonly stream: { write(text: string): unknown };

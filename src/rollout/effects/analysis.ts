@@ -1,12 +1,12 @@
-import { compactSamples } from '../analysis/replay.js';
-import { judgeWithSpec, summarize, type MetricSamples } from '../analysis/judge.js';
-import { SamplePool } from '../analysis/sample-pool.js';
-import { forEachDrone } from '../fleet/for-each-drone.js';
-import { isHot, type TelemetryBody, type TelemetrySample } from '../protocol/v1.js';
-import type { AnalysisOutcome } from './machine-types.js';
-import type { PlanStep } from '../spec/types.js';
-import { dronesOf, spread, type RolloutRuntime } from './context.js';
-import { fleetVersions, offVersionDrones } from './mixed-fleet.js';
+import { compactSamples } from '../../analysis/replay.js';
+import { judgeWithSpec, summarize, type MetricSamples } from '../../analysis/judge.js';
+import { SamplePool } from '../../analysis/sample-pool.js';
+import { forEachDrone, spread } from '../../fleet/for-each-drone.js';
+import { isHot, type TelemetryBody, type TelemetrySample } from '../../protocol/v1.js';
+import type { AnalysisOutcome } from '../machine-types.js';
+import type { PlanStep } from '../../spec/types.js';
+import { dronesOf, type RolloutRuntime } from '../context.js';
+import { fleetVersions, offVersionDrones } from './fleet-versions.js';
 
 /** Drones read per group and interval: enough for a median, bounded for a 10,000-drone wave. */
 const SAMPLED_DRONES = 32;
