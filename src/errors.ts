@@ -1,6 +1,6 @@
 /**
  * The one registry of error codes a user can see from the orchestrator side.
- * The README's error table lists exactly these codes (a test checks it).
+ * The error table in docs/errors.md lists exactly these codes (a test checks it).
  */
 export const ERROR_CODES = {
   E_SPEC_INVALID: 'the rollout spec, its config or its inventory failed validation',
