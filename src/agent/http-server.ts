@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RolloutError } from '../errors.js';
 import { isErrno } from '../infra/errno.js';
 import type { RequestHandler } from './request-handler.js';
 
@@ -24,7 +25,8 @@ export async function serve(handler: RequestHandler, options: ServeOptions): Pro
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => {
-      reject(isErrno(error, 'EADDRINUSE') ? new Error(`port ${options.port} on ${options.host} is already in use; pick another port, or 0 for a free one`, { cause: error }) : error);
+      // A port someone else listens on is the command line's to fix: a usage error, not a crash.
+      reject(isErrno(error, 'EADDRINUSE') ? new RolloutError('E_USAGE', `port ${options.port} on ${options.host} is already in use; pick another port, or 0 for a free one`, { cause: error }) : error);
     });
     server.listen(options.port, options.host, () => resolve());
   });

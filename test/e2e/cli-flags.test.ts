@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.js';
@@ -19,6 +21,24 @@ describe('the rollout binary', () => {
       const refused = await runCli(args);
       expect(refused.code, args.join(' ')).toBe(2);
       expect(refused.stderr).toMatch(/unknown option '--(state-dir|store)'/);
+    }
+  });
+
+  it('names a port already in use as a usage error (exit 2), with no stack trace, for the agent and the simulator', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as { port: number }).port);
+    const dir = await mkdtemp(join(tmpdir(), 'rollout-port-'));
+    try {
+      for (const args of [['agent', '--id', 'drone-1', '--dir', dir, '--port', port], ['fleet', 'sim', '--drones', '2', '--port', port]]) {
+        const refused = await runCli(args);
+        expect(refused.code, args.join(' ')).toBe(2);
+        expect(refused.stderr).toContain(`port ${port} on 127.0.0.1 is already in use; pick another port, or 0 for a free one`);
+        expect(refused.stderr).not.toMatch(/\n\s+at /);
+      }
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
