@@ -33,9 +33,28 @@ const running = new Set<ChildProcess>();
 
 async function startSim(drones: number, extra: readonly string[], work: string): Promise<Sim> {
   const inventory = join(work, `fleet-${drones}.yaml`);
-  const child = spawn(process.execPath, [BIN, 'fleet', 'sim', '--drones', String(drones), '--port', '0', '--inventory-out', inventory, '--output', 'json', '--dir', join(work, `drones-${drones}-${Date.now()}`), ...extra], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'fleet',
+      'sim',
+      '--drones',
+      String(drones),
+      '--port',
+      '0',
+      '--inventory-out',
+      inventory,
+      '--output',
+      'json',
+      '--dir',
+      join(work, `drones-${drones}-${Date.now()}`),
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   running.add(child);
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
@@ -59,10 +78,18 @@ function bareClient() {
   const send = (url: string, method: string, body: object) =>
     new Promise<number>((done, fail) => {
       const payload = JSON.stringify(body);
-      const req = request(url, { method, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-        res.resume();
-        res.on('end', () => done(res.statusCode ?? 0));
-      });
+      const req = request(
+        url,
+        {
+          method,
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode ?? 0));
+        },
+      );
       req.on('error', fail);
       req.end(payload);
     });
@@ -121,12 +148,23 @@ async function runCli(args: readonly string[]) {
   const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
   clearInterval(poll);
   running.delete(child);
-  return { ms: performance.now() - started, code, report: JSON.parse(stdout) as { id: string; result: string }, peakMb: peakKb / 1024 };
+  return {
+    ms: performance.now() - started,
+    code,
+    report: JSON.parse(stdout) as { id: string; result: string },
+    peakMb: peakKb / 1024,
+  };
 }
 
-async function auditOf(stateDir: string, id: string): Promise<{ t: number; kind: string; ok?: boolean; failure?: string }[]> {
+async function auditOf(
+  stateDir: string,
+  id: string,
+): Promise<{ t: number; kind: string; ok?: boolean; failure?: string }[]> {
   const text = await readFile(join(stateDir, 'rollouts', id, 'audit.ndjson'), 'utf8');
-  return text.trim().split('\n').map((line) => JSON.parse(line) as { t: number; kind: string });
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { t: number; kind: string });
 }
 
 /**
@@ -138,22 +176,51 @@ async function fleetRound(drones: number, work: string, store?: string) {
   const sim = await startSim(drones, [], work);
   const bare = bareClient();
   try {
-    await bare.forAll(drones, (i) => bare.send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' }).then(() => bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })));
+    await bare.forAll(drones, (i) =>
+      bare
+        .send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
+        .then(() => bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
+    );
     const stateDir = join(work, `state-${drones}${store === undefined ? '' : '-etcd'}`);
     const spec = await writeSpec(work, `bench-${drones}`, sim.inventory);
-    const rollout = await runCli(['run', spec, '--output', 'json', '--state-dir', stateDir, ...(store === undefined ? [] : ['--store', store])]);
+    const rollout = await runCli([
+      'run',
+      spec,
+      '--output',
+      'json',
+      '--state-dir',
+      stateDir,
+      ...(store === undefined ? [] : ['--store', store]),
+    ]);
     const { content: text, sha256 } = content(`bare-${drones}`);
     const bareStart = performance.now();
     await bare.forAll(drones, async (i) => {
       const base = `${sim.url}/d/drone-${i}/v1`;
       await bare.send(`${base}/pause`, 'POST', { rollout: 'bare' });
-      await bare.send(`${base}/configs/${FILE}`, 'PUT', { rollout: 'bare', version: 'bare', sha256, fence: 1_000_000, content: text });
+      await bare.send(`${base}/configs/${FILE}`, 'PUT', {
+        rollout: 'bare',
+        version: 'bare',
+        sha256,
+        fence: 1_000_000,
+        content: text,
+      });
       await bare.send(`${base}/resume`, 'POST', { rollout: 'bare' });
     });
     const bareMs = performance.now() - bareStart;
     const auditBytesPerDrone =
-      store === undefined ? (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length / drones : null;
-    return { drones, store: store === undefined ? 'embedded' : 'etcd', result: rollout.report.result, rolloutMs: rollout.ms, bareMs, ratio: rollout.ms / bareMs, peakMb: rollout.peakMb, auditBytesPerDrone };
+      store === undefined
+        ? (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length / drones
+        : null;
+    return {
+      drones,
+      store: store === undefined ? 'embedded' : 'etcd',
+      result: rollout.report.result,
+      rolloutMs: rollout.ms,
+      bareMs,
+      ratio: rollout.ms / bareMs,
+      peakMb: rollout.peakMb,
+      auditBytesPerDrone,
+    };
   } finally {
     bare.close();
     await sim.stop();
@@ -181,9 +248,13 @@ async function etcdRound(work: string, out: (line: string) => void) {
   const etcd = await startEtcd();
   try {
     const lock = await benchEtcdLock([etcd.endpoint], 300);
-    out(`lock (etcd): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`);
+    out(
+      `lock (etcd): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`,
+    );
     const store = await benchEtcdStateStore([etcd.endpoint], 1_000);
-    out(`state store (etcd), 1,000 drones: ${store.transitions} transitions in ${store.totalMs.toFixed(0)} ms (${store.perTransitionMs.toFixed(1)} ms each); audit ${store.auditBytesPerDrone.toFixed(0)} B per drone`);
+    out(
+      `state store (etcd), 1,000 drones: ${store.transitions} transitions in ${store.totalMs.toFixed(0)} ms (${store.perTransitionMs.toFixed(1)} ms each); audit ${store.auditBytesPerDrone.toFixed(0)} B per drone`,
+    );
     const fleet = await fleetRound(10_000, work, `etcd://${etcd.endpoint}`);
     out(describeFleet(fleet));
     return { lock, store, fleet };
@@ -228,7 +299,13 @@ async function abortRound(drones: number, work: string) {
     const { content: text, sha256 } = content(`bare-abort-${drones}`);
     const rollbackTarget = (i: number) => (i < hotIndex ? i : i + 1);
     await bare.forAll(rolledBack, (i) =>
-      bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', { rollout: 'bare', version: 'bare', sha256, fence: 2_000_000, content: text }),
+      bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', {
+        rollout: 'bare',
+        version: 'bare',
+        sha256,
+        fence: 2_000_000,
+        content: text,
+      }),
     );
     let bareFailures = 0;
     const counted = (status: number) => {
@@ -236,7 +313,13 @@ async function abortRound(drones: number, work: string) {
     };
     const bareStart = performance.now();
     await bare.forAll(Math.max(rolledBack, resumed), async (i) => {
-      if (i <= rolledBack) counted(await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}/rollback`, 'POST', { rollout: 'bare', fence: 2_000_000 }));
+      if (i <= rolledBack)
+        counted(
+          await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}/rollback`, 'POST', {
+            rollout: 'bare',
+            fence: 2_000_000,
+          }),
+        );
       if (i <= resumed) counted(await bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'bare' }));
     });
     const bareMs = performance.now() - bareStart;
@@ -255,7 +338,8 @@ async function abortRound(drones: number, work: string) {
       pushesAfterFirstHot: stats.pushesAfterFirstHot,
       hotToEndedMs,
       /** The drones' side: HOT answer → the last rollback or resume answer. */
-      hotToLastCleanupAnswerMs: hotAt !== undefined && stats.lastCleanupAnswerT !== null ? stats.lastCleanupAnswerT - hotAt : Number.NaN,
+      hotToLastCleanupAnswerMs:
+        hotAt !== undefined && stats.lastCleanupAnswerT !== null ? stats.lastCleanupAnswerT - hotAt : Number.NaN,
       /** Where the time went, from the audit log: HOT answer → `rollback.begin`, then first → last rollback, first → last resume. */
       hotToRollbackBeginMs: hotAt !== undefined && rollbackBegin ? rollbackBegin.t - hotAt : Number.NaN,
       rollbackSpanMs: span('rollback'),
@@ -280,11 +364,18 @@ async function abortRound(drones: number, work: string) {
  */
 async function main(): Promise<void> {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-  if (only !== undefined && only !== 'abort' && only !== 'etcd') throw new TypeError(`Expected \`--only\` to be \`abort\` or \`etcd\`, got ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== 'abort' && only !== 'etcd')
+    throw new TypeError(`Expected \`--only\` to be \`abort\` or \`etcd\`, got ${JSON.stringify(only)}`);
   const work = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), freeGb: Math.round(freemem() / 2 ** 30), node: process.version };
+    const machine = {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      freeGb: Math.round(freemem() / 2 ** 30),
+      node: process.version,
+    };
     out(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, node ${machine.node}`);
     if (only !== undefined) {
       let figures: object;
@@ -295,16 +386,25 @@ async function main(): Promise<void> {
       } else {
         figures = { etcd: await etcdRound(work, out) };
       }
-      await writeFile(join(ROOT, `bench-results-${only}.json`), `${JSON.stringify({ at: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
+      await writeFile(
+        join(ROOT, `bench-results-${only}.json`),
+        `${JSON.stringify({ at: new Date().toISOString(), machine, ...figures }, null, 2)}\n`,
+      );
       out(`figures written to bench-results-${only}.json`);
       return;
     }
     const lock = await benchEmbeddedLock(join(work, 'lock'), 300);
-    out(`lock (embedded): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`);
+    out(
+      `lock (embedded): acquire p50 ${lock.acquireMs.p50.toFixed(2)} ms p95 ${lock.acquireMs.p95.toFixed(2)} ms; release p50 ${lock.releaseMs.p50.toFixed(2)} ms p95 ${lock.releaseMs.p95.toFixed(2)} ms`,
+    );
     const store = await benchStateStore(join(work, 'store'), 1_000);
-    out(`state store, 1,000 drones: ${store.transitions} transitions in ${store.totalMs.toFixed(0)} ms (${store.perTransitionMs.toFixed(1)} ms each); audit ${store.auditBytesPerDrone.toFixed(0)} B per drone`);
+    out(
+      `state store, 1,000 drones: ${store.transitions} transitions in ${store.totalMs.toFixed(0)} ms (${store.perTransitionMs.toFixed(1)} ms each); audit ${store.auditBytesPerDrone.toFixed(0)} B per drone`,
+    );
     const judge = benchJudge();
-    out(`judge: one interval of ${judge.samplesPerSide} samples per side × ${judge.metrics} metrics: median ${judge.medianMs} ms, slowest ${judge.maxMs} ms`);
+    out(
+      `judge: one interval of ${judge.samplesPerSide} samples per side × ${judge.metrics} metrics: median ${judge.medianMs} ms, slowest ${judge.maxMs} ms`,
+    );
     const fleet = [];
     for (const drones of [1_000, 10_000]) {
       const round = await fleetRound(drones, work);
@@ -313,13 +413,20 @@ async function main(): Promise<void> {
     }
     const [small, large] = fleet;
     if (small && large) {
-      out(`growth 1,000 → 10,000: time ×${(large.rolloutMs / small.rolloutMs).toFixed(1)}, peak RSS ×${(large.peakMb / small.peakMb).toFixed(1)}`);
-      out(`persistence share of the 1,000-drone rollout: ${((store.totalMs / small.rolloutMs) * 100).toFixed(1)}% (store bench time / rollout wall time)`);
+      out(
+        `growth 1,000 → 10,000: time ×${(large.rolloutMs / small.rolloutMs).toFixed(1)}, peak RSS ×${(large.peakMb / small.peakMb).toFixed(1)}`,
+      );
+      out(
+        `persistence share of the 1,000-drone rollout: ${((store.totalMs / small.rolloutMs) * 100).toFixed(1)}% (store bench time / rollout wall time)`,
+      );
     }
     const abort = await abortRound(10_000, work);
     out(describeAbort(abort));
     const etcd = await etcdRound(work, out);
-    await writeFile(join(ROOT, 'bench-results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort, etcd }, null, 2)}\n`);
+    await writeFile(
+      join(ROOT, 'bench-results.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort, etcd }, null, 2)}\n`,
+    );
     out('figures written to bench-results.json');
   } finally {
     for (const child of running) child.kill('SIGKILL');

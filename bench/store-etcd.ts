@@ -32,7 +32,10 @@ export async function benchEtcdStateStore(endpoints: readonly string[], drones: 
     const left = await inspector.readPrefix(keys.dir, 10_000, { keys_only: true });
     return { ...benchFigures(totalMs, auditBytes, drones), keys: left.length };
   } finally {
-    await inspector.client.delete().prefix(prefix).catch(() => undefined);
+    await inspector.client
+      .delete()
+      .prefix(prefix)
+      .catch(() => undefined);
     inspector.close();
   }
 }

@@ -43,7 +43,10 @@ export async function benchStateStore(dir: string, drones: number): Promise<Stat
 }
 
 /** Persists the bench rollout into `store` (see persistBenchRollout), closes it, and times both. */
-export async function timeBenchRollout(store: StateStore, drones: number): Promise<{ readonly id: string; readonly totalMs: number }> {
+export async function timeBenchRollout(
+  store: StateStore,
+  drones: number,
+): Promise<{ readonly id: string; readonly totalMs: number }> {
   const id = benchRolloutId();
   const started = performance.now();
   try {
@@ -71,7 +74,9 @@ function benchRolloutId(): string {
 /** The simulated rollout every state-store bench persists (this one and store-etcd.ts), in the runner's order. */
 async function persistBenchRollout(store: StateStore, id: string, drones: number): Promise<void> {
   const droneIds = Array.from({ length: drones }, (_, index) => `drone-${index + 1}`);
-  const stageAt = new Map(FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]));
+  const stageAt = new Map(
+    FLEET_STAGES.map((stage, index) => [Math.round(((index + 1) * TRANSITIONS) / (FLEET_STAGES.length + 1)), stage]),
+  );
   await store.createRollout(benchRecord(id, drones));
   for (let transition = 0; transition < TRANSITIONS; transition += 1) {
     const stage = `step ${transition}`;
@@ -85,16 +90,36 @@ async function persistBenchRollout(store: StateStore, id: string, drones: number
   }
 }
 
-async function persistFleetStage(store: StateStore, id: string, droneIds: readonly string[], stage: FleetStage): Promise<void> {
+async function persistFleetStage(
+  store: StateStore,
+  id: string,
+  droneIds: readonly string[],
+  stage: FleetStage,
+): Promise<void> {
   const pushed = stage !== 'pause';
-  const progress: DroneProgressRecord = { before: OLD, now: pushed ? NEW : OLD, pauseSent: stage !== 'resume', pushSent: pushed, rolledBack: false, lastError: null };
+  const progress: DroneProgressRecord = {
+    before: OLD,
+    now: pushed ? NEW : OLD,
+    pauseSent: stage !== 'resume',
+    pushSent: pushed,
+    rolledBack: false,
+    lastError: null,
+  };
   const changes: Record<string, DroneProgressRecord> = {};
   const events: AuditEvent[] = [];
   for (const drone of droneIds) {
     changes[drone] = progress;
     events.push(
       stage === 'push'
-        ? { t: Date.now(), kind: 'push', drone, version: NEW.version, sha256: NEW.sha256.slice(0, 12), fence: 7, ok: true }
+        ? {
+            t: Date.now(),
+            kind: 'push',
+            drone,
+            version: NEW.version,
+            sha256: NEW.sha256.slice(0, 12),
+            fence: 7,
+            ok: true,
+          }
         : { t: Date.now(), kind: stage, drone, ok: true },
     );
   }
@@ -147,7 +172,17 @@ function benchSnapshot(id: string, transition: number, drones: number): unknown 
     value: { canary: transition % 2 === 0 ? 'pushing' : 'baking' },
     historyValue: {},
     children: {},
-    context: { rolloutId: id, fence: 7, stepIndex: transition % 3, steps, verdicts, hot: [], attention: [], result: null, reason: '' },
+    context: {
+      rolloutId: id,
+      fence: 7,
+      stepIndex: transition % 3,
+      steps,
+      verdicts,
+      hot: [],
+      attention: [],
+      result: null,
+      reason: '',
+    },
   };
 }
 

@@ -7,8 +7,16 @@ import { readTextIfExists } from '../infra/optional-files.js';
  * never collide with a config name, a short one still fits beside long config names, and the pid lets
  * the boot sweep tell a dead writer's leftovers from a live one's.
  */
-export async function writeAgentFile(path: string, data: string | Uint8Array, options: Pick<AtomicWriteOptions, 'durable' | 'exclusive'> = {}): Promise<void> {
-  await writeFileAtomic(path, data, { ...options, createDir: true, tempName: (_, sequence) => `.tmp-${process.pid}-${sequence}` });
+export async function writeAgentFile(
+  path: string,
+  data: string | Uint8Array,
+  options: Pick<AtomicWriteOptions, 'durable' | 'exclusive'> = {},
+): Promise<void> {
+  await writeFileAtomic(path, data, {
+    ...options,
+    createDir: true,
+    tempName: (_, sequence) => `.tmp-${process.pid}-${sequence}`,
+  });
 }
 
 /** The pid of the process that made temp file `name` (see writeAgentFile), or undefined if it is no temp name. */
@@ -17,7 +25,11 @@ export function tempWriterPid(name: string): number | undefined {
   return pid === undefined ? undefined : Number(pid);
 }
 
-export async function writeJsonAtomic(path: string, value: unknown, options: Pick<AtomicWriteOptions, 'durable'> = {}): Promise<void> {
+export async function writeJsonAtomic(
+  path: string,
+  value: unknown,
+  options: Pick<AtomicWriteOptions, 'durable'> = {},
+): Promise<void> {
   await writeAgentFile(path, `${JSON.stringify(value, null, 2)}\n`, options);
 }
 

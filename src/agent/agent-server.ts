@@ -66,11 +66,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
   });
   collector.pin(agent);
   const server = await serve(
-    createRequestHandler({ resolve: (path) => ({ agent, path }), logger, ...(options.token === undefined ? {} : { token: options.token }) }),
+    createRequestHandler({
+      resolve: (path) => ({ agent, path }),
+      logger,
+      ...(options.token === undefined ? {} : { token: options.token }),
+    }),
     { port, host: options.host ?? '127.0.0.1' },
   );
   collector.start();
-  logger.info({ drone: options.id, url: server.url, dir: options.dir }, `drone agent ${options.id} listening on ${server.url}`);
+  logger.info(
+    { drone: options.id, url: server.url, dir: options.dir },
+    `drone agent ${options.id} listening on ${server.url}`,
+  );
   return {
     url: server.url,
     close: async () => {

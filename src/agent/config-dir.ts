@@ -18,7 +18,10 @@ export async function prepareConfigDir(dir: string): Promise<void> {
 }
 
 function unusable(dir: string, why: string): RolloutError {
-  return new RolloutError('E_USAGE', `cannot use ${dir} as the drone's config dir: ${why}; pass --dir a directory this user can write (it is created if missing)`);
+  return new RolloutError(
+    'E_USAGE',
+    `cannot use ${dir} as the drone's config dir: ${why}; pass --dir a directory this user can write (it is created if missing)`,
+  );
 }
 
 function reasonOf(error: unknown): string {

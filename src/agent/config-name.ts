@@ -18,7 +18,10 @@ export const CONFIG_NAME_RULE = `1 to ${MAX_NAME_LENGTH} characters from A-Z a-z
 export function assertConfigName(name: string): void {
   const problem = configNameProblem(name);
   if (problem !== undefined) {
-    throw new WireError('invalid_config_name', `invalid config name ${shownName(name)}: ${problem}; a config name is ${CONFIG_NAME_RULE}, such as aim_lock_config.conf`);
+    throw new WireError(
+      'invalid_config_name',
+      `invalid config name ${shownName(name)}: ${problem}; a config name is ${CONFIG_NAME_RULE}, such as aim_lock_config.conf`,
+    );
   }
 }
 

@@ -24,7 +24,11 @@ import { WireError } from '../protocol/wire-errors.js';
  * crash between the steps never leaves metadata that lies about the file.
  */
 
-const installer = z.object({ rollout: z.string(), fence: z.number().int().nonnegative(), action: z.enum(['push', 'rollback']) });
+const installer = z.object({
+  rollout: z.string(),
+  fence: z.number().int().nonnegative(),
+  action: z.enum(['push', 'rollback']),
+});
 const committedMeta = z.object({
   current: versionRefSchema.nullable(),
   installedBy: installer.nullable(),
@@ -74,7 +78,14 @@ export interface ConfigStoreOptions {
   readonly seed?: ConfigSeed;
 }
 
-const EMPTY_META: ConfigMeta = { current: null, installedBy: null, previous: null, highestFence: 0, fenceOwner: null, retired: null };
+const EMPTY_META: ConfigMeta = {
+  current: null,
+  installedBy: null,
+  previous: null,
+  highestFence: 0,
+  fenceOwner: null,
+  retired: null,
+};
 
 export class ConfigStore {
   readonly #dir: string;
@@ -105,7 +116,8 @@ export class ConfigStore {
   /** Every config with a live file, by name. */
   live(): LiveConfig[] {
     const live: LiveConfig[] = [];
-    for (const [file, entry] of this.#entries) if (entry.meta.current !== null) live.push({ file, current: entry.meta.current, entry });
+    for (const [file, entry] of this.#entries)
+      if (entry.meta.current !== null) live.push({ file, current: entry.meta.current, entry });
     return live.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   }
 
@@ -124,7 +136,8 @@ export class ConfigStore {
     const sha256 = sha256Hex(content);
     const current = this.#entries.get(file)?.meta.current;
     const version = current?.sha256 === sha256 ? current.version : unmanagedVersion(sha256);
-    if ((await readFileIfExists(this.#blobPath(sha256))) === undefined) await writeAgentFile(this.#blobPath(sha256), content);
+    if ((await readFileIfExists(this.#blobPath(sha256))) === undefined)
+      await writeAgentFile(this.#blobPath(sha256), content);
     return { version, sha256 };
   }
 
@@ -197,20 +210,45 @@ export class ConfigStore {
     let meta: ConfigMeta;
     if (stored === undefined) {
       meta = { ...EMPTY_META, current: found };
-    } else if (stored.pending !== null && stored.pending.current?.sha256 === actual && stored.current?.sha256 !== actual) {
-      this.#logger.warn({ drone: this.#droneId, file, version: stored.pending.current?.version }, `finished a write of ${file} interrupted by a crash`);
+    } else if (
+      stored.pending !== null &&
+      stored.pending.current?.sha256 === actual &&
+      stored.current?.sha256 !== actual
+    ) {
+      this.#logger.warn(
+        { drone: this.#droneId, file, version: stored.pending.current?.version },
+        `finished a write of ${file} interrupted by a crash`,
+      );
       meta = stored.pending;
       await this.#writeMeta(file, { ...meta, pending: null });
     } else if ((stored.current?.sha256 ?? null) === actual) {
-      meta = { current: stored.current, installedBy: stored.installedBy, previous: stored.previous, highestFence: stored.highestFence, fenceOwner: stored.fenceOwner, retired: stored.retired };
+      meta = {
+        current: stored.current,
+        installedBy: stored.installedBy,
+        previous: stored.previous,
+        highestFence: stored.highestFence,
+        fenceOwner: stored.fenceOwner,
+        retired: stored.retired,
+      };
       // A write that never replaced the file: forget its intent, so nothing on disk refers to what it kept.
       if (stored.pending !== null) await this.#writeMeta(file, { ...meta, pending: null });
     } else {
-      this.#logger.warn({ drone: this.#droneId, file, expected: stored.current, actual }, `${file} was changed outside the agent; adopting what is on disk`);
-      meta = { current: found, installedBy: null, previous: stored.previous, highestFence: stored.highestFence, fenceOwner: stored.fenceOwner, retired: stored.retired };
+      this.#logger.warn(
+        { drone: this.#droneId, file, expected: stored.current, actual },
+        `${file} was changed outside the agent; adopting what is on disk`,
+      );
+      meta = {
+        current: found,
+        installedBy: null,
+        previous: stored.previous,
+        highestFence: stored.highestFence,
+        fenceOwner: stored.fenceOwner,
+        retired: stored.retired,
+      };
       await this.#writeMeta(file, { ...meta, pending: null });
     }
-    if (meta.current !== null && content !== undefined) this.#onLoaded?.(file, { sha256: meta.current.sha256, content });
+    if (meta.current !== null && content !== undefined)
+      this.#onLoaded?.(file, { sha256: meta.current.sha256, content });
     return { meta };
   }
 
@@ -230,13 +268,17 @@ export class ConfigStore {
     try {
       value = await readJsonFile(path);
     } catch (error) {
-      throw new Error(`${path} is not valid JSON (${(error as Error).message}); restore it from a backup, or delete it to adopt ${file} as unmanaged (its fence history is lost)`);
+      throw new Error(
+        `${path} is not valid JSON (${(error as Error).message}); restore it from a backup, or delete it to adopt ${file} as unmanaged (its fence history is lost)`,
+      );
     }
     if (value === undefined) return undefined;
     const parsed = storedMeta.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`${path} is damaged (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}); restore it from a backup, or delete it to adopt ${file} as unmanaged`);
+      throw new Error(
+        `${path} is damaged (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}); restore it from a backup, or delete it to adopt ${file} as unmanaged`,
+      );
     }
     return parsed.data;
   }
@@ -252,7 +294,8 @@ export class ConfigStore {
    */
   async #dropOrphanBlobs(): Promise<void> {
     const referenced = new Set<string>();
-    for (const { meta } of this.#entries.values()) for (const ref of [meta.current, meta.previous]) if (ref !== null) referenced.add(ref.sha256);
+    for (const { meta } of this.#entries.values())
+      for (const ref of [meta.current, meta.previous]) if (ref !== null) referenced.add(ref.sha256);
     const blobs = join(this.#dir, '.agent', 'blobs');
     // Dot names are temp files of writes in progress (or of dead writers, which the boot sweep removes).
     const orphans = (await namesIn(blobs)).filter((name) => !name.startsWith('.') && !referenced.has(name));
@@ -261,7 +304,11 @@ export class ConfigStore {
       bytes += await sizeOf(join(blobs, name));
       await rm(join(blobs, name), { force: true });
     }
-    if (orphans.length > 0) this.#logger.warn({ drone: this.#droneId, blobs: orphans.length, bytes }, `removed ${orphans.length} kept contents (${bytes} bytes) that no config refers to`);
+    if (orphans.length > 0)
+      this.#logger.warn(
+        { drone: this.#droneId, blobs: orphans.length, bytes },
+        `removed ${orphans.length} kept contents (${bytes} bytes) that no config refers to`,
+      );
   }
 
   async #dropUnreferenced(ref: VersionRef | null): Promise<void> {

@@ -73,7 +73,13 @@ export class DroneAgent {
   /** file → the first telemetry seq under its current content, for installs this process made. */
   readonly #installSeqs = new Map<string, number>();
 
-  private constructor(options: DroneAgentOptions, configs: ConfigStore, holds: PauseHolds, locks: LocalLocks, telemetry: TelemetrySource) {
+  private constructor(
+    options: DroneAgentOptions,
+    configs: ConfigStore,
+    holds: PauseHolds,
+    locks: LocalLocks,
+    telemetry: TelemetrySource,
+  ) {
     this.id = options.id;
     this.#configs = configs;
     this.#holds = holds;
@@ -128,14 +134,19 @@ export class DroneAgent {
 
   async pause(rollout: string): Promise<PauseAnswer> {
     const held = await this.#mutex.run(PAUSE_KEY, () => this.#holds.add(rollout));
-    if (!held) this.#logger.warn({ drone: this.id, rollout }, 'ignored a late pause: this rollout already resumed this drone');
+    if (!held)
+      this.#logger.warn({ drone: this.id, rollout }, 'ignored a late pause: this rollout already resumed this drone');
     return { state: this.state, configs: await this.#configViews() };
   }
 
   async resume(rollout: string, all: boolean): Promise<ResumeAnswer> {
     await this.#mutex.run(PAUSE_KEY, async () => {
       if (!all) return this.#holds.remove(rollout);
-      if (this.#holds.paused) this.#logger.warn({ drone: this.id, rollout, cleared: this.#holds.holders }, 'every pause hold cleared by hand');
+      if (this.#holds.paused)
+        this.#logger.warn(
+          { drone: this.id, rollout, cleared: this.#holds.holders },
+          'every pause hold cleared by hand',
+        );
       return this.#holds.clear();
     });
     return { state: this.state };
@@ -144,10 +155,17 @@ export class DroneAgent {
   async push(file: string, request: PushRequest): Promise<PushAnswer> {
     const sha256 = sha256Hex(request.content);
     if (sha256 !== request.sha256.toLowerCase()) {
-      throw new WireError('checksum_mismatch', `checksum mismatch for ${file}: the content's sha256 is ${sha256}, the request says ${request.sha256}; send the sha256 of the exact UTF-8 bytes pushed`);
+      throw new WireError(
+        'checksum_mismatch',
+        `checksum mismatch for ${file}: the content's sha256 is ${sha256}, the request says ${request.sha256}; send the sha256 of the exact UTF-8 bytes pushed`,
+      );
     }
     return this.#underLocalLock(file, request.rollout, request.fence, async (meta) => {
-      if (meta?.current?.sha256 === sha256 && meta.installedBy?.action === 'push' && meta.installedBy.rollout === request.rollout) {
+      if (
+        meta?.current?.sha256 === sha256 &&
+        meta.installedBy?.action === 'push' &&
+        meta.installedBy.rollout === request.rollout
+      ) {
         if (meta.installedBy.fence !== request.fence) {
           // The same rollout resumed under a new lease re-pushes what it already installed: keep the
           // version it replaced as the one to roll back to, and only move the fence up.
@@ -177,7 +195,18 @@ export class DroneAgent {
         return kept;
       });
       const seq = this.#installed(file, { sha256, content: request.content });
-      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, version: request.version, previous: previous?.version ?? null, seq }, `installed ${file} ${request.version}`);
+      this.#logger.info(
+        {
+          drone: this.id,
+          file,
+          rollout: request.rollout,
+          fence: request.fence,
+          version: request.version,
+          previous: previous?.version ?? null,
+          seq,
+        },
+        `installed ${file} ${request.version}`,
+      );
       return { version: request.version, sha256, previous, seq };
     });
   }
@@ -192,7 +221,12 @@ export class DroneAgent {
         // rolling back, so a push of its own with an older fence that lands late (an HTTP retry, a
         // request held in a network) must not install what it just rolled back.
         await this.#writing(file, () => this.#configs.retire(file, request.rollout, request.fence));
-        return { version: current?.version ?? null, sha256: current?.sha256 ?? null, restored: false, seq: this.#installSeq(file) };
+        return {
+          version: current?.version ?? null,
+          sha256: current?.sha256 ?? null,
+          restored: false,
+          seq: this.#installSeq(file),
+        };
       }
       const previous = meta.previous;
       const content = previous === null ? null : await this.#configs.readKept(file, previous);
@@ -205,8 +239,22 @@ export class DroneAgent {
         retired: meta.retired,
       };
       await this.#writing(file, () => this.#configs.commit(file, next, content));
-      const seq = this.#installed(file, previous === null || content === null ? null : { sha256: previous.sha256, content });
-      this.#logger.info({ drone: this.id, file, rollout: request.rollout, fence: request.fence, from: current?.version ?? null, to: previous?.version ?? null, seq }, `rolled ${file} back to ${previous?.version ?? 'no file'}`);
+      const seq = this.#installed(
+        file,
+        previous === null || content === null ? null : { sha256: previous.sha256, content },
+      );
+      this.#logger.info(
+        {
+          drone: this.id,
+          file,
+          rollout: request.rollout,
+          fence: request.fence,
+          from: current?.version ?? null,
+          to: previous?.version ?? null,
+          seq,
+        },
+        `rolled ${file} back to ${previous?.version ?? 'no file'}`,
+      );
       return { version: previous?.version ?? null, sha256: previous?.sha256 ?? null, restored: true, seq };
     });
   }
@@ -233,11 +281,19 @@ export class DroneAgent {
    * (or 409 when a live foreign owner holds it), the fence checked, and the lock released whatever
    * happens.
    */
-  async #underLocalLock<T>(file: string, rollout: string, fence: number, write: (meta: ConfigMeta | undefined) => Promise<T>): Promise<T> {
+  async #underLocalLock<T>(
+    file: string,
+    rollout: string,
+    fence: number,
+    write: (meta: ConfigMeta | undefined) => Promise<T>,
+  ): Promise<T> {
     return this.#mutex.run(file, async () => {
       const outcome = await this.#locks.acquire(file, rollout, fence);
       if (!outcome.acquired) {
-        this.#logger.warn({ drone: this.id, file, rollout, holder: outcome.holder.owner }, `refused a write to ${file}: its local lock is held`);
+        this.#logger.warn(
+          { drone: this.id, file, rollout, holder: outcome.holder.owner },
+          `refused a write to ${file}: its local lock is held`,
+        );
         throw lockMismatch(file, outcome.holder.owner);
       }
       try {
@@ -245,7 +301,10 @@ export class DroneAgent {
         try {
           assertFreshFence(file, rollout, fence, meta);
         } catch (error) {
-          this.#logger.warn({ drone: this.id, file, rollout, fence, highestFence: meta?.highestFence ?? 0 }, `refused a write to ${file}: stale fence`);
+          this.#logger.warn(
+            { drone: this.id, file, rollout, fence, highestFence: meta?.highestFence ?? 0 },
+            `refused a write to ${file}: stale fence`,
+          );
           throw error;
         }
         return await write(meta);
@@ -274,7 +333,10 @@ export class DroneAgent {
     } catch (error) {
       if (error instanceof WireError) throw error;
       this.#logger.error({ drone: this.id, file, err: error }, `could not write ${file}`);
-      throw new WireError('config_write_failed', `could not write ${file} on ${this.id}: ${(error as Error).message}; check the drone's disk (space, permissions) and retry`);
+      throw new WireError(
+        'config_write_failed',
+        `could not write ${file} on ${this.id}: ${(error as Error).message}; check the drone's disk (space, permissions) and retry`,
+      );
     }
   }
 
@@ -282,7 +344,12 @@ export class DroneAgent {
     const hot = new Set((await this.#locks.list()).filter(isForeignHold).map((status) => status.record.file));
     const views: Record<string, ConfigState> = {};
     for (const { file, current, entry } of this.#configs.live()) {
-      views[file] = { version: current.version, sha256: current.sha256, lock: hot.has(file) ? 'HOT' : 'free', fence: entry.meta.highestFence };
+      views[file] = {
+        version: current.version,
+        sha256: current.sha256,
+        lock: hot.has(file) ? 'HOT' : 'free',
+        fence: entry.meta.highestFence,
+      };
     }
     return views;
   }
@@ -307,5 +374,8 @@ function lockView(status: LocalLockStatus): LockView {
 }
 
 function unknownConfig(droneId: string, file: string): WireError {
-  return new WireError('unknown_config', `${droneId} has no config named ${file}; check the file name (GET /v1/health lists the drone's configs)`);
+  return new WireError(
+    'unknown_config',
+    `${droneId} has no config named ${file}; check the file name (GET /v1/health lists the drone's configs)`,
+  );
 }

@@ -17,7 +17,7 @@ import { WireError } from '../protocol/wire-errors.js';
 const FIELD_RULES: Readonly<Record<string, string>> = {
   rollout: 'a non-empty string of at most 256 characters (the rollout id)',
   version: 'a non-empty string of at most 256 characters',
-  sha256: 'the 64 hex digits of the content\'s sha256',
+  sha256: "the 64 hex digits of the content's sha256",
   fence: 'a positive safe integer (1 to 9007199254740991): the fence of the config lock',
   content: 'a string (the whole config file)',
   all: 'true or false',
@@ -33,7 +33,10 @@ function parseBody<T>(schema: z.ZodType<T>, body: Buffer): T {
   try {
     value = JSON.parse(body.toString('utf8'));
   } catch {
-    throw new WireError('bad_request', `bad request: the body is not JSON (${body.length} bytes); send a JSON object with Content-Type: application/json`);
+    throw new WireError(
+      'bad_request',
+      `bad request: the body is not JSON (${body.length} bytes); send a JSON object with Content-Type: application/json`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new WireError('bad_request', `bad request: the body must be a JSON object, got ${describe(value)}`);
@@ -42,7 +45,11 @@ function parseBody<T>(schema: z.ZodType<T>, body: Buffer): T {
   if (parsed.success) return parsed.data;
   const field = String(parsed.error.issues[0]?.path[0] ?? '');
   const received = (value as Record<string, unknown>)[field];
-  throw new WireError('bad_request', `bad request: "${field}" must be ${FIELD_RULES[field] ?? 'valid'}, got ${describe(received)}`, { tail: { field } });
+  throw new WireError(
+    'bad_request',
+    `bad request: "${field}" must be ${FIELD_RULES[field] ?? 'valid'}, got ${describe(received)}`,
+    { tail: { field } },
+  );
 }
 
 function describe(value: unknown): string {

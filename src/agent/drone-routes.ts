@@ -51,13 +51,20 @@ export async function routeDroneRequest(agent: DroneAgent, request: DroneRequest
       const file = configNameOf(tail);
       return agent.push(file, parsePushRequest(await request.readBody()));
     }
-    throw new WireError('method_not_allowed', `${method} ${path} is not an endpoint: push with PUT /v1/configs/<file>, roll back with POST /v1/configs/<file>/rollback`);
+    throw new WireError(
+      'method_not_allowed',
+      `${method} ${path} is not an endpoint: push with PUT /v1/configs/<file>, roll back with POST /v1/configs/<file>/rollback`,
+    );
   }
-  throw new WireError('not_found', `no endpoint ${method} ${path}; the drone serves /v1/health, /v1/pause, /v1/resume, /v1/configs/<file>, /v1/telemetry and /v1/locks`);
+  throw new WireError(
+    'not_found',
+    `no endpoint ${method} ${path}; the drone serves /v1/health, /v1/pause, /v1/resume, /v1/configs/<file>, /v1/telemetry and /v1/locks`,
+  );
 }
 
 function expectMethod(request: DroneRequest, method: string): void {
-  if (request.method !== method) throw new WireError('method_not_allowed', `${request.path} answers ${method}, not ${request.method}`);
+  if (request.method !== method)
+    throw new WireError('method_not_allowed', `${request.path} answers ${method}, not ${request.method}`);
 }
 
 function configNameOf(encoded: string): string {
@@ -65,7 +72,10 @@ function configNameOf(encoded: string): string {
   try {
     name = decodeURIComponent(encoded);
   } catch {
-    throw new WireError('invalid_config_name', `invalid config name ${JSON.stringify(encoded)}: it is not valid percent-encoding; encode the name with encodeURIComponent`);
+    throw new WireError(
+      'invalid_config_name',
+      `invalid config name ${JSON.stringify(encoded)}: it is not valid percent-encoding; encode the name with encodeURIComponent`,
+    );
   }
   assertConfigName(name);
   return name;
@@ -76,7 +86,11 @@ function sinceOf(query: URLSearchParams): number {
   if (raw === null || raw === '') return 0;
   const since = Number(raw);
   if (!/^\d+$/u.test(raw) || !Number.isSafeInteger(since)) {
-    throw new WireError('bad_request', `bad request: "since" must be a non-negative integer (the "next" of the previous answer), got ${JSON.stringify(raw)}`, { tail: { field: 'since' } });
+    throw new WireError(
+      'bad_request',
+      `bad request: "since" must be a non-negative integer (the "next" of the previous answer), got ${JSON.stringify(raw)}`,
+      { tail: { field: 'since' } },
+    );
   }
   return since;
 }

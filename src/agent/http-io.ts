@@ -20,7 +20,10 @@ export async function readBody(request: IncomingMessage, limit: number = MAX_BOD
     if (size <= limit) chunks.push(chunk);
   }
   if (size > limit) {
-    throw new WireError('body_too_large', `the request body is ${size > MAX_DRAIN_BYTES ? 'over 64 MiB' : `${size} bytes`}, over the limit of ${limit} bytes (1 MiB); config files must be smaller`);
+    throw new WireError(
+      'body_too_large',
+      `the request body is ${size > MAX_DRAIN_BYTES ? 'over 64 MiB' : `${size} bytes`}, over the limit of ${limit} bytes (1 MiB); config files must be smaller`,
+    );
   }
   return Buffer.concat(chunks, size);
 }
@@ -29,7 +32,10 @@ export async function readBody(request: IncomingMessage, limit: number = MAX_BOD
 export function sendJson(response: ServerResponse, status: number, body: unknown): boolean {
   if (response.headersSent || response.destroyed) return false;
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   response.end(text);
   return true;
 }

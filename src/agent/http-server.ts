@@ -26,7 +26,15 @@ export async function serve(handler: RequestHandler, options: ServeOptions): Pro
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => {
       // A port someone else listens on is the command line's to fix: a usage error, not a crash.
-      reject(isErrno(error, 'EADDRINUSE') ? new RolloutError('E_USAGE', `port ${options.port} on ${options.host} is already in use; pick another port, or 0 for a free one`, { cause: error }) : error);
+      reject(
+        isErrno(error, 'EADDRINUSE')
+          ? new RolloutError(
+              'E_USAGE',
+              `port ${options.port} on ${options.host} is already in use; pick another port, or 0 for a free one`,
+              { cause: error },
+            )
+          : error,
+      );
     });
     server.listen(options.port, options.host, () => resolve());
   });

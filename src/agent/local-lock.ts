@@ -45,8 +45,7 @@ export interface LocalLockStatus {
 }
 
 export type AcquireOutcome =
-  | { readonly acquired: true; readonly token: string }
-  | { readonly acquired: false; readonly holder: LocalLockRecord };
+  { readonly acquired: true; readonly token: string } | { readonly acquired: false; readonly holder: LocalLockRecord };
 
 export interface LocalLocksOptions {
   /** The drone's config dir. */
@@ -99,7 +98,14 @@ export class LocalLocks {
     for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt += 1) {
       const now = this.#now();
       const token = randomUUID();
-      const record: LocalLockRecord = { file, owner: { pid: process.pid, host: THIS_HOST, rollout }, fence, acquired: now, heartbeat: now, token };
+      const record: LocalLockRecord = {
+        file,
+        owner: { pid: process.pid, host: THIS_HOST, rollout },
+        fence,
+        acquired: now,
+        heartbeat: now,
+        token,
+      };
       // Ours before the file appears: a reader that sees the file must already know it is our own write.
       this.#held.set(file, token);
       let created = false;
@@ -128,7 +134,10 @@ export class LocalLocks {
       if (status?.record.token === token) {
         await this.#removeIfUnchanged(file, status.raw);
       } else {
-        this.#logger.warn({ drone: this.#droneId, file }, `our local lock on ${file} was removed or taken over before we released it (reclaimed as stale by another process?)`);
+        this.#logger.warn(
+          { drone: this.#droneId, file },
+          `our local lock on ${file} was removed or taken over before we released it (reclaimed as stale by another process?)`,
+        );
       }
     } finally {
       // Forgotten only once the file is gone, so no reader ever sees our own lock as someone else's.
@@ -174,12 +183,15 @@ export class LocalLocks {
     for (let read = 1; bytes !== undefined; read += 1) {
       const raw = bytes.toString('utf8');
       const record = parseLockRecord(raw, file);
-      if (record === undefined) return { record: unknownRecord(file), state: 'stale', staleReason: 'corrupt', ours: false, raw };
+      if (record === undefined)
+        return { record: unknownRecord(file), state: 'stale', staleReason: 'corrupt', ours: false, raw };
       if (this.#held.get(file) === record.token) return { record, state: 'held', ours: true, raw };
       const again = read < STATUS_READS ? await readFileIfExists(path) : bytes;
       if (again?.equals(bytes) === true) {
         const staleReason = this.#staleReason(record);
-        return staleReason === undefined ? { record, state: 'held', ours: false, raw } : { record, state: 'stale', staleReason, ours: false, raw };
+        return staleReason === undefined
+          ? { record, state: 'held', ours: false, raw }
+          : { record, state: 'stale', staleReason, ours: false, raw };
       }
       bytes = again;
     }
@@ -196,7 +208,13 @@ export class LocalLocks {
   async #reclaim(status: LocalLockStatus): Promise<void> {
     if (await this.#removeIfUnchanged(status.record.file, status.raw)) {
       this.#logger.warn(
-        { drone: this.#droneId, file: status.record.file, owner: status.record.owner, fence: status.record.fence, reason: status.staleReason },
+        {
+          drone: this.#droneId,
+          file: status.record.file,
+          owner: status.record.owner,
+          fence: status.record.fence,
+          reason: status.staleReason,
+        },
         `reclaimed stale local lock on ${status.record.file} (${status.staleReason ?? 'stale'})`,
       );
     }
@@ -232,13 +250,24 @@ function parseLockRecord(raw: string, file: string): LocalLockRecord | undefined
     const value = JSON.parse(raw) as Partial<LocalLockRecord>;
     const owner = value.owner;
     if (
-      typeof owner?.pid !== 'number' || typeof owner.host !== 'string' || typeof owner.rollout !== 'string' ||
-      typeof value.fence !== 'number' || typeof value.acquired !== 'number' || typeof value.heartbeat !== 'number' ||
+      typeof owner?.pid !== 'number' ||
+      typeof owner.host !== 'string' ||
+      typeof owner.rollout !== 'string' ||
+      typeof value.fence !== 'number' ||
+      typeof value.acquired !== 'number' ||
+      typeof value.heartbeat !== 'number' ||
       typeof value.token !== 'string'
     ) {
       return undefined;
     }
-    return { file, owner: { pid: owner.pid, host: owner.host, rollout: owner.rollout }, fence: value.fence, acquired: value.acquired, heartbeat: value.heartbeat, token: value.token };
+    return {
+      file,
+      owner: { pid: owner.pid, host: owner.host, rollout: owner.rollout },
+      fence: value.fence,
+      acquired: value.acquired,
+      heartbeat: value.heartbeat,
+      token: value.token,
+    };
   } catch {
     return undefined;
   }
@@ -246,5 +275,12 @@ function parseLockRecord(raw: string, file: string): LocalLockRecord | undefined
 
 /** Stands in for a lock file nobody can read: its owner is unknown, so it cannot prove it is alive. */
 function unknownRecord(file: string): LocalLockRecord {
-  return { file, owner: { pid: 0, host: 'unknown', rollout: 'unknown' }, fence: 0, acquired: 0, heartbeat: 0, token: '' };
+  return {
+    file,
+    owner: { pid: 0, host: 'unknown', rollout: 'unknown' },
+    fence: 0,
+    acquired: 0,
+    heartbeat: 0,
+    token: '',
+  };
 }

@@ -66,7 +66,10 @@ export class LockCollector {
         const live = await agent.collectStaleLocks();
         if (live === 0 && !this.#pinned.has(agent)) this.#watched.delete(agent);
       } catch (error) {
-        this.#options.logger.error({ err: error, drone: agent.id }, 'lock collector: could not sweep this drone; will retry next interval');
+        this.#options.logger.error(
+          { err: error, drone: agent.id },
+          'lock collector: could not sweep this drone; will retry next interval',
+        );
       }
     }
   }

@@ -27,5 +27,9 @@ export async function removeInterruptedWrites(dir: string, droneId: string, logg
       files += 1;
     }
   }
-  if (files > 0) logger.warn({ drone: droneId, dir, files, bytes }, `removed ${files} temp files (${bytes} bytes) of writes interrupted by a crash`);
+  if (files > 0)
+    logger.warn(
+      { drone: droneId, dir, files, bytes },
+      `removed ${files} temp files (${bytes} bytes) of writes interrupted by a crash`,
+    );
 }

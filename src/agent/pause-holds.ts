@@ -27,11 +27,18 @@ export class PauseHolds {
   static async load(dir: string): Promise<PauseHolds> {
     const path = join(dir, '.agent', 'pause.json');
     const saved = (await readJsonFile(path)) as { holds?: unknown; released?: unknown } | undefined;
-    const isIds = (value: unknown): value is string[] => Array.isArray(value) && value.every((id) => typeof id === 'string');
+    const isIds = (value: unknown): value is string[] =>
+      Array.isArray(value) && value.every((id) => typeof id === 'string');
     if (saved !== undefined && !(isIds(saved.holds) && (saved.released === undefined || isIds(saved.released)))) {
-      throw new Error(`${path} is damaged: expected {"holds": [rollout ids], "released": [rollout ids]}; fix or delete it (deleting resumes the drone)`);
+      throw new Error(
+        `${path} is damaged: expected {"holds": [rollout ids], "released": [rollout ids]}; fix or delete it (deleting resumes the drone)`,
+      );
     }
-    return new PauseHolds(path, new Set(saved?.holds as string[] | undefined), (saved?.released as string[] | undefined) ?? []);
+    return new PauseHolds(
+      path,
+      new Set(saved?.holds as string[] | undefined),
+      (saved?.released as string[] | undefined) ?? [],
+    );
   }
 
   get paused(): boolean {

@@ -50,7 +50,10 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
     let body: unknown;
     try {
       if (isAuthorized !== undefined && !isAuthorized(request.headers.authorization)) {
-        throw new WireError('unauthorized', 'missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with');
+        throw new WireError(
+          'unauthorized',
+          'missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with',
+        );
       }
       const own = options.serverRoutes?.get(path);
       if (own !== undefined) {
@@ -59,7 +62,12 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       } else {
         target = await options.resolve(path);
         await options.hooks?.beforeRoute?.(target, method);
-        body = await routeDroneRequest(target.agent, { method, path: target.path, query: new URLSearchParams(query), readBody: () => readBody(request) });
+        body = await routeDroneRequest(target.agent, {
+          method,
+          path: target.path,
+          query: new URLSearchParams(query),
+          readBody: () => readBody(request),
+        });
       }
     } catch (error) {
       const wire = error instanceof WireError ? error : internalError(error, options.logger, method, path);
@@ -67,7 +75,8 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       body = wire.toBody();
     }
     try {
-      if (sendJson(response, status, body) && target !== undefined) options.hooks?.answered?.(target, method, status, body);
+      if (sendJson(response, status, body) && target !== undefined)
+        options.hooks?.answered?.(target, method, status, body);
     } catch (error) {
       // Nothing may escape: the server runs this handler unawaited, where a rejection would end the process.
       options.logger.error({ err: error, method, path }, 'answering the request failed');
@@ -80,5 +89,8 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
 
 function internalError(error: unknown, logger: Logger, method: string, path: string): WireError {
   logger.error({ err: error, method, path }, 'request failed unexpectedly');
-  return new WireError('internal_error', `internal error while serving ${method} ${path}: ${error instanceof Error ? error.message : String(error)}; see the agent's log`);
+  return new WireError(
+    'internal_error',
+    `internal error while serving ${method} ${path}: ${error instanceof Error ? error.message : String(error)}; see the agent's log`,
+  );
 }

@@ -5,7 +5,13 @@ import { judgeMetric, num, type MetricJudgement } from './metric-judge.js';
 import { verdictOfScore, worst, type MetricVerdict } from './severity.js';
 
 export { worst, type MetricVerdict } from './severity.js';
-export { comparisonOf, judgeMetric, type Comparison, type MetricJudgement, type MetricThresholds } from './metric-judge.js';
+export {
+  comparisonOf,
+  judgeMetric,
+  type Comparison,
+  type MetricJudgement,
+  type MetricThresholds,
+} from './metric-judge.js';
 
 /** Samples of one interval, per metric, pooled over the drones of each group. */
 export type MetricSamples = Readonly<Record<string, ArrayLike<number>>>;
@@ -51,7 +57,9 @@ export function median(values: ArrayLike<number>): number | null {
 
 /** Whether a metric's verdict counts as a failure, given its no-data policy. */
 export function isFailing(metric: Pick<MetricJudgement, 'verdict' | 'nodata'>): boolean {
-  return metric.verdict === 'high' || metric.verdict === 'low' || (metric.verdict === 'nodata' && metric.nodata === 'fail');
+  return (
+    metric.verdict === 'high' || metric.verdict === 'low' || (metric.verdict === 'nodata' && metric.nodata === 'fail')
+  );
 }
 
 /**
@@ -87,7 +95,11 @@ export function judgeInterval(input: JudgeInput): IntervalJudgement {
 /** Judges one interval with a spec's `analysis` settings: what the rollout and `rollout replay` both do. */
 export function judgeWithSpec(
   analysis: RolloutSpec['analysis'],
-  samples: { readonly canary: MetricSamples; readonly baseline: MetricSamples; readonly canaryDrones: Readonly<Record<string, number>> },
+  samples: {
+    readonly canary: MetricSamples;
+    readonly baseline: MetricSamples;
+    readonly canaryDrones: Readonly<Record<string, number>>;
+  },
 ): IntervalJudgement {
   return judgeInterval({
     metrics: analysis.metrics,
@@ -115,7 +127,11 @@ function scoreInterval(
     return { verdict: 'fail', score, reason: `critical ${criticalFailures.map((m) => m.metric).join(', ')} failed` };
   }
   if (acted.length === 0) {
-    return { verdict: 'pass', score, reason: metrics.length === 0 ? 'no metrics configured' : 'every metric is a dry run' };
+    return {
+      verdict: 'pass',
+      score,
+      reason: metrics.length === 0 ? 'no metrics configured' : 'every metric is a dry run',
+    };
   }
   const waiting = acted.filter((m) => m.verdict === 'nodata' && m.nodata === 'inconclusive');
   const noData = waiting.length > 0 ? `, no data for ${waiting.map((m) => m.metric).join(', ')}` : '';
@@ -123,7 +139,11 @@ function scoreInterval(
   const byScore = verdictOfScore(score, passScore, marginalScore);
   const verdict = worst(byScore, waiting.length > 0 ? 'inconclusive' : 'pass');
   const against =
-    byScore === 'pass' ? `≥ ${num(passScore)}` : byScore === 'inconclusive' ? `< ${num(passScore)}` : `< ${num(marginalScore)}`;
+    byScore === 'pass'
+      ? `≥ ${num(passScore)}`
+      : byScore === 'inconclusive'
+        ? `< ${num(passScore)}`
+        : `< ${num(marginalScore)}`;
   return { verdict, score, reason: `score ${num(score)} ${against}${noData}` };
 }
 

@@ -63,7 +63,11 @@ interface RankSums {
  * Midrank sum of `x` and the tie term, merging two ascending arrays. `onGroup` sees each run of equal
  * values: its doubled midrank (an integer) and how many values it holds.
  */
-function rankSums(x: ArrayLike<number>, y: ArrayLike<number>, onGroup?: (doubledRank: number, size: number) => void): RankSums {
+function rankSums(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  onGroup?: (doubledRank: number, size: number) => void,
+): RankSums {
   let i = 0;
   let j = 0;
   let below = 0;
@@ -130,7 +134,11 @@ export function mannWhitneySorted(
 }
 
 /** Two-sided Mann-Whitney U test on unsorted samples; non-finite values are left out. */
-export function mannWhitney(x: ArrayLike<number>, y: ArrayLike<number>, options: MannWhitneyOptions = {}): MannWhitneyResult {
+export function mannWhitney(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  options: MannWhitneyOptions = {},
+): MannWhitneyResult {
   return mannWhitneySorted(sortedFinite(x), sortedFinite(y), options);
 }
 

@@ -141,12 +141,14 @@ export function judgeMetric(metric: MetricSpec, input: MetricInput, settings: Me
   if (verdict !== 'pass') {
     return { ...judged, ...tested, verdict, detail: findings.map((f) => f.text).join('; ') };
   }
-  const needsBaseline = comparison !== undefined || metric.maxIncrease !== undefined || metric.maxDecrease !== undefined;
+  const needsBaseline =
+    comparison !== undefined || metric.maxIncrease !== undefined || metric.maxDecrease !== undefined;
   if (needsBaseline && baselineMedian === null) {
     const detail = `no baseline to compare with (${baseline.length} samples, need ${settings.minSamples})`;
     return { ...judged, verdict: 'nodata', detail };
   }
-  const versus = baselineMedian === null || change === null ? '' : ` vs baseline ${num(baselineMedian)} (${signed(change)})`;
+  const versus =
+    baselineMedian === null || change === null ? '' : ` vs baseline ${num(baselineMedian)} (${signed(change)})`;
   const detail = `median ${num(canaryMedian)}${versus} within limits${comparisonNote}`;
   return { ...judged, ...tested, verdict, detail };
 }
@@ -209,7 +211,8 @@ function compare(
   const evidence = `p=${pValue(test.pValue)}, U=${num(test.u)}`;
   if (!(test.pValue < alpha) || test.u === test.uMean) return { note: `, no significant shift (${evidence})` };
   const side = test.u > test.uMean ? 'high' : 'low';
-  const counts = comparison.direction === 'either' || comparison.direction === (side === 'high' ? 'increase' : 'decrease');
+  const counts =
+    comparison.direction === 'either' || comparison.direction === (side === 'high' ? 'increase' : 'decrease');
   const word = side === 'high' ? 'higher' : 'lower';
   if (!counts) return { note: `, significantly ${word} but only ${comparison.direction} counts (${evidence})` };
   const allowed = side === 'high' ? comparison.allowedIncrease : comparison.allowedDecrease;

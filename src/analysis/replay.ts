@@ -30,7 +30,9 @@ export interface ReplayResult {
 
 /** Values kept to 6 significant digits: plenty for a judge, a third of the bytes in the audit log. */
 export function compactSamples(samples: MetricSamples): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(samples).map(([metric, values]) => [metric, Array.from(values, (v) => Number(v.toPrecision(6)))]));
+  return Object.fromEntries(
+    Object.entries(samples).map(([metric, values]) => [metric, Array.from(values, (v) => Number(v.toPrecision(6)))]),
+  );
 }
 
 /**
@@ -39,7 +41,10 @@ export function compactSamples(samples: MetricSamples): Record<string, number[]>
  * intervals passed, would have rolled it back. Only the intervals the rollout ran can be replayed: a
  * rollout that ended early has no telemetry for its later steps. Pure: the caller reads the audit log.
  */
-export function replayIntervals(recorded: readonly RecordedInterval[], analysis: RolloutSpec['analysis']): ReplayResult {
+export function replayIntervals(
+  recorded: readonly RecordedInterval[],
+  analysis: RolloutSpec['analysis'],
+): ReplayResult {
   const intervals: ReplayedInterval[] = [];
   let rollbackAt: ReplayResult['rollbackAt'] = null;
   const byStep = new Map<string, { failed: number; passed: number; last: ReplayedInterval | undefined }>();
@@ -59,7 +64,11 @@ export function replayIntervals(recorded: readonly RecordedInterval[], analysis:
     if (judgement.verdict === 'fail') step.failed += 1;
     if (judgement.verdict === 'pass') step.passed += 1;
     if (rollbackAt === null && step.failed > analysis.failureLimit) {
-      rollbackAt = { step: record.step, interval: record.interval, why: `${step.failed} failed intervals > failure_limit ${analysis.failureLimit}` };
+      rollbackAt = {
+        step: record.step,
+        interval: record.interval,
+        why: `${step.failed} failed intervals > failure_limit ${analysis.failureLimit}`,
+      };
     }
   }
   if (rollbackAt === null) {

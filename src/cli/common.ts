@@ -40,7 +40,11 @@ async function loadEtcdBackend<T>(code: 'E_LOCK_STORE' | 'E_STATE_STORE', load: 
     return await load();
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new RolloutError(code, `the etcd client cannot be loaded (${why}): run \`npm install\` in fleet-rollout's folder, then try again`, { cause: error });
+    throw new RolloutError(
+      code,
+      `the etcd client cannot be loaded (${why}): run \`npm install\` in fleet-rollout's folder, then try again`,
+      { cause: error },
+    );
   }
 }
 
@@ -89,7 +93,9 @@ export function operatorName(): string {
 }
 
 export async function fileDigest(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 /** The token for the drones' agents: `--token-file`, else `$ROLLOUT_TOKEN`, else none. */
@@ -97,11 +103,15 @@ export async function readToken(tokenFile: string | undefined): Promise<string |
   if (tokenFile === undefined) return process.env.ROLLOUT_TOKEN || undefined;
   try {
     const token = (await readFile(tokenFile, 'utf8')).trim();
-    if (token === '') throw new RolloutError('E_USAGE', `--token-file ${tokenFile} is empty: put the agents' bearer token in it`);
+    if (token === '')
+      throw new RolloutError('E_USAGE', `--token-file ${tokenFile} is empty: put the agents' bearer token in it`);
     return token;
   } catch (error) {
     if (error instanceof RolloutError) throw error;
-    throw new RolloutError('E_USAGE', `--token-file ${tokenFile} cannot be read (${(error as Error).message}): check the path`);
+    throw new RolloutError(
+      'E_USAGE',
+      `--token-file ${tokenFile} cannot be read (${(error as Error).message}): check the path`,
+    );
   }
 }
 

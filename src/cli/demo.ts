@@ -9,7 +9,11 @@ import { runCommand } from './commands/run.js';
 /** The three shipped scenarios: `npm start`, `npm start -- bad`, `npm start -- hot`. */
 const SCENARIOS = {
   good: { spec: 'rollouts/aim-sensitivity.yaml', hot: [] as string[], expect: 'promoted, exit 0' },
-  bad: { spec: 'rollouts/aim-sensitivity-bad.yaml', hot: [] as string[], expect: 'rolled back by telemetry analysis, exit 1' },
+  bad: {
+    spec: 'rollouts/aim-sensitivity-bad.yaml',
+    hot: [] as string[],
+    expect: 'rolled back by telemetry analysis, exit 1',
+  },
   hot: { spec: 'rollouts/aim-sensitivity-hot.yaml', hot: ['drone-7'], expect: 'aborted: drone-7 is HOT, exit 4' },
 } as const;
 
@@ -18,7 +22,19 @@ const DEMO_STATE_DIR = join(root, '.rollout', 'demo');
 
 /** Starts `rollout fleet sim` in its own process and resolves with its URL once it listens. */
 async function startSim(inventory: string, hot: readonly string[]) {
-  const args = [join(root, 'dist', 'cli', 'bin.js'), 'fleet', 'sim', '--drones', '20', '--port', '0', '--inventory-out', inventory, '--output', 'json'];
+  const args = [
+    join(root, 'dist', 'cli', 'bin.js'),
+    'fleet',
+    'sim',
+    '--drones',
+    '20',
+    '--port',
+    '0',
+    '--inventory-out',
+    inventory,
+    '--output',
+    'json',
+  ];
   if (hot.length > 0) args.push('--hot', hot.join(','));
   const sim = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((done) => sim.once('exit', (code) => done(code)));
@@ -33,7 +49,9 @@ async function startSim(inventory: string, hot: readonly string[]) {
 async function demo(name: string): Promise<number> {
   const scenario = SCENARIOS[name as keyof typeof SCENARIOS];
   if (!scenario) {
-    process.stderr.write(`unknown scenario "${name}": choose one of ${Object.keys(SCENARIOS).join(', ')} (npm start -- bad)\n`);
+    process.stderr.write(
+      `unknown scenario "${name}": choose one of ${Object.keys(SCENARIOS).join(', ')} (npm start -- bad)\n`,
+    );
     return 2;
   }
   const work = await mkdtemp(join(tmpdir(), 'fleet-rollout-demo-'));

@@ -73,7 +73,8 @@ export type Commands = typeof COMMANDS;
 function integer(min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer from ${min} up, got "${value}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`expected an integer from ${min} up, got "${value}"`);
     return n;
   };
 }
@@ -81,7 +82,9 @@ function integer(min: number) {
 function signedInteger(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n)) {
-    throw new InvalidArgumentError(`expected an integer (negative with a minus: --clock-offset=-300000), got "${value}"`);
+    throw new InvalidArgumentError(
+      `expected an integer (negative with a minus: --clock-offset=-300000), got "${value}"`,
+    );
   }
   return n;
 }
@@ -89,13 +92,21 @@ function signedInteger(value: string): number {
 function pruneRule(value: string): PruneRule {
   const rule = parsePruneRule(value);
   if (rule === undefined) {
-    throw new InvalidArgumentError(`expected an age (30d, 12h, 90m) or how many ended rollouts to keep (50), got "${value}"`);
+    throw new InvalidArgumentError(
+      `expected an age (30d, 12h, 90m) or how many ended rollouts to keep (50), got "${value}"`,
+    );
   }
   return rule;
 }
 
 function idList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 function packageVersion(): string {
@@ -106,7 +117,9 @@ function packageVersion(): string {
 /** `--output` and `--log-level`: for every command that prints a result or logs. */
 function withOutput(command: Command): Command {
   return command
-    .addOption(new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'))
+    .addOption(
+      new Option('--output <format>', 'text for people, json for machines').choices(['text', 'json']).default('text'),
+    )
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...LOG_LEVELS]).default('error'));
 }
 
@@ -125,7 +138,12 @@ function withCommon(command: Command): Command {
 
 function common(raw: RawCommon): CommonOptions {
   const stateDir = resolveStateDir({ cwd: process.cwd(), flag: raw.stateDir, env: process.env.ROLLOUT_STATE_DIR });
-  return { stateDir, output: raw.output, logLevel: raw.logLevel, ...(raw.store === undefined ? {} : { store: raw.store }) };
+  return {
+    stateDir,
+    output: raw.output,
+    logLevel: raw.logLevel,
+    ...(raw.store === undefined ? {} : { store: raw.store }),
+  };
 }
 
 /** Exit code of an error that ends a command: bad input is 2, a live lock owner 3, anything else 1. */
@@ -151,10 +169,17 @@ function report(error: unknown, output: OutputFormat): number {
   if (output === 'json') {
     const code = error instanceof RolloutError ? error.code : 'E_INTERNAL';
     const issues = error instanceof SpecError ? error.issues : undefined;
-    printJson({ result: exitCode === EXIT_CODES.invalid ? 'invalid' : 'error', exitCode, code, reason: message, ...(issues ? { issues } : {}) });
+    printJson({
+      result: exitCode === EXIT_CODES.invalid ? 'invalid' : 'error',
+      exitCode,
+      code,
+      reason: message,
+      ...(issues ? { issues } : {}),
+    });
   }
   process.stderr.write(`${message}\n`);
-  if (!(error instanceof RolloutError) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  if (!(error instanceof RolloutError) && error instanceof Error && error.stack)
+    process.stderr.write(`${error.stack}\n`);
   return exitCode;
 }
 
@@ -166,13 +191,15 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
-  const act = <T>(fn: (options: T) => Promise<number>) => async (options: T & { readonly output?: OutputFormat }) => {
-    try {
-      result.exitCode = await fn(options);
-    } catch (error) {
-      result.exitCode = report(error, options.output ?? 'text');
-    }
-  };
+  const act =
+    <T>(fn: (options: T) => Promise<number>) =>
+    async (options: T & { readonly output?: OutputFormat }) => {
+      try {
+        result.exitCode = await fn(options);
+      } catch (error) {
+        result.exitCode = report(error, options.output ?? 'text');
+      }
+    };
 
   withCommon(program.command('run').argument('<spec>', 'rollout spec (YAML)'))
     .description('run one rollout to its end: pause, lock, canary, analysis, waves, promote or roll back')
@@ -193,9 +220,13 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
   withCommon(program.command('validate').argument('<spec>', 'rollout spec (YAML)'))
     .description('offline validation of the spec, its config and inventory; exit 0 or 2')
     .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
-    .action((spec: string, raw: RawCommon & { inventory?: string }) => act(commands.validate)({ ...raw, ...common(raw), spec }));
+    .action((spec: string, raw: RawCommon & { inventory?: string }) =>
+      act(commands.validate)({ ...raw, ...common(raw), spec }),
+    );
 
-  withCommon(program.command('status').argument('[id]', 'a rollout id (default: every running rollout and the latest one)'))
+  withCommon(
+    program.command('status').argument('[id]', 'a rollout id (default: every running rollout and the latest one)'),
+  )
     .description('state, step, versions, latest verdicts and reason of rollouts in the state store')
     .option('--watch', 'follow one rollout until it ends; exits with its exit code', false)
     .action((id: string | undefined, raw: RawCommon & { watch: boolean }) =>
@@ -229,7 +260,12 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--rollback', 'roll it back instead of finishing it', false)
     .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
     .action((id: string, raw: RawCommon & { rollback: boolean; tokenFile?: string }) =>
-      act(commands.resume)({ ...common(raw), id, rollback: raw.rollback, ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }) }),
+      act(commands.resume)({
+        ...common(raw),
+        id,
+        rollback: raw.rollback,
+        ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }),
+      }),
     );
 
   withCommon(program.command('replay').argument('<id>', 'the rollout id'))
@@ -251,7 +287,9 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--token-file <file>', 'require this bearer token')
-    .action((raw: RawOutput & { id: string; dir: string; port: number; host: string; tokenFile?: string }) => act(commands.agent)(raw));
+    .action((raw: RawOutput & { id: string; dir: string; port: number; host: string; tokenFile?: string }) =>
+      act(commands.agent)(raw),
+    );
 
   const fleet = program.command('fleet').description('simulated fleets');
   withOutput(fleet.command('sim'))
@@ -289,7 +327,9 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
   withCommon(lock.command('release').argument('<key>', 'the lock key (the config file name)'))
     .description('free one lock by hand; refuses a live owner unless --force')
     .option('--force', 'release even if the owner is alive', false)
-    .action((key: string, raw: RawCommon & { force: boolean }) => act(commands.lockRelease)({ ...common(raw), key, force: raw.force }));
+    .action((key: string, raw: RawCommon & { force: boolean }) =>
+      act(commands.lockRelease)({ ...common(raw), key, force: raw.force }),
+    );
 
   return program;
 }

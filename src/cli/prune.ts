@@ -1,7 +1,8 @@
 import type { RolloutRecord } from '../store/types.js';
 
 /** `--prune 30d`: rollouts that ended longer ago than this; `--prune 50`: all but the newest 50 that ended. */
-export type PruneRule = { readonly kind: 'age'; readonly ms: number } | { readonly kind: 'count'; readonly keep: number };
+export type PruneRule =
+  { readonly kind: 'age'; readonly ms: number } | { readonly kind: 'count'; readonly keep: number };
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 

@@ -5,7 +5,14 @@ import type { LockStore } from '../lock/types.js';
 import type { RolloutReport } from '../rollout/report.js';
 import type { RunningRollout } from '../rollout/run.js';
 import type { StateStore } from '../store/types.js';
-import { describeStore, isLiveTerminal, openLockStore, openStateStore, printJson, type CommonOptions } from './common.js';
+import {
+  describeStore,
+  isLiveTerminal,
+  openLockStore,
+  openStateStore,
+  printJson,
+  type CommonOptions,
+} from './common.js';
 import { createLogger } from './output/logger.js';
 import { ProgressDisplay } from './output/progress.js';
 
@@ -78,8 +85,12 @@ function summarizeReport(report: RolloutReport): string {
     `  ${report.reason}`,
     `  drones: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`,
   ];
-  if (report.hot.length === 1) lines.push(`  HOT drone: ${report.hot[0]} (its local lock on ${report.config.file} is held by another owner)`);
-  if (report.hot.length > 1) lines.push(`  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`);
+  if (report.hot.length === 1)
+    lines.push(`  HOT drone: ${report.hot[0]} (its local lock on ${report.config.file} is held by another owner)`);
+  if (report.hot.length > 1)
+    lines.push(
+      `  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`,
+    );
   if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
   return lines.join('\n');
 }
@@ -88,7 +99,11 @@ function summarizeReport(report: RolloutReport): string {
  * Waits for a rollout to end and prints its report. SIGINT/SIGTERM abort it safely (roll back, resume,
  * release) and it exits 130; a second signal during that clean-up is ignored with a message.
  */
-export async function superviseRollout(running: RunningRollout, session: RolloutSession, options: CommonOptions): Promise<number> {
+export async function superviseRollout(
+  running: RunningRollout,
+  session: RolloutSession,
+  options: CommonOptions,
+): Promise<number> {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -96,7 +111,9 @@ export async function superviseRollout(running: RunningRollout, session: Rollout
       session.display.note(`${signal}: aborting safely: rolling back, resuming the fleet, releasing the lock…`);
       running.interrupt(signal);
     } else {
-      session.display.note(`${signal} again: still cleaning up so no drone is left paused or mixed; wait for it to finish.`);
+      session.display.note(
+        `${signal} again: still cleaning up so no drone is left paused or mixed; wait for it to finish.`,
+      );
     }
   };
   process.on('SIGINT', onSignal);

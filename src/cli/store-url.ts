@@ -1,7 +1,8 @@
 import { RolloutError } from '../errors.js';
 
 /** Where locks and rollout records live: the state dir (one machine) or an etcd cluster (a team). */
-export type StoreLocation = { readonly kind: 'embedded' } | { readonly kind: 'etcd'; readonly endpoints: readonly string[] };
+export type StoreLocation =
+  { readonly kind: 'embedded' } | { readonly kind: 'etcd'; readonly endpoints: readonly string[] };
 
 const ENDPOINT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 
@@ -13,12 +14,21 @@ export function parseStoreUrl(value: string | undefined): StoreLocation {
   if (value === undefined || value === '' || value === 'embedded') return { kind: 'embedded' };
   const match = /^etcd:\/\/(.+)$/.exec(value);
   if (!match?.[1]) {
-    throw new RolloutError('E_USAGE', `--store ${value}: expected etcd://host:port[,host:port...] or embedded (the state dir)`);
+    throw new RolloutError(
+      'E_USAGE',
+      `--store ${value}: expected etcd://host:port[,host:port...] or embedded (the state dir)`,
+    );
   }
-  const endpoints = match[1].split(',').map((e) => e.trim()).filter(Boolean);
+  const endpoints = match[1]
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   const bad = endpoints.find((e) => !ENDPOINT.test(e));
   if (endpoints.length === 0 || bad !== undefined) {
-    throw new RolloutError('E_USAGE', `--store ${value}: "${bad ?? ''}" is not host:port; expected etcd://host:port[,host:port...]`);
+    throw new RolloutError(
+      'E_USAGE',
+      `--store ${value}: "${bad ?? ''}" is not host:port; expected etcd://host:port[,host:port...]`,
+    );
   }
   return { kind: 'etcd', endpoints };
 }

@@ -36,7 +36,13 @@ export type DroneReply<T> =
   /** A 2xx whose body is not the protocol's: the drone may have acted, and it is a failure of that drone. */
   | { readonly ok: false; readonly kind: 'bad_answer'; readonly message: string }
   /** Any other 4xx/5xx answer: the drone is there and said no. */
-  | { readonly ok: false; readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly kind: 'refused';
+      readonly status: number;
+      readonly code: string;
+      readonly message: string;
+    }
   /** No answer: refused connection, timeout, reset. */
   | { readonly ok: false; readonly kind: 'unreachable'; readonly message: string }
   /** This request was cancelled by the rollout (abort); the drone may or may not have acted. */
@@ -71,7 +77,16 @@ export interface DroneClientOptions {
 const IDLE_SOCKET_TIMEOUT_MS = 4_000;
 const RETRIED_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);
 /** Network errors worth another try: the drone may simply not have answered this once. */
-const RETRIED_ERRORS: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EADDRINUSE', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN']);
+const RETRIED_ERRORS: ReadonlySet<string> = new Set([
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EADDRINUSE',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 /** Wait before try n (1-based retry count): 250 ms, 500 ms, then 1 s at most. */
 const backoffMs = (retry: number) => Math.min(1000, 250 * 2 ** (retry - 1));
 
@@ -130,7 +145,11 @@ export class DroneClient {
     try {
       url = new URL(where);
     } catch {
-      return { ok: false, kind: 'unreachable', message: `${JSON.stringify(drone.url)} is not a URL: fix drone ${drone.id} in the inventory` };
+      return {
+        ok: false,
+        kind: 'unreachable',
+        message: `${JSON.stringify(drone.url)} is not a URL: fix drone ${drone.id} in the inventory`,
+      };
     }
     for (let retry = 0; ; retry += 1) {
       if (retry > 0) await wait(backoffMs(retry), signal);
@@ -177,7 +196,13 @@ export class DroneClient {
     return this.#request('PUT', drone, configPath(file), request, pushBodySchema, signal);
   }
 
-  rollback(drone: Drone, file: string, rollout: string, fence: number, signal?: AbortSignal): Promise<DroneReply<RollbackBody>> {
+  rollback(
+    drone: Drone,
+    file: string,
+    rollout: string,
+    fence: number,
+    signal?: AbortSignal,
+  ): Promise<DroneReply<RollbackBody>> {
     const request: RollbackRequest = { rollout, fence };
     return this.#request('POST', drone, rollbackPath(file), request, rollbackBodySchema, signal);
   }
@@ -196,19 +221,35 @@ function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>):
   const { status, body } = answer;
   if (status >= 200 && status < 300) {
     // The drone (or something in front of it) said yes without saying what it did: it may have acted.
-    if (body === undefined) return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+    if (body === undefined)
+      return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
     const parsed = schema.safeParse(body);
     if (parsed.success) return { ok: true, body: parsed.data };
     const issue = parsed.error.issues[0];
     const field = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    return { ok: false, kind: 'bad_answer', message: `${where} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version` };
+    return {
+      ok: false,
+      kind: 'bad_answer',
+      message: `${where} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version`,
+    };
   }
   if (isErrorBody(body)) {
     if (isHotAnswer(status, body)) return { ok: false, kind: 'hot', message: body.message };
     if (status === 409 && body.error === 'stale_fence') {
-      return { ok: false, kind: 'stale', highestFence: typeof body.highestFence === 'number' ? body.highestFence : null, message: body.message };
+      return {
+        ok: false,
+        kind: 'stale',
+        highestFence: typeof body.highestFence === 'number' ? body.highestFence : null,
+        message: body.message,
+      };
     }
     return { ok: false, kind: 'refused', status, code: body.error, message: body.message };
   }
-  return { ok: false, kind: 'refused', status, code: 'unexpected_answer', message: `HTTP ${status} without a JSON error body from ${where}` };
+  return {
+    ok: false,
+    kind: 'refused',
+    status,
+    code: 'unexpected_answer',
+    message: `HTTP ${status} without a JSON error body from ${where}`,
+  };
 }

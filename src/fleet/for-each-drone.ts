@@ -22,7 +22,11 @@ export interface ForEachDroneOptions {
  * requests in flight see their signal aborted (on `stop`, unless `stopCancelsInFlight` is false). A `work` that throws stops the run the same way, and the
  * first error is rethrown once every request in flight has settled.
  */
-export async function forEachDrone(drones: readonly Drone[], options: ForEachDroneOptions, work: DroneWork): Promise<void> {
+export async function forEachDrone(
+  drones: readonly Drone[],
+  options: ForEachDroneOptions,
+  work: DroneWork,
+): Promise<void> {
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
     throw new TypeError(`Expected \`concurrency\` to be an integer from 1 and up, got \`${options.concurrency}\``);
   }

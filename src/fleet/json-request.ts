@@ -77,15 +77,22 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
     const https = options.url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     let answered = false;
-    const req: ClientRequest = send(options.url, { method: options.method, headers, agent: https ? options.agents.https : options.agents.http }, (res) => {
-      answered = true;
-      readBody(res).then((text) => {
-        settle();
-        resolve({ status: res.statusCode ?? 0, body: parseJson(text) });
-      }, fail);
-    });
+    const req: ClientRequest = send(
+      options.url,
+      { method: options.method, headers, agent: https ? options.agents.https : options.agents.http },
+      (res) => {
+        answered = true;
+        readBody(res).then((text) => {
+          settle();
+          resolve({ status: res.statusCode ?? 0, body: parseJson(text) });
+        }, fail);
+      },
+    );
     const remaining = Math.max(0, deadline - performance.now());
-    const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${Math.round(options.timeoutMs)} ms`)), remaining);
+    const timer = setTimeout(
+      () => req.destroy(new RequestTimeoutError(`no answer within ${Math.round(options.timeoutMs)} ms`)),
+      remaining,
+    );
     const onAbort = () => req.destroy(abortReason(options.signal));
     function settle(): void {
       clearTimeout(timer);

@@ -48,22 +48,30 @@ export async function preflight(plan: Plan, token: string | undefined): Promise<
   const checks: DroneCheck[] = [];
   const hot: string[] = [];
   try {
-    await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal: new AbortController().signal }, async (drone) => {
-      const reply = await client.health(drone);
-      if (!reply.ok) {
-        const misconfigured = misconfiguration(reply);
-        checks.push({ id: drone.id, error: reply.message, ...(misconfigured === undefined ? {} : { misconfigured }) });
+    await forEachDrone(
+      plan.drones,
+      { concurrency: plan.spec.push.concurrency, signal: new AbortController().signal },
+      async (drone) => {
+        const reply = await client.health(drone);
+        if (!reply.ok) {
+          const misconfigured = misconfiguration(reply);
+          checks.push({
+            id: drone.id,
+            error: reply.message,
+            ...(misconfigured === undefined ? {} : { misconfigured }),
+          });
+          return 'continue';
+        }
+        const config = reply.body.configs[plan.config.file];
+        if (isHot(reply.body.configs, plan.config.file)) hot.push(drone.id);
+        checks.push({
+          id: drone.id,
+          state: reply.body.state,
+          ...(config ? { version: config.version, sha256: config.sha256, lock: config.lock, fence: config.fence } : {}),
+        });
         return 'continue';
-      }
-      const config = reply.body.configs[plan.config.file];
-      if (isHot(reply.body.configs, plan.config.file)) hot.push(drone.id);
-      checks.push({
-        id: drone.id,
-        state: reply.body.state,
-        ...(config ? { version: config.version, sha256: config.sha256, lock: config.lock, fence: config.fence } : {}),
-      });
-      return 'continue';
-    });
+      },
+    );
     const healthy = new Set(checks.filter((c) => c.error === undefined).map((c) => c.id));
     const reachable = plan.drones.filter((d) => healthy.has(d.id));
     const samplesPerSecond = await sampleRate(client, reachable[0]);

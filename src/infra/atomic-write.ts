@@ -34,7 +34,11 @@ let sequence = 0;
  * content or the new one, never a mix: a temp file in the same directory, fsync, rename, fsync of the
  * directory. A failed write leaves the old content and removes its temp file.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const durable = options.durable ?? true;
   const dir = dirname(path);
   sequence += 1;

@@ -40,7 +40,11 @@ const MAX_WAIT_MS = 100;
  * out, in this process or another. Only a marker held by someone else is waited for: any other failure
  * to take it (a missing directory's ENOENT, for the caller to say what is missing) fails at once.
  */
-export async function withFileLock<T>(path: string, options: FileLockOptions, work: (assertHeld: AssertHeld) => Promise<T>): Promise<T> {
+export async function withFileLock<T>(
+  path: string,
+  options: FileLockOptions,
+  work: (assertHeld: AssertHeld) => Promise<T>,
+): Promise<T> {
   let compromised: Error | undefined;
   const release = await acquire(path, options, (error) => {
     compromised = error;
@@ -48,9 +52,13 @@ export async function withFileLock<T>(path: string, options: FileLockOptions, wo
   try {
     return await work(() => {
       if (compromised !== undefined) {
-        throw new RolloutError(options.code, `Lost the critical section of ${options.name} (${compromised.message}); nothing was written, try again`, {
-          cause: compromised,
-        });
+        throw new RolloutError(
+          options.code,
+          `Lost the critical section of ${options.name} (${compromised.message}); nothing was written, try again`,
+          {
+            cause: compromised,
+          },
+        );
       }
     });
   } finally {
@@ -61,7 +69,11 @@ export async function withFileLock<T>(path: string, options: FileLockOptions, wo
 }
 
 /** Retries only while another process holds the marker: proper-lockfile's own retries would also wait out an ENOENT. */
-async function acquire(path: string, options: FileLockOptions, onCompromised: (error: Error) => void): Promise<() => Promise<void>> {
+async function acquire(
+  path: string,
+  options: FileLockOptions,
+  onCompromised: (error: Error) => void,
+): Promise<() => Promise<void>> {
   const retries = options.retries ?? 80;
   for (let attempt = 0; ; attempt += 1) {
     try {

@@ -13,11 +13,17 @@ type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>[
  * that throw escape as an uncaught exception and kill the process.
  */
 export const PASS_THROUGH = {
-  execute: async (call: (context: { signal: AbortSignal }) => unknown) => call({ signal: new AbortController().signal }),
+  execute: async (call: (context: { signal: AbortSignal }) => unknown) =>
+    call({ signal: new AbortController().signal }),
 } as unknown as HostPolicy;
 
 /** What etcd or the network threw, as an operator reads it: `code` says which store it failed. */
-export function etcdFailure(code: Extract<ErrorCode, 'E_LOCK_STORE' | 'E_STATE_STORE'>, endpoints: string, what: string, error: unknown): RolloutError {
+export function etcdFailure(
+  code: Extract<ErrorCode, 'E_LOCK_STORE' | 'E_STATE_STORE'>,
+  endpoints: string,
+  what: string,
+  error: unknown,
+): RolloutError {
   const cause = error instanceof Error ? error : new Error(String(error));
   if (isRecoverableError(cause) || cause instanceof ClientClosedError) {
     // grpc-js ends its connection errors with an empty "Resolution note: ".

@@ -37,7 +37,9 @@ export function keepLease(store: LockStore, lease: Lease, options: KeepLeaseOpti
   const intervalMs = options.intervalMs ?? Math.max(1, Math.floor(lease.ttlMs / 3));
   assertPositiveInteger('intervalMs', intervalMs);
   if (intervalMs >= lease.ttlMs) {
-    throw new TypeError(`Expected \`intervalMs\` to be below the lease's TTL (${lease.ttlMs}), got \`${intervalMs}\` (number)`);
+    throw new TypeError(
+      `Expected \`intervalMs\` to be below the lease's TTL (${lease.ttlMs}), got \`${intervalMs}\` (number)`,
+    );
   }
   return new Keeper(store, lease, intervalMs, options.onLost, options.now ?? Date.now);
 }
@@ -54,7 +56,13 @@ class Keeper implements LeaseKeeper {
   #stopped = false;
   #lost = false;
 
-  constructor(store: LockStore, lease: Lease, intervalMs: number, onLost: (error: RolloutError) => void, now: () => number) {
+  constructor(
+    store: LockStore,
+    lease: Lease,
+    intervalMs: number,
+    onLost: (error: RolloutError) => void,
+    now: () => number,
+  ) {
     this.#store = store;
     this.#lease = lease;
     this.#intervalMs = intervalMs;

@@ -35,8 +35,7 @@ export interface Lease {
 }
 
 export type AcquireResult =
-  | { readonly acquired: true; readonly lease: Lease }
-  | { readonly acquired: false; readonly holder: LockStatus };
+  { readonly acquired: true; readonly lease: Lease } | { readonly acquired: false; readonly holder: LockStatus };
 
 export interface AcquireOptions {
   readonly ttlMs: number;

@@ -45,7 +45,11 @@ export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
 // Answers.
 
 /** Fences are safe integers a store can still go above; 0 when the drone has accepted none. */
-const answerFence = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER - 1);
+const answerFence = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(Number.MAX_SAFE_INTEGER - 1);
 /** The first telemetry sample taken under the config an answer names. */
 const seq = z.number().int().nonnegative();
 

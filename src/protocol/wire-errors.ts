@@ -79,11 +79,20 @@ export function isErrorBody(body: unknown): body is ErrorBody {
  * in the contract's order; the reason and the holder (who holds the local lock) are extensions and go last.
  */
 export function lockMismatch(file: string, holder: LockOwner): WireError {
-  return new WireError('lock_mismatch', `lock mismatch: ${file} HOT`, { lead: { file, lock: 'HOT' }, tail: { reason: 'held', holder } });
+  return new WireError('lock_mismatch', `lock mismatch: ${file} HOT`, {
+    lead: { file, lock: 'HOT' },
+    tail: { reason: 'held', holder },
+  });
 }
 
 /** A write of a rollout that has already rolled the file back with a fence at least as high. */
-export function lateFence(file: string, fence: number, highestFence: number, rollout: string, retiredAt: number): WireError {
+export function lateFence(
+  file: string,
+  fence: number,
+  highestFence: number,
+  rollout: string,
+  retiredAt: number,
+): WireError {
   return new WireError(
     'stale_fence',
     `stale fence ${fence} for ${file}: rollout ${rollout} already rolled this file back with fence ${retiredAt}, so this is a late write of it`,
@@ -101,5 +110,8 @@ export function staleFence(file: string, fence: number, highestFence: number, ow
     fence < highestFence
       ? `this drone has accepted fence ${highestFence}; another rollout has taken the config lock since`
       : `this drone has accepted fence ${highestFence} from rollout ${owner ?? '(unknown)'}; a fence belongs to one rollout, so this rollout's config lock is not the latest`;
-  return new WireError('stale_fence', `stale fence ${fence} for ${file}: ${since}`, { lead: { file, highestFence }, tail: { fence } });
+  return new WireError('stale_fence', `stale fence ${fence} for ${file}: ${since}`, {
+    lead: { file, highestFence },
+    tail: { fence },
+  });
 }

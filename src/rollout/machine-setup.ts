@@ -100,10 +100,13 @@ export const rolloutSetup = setup({
   },
   actions: {
     /** Records how the rollout ends, unless something already decided it. */
-    decide: assign(({ context }, decision: { result: RolloutResult; reason: string }) => decide(context, decision.result, decision.reason)),
+    decide: assign(({ context }, decision: { result: RolloutResult; reason: string }) =>
+      decide(context, decision.result, decision.reason),
+    ),
     /** An abort rolls back; an interrupt (SIGINT, SIGTERM) cleans up the same way and ends `interrupted`. */
     recordOperatorStop: assign(({ context, event }) => {
-      if (event.type === 'operator.abort') return decide(context, 'rolled_back', `aborted by ${event.by}${event.reason ? `: ${event.reason}` : ''}`);
+      if (event.type === 'operator.abort')
+        return decide(context, 'rolled_back', `aborted by ${event.by}${event.reason ? `: ${event.reason}` : ''}`);
       if (event.type === 'operator.interrupt') return decide(context, 'interrupted', `interrupted by ${event.signal}`);
       return {};
     }),
@@ -113,7 +116,10 @@ export const rolloutSetup = setup({
      */
     recordStop: assign(({ context }, outcome: StageOutcome) => {
       if (outcome.hot.length > 0) {
-        return { hot: mergeIds(context.hot, outcome.hot), ...decide(context, 'aborted_hot', `HOT lock mismatch on ${outcome.hot.join(', ')}`) };
+        return {
+          hot: mergeIds(context.hot, outcome.hot),
+          ...decide(context, 'aborted_hot', `HOT lock mismatch on ${outcome.hot.join(', ')}`),
+        };
       }
       return {
         attention: mergeIds(context.attention, outcome.attention ?? []),
@@ -126,12 +132,19 @@ export const rolloutSetup = setup({
     recordVerdict: assign(({ context }, outcome: AnalysisOutcome) => ({
       verdicts: [
         ...context.verdicts,
-        { step: currentStep(context).name, interval: context.interval + 1, verdict: outcome.verdict, summary: outcome.summary },
+        {
+          step: currentStep(context).name,
+          interval: context.interval + 1,
+          verdict: outcome.verdict,
+          summary: outcome.summary,
+        },
       ].slice(-VERDICTS_KEPT),
       failedIntervals: context.failedIntervals + (outcome.verdict === 'fail' ? 1 : 0),
       passedIntervals: context.passedIntervals + (outcome.verdict === 'pass' ? 1 : 0),
     })),
-    recordAttention: assign(({ context }, drones: readonly string[]) => ({ attention: mergeIds(context.attention, drones) })),
+    recordAttention: assign(({ context }, drones: readonly string[]) => ({
+      attention: mergeIds(context.attention, drones),
+    })),
     nextInterval: assign(({ context }) => ({ interval: context.interval + 1 })),
     /** A human judged an inconclusive interval good: it counts as a pass. */
     acceptInconclusive: assign(({ context }) => ({ passedIntervals: context.passedIntervals + 1 })),
@@ -149,11 +162,23 @@ export const rolloutSetup = setup({
       const withHot = hot.length === 0 ? {} : { hot: mergeIds(context.hot, hot) };
       const result = resultAfterCleanup(context, outcome);
       if (outcome.notHeld !== undefined) {
-        return { ...withHot, fence: null, attention: mergeIds(context.attention, outcome.incomplete), result, reason: `${context.reason}; ${outcome.notHeld}` };
+        return {
+          ...withHot,
+          fence: null,
+          attention: mergeIds(context.attention, outcome.incomplete),
+          result,
+          reason: `${context.reason}; ${outcome.notHeld}`,
+        };
       }
       if (outcome.incomplete.length === 0) return withHot;
-      const note = outcome.note ?? `${plural(outcome.incomplete.length, 'drone did', 'drones did')} not end where they should`;
-      return { ...withHot, attention: mergeIds(context.attention, outcome.incomplete), result, reason: `${context.reason}; ${note}` };
+      const note =
+        outcome.note ?? `${plural(outcome.incomplete.length, 'drone did', 'drones did')} not end where they should`;
+      return {
+        ...withHot,
+        attention: mergeIds(context.attention, outcome.incomplete),
+        result,
+        reason: `${context.reason}; ${note}`,
+      };
     }),
     recordCleanupError: assign(({ context }, failure: { stage: string; error: unknown }) => ({
       result: 'needs_attention' as const,
@@ -170,9 +195,12 @@ export const rolloutSetup = setup({
     exceedsFailureLimit: ({ context }, outcome: AnalysisOutcome) =>
       outcome.verdict === 'fail' && context.failedIntervals + 1 > context.failureLimit,
     isLastIntervalWithoutPass: ({ context }, outcome: AnalysisOutcome) =>
-      context.interval + 1 >= currentStep(context).intervals && context.passedIntervals === 0 && outcome.verdict !== 'pass',
+      context.interval + 1 >= currentStep(context).intervals &&
+      context.passedIntervals === 0 &&
+      outcome.verdict !== 'pass',
     hasMoreIntervals: ({ context }) => context.interval + 1 < currentStep(context).intervals,
-    waitsForHuman: ({ context }, outcome: AnalysisOutcome) => outcome.verdict === 'inconclusive' && context.inconclusiveWaits,
+    waitsForHuman: ({ context }, outcome: AnalysisOutcome) =>
+      outcome.verdict === 'inconclusive' && context.inconclusiveWaits,
     stepHasBake: ({ context }) => currentStep(context).intervals > 0,
     awaitsApproval: ({ context }) => currentStep(context).approval,
     hasNextStep: ({ context }) => context.stepIndex + 1 < context.steps.length,

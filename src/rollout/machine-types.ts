@@ -67,8 +67,7 @@ export interface CleanupOutcome {
 }
 
 export type LockOutcome =
-  | { readonly acquired: true; readonly fence: number }
-  | { readonly acquired: false; readonly holder: string };
+  { readonly acquired: true; readonly fence: number } | { readonly acquired: false; readonly holder: string };
 
 export interface VerdictRecord {
   readonly step: string;

@@ -13,7 +13,11 @@ import type {
 /** A stage's outcome that stops the rollout (HOT drones, or a reason to stop) goes to `target`. */
 function stopsTo(target: string) {
   const outcome = ({ event }: { event: { output: StageOutcome } }) => event.output;
-  return { guard: { type: 'stopsRollout' as const, params: outcome }, target, actions: { type: 'recordStop' as const, params: outcome } };
+  return {
+    guard: { type: 'stopsRollout' as const, params: outcome },
+    target,
+    actions: { type: 'recordStop' as const, params: outcome },
+  };
 }
 
 /** The final state a result ends in; `needs_attention` (or no result at all) ends in `needsAttention`. */
@@ -74,13 +78,13 @@ export const rolloutMachine = rolloutSetup.createMachine({
       invoke: {
         id: 'pauseFleet',
         src: 'pauseFleet',
-        onDone: [
-          stopsTo('resumingFleet'),
-          { target: 'acquiringLock' },
-        ],
+        onDone: [stopsTo('resumingFleet'), { target: 'acquiringLock' }],
         onError: {
           target: 'resumingFleet',
-          actions: { type: 'recordFailure', params: ({ event }) => ({ what: 'pausing the fleet', error: event.error }) },
+          actions: {
+            type: 'recordFailure',
+            params: ({ event }) => ({ what: 'pausing the fleet', error: event.error }),
+          },
         },
       },
     },
@@ -99,13 +103,19 @@ export const rolloutMachine = rolloutSetup.createMachine({
             target: 'resumingFleet',
             actions: {
               type: 'decide',
-              params: ({ event }) => ({ result: 'lock_busy', reason: event.output.acquired ? '' : `config lock ${event.output.holder}` }),
+              params: ({ event }) => ({
+                result: 'lock_busy',
+                reason: event.output.acquired ? '' : `config lock ${event.output.holder}`,
+              }),
             },
           },
         ],
         onError: {
           target: 'resumingFleet',
-          actions: { type: 'recordFailure', params: ({ event }) => ({ what: 'taking the config lock', error: event.error }) },
+          actions: {
+            type: 'recordFailure',
+            params: ({ event }) => ({ what: 'taking the config lock', error: event.error }),
+          },
         },
       },
     },
@@ -120,7 +130,10 @@ export const rolloutMachine = rolloutSetup.createMachine({
             'operator.interrupt': { target: '#rollingBack', actions: 'recordOperatorStop' },
             'lease.lost': {
               target: '#rollingBack',
-              actions: { type: 'decide', params: ({ event }) => ({ result: 'rolled_back', reason: `lease lost: ${event.reason}` }) },
+              actions: {
+                type: 'decide',
+                params: ({ event }) => ({ result: 'rolled_back', reason: `lease lost: ${event.reason}` }),
+              },
             },
           },
           states: {
@@ -129,13 +142,13 @@ export const rolloutMachine = rolloutSetup.createMachine({
               invoke: {
                 id: 'checkFleet',
                 src: 'checkFleet',
-                onDone: [
-                  stopsTo('#rollout.resumingFleet'),
-                  { target: 'pushing' },
-                ],
+                onDone: [stopsTo('#rollout.resumingFleet'), { target: 'pushing' }],
                 onError: {
                   target: '#rollout.resumingFleet',
-                  actions: { type: 'recordFailure', params: ({ event }) => ({ what: 'checking the fleet', error: event.error }) },
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ event }) => ({ what: 'checking the fleet', error: event.error }),
+                  },
                 },
               },
             },
@@ -145,14 +158,16 @@ export const rolloutMachine = rolloutSetup.createMachine({
                 id: 'pushStep',
                 src: 'pushStep',
                 input: ({ context }) => ({ stepIndex: context.stepIndex, fence: fenceOf(context) }),
-                onDone: [
-                  stopsTo('#rollingBack'),
-                  { guard: 'stepHasBake', target: 'baking' },
-                  { target: 'stepDone' },
-                ],
+                onDone: [stopsTo('#rollingBack'), { guard: 'stepHasBake', target: 'baking' }, { target: 'stepDone' }],
                 onError: {
                   target: '#rollingBack',
-                  actions: { type: 'recordFailure', params: ({ context, event }) => ({ what: `pushing ${currentStep(context).name}`, error: event.error }) },
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ context, event }) => ({
+                      what: `pushing ${currentStep(context).name}`,
+                      error: event.error,
+                    }),
+                  },
                 },
               },
             },
@@ -219,7 +234,13 @@ export const rolloutMachine = rolloutSetup.createMachine({
                 ],
                 onError: {
                   target: '#rollingBack',
-                  actions: { type: 'recordFailure', params: ({ context, event }) => ({ what: `analysis of ${currentStep(context).name}`, error: event.error }) },
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ context, event }) => ({
+                      what: `analysis of ${currentStep(context).name}`,
+                      error: event.error,
+                    }),
+                  },
                 },
               },
             },
@@ -242,7 +263,10 @@ export const rolloutMachine = rolloutSetup.createMachine({
             awaitingApproval: {
               meta: { stage: 'awaitingApproval' },
               on: {
-                'operator.promote': [{ guard: 'hasNextStep', target: 'pushing', actions: 'advanceStep' }, { target: 'verifying' }],
+                'operator.promote': [
+                  { guard: 'hasNextStep', target: 'pushing', actions: 'advanceStep' },
+                  { target: 'verifying' },
+                ],
               },
             },
             verifying: {
@@ -267,12 +291,18 @@ export const rolloutMachine = rolloutSetup.createMachine({
                   },
                   {
                     target: '#rollout.resumingFleet',
-                    actions: { type: 'decide', params: { result: 'promoted', reason: 'every targeted drone runs the new config' } },
+                    actions: {
+                      type: 'decide',
+                      params: { result: 'promoted', reason: 'every targeted drone runs the new config' },
+                    },
                   },
                 ],
                 onError: {
                   target: '#rollingBack',
-                  actions: { type: 'recordFailure', params: ({ event }) => ({ what: 'checking the promoted fleet', error: event.error }) },
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ event }) => ({ what: 'checking the promoted fleet', error: event.error }),
+                  },
                 },
               },
             },
@@ -292,7 +322,10 @@ export const rolloutMachine = rolloutSetup.createMachine({
             },
             onError: {
               target: '#rollout.resumingFleet',
-              actions: { type: 'recordCleanupError', params: ({ event }) => ({ stage: 'rollback', error: event.error }) },
+              actions: {
+                type: 'recordCleanupError',
+                params: ({ event }) => ({ stage: 'rollback', error: event.error }),
+              },
             },
           },
         },
@@ -311,9 +344,15 @@ export const rolloutMachine = rolloutSetup.createMachine({
             actions: { type: 'recordIncomplete', params: ({ event }) => event.output },
           },
           ...ENDINGS.map((result) => ({
-            guard: { type: 'endsAs' as const, params: ({ event }: { event: { output: CleanupOutcome } }) => ({ result, cleanup: event.output }) },
+            guard: {
+              type: 'endsAs' as const,
+              params: ({ event }: { event: { output: CleanupOutcome } }) => ({ result, cleanup: event.output }),
+            },
             target: FINAL_STATES[result],
-            actions: { type: 'recordIncomplete' as const, params: ({ event }: { event: { output: CleanupOutcome } }) => event.output },
+            actions: {
+              type: 'recordIncomplete' as const,
+              params: ({ event }: { event: { output: CleanupOutcome } }) => event.output,
+            },
           })),
           { target: 'needsAttention', actions: { type: 'recordIncomplete', params: ({ event }) => event.output } },
         ],
@@ -321,11 +360,17 @@ export const rolloutMachine = rolloutSetup.createMachine({
           {
             guard: 'holdsLock',
             target: 'releasingLock',
-            actions: { type: 'recordCleanupError', params: ({ event }) => ({ stage: 'resuming the fleet', error: event.error }) },
+            actions: {
+              type: 'recordCleanupError',
+              params: ({ event }) => ({ stage: 'resuming the fleet', error: event.error }),
+            },
           },
           {
             target: 'needsAttention',
-            actions: { type: 'recordCleanupError', params: ({ event }) => ({ stage: 'resuming the fleet', error: event.error }) },
+            actions: {
+              type: 'recordCleanupError',
+              params: ({ event }) => ({ stage: 'resuming the fleet', error: event.error }),
+            },
           },
         ],
       },
@@ -338,16 +383,26 @@ export const rolloutMachine = rolloutSetup.createMachine({
         src: 'releaseLock',
         input: ({ context }) => ({ fence: fenceOf(context) }),
         onDone: [
-          ...ENDINGS.map((result) => ({ guard: { type: 'endsAs' as const, params: { result } }, target: FINAL_STATES[result], actions: 'forgetFence' as const })),
+          ...ENDINGS.map((result) => ({
+            guard: { type: 'endsAs' as const, params: { result } },
+            target: FINAL_STATES[result],
+            actions: 'forgetFence' as const,
+          })),
           { target: 'needsAttention', actions: 'forgetFence' },
         ],
         onError: [
           ...ENDINGS.map((result) => ({
             guard: { type: 'endsAs' as const, params: { result } },
             target: FINAL_STATES[result],
-            actions: { type: 'recordReleaseError' as const, params: ({ event }: { event: { error: unknown } }) => event.error },
+            actions: {
+              type: 'recordReleaseError' as const,
+              params: ({ event }: { event: { error: unknown } }) => event.error,
+            },
           })),
-          { target: 'needsAttention', actions: { type: 'recordReleaseError', params: ({ event }: { event: { error: unknown } }) => event.error } },
+          {
+            target: 'needsAttention',
+            actions: { type: 'recordReleaseError', params: ({ event }: { event: { error: unknown } }) => event.error },
+          },
         ],
       },
     },
@@ -371,7 +426,9 @@ export function withEffects(effects: RolloutEffects) {
       keepLease: fromCallback<RolloutEvent, { fence: number }>(({ input, sendBack }) =>
         effects.keepLease(input.fence, (reason) => sendBack({ type: 'lease.lost', reason })),
       ),
-      pushStep: fromPromise<StageOutcome, { stepIndex: number; fence: number }>(({ input, signal }) => effects.pushStep(input, signal)),
+      pushStep: fromPromise<StageOutcome, { stepIndex: number; fence: number }>(({ input, signal }) =>
+        effects.pushStep(input, signal),
+      ),
       waitInterval: fromPromise<void, { ms: number }>(({ input, signal }) => effects.waitInterval(input, signal)),
       analyseInterval: fromPromise<AnalysisOutcome, { stepIndex: number; interval: number }>(({ input, signal }) =>
         effects.analyseInterval(input, signal),

@@ -43,7 +43,10 @@ export function buildReport(input: {
   const attention = new Set(output.attention);
   for (const drone of plan.drones) {
     const progress = ledger.get(drone.id);
-    drones[drone.id] = { state: ledger.stateOf(drone.id, plan.config.sha256, attention), version: (progress.now ?? progress.before)?.version ?? null };
+    drones[drone.id] = {
+      state: ledger.stateOf(drone.id, plan.config.sha256, attention),
+      version: (progress.now ?? progress.before)?.version ?? null,
+    };
   }
   return {
     id: input.id,

@@ -43,7 +43,14 @@ async function reread(
   let highestFence = 0;
   const signal = new AbortController().signal;
   await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal }, async (drone) => {
-    const before = stored[drone.id] ?? { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
+    const before = stored[drone.id] ?? {
+      before: null,
+      now: null,
+      pauseSent: false,
+      pushSent: false,
+      rolledBack: false,
+      lastError: null,
+    };
     const reply = await client.health(drone);
     if (!reply.ok) {
       merged[drone.id] = { ...before, pauseSent: true, lastError: reply.message };
@@ -97,15 +104,23 @@ async function retakeLease(options: PrepareResumeOptions, fence: number, fleetFe
   for (let round = 1; !acquired.acquired && acquired.holder.owner.rollout === record.id; round += 1) {
     const before = acquired.holder;
     if (round > LEASE_WAITS) {
-      throw new RolloutError('E_LOCK_BUSY', `the config lock ${key} is still ${describeHolder(before, Date.now())} after ${LEASE_WAITS} waits for its lease to run out; check that process, then \`rollout lock release ${key} --force\` and resume again`);
+      throw new RolloutError(
+        'E_LOCK_BUSY',
+        `the config lock ${key} is still ${describeHolder(before, Date.now())} after ${LEASE_WAITS} waits for its lease to run out; check that process, then \`rollout lock release ${key} --force\` and resume again`,
+      );
     }
     const waitMs = before.ttlMs + LEASE_GRACE_MS;
-    note(`the config lock is still ${describeHolder(before, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`);
+    note(
+      `the config lock is still ${describeHolder(before, Date.now())}; waiting up to ${formatDuration(waitMs)} for that lease to run out`,
+    );
     acquired = await locks.acquire(key, owner, { ttlMs, waitMs, minFence });
     if (!acquired.acquired && acquired.holder.owner.rollout === record.id) {
       const now = acquired.holder;
       if (now.fence !== before.fence) {
-        throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} was resumed meanwhile by process ${now.owner.pid} on ${now.owner.host}; \`rollout status ${record.id}\` follows it`);
+        throw new RolloutError(
+          'E_LOCK_BUSY',
+          `rollout ${record.id} was resumed meanwhile by process ${now.owner.pid} on ${now.owner.host}; \`rollout status ${record.id}\` follows it`,
+        );
       }
       if (now.heartbeatAt > before.heartbeatAt) {
         throw new RolloutError(
@@ -116,7 +131,9 @@ async function retakeLease(options: PrepareResumeOptions, fence: number, fleetFe
     }
   }
   if (acquired.acquired) return { lease: acquired.lease, taken: true };
-  note(`the config lock is now held by another rollout; ${record.id} sends nothing more to any drone and ends needs_attention`);
+  note(
+    `the config lock is now held by another rollout; ${record.id} sends nothing more to any drone and ends needs_attention`,
+  );
   return { lease: { key, fence, owner, ttlMs }, taken: false };
 }
 
@@ -131,9 +148,14 @@ async function recheck(store: StateStore, seen: RolloutRecord): Promise<RolloutR
   const deadline = Date.now() + ENDING_GRACE_MS;
   for (;;) {
     const latest = await store.getRollout(seen.id);
-    if (latest === null) throw new RolloutError('E_ROLLOUT_NOT_FOUND', `rollout ${seen.id} was removed from the state store while resume waited`);
+    if (latest === null)
+      throw new RolloutError(
+        'E_ROLLOUT_NOT_FOUND',
+        `rollout ${seen.id} was removed from the state store while resume waited`,
+      );
     if (latest.result !== null) return latest;
-    const alive = latest.heartbeat !== seen.heartbeat || latest.updated !== seen.updated || latest.owner.pid !== seen.owner.pid;
+    const alive =
+      latest.heartbeat !== seen.heartbeat || latest.updated !== seen.updated || latest.owner.pid !== seen.owner.pid;
     if (!alive) return 'unchanged';
     if (Date.now() >= deadline) {
       throw new RolloutError(
@@ -152,7 +174,11 @@ async function recheck(store: StateStore, seen: RolloutRecord): Promise<RolloutR
  */
 export async function prepareResume(options: PrepareResumeOptions): Promise<ResumeStart> {
   const { plan, record, locks, store } = options;
-  const client = new DroneClient({ timeoutMs: plan.spec.push.timeoutMs, retries: plan.spec.push.retries, ...(options.token === undefined ? {} : { token: options.token }) });
+  const client = new DroneClient({
+    timeoutMs: plan.spec.push.timeoutMs,
+    retries: plan.spec.push.retries,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
   let fleet: Awaited<ReturnType<typeof reread>>;
   try {
     fleet = await reread(plan, await store.loadProgress(record.id), client);

@@ -80,7 +80,11 @@ export function scheduleOf(plan: Plan): StepSchedule[] {
 /** A rollout that stopped before any push could have landed rolled nothing back: it left the fleet unchanged. */
 function withoutEmptyRollback(output: RolloutOutput, ledger: Ledger): RolloutOutput {
   if (output.result !== 'rolled_back' || ledger.ids((p) => p.pushSent || p.rolledBack).length > 0) return output;
-  return { ...output, result: 'unchanged', reason: `${output.reason}; no drone took the new config, so nothing was rolled back` };
+  return {
+    ...output,
+    result: 'unchanged',
+    reason: `${output.reason}; no drone took the new config, so nothing was rolled back`,
+  };
 }
 
 function recordOf(options: RunRolloutOptions, id: string, started: number): RolloutRecord {
@@ -142,7 +146,12 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     configSeq: new Map(),
   };
   const { host, pid, bootId } = options.owner;
-  const effects = createRolloutEffects(runtime, options.locks, { host, pid, bootId, rollout: id }, options.resume ? { lease: options.resume.lease, taken: options.resume.leaseTaken } : null);
+  const effects = createRolloutEffects(
+    runtime,
+    options.locks,
+    { host, pid, bootId, rollout: id },
+    options.resume ? { lease: options.resume.lease, taken: options.resume.leaseTaken } : null,
+  );
   const machine = withEffects(effects);
   const input = {
     rolloutId: id,
@@ -155,7 +164,12 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     restored === undefined || restored === null
       ? createActor(machine, { input })
       : createActor(machine, { input, snapshot: restored as SnapshotFrom<typeof machine> });
-  recorder.audit(options.resume ? 'resumed' : 'started', { by: `${options.owner.user}@${host}`, pid, drones: plan.drones.length, version: plan.config.version });
+  recorder.audit(options.resume ? 'resumed' : 'started', {
+    by: `${options.owner.user}@${host}`,
+    pid,
+    drones: plan.drones.length,
+    version: plan.config.version,
+  });
   // On disk before anything can happen: a rollout killed at once still has an audit log that says it began.
   await recorder.flush();
 
@@ -189,7 +203,12 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
         for (const command of taken) {
           recorder.audit('operator', { ...command });
           logger.warn({ command }, `operator command: ${command.type} by ${command.by}`);
-          if (command.type === 'abort') actor.send({ type: 'operator.abort', by: command.by, ...(command.reason ? { reason: command.reason } : {}) });
+          if (command.type === 'abort')
+            actor.send({
+              type: 'operator.abort',
+              by: command.by,
+              ...(command.reason ? { reason: command.reason } : {}),
+            });
           else actor.send({ type: 'operator.promote', by: command.by });
         }
       },
@@ -205,7 +224,12 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     .then(async (output) => {
       const ended = now();
       const report = buildReport({ id, plan, ledger, output: withoutEmptyRollback(output, ledger), started, ended });
-      recorder.audit('ended', { result: report.result, reason: report.reason, hot: report.hot, attention: report.attention });
+      recorder.audit('ended', {
+        result: report.result,
+        reason: report.reason,
+        hot: report.hot,
+        attention: report.attention,
+      });
       recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
       // The fleet's end state is decided and reached; a store that cannot record it does not change it,
       // but the rollout's record and audit log have a gap a human must know of.
@@ -230,7 +254,8 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   return {
     id,
     done,
-    abort: (by, reason) => actor.send(reason === undefined ? { type: 'operator.abort', by } : { type: 'operator.abort', by, reason }),
+    abort: (by, reason) =>
+      actor.send(reason === undefined ? { type: 'operator.abort', by } : { type: 'operator.abort', by, reason }),
     interrupt: (signal) => actor.send({ type: 'operator.interrupt', signal }),
     promote: (by) => actor.send({ type: 'operator.promote', by }),
   };

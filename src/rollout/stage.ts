@@ -27,7 +27,8 @@ export function stageOf(snapshot: RolloutSnapshot): StageKind | null {
 export function stageLabel(snapshot: RolloutSnapshot): string {
   if (snapshot.status === 'done') return 'ended';
   const stage = stageOf(snapshot);
-  if (stage === null) throw new Error(`the rollout machine is in ${JSON.stringify(snapshot.value)}, a state that names no stage`);
+  if (stage === null)
+    throw new Error(`the rollout machine is in ${JSON.stringify(snapshot.value)}, a state that names no stage`);
   const fixed = FIXED[stage];
   if (fixed !== undefined) return fixed;
   const { steps, stepIndex, rolloutId } = snapshot.context;

@@ -68,7 +68,8 @@ export interface RunningFleet {
 }
 
 /** What every simulated drone starts with, as version v42. */
-export const SIM_INITIAL_CONFIG = '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';
+export const SIM_INITIAL_CONFIG =
+  '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';
 export const SIM_INITIAL_VERSION = 'v42';
 
 const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
@@ -92,7 +93,10 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   expectInteger('lockTtlMs', lockTtlMs, 1);
   expectInteger('sampleIntervalMs', sampleIntervalMs, 1);
   const nameProblem = configNameProblem(configFile);
-  if (nameProblem !== undefined) throw new TypeError(`Expected \`configFile\` to be a config name (${CONFIG_NAME_RULE}), got ${shownName(configFile)}: ${nameProblem}`);
+  if (nameProblem !== undefined)
+    throw new TypeError(
+      `Expected \`configFile\` to be a config name (${CONFIG_NAME_RULE}), got ${shownName(configFile)}: ${nameProblem}`,
+    );
   const clockOffsetMs = options.clockOffsetMs ?? 0;
   expectInteger('clockOffsetMs', clockOffsetMs, Number.MIN_SAFE_INTEGER);
   const faults = resolveFaults(options, (id) => droneNumber(id, options.drones) !== undefined, options.drones);
@@ -146,7 +150,10 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
       url: `${server.url}/d/drone-${index + 1}`,
       labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
     }));
-    logger.info({ url: server.url, drones: options.drones, dir: root, faults: summary(faults), clockOffsetMs }, `simulated fleet of ${options.drones} drones listening on ${server.url}`);
+    logger.info(
+      { url: server.url, drones: options.drones, dir: root, faults: summary(faults), clockOffsetMs },
+      `simulated fleet of ${options.drones} drones listening on ${server.url}`,
+    );
     return {
       url: server.url,
       drones: inventory,
@@ -177,10 +184,15 @@ function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: stri
       if (kind === 'push' && target.path === pushPath) await drones.beforePush(target.agent.id);
       if (drones.isSlow(target.agent.id) && slowMs > 0) await sleep(slowMs);
     },
-    answered: (target, method, status, body) => stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
+    answered: (target, method, status, body) =>
+      stats.answered(simRequestKind(method, target.path), target.agent.id, status, body),
   };
 }
 
 function summary(faults: SimFaults): Record<string, string[]> {
-  return Object.fromEntries(Object.entries(faults).filter(([, ids]) => ids.size > 0).map(([name, ids]) => [name, [...ids]]));
+  return Object.fromEntries(
+    Object.entries(faults)
+      .filter(([, ids]) => ids.size > 0)
+      .map(([name, ids]) => [name, [...ids]]),
+  );
 }

@@ -48,7 +48,12 @@ export class SimDrones {
   open(id: string): Promise<DroneAgent> {
     const number = droneNumber(id, this.#options.size);
     if (number === undefined) {
-      return Promise.reject(new WireError('unknown_drone', `no drone ${JSON.stringify(id)} in this simulated fleet; its drones are drone-1 to drone-${this.#options.size}`));
+      return Promise.reject(
+        new WireError(
+          'unknown_drone',
+          `no drone ${JSON.stringify(id)} in this simulated fleet; its drones are drone-1 to drone-${this.#options.size}`,
+        ),
+      );
     }
     let agent = this.#opened.get(id);
     if (agent === undefined) {
@@ -95,7 +100,11 @@ export class SimDrones {
   /** Routes `/d/<id>/...` to its drone. */
   async resolve(path: string): Promise<DroneTarget> {
     const match = /^\/d\/([^/]+)(\/.*)?$/u.exec(path);
-    if (match === null) throw new WireError('not_found', `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`);
+    if (match === null)
+      throw new WireError(
+        'not_found',
+        `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`,
+      );
     const id = decodeSegment(match[1] ?? '');
     const agent = await this.open(id);
     return { agent, path: match[2] ?? '/' };

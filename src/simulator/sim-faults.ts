@@ -25,7 +25,10 @@ export interface SimFaults {
  */
 export function failWrite(droneId: string): (file: string) => void {
   return (file) => {
-    throw new WireError('config_write_failed', `could not write ${file} on ${droneId}: simulated write failure (fault injection)`);
+    throw new WireError(
+      'config_write_failed',
+      `could not write ${file} on ${droneId}: simulated write failure (fault injection)`,
+    );
   };
 }
 
@@ -35,14 +38,13 @@ const STALE_AGE_MS = 60 * 60 * 1000;
 
 export type SimFaultLists = { readonly [name in keyof SimFaults]?: readonly string[] };
 
-export function resolveFaults(
-  lists: SimFaultLists,
-  isDrone: (id: string) => boolean,
-  fleetSize: number,
-): SimFaults {
+export function resolveFaults(lists: SimFaultLists, isDrone: (id: string) => boolean, fleetSize: number): SimFaults {
   const resolve = (name: string, ids: readonly string[] | undefined): ReadonlySet<string> => {
     for (const id of ids ?? []) {
-      if (!isDrone(id)) throw new TypeError(`Expected \`${name}\` to list drones of this fleet (drone-1 to drone-${fleetSize}), got ${JSON.stringify(id)}`);
+      if (!isDrone(id))
+        throw new TypeError(
+          `Expected \`${name}\` to list drones of this fleet (drone-1 to drone-${fleetSize}), got ${JSON.stringify(id)}`,
+        );
     }
     return new Set(ids);
   };
@@ -60,7 +62,14 @@ export function resolveFaults(
  * stale — and the simulator's collector refreshes that heartbeat on every sweep.
  */
 export async function plantHotLock(droneDir: string, file: string, acquired: number, now: number): Promise<void> {
-  await writeLockRecord(droneDir, { file, owner: { pid: process.pid, host: 'sim', rollout: 'sim-hot' }, fence: 0, acquired, heartbeat: now, token: 'sim-hot' });
+  await writeLockRecord(droneDir, {
+    file,
+    owner: { pid: process.pid, host: 'sim', rollout: 'sim-hot' },
+    fence: 0,
+    acquired,
+    heartbeat: now,
+    token: 'sim-hot',
+  });
 }
 
 /**

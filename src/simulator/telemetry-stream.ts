@@ -51,7 +51,11 @@ export class TelemetryStream {
     while ((this.#changes.at(-1)?.fromSeq ?? Number.NEGATIVE_INFINITY) > latest) this.#changes.pop();
     this.#changes.push({ fromSeq: latest + 1, model });
     const oldestVisible = latest - MAX_SAMPLES + 1;
-    for (let first = this.#changes[0]; first !== undefined && first.fromSeq <= oldestVisible; first = this.#changes[0]) {
+    for (
+      let first = this.#changes[0];
+      first !== undefined && first.fromSeq <= oldestVisible;
+      first = this.#changes[0]
+    ) {
       this.#base = first.model;
       this.#changes.shift();
     }
@@ -68,7 +72,11 @@ export class TelemetryStream {
     const latest = this.#latestSeq(nowMs);
     // A cursor from the future (the clock stepped back, or a different agent): resync on ours.
     if (since > latest) return { samples: [], next: latest };
-    const first = Math.max(since + 1, latest - MAX_SAMPLES + 1, Math.floor(this.#clock.bootMs / this.#clock.intervalMs) + 1);
+    const first = Math.max(
+      since + 1,
+      latest - MAX_SAMPLES + 1,
+      Math.floor(this.#clock.bootMs / this.#clock.intervalMs) + 1,
+    );
     const samples: Sample[] = [];
     for (let seq = first; seq <= latest; seq += 1) samples.push(this.#sample(seq));
     return { samples, next: latest };

@@ -47,7 +47,9 @@ export async function loadPlan(specPath: string, options: LoadPlanOptions = {}):
     throw new SpecError(sortIssues(issues), inventory.unlisted);
   }
   const spec: RolloutSpec =
-    overridePath === undefined ? check.spec : { ...check.spec, fleet: { ...check.spec.fleet, inventory: overridePath } };
+    overridePath === undefined
+      ? check.spec
+      : { ...check.spec, fleet: { ...check.spec.fleet, inventory: overridePath } };
 
   const sha256 = createHash('sha256').update(content.bytes).digest('hex');
   const config: ConfigArtifact = {

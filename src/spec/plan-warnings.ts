@@ -11,7 +11,12 @@ function limitOf(threshold: Threshold, total: number): number {
 
 function usesBaseline(plan: Plan): boolean {
   return plan.spec.analysis.metrics.some(
-    (m) => m.maxIncrease !== undefined || m.maxDecrease !== undefined || m.direction !== undefined || m.allowedIncrease !== undefined || m.allowedDecrease !== undefined,
+    (m) =>
+      m.maxIncrease !== undefined ||
+      m.maxDecrease !== undefined ||
+      m.direction !== undefined ||
+      m.allowedIncrease !== undefined ||
+      m.allowedDecrease !== undefined,
   );
 }
 
@@ -29,7 +34,9 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
     if (step.bakeMs === 0 || analysis.metrics.length === 0) continue;
     if (step.bakeMs < analysis.intervalMs) {
       const [bake, interval] = [formatDuration(step.bakeMs), formatDuration(analysis.intervalMs)];
-      warnings.push(`${step.name}: bake ${bake} is shorter than analysis.interval ${interval}, so it runs one short interval`);
+      warnings.push(
+        `${step.name}: bake ${bake} is shorter than analysis.interval ${interval}, so it runs one short interval`,
+      );
     }
     if (samplesPerSecond !== null) {
       const windowMs = Math.min(step.bakeMs, analysis.intervalMs);
@@ -50,7 +57,9 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
     }
   });
   if (canary && canary.drones.length === drones.length && usesBaseline(plan)) {
-    warnings.push('the canary is every targeted drone: relative limits and comparisons have no baseline drones, only pre-push samples');
+    warnings.push(
+      'the canary is every targeted drone: relative limits and comparisons have no baseline drones, only pre-push samples',
+    );
   }
   if (canary) {
     const pushLimit = limitOf(abort.maxPushFailures, drones.length);

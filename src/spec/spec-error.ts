@@ -50,9 +50,6 @@ export function sortIssues(issues: readonly SpecIssue[]): SpecIssue[] {
     if (!fileOrder.has(issue.file)) fileOrder.set(issue.file, fileOrder.size);
   }
   return [...issues].sort(
-    (a, b) =>
-      (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) ||
-      a.line - b.line ||
-      a.column - b.column,
+    (a, b) => (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) || a.line - b.line || a.column - b.column,
   );
 }

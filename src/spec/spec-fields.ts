@@ -56,7 +56,8 @@ export function percentText(atMost?: number) {
     .regex(PERCENT_TEXT_PATTERN, { error: message })
     .transform((text, ctx) => {
       const value = Number(text.slice(0, -1));
-      if (atMost !== undefined && value > atMost) ctx.addIssue({ code: 'custom', input: text, message: message({ input: text }) });
+      if (atMost !== undefined && value > atMost)
+        ctx.addIssue({ code: 'custom', input: text, message: message({ input: text }) });
       return value / 100;
     });
 }
@@ -70,7 +71,10 @@ export const confidenceLevel = z
 
 const scoreMessage = mustBe('a score from 0 to 100');
 /** An interval score: the weighted share of passing metrics, in percent. */
-export const score = z.number({ error: scoreMessage }).gte(0, { error: scoreMessage }).lte(100, { error: scoreMessage });
+export const score = z
+  .number({ error: scoreMessage })
+  .gte(0, { error: scoreMessage })
+  .lte(100, { error: scoreMessage });
 
 const weightMessage = mustBe('a number greater than 0');
 /** A metric's share of its interval's score. */

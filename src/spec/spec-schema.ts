@@ -77,9 +77,12 @@ const fleet = z
 const pause = z
   .strictObject(
     {
-      fleet: z.boolean({ error: mustBe('true or false') }).default(true).meta({
-        description: 'Pause every targeted drone before the first push and resume them all at the end.',
-      }),
+      fleet: z
+        .boolean({ error: mustBe('true or false') })
+        .default(true)
+        .meta({
+          description: 'Pause every targeted drone before the first push and resume them all at the end.',
+        }),
       timeout: positiveDuration.prefault('30s').meta({ description: 'How long pausing the fleet may take.' }),
     },
     mapping,
@@ -89,7 +92,9 @@ const pause = z
 const lock = z
   .strictObject(
     {
-      ttl: positiveDuration.prefault('15s').meta({ description: 'Lease time of the config lock; renewed by heartbeat.' }),
+      ttl: positiveDuration
+        .prefault('15s')
+        .meta({ description: 'Lease time of the config lock; renewed by heartbeat.' }),
       wait: duration.prefault('0s').meta({ description: 'How long to wait for a busy lock before giving up.' }),
     },
     mapping,
@@ -100,7 +105,9 @@ const canary = z
   .strictObject(
     {
       drones: positiveInt.optional().meta({ description: 'The canary is the first N targeted drones.' }),
-      percent: percent.optional().meta({ description: 'The canary is this share of the targeted drones (at least one).' }),
+      percent: percent
+        .optional()
+        .meta({ description: 'The canary is this share of the targeted drones (at least one).' }),
       label: labels
         .refine((value) => Object.keys(value).length > 0, { error: 'must name at least one label' })
         .optional()
@@ -133,8 +140,14 @@ const metric = z
         .string({ error: mustBe('a metric name like heart_rate') })
         .regex(METRIC_NAME_PATTERN, { error: mustBe('a metric name like heart_rate') })
         .meta({ description: 'A telemetry metric, e.g. heart_rate.' }),
-      max: z.number({ error: mustBe('a number') }).optional().meta({ description: "Upper limit on the canary's median." }),
-      min: z.number({ error: mustBe('a number') }).optional().meta({ description: "Lower limit on the canary's median." }),
+      max: z
+        .number({ error: mustBe('a number') })
+        .optional()
+        .meta({ description: "Upper limit on the canary's median." }),
+      min: z
+        .number({ error: mustBe('a number') })
+        .optional()
+        .meta({ description: "Lower limit on the canary's median." }),
       max_increase: percentText()
         .optional()
         .meta({ description: "How far the canary's median may rise above the baseline's, e.g. 25%." }),
@@ -183,10 +196,17 @@ const metric = z
   .superRefine((value, ctx) => {
     const limits = [value.max, value.min, value.max_increase, value.max_decrease, ...comparisonKeys(value)];
     if (limits.every((limit) => limit === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'needs at least one limit: max, min, max_increase, max_decrease or direction' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'needs at least one limit: max, min, max_increase, max_decrease or direction',
+      });
     }
     if (value.min !== undefined && value.max !== undefined && value.min > value.max) {
-      ctx.addIssue({ code: 'custom', path: ['min'], message: `must not be above max (${value.max}), got ${value.min}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min'],
+        message: `must not be above max (${value.max}), got ${value.min}`,
+      });
     }
     if (value.direction === 'decrease' && value.allowed_increase !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['allowed_increase'], message: 'has no effect with direction decrease' });
@@ -221,7 +241,8 @@ const analysis = z
         .array(metric, { error: mustBe('a list of metrics') })
         .default([])
         .meta({
-          description: 'Limits on telemetry; each needs at least one of max, min, max_increase, max_decrease, direction.',
+          description:
+            'Limits on telemetry; each needs at least one of max, min, max_increase, max_decrease, direction.',
         }),
       confidence: confidenceLevel
         .default(0.98)
@@ -256,7 +277,9 @@ const analysis = z
 
 const wave = z.strictObject(
   {
-    percent: percent.meta({ description: 'Cumulative share of the targeted drones on the new config after this wave.' }),
+    percent: percent.meta({
+      description: 'Cumulative share of the targeted drones on the new config after this wave.',
+    }),
     bake: duration.prefault('10s').meta({ description: 'How long this wave runs under analysis.' }),
   },
   mapping,

@@ -11,8 +11,7 @@ export interface Drone {
 
 /** A limit that is either an absolute count or a share of the targeted drones. */
 export type Threshold =
-  | { readonly kind: 'count'; readonly value: number }
-  | { readonly kind: 'percent'; readonly value: number };
+  { readonly kind: 'count'; readonly value: number } | { readonly kind: 'percent'; readonly value: number };
 
 /** Which significant shift of the canary against the baseline counts against it. */
 export type MetricDirection = 'increase' | 'decrease' | 'either';

@@ -67,7 +67,11 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   const deepAt = tooDeepAt(tokens, MAX_NESTING_DEPTH);
   if (deepAt !== undefined) {
     const issue = syntaxIssue(deepAt, `nested deeper than ${MAX_NESTING_DEPTH} levels`);
-    const pin = (problem: PathProblem): SpecIssue => ({ ...issue, key: formatKeyPath(problem.path), message: problem.message });
+    const pin = (problem: PathProblem): SpecIssue => ({
+      ...issue,
+      key: formatKeyPath(problem.path),
+      message: problem.message,
+    });
     return { file, data: undefined, syntaxIssues: [issue], pin };
   }
   // Repeated keys are found by repeatedKeys() in linear time; the library's own check is quadratic.

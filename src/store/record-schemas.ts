@@ -26,7 +26,9 @@ const RESULTS = {
 const epochMs = z.number().int().nonnegative();
 const configVersion = z.looseObject({ version: z.string(), sha256: z.string() });
 
-export const rolloutIdSchema = z.string().regex(ROLLOUT_ID_PATTERN, { error: 'must be letters, digits, `.`, `_` or `-`, not starting with `.`' });
+export const rolloutIdSchema = z
+  .string()
+  .regex(ROLLOUT_ID_PATTERN, { error: 'must be letters, digits, `.`, `_` or `-`, not starting with `.`' });
 
 export const rolloutRecordSchema: z.ZodType<RolloutRecord> = z.looseObject({
   id: rolloutIdSchema,
@@ -57,7 +59,10 @@ export const droneProgressSchema: z.ZodType<DroneProgressRecord> = z.looseObject
 });
 
 /** One batch of progress, keyed by drone id. */
-export const progressBatchSchema: z.ZodType<Record<string, DroneProgressRecord>> = z.record(z.string().min(1), droneProgressSchema);
+export const progressBatchSchema: z.ZodType<Record<string, DroneProgressRecord>> = z.record(
+  z.string().min(1),
+  droneProgressSchema,
+);
 
 export const auditEventSchema: z.ZodType<AuditEvent> = z.looseObject({ t: z.number(), kind: z.string().min(1) });
 

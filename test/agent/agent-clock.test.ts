@@ -42,15 +42,25 @@ describe('the drone clock in telemetry', () => {
 });
 
 describe('the seq a config takes over from', () => {
-  test('samples from a push\'s seq on reflect the pushed config, earlier ones the old; a retry answers the same seq', async () => {
+  test("samples from a push's seq on reflect the pushed config, earlier ones the old; a retry answers the same seq", async () => {
     let now = BOOT;
     const agent = await agents.start({ now: () => now, sampleIntervalMs: INTERVAL });
     await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG, { fence: 1 }));
     now += 40 * INTERVAL + 70;
 
-    const pushed = await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(BAD_CONFIG, { fence: 2, version: 'v44' }));
+    const pushed = await call(
+      agent.url,
+      'PUT',
+      `/v1/configs/${FILE}`,
+      pushBody(BAD_CONFIG, { fence: 2, version: 'v44' }),
+    );
     now += 40 * INTERVAL;
-    const retried = await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(BAD_CONFIG, { fence: 2, version: 'v44' }));
+    const retried = await call(
+      agent.url,
+      'PUT',
+      `/v1/configs/${FILE}`,
+      pushBody(BAD_CONFIG, { fence: 2, version: 'v44' }),
+    );
     const page = await telemetry(agent.url);
 
     const seq = pushed.body.seq as number;
@@ -64,7 +74,7 @@ describe('the seq a config takes over from', () => {
     expect(after.filter((sample) => sample.metrics.trajectory_error <= BAD_ABOVE)).toEqual([]);
   });
 
-  test('a rollback answers the seq the restored config takes over from; a rollback that restores nothing, the current one\'s', async () => {
+  test("a rollback answers the seq the restored config takes over from; a rollback that restores nothing, the current one's", async () => {
     let now = BOOT;
     const agent = await agents.start({ now: () => now, sampleIntervalMs: INTERVAL });
     await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(BAD_CONFIG, { fence: 1 }));
@@ -78,28 +88,43 @@ describe('the seq a config takes over from', () => {
     const seq = rolledBack.body.seq as number;
     expect(seq).toBe((BOOT + 30 * INTERVAL) / INTERVAL + 1);
     expect(again.body).toEqual({ ...rolledBack.body, restored: false });
-    expect(page.samples.filter((sample) => sample.seq < seq && sample.metrics.trajectory_error <= BAD_ABOVE)).toEqual([]);
-    expect(page.samples.filter((sample) => sample.seq >= seq && sample.metrics.trajectory_error > BAD_ABOVE)).toEqual([]);
+    expect(page.samples.filter((sample) => sample.seq < seq && sample.metrics.trajectory_error <= BAD_ABOVE)).toEqual(
+      [],
+    );
+    expect(page.samples.filter((sample) => sample.seq >= seq && sample.metrics.trajectory_error > BAD_ABOVE)).toEqual(
+      [],
+    );
   });
 });
 
 describe('a simulated fleet with a clock offset', () => {
-  test.each([-300_000, 300_000])('every drone\'s telemetry t and now run %i ms from the host\'s clock', async (clockOffsetMs) => {
-    let host = BOOT;
-    const fleet = await startFleetSim({ drones: 2, now: () => host, clockOffsetMs, sampleIntervalMs: INTERVAL, logger: memoryLogger().logger });
-    fleets.push(fleet);
-    host += 5_030;
+  test.each([-300_000, 300_000])(
+    "every drone's telemetry t and now run %i ms from the host's clock",
+    async (clockOffsetMs) => {
+      let host = BOOT;
+      const fleet = await startFleetSim({
+        drones: 2,
+        now: () => host,
+        clockOffsetMs,
+        sampleIntervalMs: INTERVAL,
+        logger: memoryLogger().logger,
+      });
+      fleets.push(fleet);
+      host += 5_030;
 
-    const page = await telemetry(`${fleet.url}/d/drone-2`);
-    const pushed = await call(`${fleet.url}/d/drone-2`, 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
+      const page = await telemetry(`${fleet.url}/d/drone-2`);
+      const pushed = await call(`${fleet.url}/d/drone-2`, 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
 
-    expect(page.now).toBe(host + clockOffsetMs);
-    expect(page.samples).toHaveLength(25);
-    expect(page.samples.at(-1)?.t).toBe(Math.floor((host + clockOffsetMs) / INTERVAL) * INTERVAL);
-    expect(pushed.body.seq).toBe(Math.floor((host + clockOffsetMs) / INTERVAL) + 1);
-  });
+      expect(page.now).toBe(host + clockOffsetMs);
+      expect(page.samples).toHaveLength(25);
+      expect(page.samples.at(-1)?.t).toBe(Math.floor((host + clockOffsetMs) / INTERVAL) * INTERVAL);
+      expect(pushed.body.seq).toBe(Math.floor((host + clockOffsetMs) / INTERVAL) + 1);
+    },
+  );
 
   test('a clock offset that is not an integer is refused at start', async () => {
-    await expect(startFleetSim({ drones: 2, clockOffsetMs: 1.5, logger: memoryLogger().logger })).rejects.toThrow('clockOffsetMs');
+    await expect(startFleetSim({ drones: 2, clockOffsetMs: 1.5, logger: memoryLogger().logger })).rejects.toThrow(
+      'clockOffsetMs',
+    );
   });
 });

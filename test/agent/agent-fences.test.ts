@@ -21,17 +21,25 @@ describe('a fence belongs to one rollout', () => {
     const contents = { 'r-a': GOOD_CONFIG, 'r-b': BAD_CONFIG } as const;
     const rollouts = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 'r-a' : 'r-b'));
 
-    const answers = await Promise.all(rollouts.map((rollout) => call(agent.url, 'PUT', PUSH_PATH, pushBody(contents[rollout], { rollout, fence: 7 }))));
+    const answers = await Promise.all(
+      rollouts.map((rollout) => call(agent.url, 'PUT', PUSH_PATH, pushBody(contents[rollout], { rollout, fence: 7 }))),
+    );
 
     const winners = new Set(rollouts.filter((_, i) => answers[i]?.status === 200));
     expect(winners.size).toBe(1);
     const [winner] = [...winners] as ['r-a' | 'r-b'];
     for (const [i, answer] of answers.entries()) {
       if (rollouts[i] === winner) expect(answer.status).toBe(200);
-      else expect(answer).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 7, message: expect.any(String), fence: 7 } });
+      else
+        expect(answer).toEqual({
+          status: 409,
+          body: { error: 'stale_fence', file: FILE, highestFence: 7, message: expect.any(String), fence: 7 },
+        });
     }
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(contents[winner]);
-    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { lock: 'free', fence: 7 } });
+    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({
+      [FILE]: { lock: 'free', fence: 7 },
+    });
   });
 
   test('an equal fence from another rollout is refused for rollbacks too, and restores nothing', async () => {
@@ -55,7 +63,16 @@ describe('a fence belongs to one rollout', () => {
     const other = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { rollout: 'r-b', fence: 2 }));
 
     expect(rollback.body).toMatchObject({ restored: false });
-    expect(late).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 0, message: expect.stringMatching(/late write/), fence: 8 } });
+    expect(late).toEqual({
+      status: 409,
+      body: {
+        error: 'stale_fence',
+        file: FILE,
+        highestFence: 0,
+        message: expect.stringMatching(/late write/),
+        fence: 8,
+      },
+    });
     // Nothing was acted on, so the bar did not move: another rollout's lower fence still lands.
     expect(other.status).toBe(200);
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(GOOD_CONFIG);
@@ -79,8 +96,16 @@ describe('only a write the drone acts on raises its bar', () => {
     const agent = await agents.start();
     await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { rollout: 'r-a', fence: 2 }));
 
-    const noop = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-stranger', fence: Number.MAX_SAFE_INTEGER });
-    const next = await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { rollout: 'r-b', fence: 3, version: 'v44' }));
+    const noop = await call(agent.url, 'POST', ROLLBACK_PATH, {
+      rollout: 'r-stranger',
+      fence: Number.MAX_SAFE_INTEGER,
+    });
+    const next = await call(
+      agent.url,
+      'PUT',
+      PUSH_PATH,
+      pushBody(BAD_CONFIG, { rollout: 'r-b', fence: 3, version: 'v44' }),
+    );
 
     expect(noop.body).toMatchObject({ restored: false });
     expect(next.status).toBe(200);
@@ -92,7 +117,17 @@ describe('only a write the drone acts on raises its bar', () => {
     const lock = join(agent.dir, '.agent', 'locks', FILE);
     await mkdir(join(agent.dir, '.agent', 'locks'), { recursive: true });
     const at = Date.now();
-    await writeFile(lock, JSON.stringify({ file: FILE, owner: { pid: process.pid, host: hostname(), rollout: 'other' }, fence: 1, acquired: at, heartbeat: at, token: 'other' }));
+    await writeFile(
+      lock,
+      JSON.stringify({
+        file: FILE,
+        owner: { pid: process.pid, host: hostname(), rollout: 'other' },
+        fence: 1,
+        acquired: at,
+        heartbeat: at,
+        token: 'other',
+      }),
+    );
 
     const hot = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { rollout: 'r-a', fence: 100 }));
     await rm(lock);
@@ -105,13 +140,17 @@ describe('only a write the drone acts on raises its bar', () => {
 });
 
 describe('fence validation', () => {
-  test.each([0, -1, 1.5, 2 ** 53, '7', null])('a fence of %j is 400 bad_request, for pushes and rollbacks', async (fence) => {
-    const agent = await agents.start();
+  test.each([0, -1, 1.5, 2 ** 53, '7', null])(
+    'a fence of %j is 400 bad_request, for pushes and rollbacks',
+    async (fence) => {
+      const agent = await agents.start();
 
-    const push = await call(agent.url, 'PUT', PUSH_PATH, { ...pushBody(GOOD_CONFIG), fence });
-    const rollback = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence });
+      const push = await call(agent.url, 'PUT', PUSH_PATH, { ...pushBody(GOOD_CONFIG), fence });
+      const rollback = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence });
 
-    for (const refused of [push, rollback]) expect(refused).toMatchObject({ status: 400, body: { error: 'bad_request', field: 'fence' } });
-    expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
-  });
+      for (const refused of [push, rollback])
+        expect(refused).toMatchObject({ status: 400, body: { error: 'bad_request', field: 'fence' } });
+      expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
+    },
+  );
 });

@@ -33,7 +33,13 @@ export function agentFixture(): {
       }
       const { logger, lines } = memoryLogger();
       // The model `rollout agent` reports; a test that wants a drone without sensors passes `telemetry`.
-      const server = await startAgent({ id: 'drone-a', logger, telemetry: modelTelemetry({ keyOf: () => DEFAULT_SEED }), ...options, dir });
+      const server = await startAgent({
+        id: 'drone-a',
+        logger,
+        telemetry: modelTelemetry({ keyOf: () => DEFAULT_SEED }),
+        ...options,
+        dir,
+      });
       servers.push(server);
       return { url: server.url, dir, lines, logger, close: () => server.close() };
     },

@@ -8,14 +8,26 @@ const agents = agentFixture();
 afterEach(agents.cleanup);
 
 /** Sends a path exactly as given: fetch would resolve `..` before the agent sees it. */
-async function rawPut(base: string, path: string, body: string): Promise<{ status: number; body: Record<string, unknown> }> {
+async function rawPut(
+  base: string,
+  path: string,
+  body: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const outgoing = request({ hostname, port, path, method: 'PUT', headers: { 'content-type': 'application/json' } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
-    });
+    const outgoing = request(
+      { hostname, port, path, method: 'PUT', headers: { 'content-type': 'application/json' } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(body);
   });
@@ -27,7 +39,12 @@ describe('bearer token', () => {
 
     const missing = await call(agent.url, 'GET', '/v1/health');
     const wrong = await call(agent.url, 'GET', '/v1/health', undefined, { authorization: 'Bearer guess' });
-    const badNameNoToken = await call(agent.url, 'PUT', `/v1/configs/${encodeURIComponent('../x')}`, pushBody(GOOD_CONFIG));
+    const badNameNoToken = await call(
+      agent.url,
+      'PUT',
+      `/v1/configs/${encodeURIComponent('../x')}`,
+      pushBody(GOOD_CONFIG),
+    );
     const right = await call(agent.url, 'GET', '/v1/health', undefined, { authorization: 'Bearer s3cret' });
 
     for (const refused of [missing, wrong, badNameNoToken]) {
@@ -41,13 +58,25 @@ describe('bearer token', () => {
     const guarded = await agents.start({ token: 's3cret' });
     const open = await agents.start();
 
-    expect((await call(guarded.url, 'GET', '/v1/health', undefined, { authorization: 'Bearer s3cret' })).body.auth).toBe('bearer');
+    expect(
+      (await call(guarded.url, 'GET', '/v1/health', undefined, { authorization: 'Bearer s3cret' })).body.auth,
+    ).toBe('bearer');
     expect((await call(open.url, 'GET', '/v1/health')).body.auth).toBe('none');
   });
 });
 
 describe('config names', () => {
-  test.each(['../x', '.hidden', 'a/b', 'a\\b', 'x'.repeat(256), 'aim\u202Efnoc.exe', 'aim\uFF0Econf', 'aim lock.conf', ' '])('%j is 400 invalid_config_name', async (name) => {
+  test.each([
+    '../x',
+    '.hidden',
+    'a/b',
+    'a\\b',
+    'x'.repeat(256),
+    'aim\u202Efnoc.exe',
+    'aim\uFF0Econf',
+    'aim lock.conf',
+    ' ',
+  ])('%j is 400 invalid_config_name', async (name) => {
     const agent = await agents.start();
 
     const refused = await call(agent.url, 'PUT', `/v1/configs/${encodeURIComponent(name)}`, pushBody(GOOD_CONFIG));
@@ -64,7 +93,9 @@ describe('config names', () => {
     const empty = await rawPut(agent.url, '/v1/configs/', JSON.stringify(pushBody(GOOD_CONFIG)));
     const bare = await rawPut(agent.url, '/v1/configs/..', JSON.stringify(pushBody(GOOD_CONFIG)));
 
-    expect([dotDot, nested, empty, bare].map((reply) => [reply.status, reply.body.error])).toEqual(Array(4).fill([400, 'invalid_config_name']));
+    expect([dotDot, nested, empty, bare].map((reply) => [reply.status, reply.body.error])).toEqual(
+      Array(4).fill([400, 'invalid_config_name']),
+    );
   });
 
   test('a 255-byte name is accepted', async () => {

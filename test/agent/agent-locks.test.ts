@@ -13,7 +13,14 @@ afterEach(agents.cleanup);
 async function plantDeadOwnerLock(dir: string, pid = 2_147_483_646): Promise<void> {
   await mkdir(join(dir, '.agent', 'locks'), { recursive: true });
   const at = Date.now();
-  const record = { file: FILE, owner: { pid, host: hostname(), rollout: 'crashed' }, fence: 2, acquired: at, heartbeat: at, token: 'dead' };
+  const record = {
+    file: FILE,
+    owner: { pid, host: hostname(), rollout: 'crashed' },
+    fence: 2,
+    acquired: at,
+    heartbeat: at,
+    token: 'dead',
+  };
   await writeFile(join(dir, '.agent', 'locks', FILE), JSON.stringify(record));
 }
 
@@ -44,7 +51,15 @@ describe('local lock table', () => {
     });
     expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'free' } });
     expect(after.body).toEqual({ locks: [], fences: { [FILE]: 0 } });
-    expect(restarted.lines).toContainEqual(expect.objectContaining({ level: 40, drone: 'drone-a', file: FILE, reason: 'owner_dead', msg: expect.stringContaining('reclaimed stale local lock') }));
+    expect(restarted.lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        drone: 'drone-a',
+        file: FILE,
+        reason: 'owner_dead',
+        msg: expect.stringContaining('reclaimed stale local lock'),
+      }),
+    );
   });
 
   test.each([0, -1, 1.5, 2 ** 31])('a lock whose owner pid %s names no process has a dead owner', async (pid) => {
@@ -53,7 +68,13 @@ describe('local lock table', () => {
 
     const listed = await call(agent.url, 'GET', '/v1/locks');
 
-    expect(listed.body.locks).toEqual([expect.objectContaining({ owner: { pid, host: hostname(), rollout: 'crashed' }, state: 'stale', reason: 'owner_dead' })]);
+    expect(listed.body.locks).toEqual([
+      expect.objectContaining({
+        owner: { pid, host: hostname(), rollout: 'crashed' },
+        state: 'stale',
+        reason: 'owner_dead',
+      }),
+    ]);
   });
 
   test('the collector reclaims a lock that goes stale while the agent runs', async () => {
@@ -75,12 +96,31 @@ describe('local lock table', () => {
     await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG, { fence: 3 }));
     await mkdir(join(agent.dir, '.agent', 'locks'), { recursive: true });
     const at = Date.parse('2030-01-01T00:00:00.000Z');
-    await writeFile(join(agent.dir, '.agent', 'locks', FILE), JSON.stringify({ file: FILE, owner: { pid: process.pid, host: 'elsewhere', rollout: 'r-9' }, fence: 4, acquired: at, heartbeat: at, token: 't' }));
+    await writeFile(
+      join(agent.dir, '.agent', 'locks', FILE),
+      JSON.stringify({
+        file: FILE,
+        owner: { pid: process.pid, host: 'elsewhere', rollout: 'r-9' },
+        fence: 4,
+        acquired: at,
+        heartbeat: at,
+        token: 't',
+      }),
+    );
 
     const table = await call(agent.url, 'GET', '/v1/locks');
 
     expect(table.body).toEqual({
-      locks: [{ file: FILE, owner: { pid: process.pid, host: 'elsewhere', rollout: 'r-9' }, fence: 4, acquired: '2030-01-01T00:00:00.000Z', heartbeat: '2030-01-01T00:00:00.000Z', state: 'held' }],
+      locks: [
+        {
+          file: FILE,
+          owner: { pid: process.pid, host: 'elsewhere', rollout: 'r-9' },
+          fence: 4,
+          acquired: '2030-01-01T00:00:00.000Z',
+          heartbeat: '2030-01-01T00:00:00.000Z',
+          state: 'held',
+        },
+      ],
       fences: { [FILE]: 3 },
     });
   });

@@ -32,7 +32,10 @@ describe("the agent's own writes", () => {
     try {
       for (let push = 1; push <= PUSHES; push += 1) {
         const content = push % 2 === 0 ? GOOD_CONFIG : BAD_CONFIG;
-        statuses.push((await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, { fence: push, version: `v${push}` }))).status);
+        statuses.push(
+          (await call(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, { fence: push, version: `v${push}` })))
+            .status,
+        );
       }
     } finally {
       done.value = true;
@@ -48,7 +51,14 @@ describe("the agent's own writes", () => {
     const agent = await agents.start();
     await mkdir(join(agent.dir, '.agent', 'locks'), { recursive: true });
     const at = Date.now();
-    const record = { file: FILE, owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' }, fence: 3, acquired: at, heartbeat: at, token: 'someone-else' };
+    const record = {
+      file: FILE,
+      owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' },
+      fence: 3,
+      acquired: at,
+      heartbeat: at,
+      token: 'someone-else',
+    };
     await writeFile(join(agent.dir, '.agent', 'locks', FILE), JSON.stringify(record));
 
     const answers = [

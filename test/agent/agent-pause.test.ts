@@ -15,7 +15,12 @@ describe('health', () => {
     const sha256 = sha256Hex(INITIAL_CONFIG);
     expect(health).toEqual({
       status: 200,
-      body: { id: 'drone-7', state: 'active', configs: { [FILE]: { version: unmanagedVersion(sha256), sha256, lock: 'free', fence: 0 } }, auth: 'none' },
+      body: {
+        id: 'drone-7',
+        state: 'active',
+        configs: { [FILE]: { version: unmanagedVersion(sha256), sha256, lock: 'free', fence: 0 } },
+        auth: 'none',
+      },
     });
   });
 });
@@ -47,7 +52,7 @@ describe('pause and resume', () => {
     expect(resumed.body).toEqual({ state: 'active' });
   });
 
-  test('resume with all: true clears every hold (the operator\'s escape hatch), and says so in the log', async () => {
+  test("resume with all: true clears every hold (the operator's escape hatch), and says so in the log", async () => {
     const agent = await agents.start();
     await call(agent.url, 'POST', '/v1/pause', { rollout: 'r-1' });
     await call(agent.url, 'POST', '/v1/pause', { rollout: 'r-2' });
@@ -61,7 +66,10 @@ describe('pause and resume', () => {
   test('resuming a drone nobody paused is a no-op', async () => {
     const agent = await agents.start();
 
-    expect(await call(agent.url, 'POST', '/v1/resume', { rollout: 'r-9' })).toEqual({ status: 200, body: { state: 'active' } });
+    expect(await call(agent.url, 'POST', '/v1/resume', { rollout: 'r-9' })).toEqual({
+      status: 200,
+      body: { state: 'active' },
+    });
   });
 
   test('a late pause from a rollout that already resumed the drone is ignored, across a restart too', async () => {
@@ -72,11 +80,21 @@ describe('pause and resume', () => {
     const late = await call(agent.url, 'POST', '/v1/pause', { rollout: 'r-1' });
 
     expect(late.body).toMatchObject({ state: 'active' });
-    expect(agent.lines).toContainEqual(expect.objectContaining({ level: 40, rollout: 'r-1', msg: 'ignored a late pause: this rollout already resumed this drone' }));
+    expect(agent.lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        rollout: 'r-1',
+        msg: 'ignored a late pause: this rollout already resumed this drone',
+      }),
+    );
     await agent.close();
     const restarted = await agents.start({ dir: agent.dir });
-    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-1' })).body).toMatchObject({ state: 'active' });
-    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-2' })).body).toMatchObject({ state: 'paused' });
+    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-1' })).body).toMatchObject({
+      state: 'active',
+    });
+    expect((await call(restarted.url, 'POST', '/v1/pause', { rollout: 'r-2' })).body).toMatchObject({
+      state: 'paused',
+    });
   });
 });
 
@@ -90,9 +108,17 @@ describe('restart on the same dir', () => {
 
     const restarted = await agents.start({ dir: agent.dir });
     const health = await call(restarted.url, 'GET', '/v1/health');
-    const stale = await call(restarted.url, 'PUT', `/v1/configs/${FILE}`, pushBody(INITIAL_CONFIG, { fence: 6, rollout: 'r-old' }));
+    const stale = await call(
+      restarted.url,
+      'PUT',
+      `/v1/configs/${FILE}`,
+      pushBody(INITIAL_CONFIG, { fence: 6, rollout: 'r-old' }),
+    );
 
-    expect(health.body).toMatchObject({ state: 'paused', configs: { [FILE]: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), fence: 7 } } });
+    expect(health.body).toMatchObject({
+      state: 'paused',
+      configs: { [FILE]: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), fence: 7 } },
+    });
     expect(stale.status).toBe(409);
     expect((await call(restarted.url, 'POST', '/v1/resume', { rollout: 'r-1' })).body).toEqual({ state: 'paused' });
     expect((await call(restarted.url, 'POST', '/v1/resume', { rollout: 'r-2' })).body).toEqual({ state: 'active' });

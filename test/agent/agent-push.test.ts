@@ -16,7 +16,14 @@ const ROLLBACK_PATH = `/v1/configs/${FILE}/rollback`;
 /** Plants a lock file as another live process on this host would hold it. */
 async function plantForeignLock(dir: string, heartbeat: number): Promise<void> {
   await mkdir(join(dir, '.agent', 'locks'), { recursive: true });
-  const record = { file: FILE, owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' }, fence: 3, acquired: heartbeat, heartbeat, token: 'someone-else' };
+  const record = {
+    file: FILE,
+    owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' },
+    fence: 3,
+    acquired: heartbeat,
+    heartbeat,
+    token: 'someone-else',
+  };
   await writeFile(join(dir, '.agent', 'locks', FILE), JSON.stringify(record));
 }
 
@@ -26,7 +33,10 @@ describe('push', () => {
 
     const pushed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 4 }));
 
-    expect(pushed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
+    expect(pushed).toEqual({
+      status: 200,
+      body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) },
+    });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(GOOD_CONFIG);
     // Nothing half-written is left beside the config: no temp file, no lock.
     expect((await readdir(agent.dir)).sort()).toEqual(['.agent', FILE]);
@@ -42,7 +52,9 @@ describe('push', () => {
       retired: null,
       pending: null,
     });
-    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({ [FILE]: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), lock: 'free', fence: 4 } });
+    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({
+      [FILE]: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), lock: 'free', fence: 4 },
+    });
   });
 
   test('a duplicate push (same sha256 and fence) is a no-op answering the same previous', async () => {
@@ -61,7 +73,10 @@ describe('push', () => {
 
     const resumed = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { fence: 5 }));
 
-    expect(resumed).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
+    expect(resumed).toEqual({
+      status: 200,
+      body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) },
+    });
     expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { fence: 5 } });
     const rolledBack = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 5 });
     expect(rolledBack.body).toEqual({ ...INITIAL, restored: true, seq: expect.any(Number) });
@@ -71,9 +86,15 @@ describe('push', () => {
   test('a retry racing the first attempt waits for it and answers the same', async () => {
     const agent = await agents.start();
 
-    const [first, retry] = await Promise.all([call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG)), call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG))]);
+    const [first, retry] = await Promise.all([
+      call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG)),
+      call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG)),
+    ]);
 
-    expect(first).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) } });
+    expect(first).toEqual({
+      status: 200,
+      body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), previous: INITIAL, seq: expect.any(Number) },
+    });
     expect(retry).toEqual(first);
   });
 
@@ -82,14 +103,22 @@ describe('push', () => {
 
     const pushed = await call(agent.url, 'PUT', '/v1/configs/new.conf', pushBody('a = 1\n'));
 
-    expect(pushed.body).toEqual({ version: 'v43', sha256: sha256Hex('a = 1\n'), previous: null, seq: expect.any(Number) });
+    expect(pushed.body).toEqual({
+      version: 'v43',
+      sha256: sha256Hex('a = 1\n'),
+      previous: null,
+      seq: expect.any(Number),
+    });
     expect(await readFile(join(agent.dir, 'new.conf'), 'utf8')).toBe('a = 1\n');
   });
 
   test('a sha256 that does not match the content is 400 checksum_mismatch and writes nothing', async () => {
     const agent = await agents.start();
 
-    const refused = await call(agent.url, 'PUT', PUSH_PATH, { ...pushBody(GOOD_CONFIG), sha256: sha256Hex(BAD_CONFIG) });
+    const refused = await call(agent.url, 'PUT', PUSH_PATH, {
+      ...pushBody(GOOD_CONFIG),
+      sha256: sha256Hex(BAD_CONFIG),
+    });
 
     expect(refused.status).toBe(400);
     expect(refused.body.error).toBe('checksum_mismatch');
@@ -104,7 +133,10 @@ describe('push', () => {
     const health = await call(agent.url, 'GET', '/v1/health');
     const equal = await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { fence: 5, version: 'v44' }));
 
-    expect(stale).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 5, message: expect.any(String), fence: 4 } });
+    expect(stale).toEqual({
+      status: 409,
+      body: { error: 'stale_fence', file: FILE, highestFence: 5, message: expect.any(String), fence: 4 },
+    });
     expect(Object.keys(stale.body).slice(0, 4)).toEqual(['error', 'file', 'highestFence', 'message']);
     expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'free', fence: 5 } });
     expect(equal.status).toBe(200);
@@ -119,7 +151,14 @@ describe('push', () => {
     const rollback = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 1 });
     const health = await call(agent.url, 'GET', '/v1/health');
 
-    const hot = { error: 'lock_mismatch', file: FILE, lock: 'HOT', message: `lock mismatch: ${FILE} HOT`, reason: 'held', holder: { pid: process.pid, host: hostname(), rollout: 'other-rollout' } };
+    const hot = {
+      error: 'lock_mismatch',
+      file: FILE,
+      lock: 'HOT',
+      message: `lock mismatch: ${FILE} HOT`,
+      reason: 'held',
+      holder: { pid: process.pid, host: hostname(), rollout: 'other-rollout' },
+    };
     expect(push).toEqual({ status: 409, body: hot });
     expect(rollback).toEqual({ status: 409, body: hot });
     expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'HOT' } });
@@ -133,12 +172,19 @@ describe('push', () => {
     const push = await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG));
 
     expect(push.status).toBe(200);
-    expect(agent.lines).toContainEqual(expect.objectContaining({ level: 40, file: FILE, reason: 'expired', owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' } }));
+    expect(agent.lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        file: FILE,
+        reason: 'expired',
+        owner: { pid: process.pid, host: hostname(), rollout: 'other-rollout' },
+      }),
+    );
   });
 });
 
 describe('rollback', () => {
-  test('restores what this rollout\'s push replaced, then is a no-op', async () => {
+  test("restores what this rollout's push replaced, then is a no-op", async () => {
     const agent = await agents.start();
     await call(agent.url, 'PUT', PUSH_PATH, pushBody(BAD_CONFIG, { fence: 2 }));
 
@@ -148,18 +194,23 @@ describe('rollback', () => {
     expect(first).toEqual({ status: 200, body: { ...INITIAL, restored: true, seq: expect.any(Number) } });
     expect(again).toEqual({ status: 200, body: { ...INITIAL, restored: false, seq: first.body.seq } });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(INITIAL_CONFIG);
-    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({ [FILE]: { ...INITIAL, lock: 'free', fence: 2 } });
+    expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({
+      [FILE]: { ...INITIAL, lock: 'free', fence: 2 },
+    });
     // The kept copy is gone once nothing refers to it.
     expect(await readdir(join(agent.dir, '.agent', 'blobs'))).toEqual([]);
   });
 
-  test('another rollout\'s rollback leaves this rollout\'s config in place', async () => {
+  test("another rollout's rollback leaves this rollout's config in place", async () => {
     const agent = await agents.start();
     await call(agent.url, 'PUT', PUSH_PATH, pushBody(GOOD_CONFIG, { rollout: 'r-1', fence: 2 }));
 
     const foreign = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-2', fence: 3 });
 
-    expect(foreign).toEqual({ status: 200, body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), restored: false, seq: expect.any(Number) } });
+    expect(foreign).toEqual({
+      status: 200,
+      body: { version: 'v43', sha256: sha256Hex(GOOD_CONFIG), restored: false, seq: expect.any(Number) },
+    });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(GOOD_CONFIG);
     // It restored nothing, so it raised no bar.
     expect((await call(agent.url, 'GET', '/v1/locks')).body.fences).toEqual({ [FILE]: 2 });
@@ -182,7 +233,10 @@ describe('rollback', () => {
 
     const stale = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 8 });
 
-    expect(stale).toEqual({ status: 409, body: { error: 'stale_fence', file: FILE, highestFence: 9, message: expect.any(String), fence: 8 } });
+    expect(stale).toEqual({
+      status: 409,
+      body: { error: 'stale_fence', file: FILE, highestFence: 9, message: expect.any(String), fence: 8 },
+    });
     expect(await readFile(join(agent.dir, FILE), 'utf8')).toBe(BAD_CONFIG);
   });
 

@@ -14,7 +14,8 @@ const codeOf = (name: string): string | undefined => {
 
 describe('config names', () => {
   test('plain names pass', () => {
-    for (const name of ['aim_lock_config.conf', 'a', 'x'.repeat(255), 'zone-a.yaml', 'A-Z_0.9', 'trailing.']) expect(codeOf(name), name).toBeUndefined();
+    for (const name of ['aim_lock_config.conf', 'a', 'x'.repeat(255), 'zone-a.yaml', 'A-Z_0.9', 'trailing.'])
+      expect(codeOf(name), name).toBeUndefined();
   });
 
   test('names with a separator, "..", a leading dot, nothing, or over 255 characters are refused', () => {
@@ -24,7 +25,16 @@ describe('config names', () => {
   });
 
   test('names outside [A-Za-z0-9._-] are refused: a right-to-left override, a full-width dot, a space, non-ASCII letters', () => {
-    for (const name of ['aim\u202Efnoc.exe', 'aim\uFF0Econf', 'aim lock.conf', ' ', 'ünïcode.conf', 'tab\tname', 'a:b', 'a*b']) {
+    for (const name of [
+      'aim\u202Efnoc.exe',
+      'aim\uFF0Econf',
+      'aim lock.conf',
+      ' ',
+      'ünïcode.conf',
+      'tab\tname',
+      'a:b',
+      'a*b',
+    ]) {
       expect(codeOf(name), JSON.stringify(name)).toBe('invalid_config_name');
     }
   });

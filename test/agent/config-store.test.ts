@@ -16,8 +16,18 @@ async function crashedDrone(content: string): Promise<string> {
   const dir = await dirs.make();
   await mkdir(join(dir, '.agent', 'meta'), { recursive: true });
   await writeFile(join(dir, FILE), content);
-  const committed = { current: GOOD, installedBy: { rollout: 'r-1', fence: 1, action: 'push' }, previous: null, highestFence: 1 };
-  const pending = { current: BAD, installedBy: { rollout: 'r-2', fence: 2, action: 'push' }, previous: GOOD, highestFence: 2 };
+  const committed = {
+    current: GOOD,
+    installedBy: { rollout: 'r-1', fence: 1, action: 'push' },
+    previous: null,
+    highestFence: 1,
+  };
+  const pending = {
+    current: BAD,
+    installedBy: { rollout: 'r-2', fence: 2, action: 'push' },
+    previous: GOOD,
+    highestFence: 2,
+  };
   await writeFile(join(dir, '.agent', 'meta', FILE), JSON.stringify({ ...committed, pending }));
   return dir;
 }
@@ -33,8 +43,18 @@ describe('config store after a crash', () => {
 
     const { store, lines } = await open(dir);
 
-    expect(store.get(FILE)?.meta).toEqual({ current: BAD, installedBy: { rollout: 'r-2', fence: 2, action: 'push' }, previous: GOOD, highestFence: 2, fenceOwner: null, retired: null });
-    expect(JSON.parse(await readFile(join(dir, '.agent', 'meta', FILE), 'utf8'))).toMatchObject({ current: BAD, pending: null });
+    expect(store.get(FILE)?.meta).toEqual({
+      current: BAD,
+      installedBy: { rollout: 'r-2', fence: 2, action: 'push' },
+      previous: GOOD,
+      highestFence: 2,
+      fenceOwner: null,
+      retired: null,
+    });
+    expect(JSON.parse(await readFile(join(dir, '.agent', 'meta', FILE), 'utf8'))).toMatchObject({
+      current: BAD,
+      pending: null,
+    });
     expect(lines).toContainEqual(expect.objectContaining({ level: 40, file: FILE }));
   });
 
@@ -45,7 +65,10 @@ describe('config store after a crash', () => {
 
     expect(store.get(FILE)?.meta).toMatchObject({ current: GOOD, highestFence: 1 });
     // Its intent is forgotten on disk too, so nothing refers to what it kept.
-    expect(JSON.parse(await readFile(join(dir, '.agent', 'meta', FILE), 'utf8'))).toMatchObject({ current: GOOD, pending: null });
+    expect(JSON.parse(await readFile(join(dir, '.agent', 'meta', FILE), 'utf8'))).toMatchObject({
+      current: GOOD,
+      pending: null,
+    });
   });
 
   test('adopts content changed by hand as unmanaged, keeping the fence', async () => {
@@ -54,7 +77,14 @@ describe('config store after a crash', () => {
     const { store } = await open(dir);
 
     const sha256 = sha256Hex('edited = by hand\n');
-    expect(store.get(FILE)?.meta).toEqual({ current: { version: unmanagedVersion(sha256), sha256 }, installedBy: null, previous: null, highestFence: 1, fenceOwner: null, retired: null });
+    expect(store.get(FILE)?.meta).toEqual({
+      current: { version: unmanagedVersion(sha256), sha256 },
+      installedBy: null,
+      previous: null,
+      highestFence: 1,
+      fenceOwner: null,
+      retired: null,
+    });
   });
 
   test('refuses to start on damaged metadata, naming the file and what to do', async () => {

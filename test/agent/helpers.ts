@@ -10,7 +10,8 @@ export function memoryLogger(): { readonly logger: Logger; readonly lines: Recor
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -37,7 +38,13 @@ export interface JsonReply {
   readonly body: Record<string, unknown>;
 }
 
-export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonReply> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonReply> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: { 'content-type': 'application/json', ...headers },
@@ -50,14 +57,26 @@ export const GOOD_CONFIG = '# aim lock config\naim_sensitivity = 0.85\nsafety_th
 export const BAD_CONFIG = '# aim lock config\naim_sensitivity = 1.60\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';
 export const FILE = 'aim_lock_config.conf';
 
-export function pushBody(content: string, fields: { rollout?: string; version?: string; fence?: number } = {}): Record<string, unknown> {
-  return { rollout: fields.rollout ?? 'r-1', version: fields.version ?? 'v43', sha256: sha256Hex(content), fence: fields.fence ?? 1, content };
+export function pushBody(
+  content: string,
+  fields: { rollout?: string; version?: string; fence?: number } = {},
+): Record<string, unknown> {
+  return {
+    rollout: fields.rollout ?? 'r-1',
+    version: fields.version ?? 'v43',
+    sha256: sha256Hex(content),
+    fence: fields.fence ?? 1,
+    content,
+  };
 }
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
-export const INITIAL_CONFIG = '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';
+export const INITIAL_CONFIG =
+  '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n';

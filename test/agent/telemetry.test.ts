@@ -18,7 +18,12 @@ describe('GET /v1/telemetry', () => {
     const agent = await agents.start({ now: () => now, sampleIntervalMs: INTERVAL });
     const watch = async (since: number) => {
       now += MAX_SAMPLES * INTERVAL;
-      return (await call(agent.url, 'GET', `/v1/telemetry?since=${since}`)).body as { samples: Sample[]; next: number; state: string; configs: Record<string, unknown> };
+      return (await call(agent.url, 'GET', `/v1/telemetry?since=${since}`)).body as {
+        samples: Sample[];
+        next: number;
+        state: string;
+        configs: Record<string, unknown>;
+      };
     };
 
     const baseline = await watch(0);
@@ -44,6 +49,11 @@ describe('GET /v1/telemetry', () => {
     const page = await call(agent.url, 'GET', '/v1/telemetry?since=0');
 
     expect(pushed.body).toMatchObject({ seq: (BOOT + 10 * INTERVAL) / INTERVAL + 1 });
-    expect(page.body).toMatchObject({ samples: [], next: (BOOT + 10 * INTERVAL) / INTERVAL, now: BOOT + 10 * INTERVAL, state: 'active' });
+    expect(page.body).toMatchObject({
+      samples: [],
+      next: (BOOT + 10 * INTERVAL) / INTERVAL,
+      now: BOOT + 10 * INTERVAL,
+      state: 'active',
+    });
   });
 });

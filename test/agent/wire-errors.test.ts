@@ -17,7 +17,8 @@ async function emittedCodes(): Promise<Set<string>> {
       if (!name.endsWith('.ts')) continue;
       const source = await readFile(join(dir, name), 'utf8');
       for (const match of source.matchAll(/new WireError\(\s*'([a-z_]+)'/gu)) codes.add(match[1] ?? '');
-      for (const [helper, code] of Object.entries(HELPERS)) if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);
+      for (const [helper, code] of Object.entries(HELPERS))
+        if (new RegExp(`\\b${helper}\\(`, 'u').test(source)) codes.add(code);
     }
   }
   return codes;
@@ -39,10 +40,13 @@ describe('wire error registry', () => {
   test('an error body is {"error","message"} with the registry status', () => {
     const error = new WireError('unknown_config', 'drone-1 has no config named x');
 
-    expect([error.status, error.toBody()]).toEqual([404, { error: 'unknown_config', message: 'drone-1 has no config named x' }]);
+    expect([error.status, error.toBody()]).toEqual([
+      404,
+      { error: 'unknown_config', message: 'drone-1 has no config named x' },
+    ]);
   });
 
-  test('the HOT 409 body reads in the contract\'s order, the reason after it', () => {
+  test("the HOT 409 body reads in the contract's order, the reason after it", () => {
     const body = lockMismatch('aim_lock_config.conf', { pid: 7, host: 'h', rollout: 'r-9' }).toBody();
 
     expect(JSON.stringify(body)).toBe(
@@ -50,7 +54,7 @@ describe('wire error registry', () => {
     );
   });
 
-  test('a stale fence is its own 409 in the contract\'s order, never HOT', () => {
+  test("a stale fence is its own 409 in the contract's order, never HOT", () => {
     const error = staleFence('aim_lock_config.conf', 7, 9);
 
     expect(error.status).toBe(409);

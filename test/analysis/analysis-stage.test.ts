@@ -56,7 +56,11 @@ class FakeFleet {
       const t = seq * SAMPLE_MS;
       const random = seededRandom(Number(drone.id.slice(1)) * 1_000_003 + seq);
       const m = TRAJECTORY[this.#configAt(drone.id, t)] ?? 0.02;
-      samples.push({ seq, t, metrics: { heart_rate: gaussian(random, 72, 2.5), trajectory_error: gaussian(random, m, 0.1 * m) } });
+      samples.push({
+        seq,
+        t,
+        metrics: { heart_rate: gaussian(random, 72, 2.5), trajectory_error: gaussian(random, m, 0.1 * m) },
+      });
     }
     const sha256 = this.#configAt(drone.id, this.now + 1);
     const configs = { [FILE]: { version: sha256.slice(0, 4), sha256, lock: 'free' as const, fence: 1 } };
@@ -108,7 +112,8 @@ function harness(options: { sha256?: string; analysis?: Partial<RolloutSpec['ana
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -163,9 +168,18 @@ describe('AnalysisStage', () => {
     h.advance(1_000);
     const outcome = await h.stage.analyse({ stepIndex: 0, interval: 0 }, signal);
     expect(outcome).toMatchObject({ hot: [], verdict: 'pass' });
-    expect(outcome.summary).toMatch(/^score 100 ≥ 95; heart_rate pass: .*; trajectory_error pass: .* \[baseline: baseline drones\]$/);
+    expect(outcome.summary).toMatch(
+      /^score 100 ≥ 95; heart_rate pass: .*; trajectory_error pass: .* \[baseline: baseline drones\]$/,
+    );
     const logged = h.logs.find((line) => line.msg === 'analysis interval judged');
-    expect(logged).toMatchObject({ step: 'canary', interval: 1, verdict: 'pass', score: 100, canaryDrones: 2, baselineDrones: 4 });
+    expect(logged).toMatchObject({
+      step: 'canary',
+      interval: 1,
+      verdict: 'pass',
+      score: 100,
+      canaryDrones: 2,
+      baselineDrones: 4,
+    });
     const trajectory = (logged?.metrics as Record<string, unknown>[])[1];
     expect(trajectory).toMatchObject({
       metric: 'trajectory_error',
@@ -176,10 +190,18 @@ describe('AnalysisStage', () => {
       test: 'exact',
       thresholds: { maxIncrease: 0.25, comparison: { direction: 'increase', confidence: 0.98, allowedIncrease: 0.1 } },
     });
-    for (const key of ['canaryMedian', 'baselineMedian', 'effect', 'u', 'pValue']) expect(trajectory?.[key]).toEqual(expect.any(Number));
+    for (const key of ['canaryMedian', 'baselineMedian', 'effect', 'u', 'pValue'])
+      expect(trajectory?.[key]).toEqual(expect.any(Number));
     // The same inputs go to the audit log, the answer to "why did it roll back?".
     expect(h.audit).toHaveLength(1);
-    expect(h.audit[0]).toMatchObject({ kind: 'judgement', step: 'canary', interval: 1, verdict: 'pass', score: 100, metrics: logged?.metrics });
+    expect(h.audit[0]).toMatchObject({
+      kind: 'judgement',
+      step: 'canary',
+      interval: 1,
+      verdict: 'pass',
+      score: 100,
+      metrics: logged?.metrics,
+    });
   });
 
   it('fails a canary whose trajectory error rose, and only counts samples taken after the push', async () => {
@@ -230,7 +252,9 @@ describe('AnalysisStage', () => {
     h.push(1, GOOD);
     h.push(2, GOOD);
     h.advance(1_000);
-    expect((await h.stage.analyse({ stepIndex: 2, interval: 0 }, signal)).summary).toContain('[baseline: earlier baseline]');
+    expect((await h.stage.analyse({ stepIndex: 2, interval: 0 }, signal)).summary).toContain(
+      '[baseline: earlier baseline]',
+    );
 
     const fresh = harness();
     fresh.advance(5_000);
@@ -281,6 +305,9 @@ describe('AnalysisStage', () => {
     h.push(0, GOOD);
     h.advance(1_000);
     h.fleet.hot.add('d1');
-    await expect(h.stage.analyse({ stepIndex: 0, interval: 0 }, signal)).resolves.toMatchObject({ hot: ['d1'], verdict: 'fail' });
+    await expect(h.stage.analyse({ stepIndex: 0, interval: 0 }, signal)).resolves.toMatchObject({
+      hot: ['d1'],
+      verdict: 'fail',
+    });
   });
 });

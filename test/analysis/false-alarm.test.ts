@@ -73,7 +73,12 @@ function measure(metrics: readonly MetricSpec[], canary: Telemetry, baseline: Te
     let runFailures = 0;
     let runPasses = 0;
     for (let interval = 0; interval < INTERVALS_PER_RUN; interval += 1) {
-      const judgement = judgeInterval({ metrics, minSamples: 3, canary: group(random, canary), baseline: group(random, baseline) });
+      const judgement = judgeInterval({
+        metrics,
+        minSamples: 3,
+        canary: group(random, canary),
+        baseline: group(random, baseline),
+      });
       if (judgement.verdict === 'fail') runFailures += 1;
       if (judgement.verdict === 'pass') runPasses += 1;
       if (judgement.metrics.find((m) => m.metric === 'trajectory_error')?.verdict === 'high') high += 1;
@@ -104,25 +109,31 @@ describe(`false alarms over ${RUNS} seeded runs × ${INTERVALS_PER_RUN} interval
     expect(rates.failedIntervals).toBeLessThan(0.05);
   });
 
-  it.each(Object.entries(CONFIGS))('rare spikes on both sides alike, %s: under 5% of intervals fail', (name, metrics) => {
-    const spiky: Telemetry = { trajectoryMean: 0.02, spikeRate: 0.03 };
-    const rates = measure(metrics, spiky, spiky);
-    console.log(
-      `false alarms, 3% spikes both sides, ${name}: ${percent(rates.failedIntervals)} of intervals failed, ` +
-        `${percent(rates.notPassed)} did not pass, ${percent(rates.rolledBack)} of runs rolled back`,
-    );
-    expect(rates.failedIntervals).toBeLessThan(0.05);
-  });
+  it.each(Object.entries(CONFIGS))(
+    'rare spikes on both sides alike, %s: under 5% of intervals fail',
+    (name, metrics) => {
+      const spiky: Telemetry = { trajectoryMean: 0.02, spikeRate: 0.03 };
+      const rates = measure(metrics, spiky, spiky);
+      console.log(
+        `false alarms, 3% spikes both sides, ${name}: ${percent(rates.failedIntervals)} of intervals failed, ` +
+          `${percent(rates.notPassed)} did not pass, ${percent(rates.rolledBack)} of runs rolled back`,
+      );
+      expect(rates.failedIntervals).toBeLessThan(0.05);
+    },
+  );
 });
 
 describe('detection', () => {
-  it.each(['comparison only', 'recommended'])('%s: a 40 percent rise of trajectory_error is high in nearly every interval', (name) => {
-    const rates = measure(CONFIGS[name] ?? [], { trajectoryMean: 0.028, spikeRate: 0 }, sane);
-    console.log(
-      `detection of +40% trajectory_error, ${name}: high in ${percent(rates.trajectoryHigh)} of intervals, ` +
-        `${percent(rates.failedIntervals)} failed, ${percent(rates.rolledBack)} of runs rolled back`,
-    );
-    expect(rates.trajectoryHigh).toBeGreaterThan(0.98);
-    expect(rates.rolledBack).toBe(1);
-  });
+  it.each(['comparison only', 'recommended'])(
+    '%s: a 40 percent rise of trajectory_error is high in nearly every interval',
+    (name) => {
+      const rates = measure(CONFIGS[name] ?? [], { trajectoryMean: 0.028, spikeRate: 0 }, sane);
+      console.log(
+        `detection of +40% trajectory_error, ${name}: high in ${percent(rates.trajectoryHigh)} of intervals, ` +
+          `${percent(rates.failedIntervals)} failed, ${percent(rates.rolledBack)} of runs rolled back`,
+      );
+      expect(rates.trajectoryHigh).toBeGreaterThan(0.98);
+      expect(rates.rolledBack).toBe(1);
+    },
+  );
 });

@@ -64,7 +64,7 @@ describe('judge properties', () => {
     );
   });
 
-  it('passes a canary whose samples are the baseline\'s', () => {
+  it("passes a canary whose samples are the baseline's", () => {
     const comparative = fc.constantFrom(...METRICS.filter((m) => m.max === undefined && m.min === undefined));
     fc.assert(
       fc.property(comparative, fc.array(value, { minLength: 3, maxLength: 60 }), (spec, values) => {

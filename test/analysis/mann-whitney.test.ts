@@ -39,7 +39,12 @@ describe('mannWhitney against published reference output', () => {
   it.each([
     // SciPy 1.17.1, mannwhitneyu(x, y, alternative='two-sided', method='asymptotic', use_continuity=True).
     { x: [1, 2, 2, 3, 3, 3, 4], y: [2, 3, 4, 4, 5, 5, 6, 7], u: 8.5, p: 0.025279736885893914 },
-    { x: [72.1, 71.5, 74.0, 72.1, 73.3, 70.9, 72.1, 75.2], y: [70.2, 71.5, 69.8, 72.1, 70.0, 71.1], u: 42, p: 0.0221926044293914 },
+    {
+      x: [72.1, 71.5, 74.0, 72.1, 73.3, 70.9, 72.1, 75.2],
+      y: [70.2, 71.5, 69.8, 72.1, 70.0, 71.1],
+      u: 42,
+      p: 0.0221926044293914,
+    },
     // 25 and 30 values: too many for the exact distribution, so the normal approximation without ties.
     {
       x: Array.from({ length: 25 }, (_, i) => i * 0.5),
@@ -65,7 +70,12 @@ describe('mannWhitney against published reference output', () => {
     { x, y: [12, 15, 5, 9, 9, 14, 56, 22, 3, 7, 32, 5], u: 51.5, p: 0.5930694692304599 },
     { x, y: [1233, 4356, 987, 39999, 1111, 200000], u: 0, p: 0.00024975024975024975 },
     { x: [1, 2, 2, 3, 3, 3, 4], y: [2, 3, 4, 4, 5, 5, 6, 7], u: 8.5, p: 0.02672882672882673 },
-    { x: [72.1, 71.5, 74.0, 72.1, 73.3, 70.9, 72.1, 75.2], y: [70.2, 71.5, 69.8, 72.1, 70.0, 71.1], u: 42, p: 0.018648018648018648 },
+    {
+      x: [72.1, 71.5, 74.0, 72.1, 73.3, 70.9, 72.1, 75.2],
+      y: [70.2, 71.5, 69.8, 72.1, 70.0, 71.1],
+      u: 42,
+      p: 0.018648018648018648,
+    },
   ])('matches the exact permutation p with ties for $x.length vs $y.length values (U = $u)', ({ x: a, y: b, u, p }) => {
     const result = mannWhitney(a, b);
     expect(result).toMatchObject({ u, method: 'exact', ties: true });
@@ -73,7 +83,7 @@ describe('mannWhitney against published reference output', () => {
     expect(relativeError(result.pValue, bruteForcePermutationP(a, b))).toBeLessThan(1e-12);
   });
 
-  it('matches R\'s documented exact example (Hollander & Wolfe, ?wilcox.test)', () => {
+  it("matches R's documented exact example (Hollander & Wolfe, ?wilcox.test)", () => {
     // R: wilcox.test(x, y, alternative = "g") prints W = 35, p-value = 0.1272 (one-sided, exact);
     // the two-sided exact p is twice that: SciPy 1.17.1 method='exact' gives 0.2544122544122544.
     const result = mannWhitney(
@@ -85,7 +95,7 @@ describe('mannWhitney against published reference output', () => {
     expect(relativeError(result.pValue, 0.2544122544122544)).toBeLessThan(1e-12);
   });
 
-  it('matches SciPy\'s documented exact example (males vs females)', () => {
+  it("matches SciPy's documented exact example (males vs females)", () => {
     // scipy.stats.mannwhitneyu docs: U1 = 17.0, pvalue = 0.1111111111111111 (exact, two-sided).
     const result = mannWhitney([19, 22, 16, 29, 24], [20, 11, 17, 12]);
     expect(result).toMatchObject({ u: 17, method: 'exact' });

@@ -9,7 +9,15 @@ function collector() {
 
 describe('humanLogLine', () => {
   it('prints level, drone and message, and the bindings worth reading', () => {
-    const line = JSON.stringify({ level: 50, time: 1, pid: 7, rollout: 'r-1', drone: 'drone-7', kind: 'unreachable', msg: 'rollback failed: timeout' });
+    const line = JSON.stringify({
+      level: 50,
+      time: 1,
+      pid: 7,
+      rollout: 'r-1',
+      drone: 'drone-7',
+      kind: 'unreachable',
+      msg: 'rollback failed: timeout',
+    });
     expect(humanLogLine(`${line}\n`)).toBe('error: drone-7: rollback failed: timeout\n');
     const staged = JSON.stringify({ level: 40, drone: 'drone-3', stage: 'pushing', msg: 'HTTP 500' });
     expect(humanLogLine(staged)).toBe('warn: drone-3: HTTP 500 (stage: pushing)\n');
@@ -20,7 +28,9 @@ describe('humanLogLine', () => {
     expect(humanLogLine(JSON.stringify({ level: 50, err, msg: 'writing the rollout state failed' }))).toBe(
       'error: writing the rollout state failed: ENOSPC: no space left on device\n',
     );
-    expect(humanLogLine(JSON.stringify({ level: 50, err, msg: 'failed: ENOSPC: no space left on device' }))).toBe('error: failed: ENOSPC: no space left on device\n');
+    expect(humanLogLine(JSON.stringify({ level: 50, err, msg: 'failed: ENOSPC: no space left on device' }))).toBe(
+      'error: failed: ENOSPC: no space left on device\n',
+    );
   });
 
   it('passes a line that is not JSON through', () => {

@@ -64,14 +64,22 @@ describe('the command line', () => {
     vi.stubEnv('ROLLOUT_STATE_DIR', '/srv/rollout-state');
     await run('history');
     await run('status', '--state-dir', '/flag/wins');
-    expect(calls.map((call) => call.options['stateDir'])).toEqual([join(process.cwd(), 'here'), '/srv/rollout-state', '/flag/wins']);
+    expect(calls.map((call) => call.options['stateDir'])).toEqual([
+      join(process.cwd(), 'here'),
+      '/srv/rollout-state',
+      '/flag/wins',
+    ]);
   });
 
   it('reads history --prune as an age with days or a count, and refuses anything else', async () => {
     await run('history', '--prune', '30d');
     await run('history', '--prune', '50');
     await run('history');
-    expect(calls.map((call) => call.options['prune'])).toEqual([{ kind: 'age', ms: 30 * 86_400_000 }, { kind: 'count', keep: 50 }, undefined]);
+    expect(calls.map((call) => call.options['prune'])).toEqual([
+      { kind: 'age', ms: 30 * 86_400_000 },
+      { kind: 'count', keep: 50 },
+      undefined,
+    ]);
     expect(await run('history', '--prune', '30days')).toBe(2);
     expect(calls).toHaveLength(3);
   });

@@ -6,7 +6,12 @@ import { sampleRecord, START } from '../store/conformance.js';
 const DAY = 86_400_000;
 
 function ended(id: string, daysAgo: number): RolloutRecord {
-  return { ...sampleRecord(id, START - daysAgo * DAY - 60_000), result: 'promoted', ended: START - daysAgo * DAY, stage: 'ended' };
+  return {
+    ...sampleRecord(id, START - daysAgo * DAY - 60_000),
+    result: 'promoted',
+    ended: START - daysAgo * DAY,
+    stage: 'ended',
+  };
 }
 
 describe('parsePruneRule', () => {
@@ -35,7 +40,12 @@ describe('selectPrunable', () => {
 
   it('by count: keeps the newest ended ones by end time; running and gone ones neither go nor count', () => {
     expect(selectPrunable(records, { kind: 'count', keep: 2 }, START).map((r) => r.id)).toEqual(['d31', 'd40']);
-    expect(selectPrunable(records, { kind: 'count', keep: 0 }, START).map((r) => r.id)).toEqual(['d1', 'd10', 'd31', 'd40']);
+    expect(selectPrunable(records, { kind: 'count', keep: 0 }, START).map((r) => r.id)).toEqual([
+      'd1',
+      'd10',
+      'd31',
+      'd40',
+    ]);
     expect(selectPrunable(records, { kind: 'count', keep: 4 }, START)).toEqual([]);
   });
 });

@@ -38,7 +38,9 @@ describe('resolveStateDir', () => {
   it('puts --state-dir before $ROLLOUT_STATE_DIR before discovery, relative to the cwd', async () => {
     await mkdir(join(root, '.rollout'));
     expect(resolveStateDir({ cwd: deep, env: '/srv/state' })).toBe('/srv/state');
-    expect(resolveStateDir({ cwd: deep, env: 'env-state', flag: '../flag-state' })).toBe(join(root, 'a', 'b', 'flag-state'));
+    expect(resolveStateDir({ cwd: deep, env: 'env-state', flag: '../flag-state' })).toBe(
+      join(root, 'a', 'b', 'flag-state'),
+    );
     expect(resolveStateDir({ cwd: deep, env: '' })).toBe(join(root, '.rollout'));
   });
 });

@@ -10,11 +10,16 @@ describe('parseStoreUrl', () => {
 
   it('reads one or many etcd endpoints', () => {
     expect(parseStoreUrl('etcd://127.0.0.1:2379')).toEqual({ kind: 'etcd', endpoints: ['127.0.0.1:2379'] });
-    expect(parseStoreUrl('etcd://etcd-1:2379,etcd-2:2379, etcd-3:2379')).toEqual({ kind: 'etcd', endpoints: ['etcd-1:2379', 'etcd-2:2379', 'etcd-3:2379'] });
+    expect(parseStoreUrl('etcd://etcd-1:2379,etcd-2:2379, etcd-3:2379')).toEqual({
+      kind: 'etcd',
+      endpoints: ['etcd-1:2379', 'etcd-2:2379', 'etcd-3:2379'],
+    });
   });
 
   it('refuses anything else, saying what it expects', () => {
-    expect(() => parseStoreUrl('redis://x:1')).toThrow(expect.objectContaining({ code: 'E_USAGE', message: expect.stringMatching(/expected etcd:\/\/host:port/) }));
+    expect(() => parseStoreUrl('redis://x:1')).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', message: expect.stringMatching(/expected etcd:\/\/host:port/) }),
+    );
     expect(() => parseStoreUrl('etcd://nohost')).toThrow(/"nohost" is not host:port/);
     expect(() => parseStoreUrl('etcd://')).toThrow(/expected etcd/);
   });

@@ -23,10 +23,19 @@ function startAgent(args: readonly string[]): Promise<AgentProcess> {
   return startAgentProcess(['--id', 'd1', '--log-level', 'warn', ...args], { env: NO_TOKEN_ENV });
 }
 
-async function send(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+async function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -56,7 +65,12 @@ describe('rollout agent: safety at start', () => {
     const health = await send(agent.url, 'GET', '/v1/health');
 
     const { host } = new URL(agent.url);
-    expect(agent.stderr().split('\n').filter((line) => line.startsWith('warning: '))).toEqual([expect.stringContaining(`anyone who can reach ${host}`)]);
+    expect(
+      agent
+        .stderr()
+        .split('\n')
+        .filter((line) => line.startsWith('warning: ')),
+    ).toEqual([expect.stringContaining(`anyone who can reach ${host}`)]);
     expect(health.body).toMatchObject({ id: 'd1', auth: 'none' });
   });
 
@@ -86,7 +100,9 @@ describe('rollout agent: safety at start', () => {
     await writeFile(join(dir.path, 'file'), 'not a dir');
 
     const text = await runCli(['agent', '--id', 'd1', '--port', '0', '--dir', dirOf(dir.path)], { env: NO_TOKEN_ENV });
-    const json = await runCli(['agent', '--id', 'd1', '--port', '0', '--dir', dirOf(dir.path), '--output', 'json'], { env: NO_TOKEN_ENV });
+    const json = await runCli(['agent', '--id', 'd1', '--port', '0', '--dir', dirOf(dir.path), '--output', 'json'], {
+      env: NO_TOKEN_ENV,
+    });
 
     expect(text.code).toBe(2);
     expect(text.stderr.trim().split('\n')).toEqual([expect.stringContaining('--dir')]);
@@ -101,12 +117,16 @@ describe('rollout agent: safety at start', () => {
     const asRoot = process.getuid?.() === 0;
     await chmod(dir.path, 0o755);
     await chmod(configs, 0o555);
-    const child = spawn(process.execPath, [BIN, 'agent', '--id', 'd1', '--port', '0', '--output', 'json', '--dir', configs], {
-      cwd: ROOT,
-      env: NO_TOKEN_ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'agent', '--id', 'd1', '--port', '0', '--output', 'json', '--dir', configs],
+      {
+        cwd: ROOT,
+        env: NO_TOKEN_ENV,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
+      },
+    );
     children.track({ child });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -124,8 +144,12 @@ describe('rollout agent: killed mid-write', () => {
   /** Pushes an 800 KB config and SIGKILLs the agent the moment its temp file for the config appears. */
   async function killMidWrite(agent: AgentProcess, content: string, fence: number): Promise<void> {
     const watcher = watch(dir.path);
-    const tempAppeared = new Promise<void>((done) => watcher.on('change', (_, name) => String(name).startsWith('.tmp-') && done()));
-    const push = send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, `r-${fence}`, fence)).catch(() => undefined);
+    const tempAppeared = new Promise<void>((done) =>
+      watcher.on('change', (_, name) => String(name).startsWith('.tmp-') && done()),
+    );
+    const push = send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, `r-${fence}`, fence)).catch(
+      () => undefined,
+    );
     await Promise.race([tempAppeared, push]);
     agent.child.kill('SIGKILL');
     watcher.close();
@@ -143,13 +167,23 @@ describe('rollout agent: killed mid-write', () => {
     const agent = children.track(await startAgent(['--dir', dir.path]));
 
     expect(await tempFiles(dir.path)).toEqual([]);
-    const meta = JSON.parse(await readFile(join(dir.path, '.agent', 'meta', FILE), 'utf8')) as { current: { sha256: string } | null; previous: { sha256: string } | null; pending: unknown };
+    const meta = JSON.parse(await readFile(join(dir.path, '.agent', 'meta', FILE), 'utf8')) as {
+      current: { sha256: string } | null;
+      previous: { sha256: string } | null;
+      pending: unknown;
+    };
     const kept = new Set([meta.current?.sha256, meta.previous?.sha256]);
     for (const blob of await readdir(join(dir.path, '.agent', 'blobs'))) expect(kept, blob).toContain(blob);
     const before = await readFile(join(dir.path, FILE), 'utf8');
-    expect((await send(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({ [FILE]: { sha256: sha256(before), lock: 'free' } });
-    expect(await send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody('small = 1\n', 'r-final', 10))).toMatchObject({ status: 200 });
-    expect(await send(agent.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-final', fence: 10 })).toMatchObject({ status: 200, body: { sha256: sha256(before), restored: true } });
+    expect((await send(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({
+      [FILE]: { sha256: sha256(before), lock: 'free' },
+    });
+    expect(await send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody('small = 1\n', 'r-final', 10))).toMatchObject({
+      status: 200,
+    });
+    expect(
+      await send(agent.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-final', fence: 10 }),
+    ).toMatchObject({ status: 200, body: { sha256: sha256(before), restored: true } });
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(before);
   });
 });

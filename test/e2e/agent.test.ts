@@ -18,17 +18,38 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-async function send(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; text: string }> {
+async function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; text: string }> {
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, text: await response.text() };
 }
 
-function push(url: string, content: string, version: string, fence: number, token?: string): Promise<{ status: number; text: string }> {
-  return send(url, 'PUT', `/v1/configs/${FILE}`, { rollout: 'r-e2e', version, sha256: sha256(content), fence, content }, token);
+function push(
+  url: string,
+  content: string,
+  version: string,
+  fence: number,
+  token?: string,
+): Promise<{ status: number; text: string }> {
+  return send(
+    url,
+    'PUT',
+    `/v1/configs/${FILE}`,
+    { rollout: 'r-e2e', version, sha256: sha256(content), fence, content },
+    token,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -51,7 +72,14 @@ describe('rollout agent as a real process', () => {
     const lockFile = join(dir.path, '.agent', 'locks', FILE);
     await mkdir(join(dir.path, '.agent', 'locks'), { recursive: true });
     const longAgo = Date.now() - HOUR;
-    const planted = { file: FILE, owner: { pid: DEAD_PID, host: hostname(), rollout: 'crashed-rollout' }, fence: 9, acquired: longAgo, heartbeat: longAgo, token: 'planted' };
+    const planted = {
+      file: FILE,
+      owner: { pid: DEAD_PID, host: hostname(), rollout: 'crashed-rollout' },
+      fence: 9,
+      acquired: longAgo,
+      heartbeat: longAgo,
+      token: 'planted',
+    };
     await writeFile(lockFile, JSON.stringify(planted));
 
     const first = await startAgent();
@@ -59,7 +87,11 @@ describe('rollout agent as a real process', () => {
     expect(await exists(lockFile)).toBe(false);
     expect(first.stderr()).toContain(`reclaimed stale local lock on ${FILE} (owner_dead)`);
     const before = await health(first.url);
-    expect(before).toMatchObject({ id: 'd1', state: 'active', configs: { [FILE]: { sha256: sha256(OLD), lock: 'free', fence: 0 } } });
+    expect(before).toMatchObject({
+      id: 'd1',
+      state: 'active',
+      configs: { [FILE]: { sha256: sha256(OLD), lock: 'free', fence: 0 } },
+    });
 
     const accepted = await push(first.url, V43, 'v43', 1);
     expect(accepted.status, accepted.text).toBe(200);
@@ -74,7 +106,12 @@ describe('rollout agent as a real process', () => {
     expect(await first.stop()).toBe(0);
 
     const second = await startAgent();
-    expect(await health(second.url)).toEqual({ id: 'd1', state: 'paused', configs: { [FILE]: { version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 } }, auth: 'none' });
+    expect(await health(second.url)).toEqual({
+      id: 'd1',
+      state: 'paused',
+      configs: { [FILE]: { version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 } },
+      auth: 'none',
+    });
     expect(JSON.parse((await send(second.url, 'GET', '/v1/locks')).text)).toEqual({ locks: [], fences: { [FILE]: 5 } });
 
     const stale = await push(second.url, V43, 'v43', 4);
@@ -82,14 +119,30 @@ describe('rollout agent as a real process', () => {
     const body = JSON.parse(stale.text) as Record<string, unknown>;
     // The contract's four members first, in its order; the refused fence is this agent's extension.
     expect(Object.keys(body).slice(0, 4)).toEqual(['error', 'file', 'highestFence', 'message']);
-    expect(body).toEqual({ error: 'stale_fence', file: FILE, highestFence: 5, message: expect.stringContaining('stale fence 4'), fence: 4 });
-    const staleRollback = await send(second.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-e2e', fence: 4 });
+    expect(body).toEqual({
+      error: 'stale_fence',
+      file: FILE,
+      highestFence: 5,
+      message: expect.stringContaining('stale fence 4'),
+      fence: 4,
+    });
+    const staleRollback = await send(second.url, 'POST', `/v1/configs/${FILE}/rollback`, {
+      rollout: 'r-e2e',
+      fence: 4,
+    });
     expect(staleRollback.status).toBe(409);
     expect(JSON.parse(staleRollback.text)).toMatchObject({ error: 'stale_fence', highestFence: 5 });
 
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(V44);
-    expect((await health(second.url)).configs[FILE]).toEqual({ version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 });
-    expect(JSON.parse((await send(second.url, 'POST', '/v1/resume', { rollout: 'r-e2e' })).text)).toEqual({ state: 'active' });
+    expect((await health(second.url)).configs[FILE]).toEqual({
+      version: 'v44',
+      sha256: sha256(V44),
+      lock: 'free',
+      fence: 5,
+    });
+    expect(JSON.parse((await send(second.url, 'POST', '/v1/resume', { rollout: 'r-e2e' })).text)).toEqual({
+      state: 'active',
+    });
     expect(await second.stop()).toBe(0);
   });
 

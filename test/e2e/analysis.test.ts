@@ -25,7 +25,10 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
     await state.remove();
   });
 
-  async function spec(name: string, options: { shift: number; metric: string; interval?: string; minSamples?: number; waves?: string }): Promise<string> {
+  async function spec(
+    name: string,
+    options: { shift: number; metric: string; interval?: string; minSamples?: number; waves?: string },
+  ): Promise<string> {
     const config = join(state.path, `${name}.conf`);
     await writeFile(config, configShifting(options.shift));
     const path = join(state.path, `${name}.yaml`);
@@ -46,7 +49,14 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
   const comparison = '{ name: trajectory_error, direction: increase, allowed_increase: 10% }';
 
   it('a 40% shift in trajectory_error is caught by the Mann-Whitney comparison and rolled back', async () => {
-    const run = await runCli(['run', await spec('shifted', { shift: 0.4, metric: comparison }), '--output', 'json', '--state-dir', state.path]);
+    const run = await runCli([
+      'run',
+      await spec('shifted', { shift: 0.4, metric: comparison }),
+      '--output',
+      'json',
+      '--state-dir',
+      state.path,
+    ]);
     expect(run.code, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as { result: string; reason: string };
     expect(report.result).toBe('rolled_back');
@@ -54,7 +64,14 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
   });
 
   it('the same comparison promotes an unchanged config (noise alone does not fail it)', async () => {
-    const run = await runCli(['run', await spec('noise', { shift: 0, metric: comparison }), '--output', 'json', '--state-dir', state.path]);
+    const run = await runCli([
+      'run',
+      await spec('noise', { shift: 0, metric: comparison }),
+      '--output',
+      'json',
+      '--state-dir',
+      state.path,
+    ]);
     expect(run.code, run.stderr).toBe(0);
   });
 
@@ -66,7 +83,10 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
 
     const same = await runCli(['replay', id, '--output', 'json', '--state-dir', state.path]);
     expect(same.code, same.stderr).toBe(0);
-    const replayed = JSON.parse(same.stdout) as { intervals: { recorded: string; replayed: string }[]; rollbackAt: unknown };
+    const replayed = JSON.parse(same.stdout) as {
+      intervals: { recorded: string; replayed: string }[];
+      rollbackAt: unknown;
+    };
     expect(replayed.intervals.length).toBeGreaterThanOrEqual(2);
     for (const interval of replayed.intervals) expect(interval.replayed).toBe(interval.recorded);
     expect(replayed.rollbackAt).toMatchObject({ step: 'canary' });
@@ -90,7 +110,13 @@ describe('canary analysis through the real CLI: the statistical judge, plan warn
     expect(plan.code, plan.stderr).toBe(0);
     const result = JSON.parse(plan.stdout) as { samplesPerSecond: number; warnings: string[] };
     expect(result.samplesPerSecond).toBeGreaterThan(3);
-    expect(result.warnings.some((w) => /canary: about \d+ canary samples per interval .* cannot reach analysis\.min_samples 20/.test(w))).toBe(true);
-    expect(result.warnings).toContain('waves[0] (percent 20) adds no drone: earlier steps already cover 20% of 12 targeted drones');
+    expect(
+      result.warnings.some((w) =>
+        /canary: about \d+ canary samples per interval .* cannot reach analysis\.min_samples 20/.test(w),
+      ),
+    ).toBe(true);
+    expect(result.warnings).toContain(
+      'waves[0] (percent 20) adds no drone: earlier steps already cover 20% of 12 targeted drones',
+    );
   });
 });

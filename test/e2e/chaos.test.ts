@@ -77,21 +77,62 @@ const midAnalysis: KillPoint = {
 };
 
 const CASES: readonly ChaosCase[] = [
-  { point: startedLogged, holds: [{ drone: 'drone-1', kind: 'pause', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid pause (7th pause, 8th in flight)', pausing, 'pause', 7), holds: [{ drone: 'drone-8', kind: 'pause', when: 'before' }], spec: { concurrency: 2 }, rollback: true, expected: 'unchanged' },
-  { point: inStage('mid pause (5th pause, 6th in flight, 7th-8th not sent)', pausing, 'pause', 5), holds: [{ drone: 'drone-6', kind: 'pause', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid pause (3rd pause, 4th paused unanswered)', pausing, 'pause', 3), holds: [{ drone: 'drone-4', kind: 'pause', when: 'after' }], spec: { concurrency: 1 }, rollback: true, expected: 'unchanged' },
-  { point: logged('after lock.acquired (1st push in flight)', 'lock.acquired'), holds: [{ drone: 'drone-1', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
+  {
+    point: startedLogged,
+    holds: [{ drone: 'drone-1', kind: 'pause', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid pause (7th pause, 8th in flight)', pausing, 'pause', 7),
+    holds: [{ drone: 'drone-8', kind: 'pause', when: 'before' }],
+    spec: { concurrency: 2 },
+    rollback: true,
+    expected: 'unchanged',
+  },
+  {
+    point: inStage('mid pause (5th pause, 6th in flight, 7th-8th not sent)', pausing, 'pause', 5),
+    holds: [{ drone: 'drone-6', kind: 'pause', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid pause (3rd pause, 4th paused unanswered)', pausing, 'pause', 3),
+    holds: [{ drone: 'drone-4', kind: 'pause', when: 'after' }],
+    spec: { concurrency: 1 },
+    rollback: true,
+    expected: 'unchanged',
+  },
+  {
+    point: logged('after lock.acquired (1st push in flight)', 'lock.acquired'),
+    holds: [{ drone: 'drone-1', kind: 'push', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
   {
     // Killed once drone-1 has taken the push, while its answer is held: the process never hears it landed.
-    point: { label: 'after lock.acquired (1st push landed unanswered)', reached: ({ answered }) => answered('push', 'drone-1') > 0 },
+    point: {
+      label: 'after lock.acquired (1st push landed unanswered)',
+      reached: ({ answered }) => answered('push', 'drone-1') > 0,
+    },
     holds: [{ drone: 'drone-1', kind: 'push', when: 'after' }],
     spec: { concurrency: 1 },
     rollback: true,
     expected: 'rolled_back',
   },
-  { point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1), holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1), holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, rollback: true, expected: 'rolled_back' },
+  {
+    point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1),
+    holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid canary push (1st push, 2nd in flight, 3rd not sent)', canaryPush, 'push', 1),
+    holds: [{ drone: 'drone-2', kind: 'push', when: 'before' }],
+    spec: { concurrency: 1 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
   {
     point: inStage('mid canary push (1st push, 2nd in flight until after the resume)', canaryPush, 'push', 1),
     holds: [{ drone: 'drone-2', kind: 'push', when: 'before', ms: 4_000 }],
@@ -100,26 +141,98 @@ const CASES: readonly ChaosCase[] = [
     rollback: true,
     expected: 'rolled_back',
   },
-  { point: inStage('mid canary push (2nd push, 1st landed unanswered)', canaryPush, 'push', 2), holds: [{ drone: 'drone-1', kind: 'push', when: 'after' }], spec: { concurrency: 2 }, rollback: true, expected: 'rolled_back' },
-  { point: inStage('mid canary push (2nd push, 3rd landed unanswered)', canaryPush, 'push', 2), holds: [{ drone: 'drone-3', kind: 'push', when: 'after' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid bake (1st verdict of 2)', canaryBake, 'verdict', 1), spec: { concurrency: 2, bake: '1s' }, expected: 'promoted' },
-  { point: inStage('mid bake (1st verdict of 2)', canaryBake, 'verdict', 1), spec: { concurrency: 2, bake: '1s' }, rollback: true, expected: 'rolled_back' },
-  { point: midAnalysis, holds: [{ drone: 'drone-1', kind: 'telemetry', when: 'before', times: 10 }], spec: { concurrency: 2, bake: '1s' }, expected: 'promoted' },
-  { point: inStage('mid bake of a bad config (1st failed verdict)', canaryBake, 'verdict', 1), spec: { ...BAD, concurrency: 2 }, expected: 'rolled_back' },
-  { point: inStage('mid bake of a bad config (1st failed verdict)', canaryBake, 'verdict', 1), spec: { ...BAD, concurrency: 2 }, rollback: true, expected: 'rolled_back' },
-  { point: inStage('mid wave (1st push, 2nd in flight)', wave1Push, 'push', 1), holds: [{ drone: 'drone-5', kind: 'push', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('mid wave (4th push, 1st landed unanswered)', wave1Push, 'push', 4), holds: [{ drone: 'drone-4', kind: 'push', when: 'after' }], spec: { concurrency: 2 }, rollback: true, expected: 'rolled_back' },
+  {
+    point: inStage('mid canary push (2nd push, 1st landed unanswered)', canaryPush, 'push', 2),
+    holds: [{ drone: 'drone-1', kind: 'push', when: 'after' }],
+    spec: { concurrency: 2 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
+  {
+    point: inStage('mid canary push (2nd push, 3rd landed unanswered)', canaryPush, 'push', 2),
+    holds: [{ drone: 'drone-3', kind: 'push', when: 'after' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid bake (1st verdict of 2)', canaryBake, 'verdict', 1),
+    spec: { concurrency: 2, bake: '1s' },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid bake (1st verdict of 2)', canaryBake, 'verdict', 1),
+    spec: { concurrency: 2, bake: '1s' },
+    rollback: true,
+    expected: 'rolled_back',
+  },
+  {
+    point: midAnalysis,
+    holds: [{ drone: 'drone-1', kind: 'telemetry', when: 'before', times: 10 }],
+    spec: { concurrency: 2, bake: '1s' },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid bake of a bad config (1st failed verdict)', canaryBake, 'verdict', 1),
+    spec: { ...BAD, concurrency: 2 },
+    expected: 'rolled_back',
+  },
+  {
+    point: inStage('mid bake of a bad config (1st failed verdict)', canaryBake, 'verdict', 1),
+    spec: { ...BAD, concurrency: 2 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
+  {
+    point: inStage('mid wave (1st push, 2nd in flight)', wave1Push, 'push', 1),
+    holds: [{ drone: 'drone-5', kind: 'push', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('mid wave (4th push, 1st landed unanswered)', wave1Push, 'push', 4),
+    holds: [{ drone: 'drone-4', kind: 'push', when: 'after' }],
+    spec: { concurrency: 2 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
   {
     point: inStage('mid second wave (1st push, 2nd in flight)', wave2Push, 'push', 1),
     holds: [{ drone: 'drone-6', kind: 'push', when: 'before' }],
     spec: { concurrency: 1, waves: '[{ percent: 50, bake: 0s }, { percent: 100, bake: 0s }]' },
     expected: 'promoted',
   },
-  { point: inStage('mid rollback (1st rollback, 2nd in flight)', rollingBack, 'rollback', 1), holds: [{ drone: 'drone-2', kind: 'rollback', when: 'before' }], spec: { ...BAD, concurrency: 1 }, expected: 'rolled_back' },
-  { point: inStage('mid rollback (2nd rollback, 1st done unanswered)', rollingBack, 'rollback', 2), holds: [{ drone: 'drone-1', kind: 'rollback', when: 'after' }], spec: { ...BAD, concurrency: 2 }, rollback: true, expected: 'rolled_back' },
-  { point: inStage('resuming a promoted fleet (2nd resume, 3rd in flight)', resuming, 'resume', 2), holds: [{ drone: 'drone-3', kind: 'resume', when: 'before' }], spec: { concurrency: 1 }, expected: 'promoted' },
-  { point: inStage('resuming a promoted fleet (7th resume, 8th unanswered)', resuming, 'resume', 7), holds: [{ drone: 'drone-8', kind: 'resume', when: 'after' }], spec: { concurrency: 2 }, rollback: true, expected: 'promoted' },
-  { point: inStage('resuming a rolled-back fleet (1st resume)', resuming, 'resume', 1), holds: [{ drone: 'drone-4', kind: 'resume', when: 'before' }], spec: { ...BAD, concurrency: 2 }, expected: 'rolled_back' },
+  {
+    point: inStage('mid rollback (1st rollback, 2nd in flight)', rollingBack, 'rollback', 1),
+    holds: [{ drone: 'drone-2', kind: 'rollback', when: 'before' }],
+    spec: { ...BAD, concurrency: 1 },
+    expected: 'rolled_back',
+  },
+  {
+    point: inStage('mid rollback (2nd rollback, 1st done unanswered)', rollingBack, 'rollback', 2),
+    holds: [{ drone: 'drone-1', kind: 'rollback', when: 'after' }],
+    spec: { ...BAD, concurrency: 2 },
+    rollback: true,
+    expected: 'rolled_back',
+  },
+  {
+    point: inStage('resuming a promoted fleet (2nd resume, 3rd in flight)', resuming, 'resume', 2),
+    holds: [{ drone: 'drone-3', kind: 'resume', when: 'before' }],
+    spec: { concurrency: 1 },
+    expected: 'promoted',
+  },
+  {
+    point: inStage('resuming a promoted fleet (7th resume, 8th unanswered)', resuming, 'resume', 7),
+    holds: [{ drone: 'drone-8', kind: 'resume', when: 'after' }],
+    spec: { concurrency: 2 },
+    rollback: true,
+    expected: 'promoted',
+  },
+  {
+    point: inStage('resuming a rolled-back fleet (1st resume)', resuming, 'resume', 1),
+    holds: [{ drone: 'drone-4', kind: 'resume', when: 'before' }],
+    spec: { ...BAD, concurrency: 2 },
+    expected: 'rolled_back',
+  },
   {
     point: startedLogged,
     resumeKilledAt: inStage('its resume mid pause (1st pause)', pausing, 'pause', 1),
@@ -189,7 +302,15 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
     return path;
   }
 
-  const resumeArgs = (id: string, rollback: boolean) => ['resume', id, '--output', 'json', ...(rollback ? ['--rollback'] : []), '--state-dir', state.path];
+  const resumeArgs = (id: string, rollback: boolean) => [
+    'resume',
+    id,
+    '--output',
+    'json',
+    ...(rollback ? ['--rollback'] : []),
+    '--state-dir',
+    state.path,
+  ];
 
   CASES.forEach((c, index) => {
     const label = `${c.point.label}${c.resumeKilledAt ? `, then ${c.resumeKilledAt.label}` : ''}`;
@@ -199,7 +320,12 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
       const via = (proxy = await startHoldingProxy(fleet.url, c.holds ?? []));
       const spec = await writeSpec(`chaos-${index + 1}`, fleet, via, c.spec);
 
-      const killed = await killAt(children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])), state.path, c.point, { proxy: via });
+      const killed = await killAt(
+        children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])),
+        state.path,
+        c.point,
+        { proxy: via },
+      );
       const killedAfter = Date.now() - began;
       const { id } = killed;
       if (!c.lateLanding) await via.idle();
@@ -209,7 +335,11 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
         await via.idle();
       }
       const resumeStart = Date.now();
-      const resumed = await within(children.track(startCli(resumeArgs(id, c.rollback ?? false))).done, 20_000, `rollout resume ${id}`);
+      const resumed = await within(
+        children.track(startCli(resumeArgs(id, c.rollback ?? false))).done,
+        20_000,
+        `rollout resume ${id}`,
+      );
       const resumedIn = Date.now() - resumeStart;
       const exitCode = EXIT_CODES[c.expected];
       expect(resumed.code, resumed.stderr).toBe(exitCode);
@@ -218,15 +348,23 @@ describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves
 
       // Requests the killed processes sent and the proxy still holds land now, before the fleet is checked.
       await via.idle();
-      const [drones, locks, audit] = await Promise.all([fleetHealth(fleet, DRONES), lockTable(state.path), readAudit(state.path, id)]);
+      const [drones, locks, audit] = await Promise.all([
+        fleetHealth(fleet, DRONES),
+        lockTable(state.path),
+        readAudit(state.path, id),
+      ]);
       const version = c.expected === 'promoted' ? report.config.version : OLD_VERSION;
       expect(report.config.version).not.toBe(OLD_VERSION);
-      expect(Object.fromEntries(Object.entries(drones).map(([drone, h]) => [drone, `${h.state} ${h.configs[FILE]?.version}`]))).toEqual(
-        Object.fromEntries(Object.keys(drones).map((drone) => [drone, `active ${version}`])),
-      );
+      expect(
+        Object.fromEntries(
+          Object.entries(drones).map(([drone, h]) => [drone, `${h.state} ${h.configs[FILE]?.version}`]),
+        ),
+      ).toEqual(Object.fromEntries(Object.keys(drones).map((drone) => [drone, `active ${version}`])));
       expect(Object.keys(drones)).toHaveLength(DRONES);
       expect(locks).toEqual([]);
-      const versions = Object.fromEntries(Object.entries(drones).map(([drone, h]) => [drone, h.configs[FILE]?.version]));
+      const versions = Object.fromEntries(
+        Object.entries(drones).map(([drone, h]) => [drone, h.configs[FILE]?.version]),
+      );
       expect(auditProblems(audit, c.expected, versions, report.config.version)).toEqual([]);
 
       console.log(

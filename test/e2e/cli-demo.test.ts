@@ -33,10 +33,14 @@ describe('the demo (npm start)', () => {
     await elsewhere?.remove();
   });
 
-  it("keeps to its own state dir and the embedded store, whatever $ROLLOUT_STORE and $ROLLOUT_STATE_DIR say", async () => {
+  it('keeps to its own state dir and the embedded store, whatever $ROLLOUT_STORE and $ROLLOUT_STATE_DIR say', async () => {
     elsewhere = await tempDir('demo-elsewhere-');
     // An etcd nobody listens on: a demo that used it would fail instead of reaching its scenario's end.
-    const demo = await within(runDemo('hot', { ROLLOUT_STORE: 'etcd://127.0.0.1:1', ROLLOUT_STATE_DIR: elsewhere.path }), 60_000, 'npm start -- hot');
+    const demo = await within(
+      runDemo('hot', { ROLLOUT_STORE: 'etcd://127.0.0.1:1', ROLLOUT_STATE_DIR: elsewhere.path }),
+      60_000,
+      'npm start -- hot',
+    );
     expect(demo.code, demo.stderr).toBe(4);
     id = /^rollout (\S+):/m.exec(demo.stdout)?.[1] ?? '';
     expect(id).toMatch(/^aim-sensitivity-hot-/);

@@ -17,7 +17,11 @@ describe('the rollout binary', () => {
     const schema = await runCli(['schema']);
     expect(schema.code).toBe(0);
     expect(JSON.parse(schema.stdout)).toHaveProperty('properties');
-    for (const args of [['schema', '--state-dir', '/tmp/x'], ['fleet', 'sim', '--store', 'etcd://127.0.0.1:1'], ['agent', '--id', 'd', '--dir', '/tmp/x', '--state-dir', '/tmp/y']]) {
+    for (const args of [
+      ['schema', '--state-dir', '/tmp/x'],
+      ['fleet', 'sim', '--store', 'etcd://127.0.0.1:1'],
+      ['agent', '--id', 'd', '--dir', '/tmp/x', '--state-dir', '/tmp/y'],
+    ]) {
       const refused = await runCli(args);
       expect(refused.code, args.join(' ')).toBe(2);
       expect(refused.stderr).toMatch(/unknown option '--(state-dir|store)'/);
@@ -30,10 +34,15 @@ describe('the rollout binary', () => {
     const port = String((taken.address() as { port: number }).port);
     const dir = await mkdtemp(join(tmpdir(), 'rollout-port-'));
     try {
-      for (const args of [['agent', '--id', 'drone-1', '--dir', dir, '--port', port], ['fleet', 'sim', '--drones', '2', '--port', port]]) {
+      for (const args of [
+        ['agent', '--id', 'drone-1', '--dir', dir, '--port', port],
+        ['fleet', 'sim', '--drones', '2', '--port', port],
+      ]) {
         const refused = await runCli(args);
         expect(refused.code, args.join(' ')).toBe(2);
-        expect(refused.stderr).toContain(`port ${port} on 127.0.0.1 is already in use; pick another port, or 0 for a free one`);
+        expect(refused.stderr).toContain(
+          `port ${port} on 127.0.0.1 is already in use; pick another port, or 0 for a free one`,
+        );
         expect(refused.stderr).not.toMatch(/\n\s+at /);
       }
     } finally {

@@ -15,7 +15,12 @@ const DAY = 86_400_000;
 const NOW = Date.now();
 
 function endedDaysAgo(id: string, days: number): RolloutRecord {
-  return { ...sampleRecord(id, NOW - days * DAY - 60_000), stage: 'ended', result: 'promoted', ended: NOW - days * DAY };
+  return {
+    ...sampleRecord(id, NOW - days * DAY - 60_000),
+    stage: 'ended',
+    result: 'promoted',
+    ended: NOW - days * DAY,
+  };
 }
 
 /** Three ended rollouts, one running (owned by this test's process), one whose process is gone mid-run. */
@@ -94,7 +99,17 @@ describe.skipIf(!etcdAvailable())('rollout history --prune on etcd', () => {
     const store = createEtcdStateStore({ endpoints: [etcd.server.endpoint] });
     try {
       for (const record of RECORDS) await store.createRollout(record);
-      const pruned = await runCli(['history', '--prune', '5d', '--output', 'json', '--store', `etcd://${etcd.server.endpoint}`, '--state-dir', state.path]);
+      const pruned = await runCli([
+        'history',
+        '--prune',
+        '5d',
+        '--output',
+        'json',
+        '--store',
+        `etcd://${etcd.server.endpoint}`,
+        '--state-dir',
+        state.path,
+      ]);
       expect(pruned.code, pruned.stderr).toBe(0);
       expect(JSON.parse(pruned.stdout)).toEqual(['aim-recent', 'aim-old']);
       expect(await ids(store)).toEqual(['aim-gone', 'aim-new', 'aim-running']);

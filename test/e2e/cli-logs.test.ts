@@ -15,7 +15,10 @@ function logLines(stderr: string): string[] {
 async function logFile(stateDir: string): Promise<unknown[]> {
   const [name, ...others] = await readdir(join(stateDir, 'logs'));
   expect(others).toEqual([]);
-  return (await readFile(join(stateDir, 'logs', name ?? ''), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown);
+  return (await readFile(join(stateDir, 'logs', name ?? ''), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as unknown);
 }
 
 /** Fills a file system to its last byte, so the next write to it fails with ENOSPC. */
@@ -51,19 +54,43 @@ describe('logs of rollout run', () => {
 
   it('reach stderr as short human lines with --output text, and the log file stays NDJSON', async () => {
     const spec = await writeSpec(state.path, 'hot-text');
-    const run = await runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path, '--log-level', 'warn']);
+    const run = await runCli([
+      'run',
+      spec,
+      '--inventory',
+      sim.inventory,
+      '--state-dir',
+      state.path,
+      '--log-level',
+      'warn',
+    ]);
     expect(run.code, run.stderr).toBe(4);
     const lines = logLines(run.stderr);
     expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
-    expect(lines).toContainEqual(expect.stringMatching(/^warn: drone-2: lock mismatch: aim_lock_config\.conf HOT \(stage: [^)]+\)$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^warn: drone-2: lock mismatch: aim_lock_config\.conf HOT \(stage: [^)]+\)$/),
+    );
     expect(await logFile(state.path)).toContainEqual(expect.objectContaining({ level: 40, drone: 'drone-2' }));
   });
 
   it('stay pino NDJSON on stderr with --output json', async () => {
     const spec = await writeSpec(state.path, 'hot-json');
-    const run = await runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path, '--log-level', 'warn', '--output', 'json']);
+    const run = await runCli([
+      'run',
+      spec,
+      '--inventory',
+      sim.inventory,
+      '--state-dir',
+      state.path,
+      '--log-level',
+      'warn',
+      '--output',
+      'json',
+    ]);
     expect(parseReport(run)).toMatchObject({ result: 'aborted_hot', hot: ['drone-2'] });
-    const logged = logLines(run.stderr).filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as unknown);
+    const logged = logLines(run.stderr)
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as unknown);
     expect(logged).toContainEqual(expect.objectContaining({ level: 40, drone: 'drone-2' }));
   });
 
@@ -78,9 +105,22 @@ describe('logs of rollout run', () => {
     sim = await startSimProcess(['--drones', '4']);
 
     const spec = await writeSpec(state.path, 'full-disk', { bake: '0s' });
-    const run = await runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path, '--output', 'json']);
+    const run = await runCli([
+      'run',
+      spec,
+      '--inventory',
+      sim.inventory,
+      '--state-dir',
+      state.path,
+      '--output',
+      'json',
+    ]);
     expect(parseReport(run)).toMatchObject({ result: 'promoted', exitCode: 0 });
     const warnings = logLines(run.stderr).filter((line) => line.startsWith('warning: the log file'));
-    expect(warnings).toEqual([expect.stringMatching(/^warning: the log file \S+\.ndjson cannot be written \(ENOSPC: [^)]*\); logging to it stopped$/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^warning: the log file \S+\.ndjson cannot be written \(ENOSPC: [^)]*\); logging to it stopped$/,
+      ),
+    ]);
   });
 });

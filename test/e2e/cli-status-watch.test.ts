@@ -17,7 +17,12 @@ describe('rollout status --watch without a terminal', () => {
     state = await tempDir('rollout-watch-');
     store = createEmbeddedStateStore({ dir: state.path });
     // Owned by this test's process: alive on this host, so the rollout reads as running.
-    await store.createRollout({ ...sampleRecord(ID, Date.now()), owner: currentOwner(), stage: 'canary: baking', heartbeat: Date.now() });
+    await store.createRollout({
+      ...sampleRecord(ID, Date.now()),
+      owner: currentOwner(),
+      stage: 'canary: baking',
+      heartbeat: Date.now(),
+    });
   });
 
   afterEach(async () => {
@@ -27,7 +32,12 @@ describe('rollout status --watch without a terminal', () => {
   });
 
   it('counts one drone as one drone', async () => {
-    await store.createRollout({ ...sampleRecord('aim-one', Date.now()), drones: 1, result: 'promoted', ended: Date.now() });
+    await store.createRollout({
+      ...sampleRecord('aim-one', Date.now()),
+      drones: 1,
+      result: 'promoted',
+      ended: Date.now(),
+    });
     const shown = await within(startCli(['status', 'aim-one', '--state-dir', state.path]).done, 10_000, 'status');
     expect(shown.stdout).toMatch(/; 1 targeted drone$/m);
   });
@@ -44,10 +54,19 @@ describe('rollout status --watch without a terminal', () => {
     }
     expect(blocks()).toBe(1);
 
-    await store.updateRollout(ID, { stage: 'wave-1: pushing', step: { index: 1, name: 'wave-1', total: 3 }, heartbeat: Date.now() });
+    await store.updateRollout(ID, {
+      stage: 'wave-1: pushing',
+      step: { index: 1, name: 'wave-1', total: 3 },
+      heartbeat: Date.now(),
+    });
     await expect.poll(blocks, { timeout: 10_000, interval: 100 }).toBe(2);
 
-    await store.updateRollout(ID, { stage: 'ended', result: 'rolled_back', reason: 'aborted by a test', ended: Date.now() });
+    await store.updateRollout(ID, {
+      stage: 'ended',
+      result: 'rolled_back',
+      reason: 'aborted by a test',
+      ended: Date.now(),
+    });
     const ended = await within(watch.done, 10_000, 'status --watch');
     expect(ended.code).toBe(1);
     expect(blocks()).toBe(3);

@@ -23,13 +23,20 @@ async function droneClockOffset(sim: SimProcess): Promise<number> {
 
 interface Judged {
   readonly step: string;
-  readonly metrics: readonly { readonly metric: string; readonly verdict: string; readonly canarySamples: number; readonly baselineSamples: number }[];
+  readonly metrics: readonly {
+    readonly metric: string;
+    readonly verdict: string;
+    readonly canarySamples: number;
+    readonly baselineSamples: number;
+  }[];
 }
 
 /** The canary's analysis intervals as the audit log recorded them. */
 async function canaryJudgements(stateDir: string, id: string): Promise<Judged[]> {
   const lines = (await readFile(join(stateDir, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n');
-  return lines.map((line) => JSON.parse(line) as { kind: string } & Judged).filter((event) => event.kind === 'judgement' && event.step === 'canary');
+  return lines
+    .map((line) => JSON.parse(line) as { kind: string } & Judged)
+    .filter((event) => event.kind === 'judgement' && event.step === 'canary');
 }
 
 /**
@@ -61,7 +68,7 @@ const SKEWS = [
   { label: 'drone clocks 5 minutes behind', offset: -FIVE_MINUTES },
 ] as const;
 
-describe('canary windows do not depend on the drones\' clocks', () => {
+describe("canary windows do not depend on the drones' clocks", () => {
   let sim: SimProcess | undefined;
   let work: { path: string; remove(): Promise<void> };
   let state: { path: string; remove(): Promise<void> };
@@ -85,7 +92,8 @@ describe('canary windows do not depend on the drones\' clocks', () => {
     // Loopback round trips take milliseconds; ten seconds of slack still tell 0 from ±5 minutes.
     expect(Math.abs((await droneClockOffset(started)) - offset)).toBeLessThan(10_000);
     // Some history first: a window on the wrong clock would take all of it (ahead) or none (behind).
-    if (offset !== 0) await expect.poll(async () => (await samplesHeld(started)) >= 20, { timeout: 20_000, interval: 250 }).toBe(true);
+    if (offset !== 0)
+      await expect.poll(async () => (await samplesHeld(started)) >= 20, { timeout: 20_000, interval: 250 }).toBe(true);
     return started;
   }
 
@@ -93,7 +101,11 @@ describe('canary windows do not depend on the drones\' clocks', () => {
    * Runs a shipped config on a fleet whose clocks are `offset` off, in the shipped aim-sensitivity spec's
    * shape, faster: a canary of 3 baking 3 s, judged every second, then one wave to 100 %.
    */
-  async function runOnSkewedFleet(offset: number, name: string, shipped: string): Promise<{ fleet: SimProcess; run: CliResult }> {
+  async function runOnSkewedFleet(
+    offset: number,
+    name: string,
+    shipped: string,
+  ): Promise<{ fleet: SimProcess; run: CliResult }> {
     const fleet = await startSkewedSim(offset);
     const spec = await writeSpec(work.path, name, { shipped, bake: '3s', interval: '1s', minSamples: 3, retries: 2 });
     return { fleet, run: await runCli(runArgs(spec, fleet, state.path)) };

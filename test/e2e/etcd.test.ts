@@ -7,7 +7,6 @@ import { etcdAvailable } from '../helpers/etcd.js';
 import { useEtcd } from '../helpers/etcd-suite.js';
 import { FILE, fleetHealth, type Health } from '../helpers/fleet.js';
 
-
 interface HistoryRow {
   id: string;
   name: string;
@@ -31,12 +30,25 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   });
 
   /** The CLI as a different engineer's machine would run it: its own state dir, the shared etcd. */
-  const on = (machine: string, ...args: string[]) => [...args, '--store', `etcd://${etcd.server.endpoint}`, '--state-dir', join(work.path, machine)];
+  const on = (machine: string, ...args: string[]) => [
+    ...args,
+    '--store',
+    `etcd://${etcd.server.endpoint}`,
+    '--state-dir',
+    join(work.path, machine),
+  ];
 
-  async function spec(name: string, bake: string, options: { ttl?: string; version?: string; mixed?: 'adopt' } = {}): Promise<string> {
+  async function spec(
+    name: string,
+    bake: string,
+    options: { ttl?: string; version?: string; mixed?: 'adopt' } = {},
+  ): Promise<string> {
     const path = join(work.path, `${name}.yaml`);
     const config = join(work.path, `${name}.conf`);
-    await writeFile(config, `# ${options.version ?? name}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
+    await writeFile(
+      config,
+      `# ${options.version ?? name}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`,
+    );
     await writeFile(
       path,
       [
@@ -55,21 +67,34 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
     const first = startCli(on('laptop', 'run', await spec('from-laptop', '60s'), '--output', 'json'));
     let firstId = '';
     await expect
-      .poll(async () => {
-        const rows = JSON.parse((await runCli(on('ci', 'history', '--output', 'json'))).stdout || '[]') as HistoryRow[];
-        firstId = rows[0]?.id ?? '';
-        return rows[0]?.state ?? '';
-      }, { timeout: 20_000, interval: 200 })
+      .poll(
+        async () => {
+          const rows = JSON.parse(
+            (await runCli(on('ci', 'history', '--output', 'json'))).stdout || '[]',
+          ) as HistoryRow[];
+          firstId = rows[0]?.id ?? '';
+          return rows[0]?.state ?? '';
+        },
+        { timeout: 20_000, interval: 200 },
+      )
       .toMatch(/^canary: baking/);
 
     const second = await runCli(on('ci', 'run', await spec('from-ci', '0s'), '--output', 'json'));
     expect(second.code, second.stderr).toBe(3);
-    const busy = JSON.parse(second.stdout) as { result: string; reason: string; drones: Record<string, { state: string }> };
+    const busy = JSON.parse(second.stdout) as {
+      result: string;
+      reason: string;
+      drones: Record<string, { state: string }>;
+    };
     expect(busy.result).toBe('lock_busy');
     expect(busy.reason).toContain(firstId);
     expect(Object.values(busy.drones).every((d) => d.state === 'unchanged')).toBe(true);
 
-    const locks = JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as { key: string; state: string; owner: { rollout: string } }[];
+    const locks = JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as {
+      key: string;
+      state: string;
+      owner: { rollout: string };
+    }[];
     expect(locks).toMatchObject([{ key: FILE, state: 'held', owner: { rollout: firstId } }]);
 
     expect((await runCli(on('ops', 'abort', firstId, '--reason', 'from ops'))).code).toBe(0);
@@ -88,16 +113,28 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim, 6));
 
   it('a holder frozen past its TTL loses its etcd lease; the next orchestrator takes over with a larger fence; woken, the first changes nothing', async () => {
-    const frozen = startCli(on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json'));
-    await expect.poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v50').length, { timeout: 20_000, interval: 100 }).toBe(2);
+    const frozen = startCli(
+      on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json'),
+    );
+    await expect
+      .poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v50').length, {
+        timeout: 20_000,
+        interval: 100,
+      })
+      .toBe(2);
     const frozenFence = (await fleet())[0]?.configs[FILE]?.fence ?? 0;
     frozen.child.kill('SIGSTOP');
     try {
       // etcd expires the 2 s lease (its minimum) and deletes the lock key by itself.
       await expect
-        .poll(async () => JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as unknown[], { timeout: 15_000, interval: 250 })
+        .poll(async () => JSON.parse((await runCli(on('ops', 'lock', 'ls', '--output', 'json'))).stdout) as unknown[], {
+          timeout: 15_000,
+          interval: 250,
+        })
         .toEqual([]);
-      const takeover = await runCli(on('ci', 'run', await spec('takeover', '0s', { version: 'v51', mixed: 'adopt' }), '--output', 'json'));
+      const takeover = await runCli(
+        on('ci', 'run', await spec('takeover', '0s', { version: 'v51', mixed: 'adopt' }), '--output', 'json'),
+      );
       expect(takeover.code, takeover.stderr).toBe(0);
       const drones = await fleet();
       for (const drone of drones) {
@@ -117,7 +154,12 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
 
   it('etcd restarted mid-bake: the rollout rides through the outage or rolls back safely, never leaves the fleet mixed', async () => {
     const run = startCli(on('laptop', 'run', await spec('outage', '4s', { version: 'v52' }), '--output', 'json'));
-    await expect.poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v52').length, { timeout: 20_000, interval: 100 }).toBe(2);
+    await expect
+      .poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v52').length, {
+        timeout: 20_000,
+        interval: 100,
+      })
+      .toBe(2);
     await etcd.server.stop();
     await sleep(1500);
     await etcd.server.start();

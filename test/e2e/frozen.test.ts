@@ -16,11 +16,15 @@ async function simStats(sim: SimProcess): Promise<SimStats> {
 
 /** Waits until the frozen run's lease has run out, as the lock table sees it: the successor may take it. */
 async function leaseExpired(stateDir: string): Promise<void> {
-  await expect.poll(async () => (await lockTable(stateDir))[0]?.staleReason, { timeout: 20_000, interval: 100 }).toBe('expired');
+  await expect
+    .poll(async () => (await lockTable(stateDir))[0]?.staleReason, { timeout: 20_000, interval: 100 })
+    .toBe('expired');
 }
 
 async function versions(sim: SimProcess): Promise<Record<string, string | undefined>> {
-  return Object.fromEntries(Object.entries(await fleetHealth(sim, DRONES)).map(([id, drone]) => [id, drone.configs[FILE]?.version]));
+  return Object.fromEntries(
+    Object.entries(await fleetHealth(sim, DRONES)).map(([id, drone]) => [id, drone.configs[FILE]?.version]),
+  );
 }
 
 describe('a rollout frozen past its TTL while another rollout takes the lock', () => {
@@ -51,16 +55,29 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
         waves: ['{ percent: 50, bake: 60s }', '{ percent: 100, bake: 0s }'],
       });
       const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
-      await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, { timeout: 15_000, interval: 50 }).toBe(5);
+      await expect
+        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, {
+          timeout: 15_000,
+          interval: 50,
+        })
+        .toBe(5);
       frozen.child.kill('SIGSTOP');
       await leaseExpired(state.path);
 
       // And a second rollout that takes the expired lock with a larger fence, adopts the mixed fleet it finds,
       // and pushes its canary (drones 1 … 3), then bakes
-      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successorSpec = await writeSpec(state.path, 'successor', {
+        canary: 3,
+        bake: '60s',
+        version: 'v44',
+        mixedVersions: 'adopt',
+      });
       const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
       await expect
-        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, { timeout: 15_000, interval: 50 })
+        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, {
+          timeout: 15_000,
+          interval: 50,
+        })
         .toBe(3);
       const before = await simStats(sim);
 
@@ -82,7 +99,9 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       for (const id of ['drone-1', 'drone-2', 'drone-3']) expect(seen[id], id).toBe('v44');
       for (const id of ['drone-4', 'drone-5']) expect(seen[id], id).toBe('v43');
       for (const id of ['drone-6', 'drone-7', 'drone-8', 'drone-9', 'drone-10']) expect(seen[id], id).toBe('v42');
-      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([expect.stringMatching(/^successor-/)]);
+      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([
+        expect.stringMatching(/^successor-/),
+      ]);
 
       // The successor, interrupted, puts its canary back where it found it (v43) and leaves the rest alone
       successor.child.kill('SIGINT');
@@ -103,17 +122,35 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
 
     it('the resumed run, promoted at once, sends nothing to any drone and ends needs_attention naming the holder', async () => {
       // Given a run SIGKILLed at its manual gate, its canary (drones 1 and 2) on v43, its lease still fresh
-      const killedSpec = await writeSpec(state.path, 'killed', { canary: 2, bake: '0s', version: 'v43', waves: ['{ percent: 50, bake: 0s }', '{ percent: 100, bake: 0s }'] });
-      await writeFile(killedSpec, (await readFile(killedSpec, 'utf8')).replace('  bake: 0s', '  bake: 0s\n  approval: manual'));
+      const killedSpec = await writeSpec(state.path, 'killed', {
+        canary: 2,
+        bake: '0s',
+        version: 'v43',
+        waves: ['{ percent: 50, bake: 0s }', '{ percent: 100, bake: 0s }'],
+      });
+      await writeFile(
+        killedSpec,
+        (await readFile(killedSpec, 'utf8')).replace('  bake: 0s', '  bake: 0s\n  approval: manual'),
+      );
       const killed = children.track(startCli(runArgs(killedSpec, sim, state.path)));
       const killedId = await stageOf(/^killed-/, /^waiting for `rollout promote/);
       killed.child.kill('SIGKILL');
       await killed.done;
 
       // And a second rollout that reclaims the dead run's lock, adopts the fleet it left, and bakes its canary
-      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successorSpec = await writeSpec(state.path, 'successor', {
+        canary: 3,
+        bake: '60s',
+        version: 'v44',
+        mixedVersions: 'adopt',
+      });
       const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-      await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, { timeout: 15_000, interval: 50 }).toBe(3);
+      await expect
+        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, {
+          timeout: 15_000,
+          interval: 50,
+        })
+        .toBe(3);
       const before = await simStats(sim);
 
       // When the killed run is resumed, back at its gate, and promoted before its first renewal (TTL/3) fails
@@ -124,11 +161,16 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
 
       // Then it wrote nothing with its old fence (its first wave would have landed on drones 4 and 5), and says why
       expect(ended.code, ended.stderr).toBe(5);
-      expect(parseReport(ended)).toMatchObject({ result: 'needs_attention', reason: expect.stringMatching(/held by rollout successor-/) });
+      expect(parseReport(ended)).toMatchObject({
+        result: 'needs_attention',
+        reason: expect.stringMatching(/held by rollout successor-/),
+      });
       const after = await simStats(sim);
       expect(after.pushes).toBe(before.pushes);
       expect(after.rollbacks).toBe(before.rollbacks);
-      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([expect.stringMatching(/^successor-/)]);
+      expect((await lockTable(state.path)).map((lock) => lock.owner.rollout)).toEqual([
+        expect.stringMatching(/^successor-/),
+      ]);
 
       successor.child.kill('SIGINT');
       expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
@@ -142,12 +184,17 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
     async function stageOf(id: RegExp, stage: RegExp): Promise<string> {
       let found = '';
       await expect
-        .poll(async () => {
-          const rows = JSON.parse((await runCli(['history', '--output', 'json', '--state-dir', state.path])).stdout) as { id: string; state: string }[];
-          const row = rows.find((r) => id.test(r.id));
-          found = row?.id ?? '';
-          return row?.state ?? '';
-        }, { timeout: 15_000, interval: 100 })
+        .poll(
+          async () => {
+            const rows = JSON.parse(
+              (await runCli(['history', '--output', 'json', '--state-dir', state.path])).stdout,
+            ) as { id: string; state: string }[];
+            const row = rows.find((r) => id.test(r.id));
+            found = row?.id ?? '';
+            return row?.state ?? '';
+          },
+          { timeout: 15_000, interval: 100 },
+        )
         .toMatch(stage);
       return found;
     }
@@ -161,23 +208,40 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
     });
 
     it('woken, it pushes to no drone it had not reached, rolls back nothing, and names what it changed', async () => {
-      const frozenSpec = await writeSpec(state.path, 'frozen', { canary: 1, bake: '0s', ttl: '1s', concurrency: 1, version: 'v43' });
+      const frozenSpec = await writeSpec(state.path, 'frozen', {
+        canary: 1,
+        bake: '0s',
+        ttl: '1s',
+        concurrency: 1,
+        version: 'v43',
+      });
       const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
       // Frozen mid-wave: drone-1 (canary) and drones 2 and 3 run its version; the push to drone-4 is in flight.
       await expect
-        .poll(async () => Object.values(await fleetHealth(sim, 3)).filter((d) => d.configs[FILE]?.version === 'v43').length, { timeout: 15_000, interval: 20 })
+        .poll(
+          async () => Object.values(await fleetHealth(sim, 3)).filter((d) => d.configs[FILE]?.version === 'v43').length,
+          { timeout: 15_000, interval: 20 },
+        )
         .toBe(3);
       frozen.child.kill('SIGSTOP');
       await leaseExpired(state.path);
 
       // The successor reclaims the expired lease and fences only its canary (drones 1 … 3), then bakes.
-      const successorSpec = await writeSpec(state.path, 'successor', { canary: 3, bake: '60s', version: 'v44', mixedVersions: 'adopt' });
+      const successorSpec = await writeSpec(state.path, 'successor', {
+        canary: 3,
+        bake: '60s',
+        version: 'v44',
+        mixedVersions: 'adopt',
+      });
       const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
       await expect
-        .poll(async () => {
-          const seen = await versions(sim);
-          return ['drone-1', 'drone-2', 'drone-3'].map((id) => seen[id]);
-        }, { timeout: 15_000, interval: 50 })
+        .poll(
+          async () => {
+            const seen = await versions(sim);
+            return ['drone-1', 'drone-2', 'drone-3'].map((id) => seen[id]);
+          },
+          { timeout: 15_000, interval: 50 },
+        )
         .toEqual(['v44', 'v44', 'v44']);
       const rollbacksBefore = (await simStats(sim)).rollbacks;
 

@@ -43,7 +43,10 @@ describe('a drone of the last wave that turns HOT when its push arrives', () => 
     // Given a spec pushing in two waves after the canary, and a fleet whose drone-22 is free at the pause
     const spec = await writeSpec(state.path, 'hot-mid-push', { concurrency: CONCURRENCY, version: 'v43' });
     const text = await readFile(spec, 'utf8');
-    const twoWaves = text.replace('waves:\n  - { percent: 100, bake: 0s }', 'waves:\n  - { percent: 50, bake: 0s }\n  - { percent: 100, bake: 0s }');
+    const twoWaves = text.replace(
+      'waves:\n  - { percent: 100, bake: 0s }',
+      'waves:\n  - { percent: 50, bake: 0s }\n  - { percent: 100, bake: 0s }',
+    );
     expect(twoWaves).not.toBe(text);
     await writeFile(spec, twoWaves);
 
@@ -55,7 +58,9 @@ describe('a drone of the last wave that turns HOT when its push arrives', () => 
     const report = parseReport(run);
     expect(report).toMatchObject({ result: 'aborted_hot', hot: [HOT] });
     expect(report.reason).toMatch(new RegExp(HOT));
-    const rolledBack = Object.entries(report.drones).filter(([, drone]) => drone.state === 'rolled_back').map(([id]) => id);
+    const rolledBack = Object.entries(report.drones)
+      .filter(([, drone]) => drone.state === 'rolled_back')
+      .map(([id]) => id);
     // The canary and the first wave had the config, so there was something to roll back.
     expect(rolledBack.length).toBeGreaterThanOrEqual(DRONES / 2);
     expect(rolledBack).not.toContain(HOT);

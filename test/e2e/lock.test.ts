@@ -55,7 +55,10 @@ describe('the config lock across real rollout processes', () => {
   /** Resolves once every canary drone accepted a push (a non-zero fence); answers that fence. */
   async function canaryPushed(): Promise<number> {
     await expect
-      .poll(async () => Object.values(await fleetFences(sim, 3)).every((fence) => fence > 0), { timeout: 15_000, interval: 100 })
+      .poll(async () => Object.values(await fleetFences(sim, 3)).every((fence) => fence > 0), {
+        timeout: 15_000,
+        interval: 100,
+      })
       .toBe(true);
     const fences = new Set(Object.values(await fleetFences(sim, 3)));
     expect(fences.size, 'every canary drone has the same fence').toBe(1);
@@ -77,7 +80,12 @@ describe('the config lock across real rollout processes', () => {
     const text = await runCli(['lock', 'ls', '--state-dir', state.path]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^KEY\s+OWNER\s+FENCE\s+ACQUIRED\s+HEARTBEAT\s+STATE$/m);
-    expect(text.stdout).toMatch(new RegExp(`^${FILE.replaceAll('.', '\\.')}\\s+${rollout}@.+:${run.child.pid}\\s+${fence}\\s+\\S+Z\\s+\\d+\\.\\ds ago\\s+held$`, 'm'));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^${FILE.replaceAll('.', '\\.')}\\s+${rollout}@.+:${run.child.pid}\\s+${fence}\\s+\\S+Z\\s+\\d+\\.\\ds ago\\s+held$`,
+        'm',
+      ),
+    );
 
     // A live lock is not stale: reclaim frees nothing, in either output.
     const reclaimText = await runCli(['lock', 'reclaim', '--state-dir', state.path]);
@@ -120,7 +128,9 @@ describe('the config lock across real rollout processes', () => {
 
     const released = await runCli(['lock', 'release', FILE, '--force', '--state-dir', state.path]);
     expect(released.code, released.stderr).toBe(0);
-    expect(released.stdout).toMatch(new RegExp(`^released ${FILE.replaceAll('.', '\\.')} \\(fence ${fence}\\), was held by rollout forced-`));
+    expect(released.stdout).toMatch(
+      new RegExp(`^released ${FILE.replaceAll('.', '\\.')} \\(fence ${fence}\\), was held by rollout forced-`),
+    );
     expect(await lockTable(state.path)).toEqual([]);
 
     const ended = await within(run.done, 15_000, 'the run whose lock was released');
@@ -189,14 +199,22 @@ describe('the config lock across real rollout processes', () => {
 
     const [stale, ...others] = await lockTable(state.path);
     expect(others).toEqual([]);
-    expect(stale).toMatchObject({ key: FILE, fence: killedFence, state: 'stale', staleReason: 'owner_dead', owner: { pid: killed.child.pid } });
+    expect(stale).toMatchObject({
+      key: FILE,
+      fence: killedFence,
+      state: 'stale',
+      staleReason: 'owner_dead',
+      owner: { pid: killed.child.pid },
+    });
     const killedId = stale?.owner.rollout ?? '';
     const listed = await runCli(['lock', 'ls', '--state-dir', state.path]);
     expect(listed.stdout).toMatch(/stale \(owner_dead\)$/m);
 
     const reclaimed = await runCli(['lock', 'reclaim', '--state-dir', state.path]);
     expect(reclaimed.code, reclaimed.stderr).toBe(0);
-    expect(reclaimed.stdout).toContain(`reclaimed ${FILE} (fence ${killedFence}, owner_dead): held by rollout ${killedId} (host ${HOST}, pid ${killed.child.pid})`);
+    expect(reclaimed.stdout).toContain(
+      `reclaimed ${FILE} (fence ${killedFence}, owner_dead): held by rollout ${killedId} (host ${HOST}, pid ${killed.child.pid})`,
+    );
     expect(reclaimed.stdout).toContain('stale: its owner process is dead');
     expect(await lockTable(state.path)).toEqual([]);
 
@@ -209,7 +227,9 @@ describe('the config lock across real rollout processes', () => {
 
     const nextSpec = await writeSpec(state.path, 'next', { bake: '2s', version: 'v44', mixedVersions: 'adopt' });
     const next = children.track(startCli(runArgs(nextSpec, sim, state.path)));
-    await expect.poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 }).toMatch(/^next-/);
+    await expect
+      .poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 })
+      .toMatch(/^next-/);
     const [held] = await lockTable(state.path);
     expect(held?.fence).toBeGreaterThan(killedFence);
     const ended = await within(next.done, 20_000, 'the next run');
@@ -221,7 +241,12 @@ describe('the config lock across real rollout processes', () => {
   });
 
   it('a run frozen past its TTL (SIGSTOP) is taken over; woken after the takeover ended, it re-takes the lock with a larger fence, changes nothing the takeover installed and exits 5 naming its drones', async () => {
-    const frozenSpec = await writeSpec(state.path, 'frozen', { bake: '60s', ttl: '1s', concurrency: 1, version: 'v43' });
+    const frozenSpec = await writeSpec(state.path, 'frozen', {
+      bake: '60s',
+      ttl: '1s',
+      concurrency: 1,
+      version: 'v43',
+    });
     const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
     const frozenFence = await canaryPushed();
     const frozenId = (await lockTable(state.path))[0]?.owner.rollout ?? '';
@@ -231,7 +256,11 @@ describe('the config lock across real rollout processes', () => {
       .poll(async () => lockTable(state.path), { timeout: 20_000, interval: 100 })
       .toMatchObject([{ key: FILE, state: 'stale', staleReason: 'expired', owner: { rollout: frozenId } }]);
 
-    const takeoverSpec = await writeSpec(state.path, 'takeover', { bake: '1s', version: 'v44', mixedVersions: 'adopt' });
+    const takeoverSpec = await writeSpec(state.path, 'takeover', {
+      bake: '1s',
+      version: 'v44',
+      mixedVersions: 'adopt',
+    });
     const takeover = await within(runCli(runArgs(takeoverSpec, sim, state.path)), 20_000, 'the takeover run');
     expect(takeover.code, takeover.stderr).toBe(0);
     expect(takeover.stderr).toContain(`reclaimed stale lock ${FILE}: held by rollout ${frozenId}`);
@@ -271,30 +300,53 @@ describe('the config lock across real rollout processes', () => {
       fence: frozenFence,
       highestFence: takeoverFence,
     });
-    expect((await health(droneUrl(sim, 'drone-1'))).configs[FILE]).toMatchObject({ version: 'v44', fence: takeoverFence });
+    expect((await health(droneUrl(sim, 'drone-1'))).configs[FILE]).toMatchObject({
+      version: 'v44',
+      fence: takeoverFence,
+    });
     expect(await lockTable(state.path)).toEqual([]);
   });
 
   it('a frozen run woken while its successor still holds the lock releases nothing of it and changes no drone', async () => {
-    const frozenSpec = await writeSpec(state.path, 'frozen', { bake: '60s', ttl: '1s', concurrency: 1, version: 'v43' });
+    const frozenSpec = await writeSpec(state.path, 'frozen', {
+      bake: '60s',
+      ttl: '1s',
+      concurrency: 1,
+      version: 'v43',
+    });
     const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
     const frozenFence = await canaryPushed();
     frozen.child.kill('SIGSTOP');
-    await expect.poll(async () => (await lockTable(state.path))[0]?.staleReason, { timeout: 20_000, interval: 100 }).toBe('expired');
+    await expect
+      .poll(async () => (await lockTable(state.path))[0]?.staleReason, { timeout: 20_000, interval: 100 })
+      .toBe('expired');
 
-    const successorSpec = await writeSpec(state.path, 'successor', { bake: '6s', version: 'v44', mixedVersions: 'adopt' });
+    const successorSpec = await writeSpec(state.path, 'successor', {
+      bake: '6s',
+      version: 'v44',
+      mixedVersions: 'adopt',
+    });
     const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-    await expect.poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 }).toMatch(/^successor-/);
+    await expect
+      .poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 })
+      .toMatch(/^successor-/);
     const [held] = await lockTable(state.path);
     const successorFence = held?.fence ?? 0;
     expect(successorFence).toBeGreaterThan(frozenFence);
-    await expect.poll(async () => Object.values(await fleetFences(sim, 3)), { timeout: 10_000, interval: 100 }).toEqual([successorFence, successorFence, successorFence]);
+    await expect
+      .poll(async () => Object.values(await fleetFences(sim, 3)), { timeout: 10_000, interval: 100 })
+      .toEqual([successorFence, successorFence, successorFence]);
 
     frozen.child.kill('SIGCONT');
     const ended = await within(frozen.done, 15_000, 'the woken run');
     expect(ended.code, ended.stderr).toBe(5);
-    expect(parseReport(ended)).toMatchObject({ result: 'needs_attention', reason: expect.stringMatching(/the config lock is now held by rollout successor-/) });
-    expect(await lockTable(state.path)).toMatchObject([{ key: FILE, fence: successorFence, state: 'held', owner: { pid: successor.child.pid } }]);
+    expect(parseReport(ended)).toMatchObject({
+      result: 'needs_attention',
+      reason: expect.stringMatching(/the config lock is now held by rollout successor-/),
+    });
+    expect(await lockTable(state.path)).toMatchObject([
+      { key: FILE, fence: successorFence, state: 'held', owner: { pid: successor.child.pid } },
+    ]);
     for (const [id, drone] of Object.entries(await fleetHealth(sim, 3))) {
       expect(drone.configs[FILE], id).toMatchObject({ version: 'v44', fence: successorFence });
       // The successor's pause hold outlives the woken run's resume.

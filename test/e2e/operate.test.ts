@@ -1,7 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { copyInto, runCli, shippedConfig, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import {
+  copyInto,
+  runCli,
+  shippedConfig,
+  startCli,
+  startSimProcess,
+  tempDir,
+  type SimProcess,
+} from '../helpers/cli.js';
 import { FILE, fleetHealth, lockTable, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
@@ -53,11 +61,14 @@ describe('operating rollouts from other shells: status, history, abort, promote,
   async function rolloutAt(stage: RegExp): Promise<string> {
     let id = '';
     await expect
-      .poll(async () => {
-        const row = (await history())[0];
-        id = row?.id ?? '';
-        return row?.state ?? '';
-      }, { timeout: 15_000, interval: 100 })
+      .poll(
+        async () => {
+          const row = (await history())[0];
+          id = row?.id ?? '';
+          return row?.state ?? '';
+        },
+        { timeout: 15_000, interval: 100 },
+      )
       .toMatch(stage);
     return id;
   }
@@ -74,16 +85,25 @@ describe('operating rollouts from other shells: status, history, abort, promote,
   it('abort from another shell: the run rolls back and exits 1; status, history and the audit log say who', async () => {
     const run = start('run', await spec('to-abort', '{ drones: 2, bake: 60s }'), '--output', 'json');
     const id = await rolloutAt(/^canary: baking/);
-    const status = JSON.parse((await cli('status', id, '--output', 'json')).stdout) as { liveness: string; stage: string };
+    const status = JSON.parse((await cli('status', id, '--output', 'json')).stdout) as {
+      liveness: string;
+      stage: string;
+    };
     expect(status).toMatchObject({ liveness: 'running' });
 
     const abort = await cli('abort', id, '--reason', 'bad smell');
     expect(abort.code, abort.stderr).toBe(0);
     const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(1);
-    expect(JSON.parse(ended.stdout)).toMatchObject({ result: 'rolled_back', reason: expect.stringMatching(/^aborted by .+@.+: bad smell$/) });
+    expect(JSON.parse(ended.stdout)).toMatchObject({
+      result: 'rolled_back',
+      reason: expect.stringMatching(/^aborted by .+@.+: bad smell$/),
+    });
     expect((await history())[0]).toMatchObject({ id, name: 'to-abort', state: 'ended', result: 'rolled_back' });
-    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(audit.find((e) => e.kind === 'operator')).toMatchObject({ type: 'abort', reason: 'bad smell' });
     expect(audit.filter((e) => e.kind === 'push')).toHaveLength(2);
     expect(audit.filter((e) => e.kind === 'rollback')).toHaveLength(2);
@@ -138,7 +158,10 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   for (const mode of ['finish', 'rollback'] as const) {
     it(`resume after SIGKILL mid-bake: ${mode === 'finish' ? 'finishes the rollout' : '--rollback rolls it back'}, fleet on one version, lock free`, async () => {
-      const run = start('run', await spec(`killed-${mode}`, '{ drones: 2, bake: 2s }', '[{ percent: 100, bake: 500ms }]'));
+      const run = start(
+        'run',
+        await spec(`killed-${mode}`, '{ drones: 2, bake: 2s }', '[{ percent: 100, bake: 500ms }]'),
+      );
       const id = await rolloutAt(/^canary: baking/);
       run.child.kill('SIGKILL');
       await run.done;
@@ -174,7 +197,8 @@ describe('operating rollouts from other shells: status, history, abort, promote,
       await writeFile(file, JSON.stringify(json));
     };
     await elsewhere(join(state.path, 'locks', 'table.json'), (table) => {
-      ((table.locks as Record<string, { owner: { host: string } }>)[FILE] as { owner: { host: string } }).owner.host = 'hangar-2';
+      ((table.locks as Record<string, { owner: { host: string } }>)[FILE] as { owner: { host: string } }).owner.host =
+        'hangar-2';
     });
     await elsewhere(join(state.path, 'rollouts', id, 'record.json'), (record) => {
       (record.owner as { host: string }).host = 'hangar-2';
@@ -192,13 +216,16 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     // outlives the record by a whole TTL however long this host took to see the record gone
     await expect.poll(async () => (await history())[0]?.state, { timeout: 15_000, interval: 250 }).toBe('gone');
     await elsewhere(join(state.path, 'locks', 'table.json'), (table) => {
-      ((table.locks as Record<string, { heartbeatAt: number }>)[FILE] as { heartbeatAt: number }).heartbeatAt = Date.now();
+      ((table.locks as Record<string, { heartbeatAt: number }>)[FILE] as { heartbeatAt: number }).heartbeatAt =
+        Date.now();
     });
     const resumed = await cli('resume', id, '--output', 'json');
 
     // Then it waits for the lease, takes the lock with a larger fence, and finishes
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toMatch(/the config lock is still held by rollout killed-elsewhere-\S+ \(host hangar-2, pid \d+\).*; waiting up to 10.0s for that lease to run out/);
+    expect(resumed.stderr).toMatch(
+      /the config lock is still held by rollout killed-elsewhere-\S+ \(host hangar-2, pid \d+\).*; waiting up to 10.0s for that lease to run out/,
+    );
     expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted' });
     const drones = await fleet();
     for (const drone of drones) expect(drone.state).toBe('active');
@@ -206,7 +233,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(Math.max(...drones.map((d) => d.configs[FILE]?.fence ?? 0))).toBeGreaterThan(killedFence);
   });
 
-  it('resume refuses (exit 3) while the rollout\'s lock is still renewed, even when its record looks gone, and the live run finishes untouched', async () => {
+  it("resume refuses (exit 3) while the rollout's lock is still renewed, even when its record looks gone, and the live run finishes untouched", async () => {
     // Given a live run whose record names a process that is gone (its record's pid edited to a dead one),
     // while the live process keeps renewing the lock through a bake that outlasts resume's wait (5 s)
     const { run, id } = await liveRunWithDeadPid('alive-under-the-record', '15s');
@@ -236,7 +263,10 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(finished.code, finished.stderr).toBe(0);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted', exitCode: 0, alreadyEnded: true });
-    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string });
+    const audit = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string });
     expect(audit.filter((event) => event.kind === 'resumed')).toEqual([]);
     expect(audit.filter((event) => event.kind === 'ended')).toHaveLength(1);
     await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
@@ -260,12 +290,15 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     const id = await rolloutAt(/^canary: baking/);
     const recordFile = join(state.path, 'rollouts', id, 'record.json');
     await expect
-      .poll(async () => {
-        const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
-        record.owner.pid = 2_147_483_646;
-        await writeFile(recordFile, JSON.stringify(record));
-        return (await history())[0]?.state;
-      }, { timeout: 10_000, interval: 200 })
+      .poll(
+        async () => {
+          const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
+          record.owner.pid = 2_147_483_646;
+          await writeFile(recordFile, JSON.stringify(record));
+          return (await history())[0]?.state;
+        },
+        { timeout: 10_000, interval: 200 },
+      )
       .toBe('gone');
     return { run, id };
   }

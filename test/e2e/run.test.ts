@@ -26,7 +26,11 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     expect(Object.keys(report.drones)).toHaveLength(20);
     for (const drone of Object.values(await fleetHealth(sim, 20))) {
       expect(drone.state).toBe('active');
-      expect(drone.configs[FILE]).toMatchObject({ version: report.config.version, sha256: report.config.sha256, lock: 'free' });
+      expect(drone.configs[FILE]).toMatchObject({
+        version: report.config.version,
+        sha256: report.config.sha256,
+        lock: 'free',
+      });
     }
   });
 
@@ -57,18 +61,27 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     }
   });
 
-  it('text progress counts each verdict against its own step\'s intervals', async () => {
+  it("text progress counts each verdict against its own step's intervals", async () => {
     sim = await startSimProcess(['--drones', '6']);
     const spec = await writeSpec(state.path, 'counted', { bake: '1s', waves: ['{ percent: 100, bake: 500ms }'] });
     const run = await runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    const counted = [...run.stdout.matchAll(/^ {2}(canary|wave 1) interval (\d+)\/(\d+):/gm)].map((m) => `${m[1]} ${m[2]}/${m[3]}`);
+    const counted = [...run.stdout.matchAll(/^ {2}(canary|wave 1) interval (\d+)\/(\d+):/gm)].map(
+      (m) => `${m[1]} ${m[2]}/${m[3]}`,
+    );
     expect(counted).toEqual(['canary 1/2', 'canary 2/2', 'wave 1 1/1']);
   });
 
   it('text output names the HOT drone for a person', async () => {
     sim = await startSimProcess(['--drones', '20', '--hot', 'drone-7']);
-    const run = await runCli(['run', 'rollouts/aim-sensitivity-hot.yaml', '--inventory', sim.inventory, '--state-dir', state.path]);
+    const run = await runCli([
+      'run',
+      'rollouts/aim-sensitivity-hot.yaml',
+      '--inventory',
+      sim.inventory,
+      '--state-dir',
+      state.path,
+    ]);
     expect(run.code).toBe(4);
     expect(run.stdout).toMatch(/aborted_hot: aim-sensitivity-hot/);
     expect(run.stdout).toMatch(/HOT drones?: drone-7/);
@@ -93,7 +106,9 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     const slow = await writeSpec(state.path, 'first', { bake: '60s' });
     const second = await writeSpec(state.path, 'second');
     const first = startCli(runArgs(slow, sim, state.path));
-    await expect.poll(async () => (await health(droneUrl(sim!, 'drone-1'))).configs[FILE]?.fence ?? 0, { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await health(droneUrl(sim!, 'drone-1'))).configs[FILE]?.fence ?? 0, { timeout: 15_000 })
+      .toBeGreaterThan(0);
 
     const busy = await runCli(runArgs(second, sim, state.path));
     expect(busy.code, busy.stderr).toBe(3);

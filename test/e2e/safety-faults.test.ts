@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeLockRecord } from '../../src/agent/local-lock.js';
 import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
-import { Children, FILE, droneUrl, fleetHealth, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
+import {
+  Children,
+  FILE,
+  droneUrl,
+  fleetHealth,
+  lockTable,
+  parseReport,
+  runArgs,
+  within,
+  writeSpec,
+} from '../helpers/fleet.js';
 
 const DRONES = 8;
 
@@ -16,7 +26,11 @@ async function simStats(sim: SimProcess): Promise<{ pushes: number; rollbacks: n
 }
 
 /** A write to one drone from some other rollout, as if another orchestrator had pushed it. */
-async function pushAsAnotherRollout(sim: SimProcess, id: string, options: { rollout: string; fence: number; version: string }): Promise<Response> {
+async function pushAsAnotherRollout(
+  sim: SimProcess,
+  id: string,
+  options: { rollout: string; fence: number; version: string },
+): Promise<Response> {
   const content = `# written by ${options.rollout}\naim_sensitivity = 0.9\n`;
   return fetch(`${droneUrl(sim, id)}/v1/configs/${FILE}`, {
     method: 'PUT',
@@ -29,17 +43,25 @@ async function pushAsAnotherRollout(sim: SimProcess, id: string, options: { roll
 async function rolloutAt(stateDir: string, stage: RegExp): Promise<string> {
   let id = '';
   await expect
-    .poll(async () => {
-      const rows = JSON.parse((await runCli(['history', '--output', 'json', '--state-dir', stateDir])).stdout) as { id: string; state: string }[];
-      id = rows[0]?.id ?? '';
-      return rows[0]?.state ?? '';
-    }, { timeout: 15_000, interval: 100 })
+    .poll(
+      async () => {
+        const rows = JSON.parse((await runCli(['history', '--output', 'json', '--state-dir', stateDir])).stdout) as {
+          id: string;
+          state: string;
+        }[];
+        id = rows[0]?.id ?? '';
+        return rows[0]?.state ?? '';
+      },
+      { timeout: 15_000, interval: 100 },
+    )
     .toMatch(stage);
   return id;
 }
 
 async function versions(sim: SimProcess): Promise<Record<string, string | undefined>> {
-  return Object.fromEntries(Object.entries(await fleetHealth(sim, DRONES)).map(([id, drone]) => [id, drone.configs[FILE]?.version]));
+  return Object.fromEntries(
+    Object.entries(await fleetHealth(sim, DRONES)).map(([id, drone]) => [id, drone.configs[FILE]?.version]),
+  );
 }
 
 async function expectFleetActive(sim: SimProcess): Promise<void> {
@@ -68,7 +90,10 @@ describe('safety under faults, through the real CLI', () => {
   const state = () => join(work.path, 'state');
 
   it('a fleet another rollout left on a third version is named and refused: nothing pushed, fleet resumed, no lock held', async () => {
-    for (const id of ['drone-2', 'drone-3']) expect((await pushAsAnotherRollout(sim, id, { rollout: 'other-rollout', fence: 1, version: 'v9' })).status).toBe(200);
+    for (const id of ['drone-2', 'drone-3'])
+      expect((await pushAsAnotherRollout(sim, id, { rollout: 'other-rollout', fence: 1, version: 'v9' })).status).toBe(
+        200,
+      );
     const before = await simStats(sim);
     const spec = await writeSpec(work.path, 'on-mixed', { canary: 2, bake: '0s' });
 
@@ -90,7 +115,9 @@ describe('safety under faults, through the real CLI', () => {
     const running = children.track(startCli(runArgs(spec, sim, state())));
     const id = await rolloutAt(state(), /^waiting for `rollout promote/);
     // Another orchestrator, on another lock table, has since written to drone-5 with a far larger fence.
-    expect((await pushAsAnotherRollout(sim, 'drone-5', { rollout: 'intruder', fence: 1_000_000, version: 'v77' })).status).toBe(200);
+    expect(
+      (await pushAsAnotherRollout(sim, 'drone-5', { rollout: 'intruder', fence: 1_000_000, version: 'v77' })).status,
+    ).toBe(200);
     expect((await runCli(['promote', id, '--state-dir', state()])).code).toBe(0);
 
     const ended = await within(running.done, 30_000, 'the run');
@@ -101,7 +128,8 @@ describe('safety under faults, through the real CLI', () => {
     expect(report.reason).toMatch(/drone-5 refused this rollout's fence as stale/);
     expect(report.reason).not.toMatch(/HOT/);
     const seen = await versions(sim);
-    for (const [drone, version] of Object.entries(seen)) expect(version, drone).toBe(drone === 'drone-5' ? 'v77' : 'v42');
+    for (const [drone, version] of Object.entries(seen))
+      expect(version, drone).toBe(drone === 'drone-5' ? 'v77' : 'v42');
     await expectFleetActive(sim);
   });
 
@@ -109,7 +137,12 @@ describe('safety under faults, through the real CLI', () => {
     const spec = await writeSpec(work.path, 'refused', { canary: 1, bake: '0s' });
     // drone-8 fails every write; put first in the inventory, it is the canary of one.
     const inventory = JSON.parse(await readFile(sim.inventory, 'utf8')) as { drones: { id: string }[] };
-    const failingFirst = { drones: [...inventory.drones.filter((d) => d.id === 'drone-8'), ...inventory.drones.filter((d) => d.id !== 'drone-8')] };
+    const failingFirst = {
+      drones: [
+        ...inventory.drones.filter((d) => d.id === 'drone-8'),
+        ...inventory.drones.filter((d) => d.id !== 'drone-8'),
+      ],
+    };
     const ordered = join(work.path, 'failing-first.json');
     await writeFile(ordered, JSON.stringify(failingFirst));
 
@@ -129,7 +162,10 @@ describe('safety under faults, through the real CLI', () => {
     const inventory = join(work.path, 'with-silent.json');
     const drones = (JSON.parse(await readFile(sim.inventory, 'utf8')) as { drones: unknown[] }).drones;
     // Port 1 on loopback: nothing listens, every request is refused at once.
-    await writeFile(inventory, JSON.stringify({ drones: [...drones, { id: 'drone-0', url: 'http://127.0.0.1:1', labels: {} }] }));
+    await writeFile(
+      inventory,
+      JSON.stringify({ drones: [...drones, { id: 'drone-0', url: 'http://127.0.0.1:1', labels: {} }] }),
+    );
     const spec = await writeSpec(work.path, 'silent', { canary: 2, bake: '0s' });
     await writeFile(spec, `${await readFile(spec, 'utf8')}abort: { max_push_failures: 1, max_unreachable: 1 }\n`);
 
@@ -139,7 +175,9 @@ describe('safety under faults, through the real CLI', () => {
     expect(run.code, run.stderr).toBe(5);
     expect(report.result).toBe('needs_attention');
     expect(report.attention).toContain('drone-0');
-    expect(report.reason).toMatch(/1 drone of them never answered this rollout at all \(unreachable from the pause on\): drone-0/);
+    expect(report.reason).toMatch(
+      /1 drone of them never answered this rollout at all \(unreachable from the pause on\): drone-0/,
+    );
     expect(report.reason).not.toMatch(/not restored/);
   });
 
@@ -156,7 +194,9 @@ describe('safety under faults, through the real CLI', () => {
       const report = parseReport(run);
       expect(run.code, run.stderr).toBe(1);
       expect(report.result).toBe('rolled_back');
-      expect(report.reason).toMatch(/drone-0: PUT \S+ answered 200 with a body that is not the drone protocol \(version: /);
+      expect(report.reason).toMatch(
+        /drone-0: PUT \S+ answered 200 with a body that is not the drone protocol \(version: /,
+      );
       // It may have acted: it is rolled back like any push that may have landed.
       expect(fake.rollbacks()).toBe(1);
     } finally {
@@ -214,32 +254,44 @@ describe('a full disk under the state dir', () => {
     await work.remove();
   });
 
-  it.skipIf(process.getuid?.() !== 0)('never skips the clean-up: the fleet is rolled back and resumed, and the run ends needs_attention (exit 5) saying why', async () => {
-    const stateDir = join(work.path, 'state');
-    await mkdir(stateDir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', stateDir]);
-    mounted = stateDir;
-    const spec = await writeSpec(work.path, 'disk-fills', { canary: 2, bake: '20s' });
-    const running = children.track(startCli(runArgs(spec, sim, stateDir)));
-    await expect.poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, { timeout: 15_000, interval: 50 }).toBe(2);
+  it.skipIf(process.getuid?.() !== 0)(
+    'never skips the clean-up: the fleet is rolled back and resumed, and the run ends needs_attention (exit 5) saying why',
+    async () => {
+      const stateDir = join(work.path, 'state');
+      await mkdir(stateDir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', stateDir]);
+      mounted = stateDir;
+      const spec = await writeSpec(work.path, 'disk-fills', { canary: 2, bake: '20s' });
+      const running = children.track(startCli(runArgs(spec, sim, stateDir)));
+      await expect
+        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, {
+          timeout: 15_000,
+          interval: 50,
+        })
+        .toBe(2);
 
-    // The disk fills up while the canary bakes.
-    await writeFile(join(stateDir, 'filler'), Buffer.alloc(2 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) => expect(error.code).toBe('ENOSPC'));
+      // The disk fills up while the canary bakes.
+      await writeFile(join(stateDir, 'filler'), Buffer.alloc(2 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) =>
+        expect(error.code).toBe('ENOSPC'),
+      );
 
-    const ended = await within(running.done, 40_000, 'the run');
-    expect(ended.stderr).not.toMatch(/Emitted 'error' event/);
-    const report = parseReport(ended);
-    expect(ended.code, ended.stderr).toBe(5);
-    expect(report.result).toBe('needs_attention');
-    expect(report.reason).toMatch(/the state store could not be written \(.*ENOSPC/);
-    expect(report.reason).toMatch(/releasing the lock failed \(it expires after its TTL\)/);
-    for (const version of Object.values(await versions(sim))) expect(version).toBe('v42');
-    await expectFleetActive(sim);
-  });
+      const ended = await within(running.done, 40_000, 'the run');
+      expect(ended.stderr).not.toMatch(/Emitted 'error' event/);
+      const report = parseReport(ended);
+      expect(ended.code, ended.stderr).toBe(5);
+      expect(report.result).toBe('needs_attention');
+      expect(report.reason).toMatch(/the state store could not be written \(.*ENOSPC/);
+      expect(report.reason).toMatch(/releasing the lock failed \(it expires after its TTL\)/);
+      for (const version of Object.values(await versions(sim))) expect(version).toBe('v42');
+      await expectFleetActive(sim);
+    },
+  );
 });
 
 /** A drone that is fine in every way except that it answers a push 200 with a body outside the protocol. */
-async function startGarbageDrone(sha256: string): Promise<{ url: string; rollbacks: () => number; close: () => Promise<void> }> {
+async function startGarbageDrone(
+  sha256: string,
+): Promise<{ url: string; rollbacks: () => number; close: () => Promise<void> }> {
   let rollbacks = 0;
   // The fleet's own v42, so the fleet is not mixed.
   const config = { version: 'v42', sha256, lock: 'free', fence: 0 };

@@ -99,11 +99,19 @@ describe('only regular files are read, and only so much', () => {
     execFileSync('mkfifo', [join(work.path, 'configs', 'pipe.conf')]);
     const fifo = await validate(await specWith('fifo.yaml', { source: 'configs/pipe.conf' }));
     expect(fifo.code, fifo.stderr).toBe(2);
-    expect(fifo.issues).toEqual([expect.objectContaining({ line: 4, key: 'config.source', message: 'is a FIFO, not a regular file: configs/pipe.conf' })]);
+    expect(fifo.issues).toEqual([
+      expect.objectContaining({
+        line: 4,
+        key: 'config.source',
+        message: 'is a FIFO, not a regular file: configs/pipe.conf',
+      }),
+    ]);
 
     const zero = await validate(await specWith('zero.yaml', {}), '--inventory', '/dev/zero');
     expect(zero.code, zero.stderr).toBe(2);
-    expect(zero.issues).toEqual([expect.objectContaining({ file: '/dev/zero', key: '', message: 'is a device, not a regular file: /dev/zero' })]);
+    expect(zero.issues).toEqual([
+      expect.objectContaining({ file: '/dev/zero', key: '', message: 'is a device, not a regular file: /dev/zero' }),
+    ]);
 
     const random = await validate('/dev/urandom');
     expect(random.code, random.stderr).toBe(2);
@@ -115,13 +123,17 @@ describe('only regular files are read, and only so much', () => {
     const big = await validate(await specWith('big.yaml', { source: 'configs/big.conf' }));
     expect(big.code, big.stderr).toBe(2);
     expect(big.issues).toEqual([expect.objectContaining({ line: 4, key: 'config.source' })]);
-    expect(big.issues[0]?.message).toMatch(/is 1,500,000 bytes \(1\.4 MiB\), over the limit of 1,048,576 bytes \(1 MiB\)/);
+    expect(big.issues[0]?.message).toMatch(
+      /is 1,500,000 bytes \(1\.4 MiB\), over the limit of 1,048,576 bytes \(1 MiB\)/,
+    );
 
     // Under 1 MiB on disk, but every quote doubles as \" in the push.
     await writeFile(join(work.path, 'configs', 'quotes.conf'), '"'.repeat(600_000));
     const escaped = await validate(await specWith('quotes.yaml', { source: 'configs/quotes.conf' }));
     expect(escaped.code, escaped.stderr).toBe(2);
-    expect(escaped.issues[0]?.message).toMatch(/makes a push of 1,200,\d{3} bytes \(1\.1 MiB\), over the limit of 1,048,576 bytes \(1 MiB\)/);
+    expect(escaped.issues[0]?.message).toMatch(
+      /makes a push of 1,200,\d{3} bytes \(1\.1 MiB\), over the limit of 1,048,576 bytes \(1 MiB\)/,
+    );
   });
 });
 
@@ -139,12 +151,16 @@ describe('size limits and linear time', () => {
     const refused = await timed(huge);
     expect(baseline.result.code, baseline.result.stderr).toBe(0);
     expect(refused.result.code, refused.result.stderr).toBe(2);
-    expect(refused.result.issues[0]?.message).toMatch(/is 52,428,808 bytes \(50\.0 MiB\), over the limit of 1,048,576 bytes \(1 MiB\) for a spec$/);
+    expect(refused.result.issues[0]?.message).toMatch(
+      /is 52,428,808 bytes \(50\.0 MiB\), over the limit of 1,048,576 bytes \(1 MiB\) for a spec$/,
+    );
     expect(refused.ms - baseline.ms).toBeLessThan(1_000);
   });
 
   it('5,000 problems print 50 lines and one counting the rest', async () => {
-    const spec = await specWith('many.yaml', { text: `${valid}${Array.from({ length: 5_000 }, (_, i) => `junk_${i}: ${i}\n`).join('')}` });
+    const spec = await specWith('many.yaml', {
+      text: `${valid}${Array.from({ length: 5_000 }, (_, i) => `junk_${i}: ${i}\n`).join('')}`,
+    });
     const result = await runCli(['validate', spec], { cwd: work.path });
     expect(result.code, result.stderr).toBe(2);
     const lines = result.stderr.trimEnd().split('\n');
@@ -154,7 +170,9 @@ describe('size limits and linear time', () => {
   });
 
   it('SIGTERM ends a validate at once', async () => {
-    const spec = await specWith('many-more.yaml', { text: `${valid}${Array.from({ length: 50_000 }, (_, i) => `k${i}: ${i}\n`).join('')}` });
+    const spec = await specWith('many-more.yaml', {
+      text: `${valid}${Array.from({ length: 50_000 }, (_, i) => `k${i}: ${i}\n`).join('')}`,
+    });
     const cli = startCli(['validate', spec], { cwd: work.path });
     cli.child.once('spawn', () => cli.child.kill('SIGTERM'));
     const result = await cli.done;
@@ -177,14 +195,18 @@ describe('inventory URLs', () => {
     await writeFile(join(work.path, 'creds.yaml'), inventory);
     const spec = await specWith('creds-spec.yaml', { inventory: 'creds.yaml' });
     for (const command of ['validate', 'plan']) {
-      const result = await runCli([command, spec, '--output', 'json', '--state-dir', join(work.path, '.rollout')], { cwd: work.path });
+      const result = await runCli([command, spec, '--output', 'json', '--state-dir', join(work.path, '.rollout')], {
+        cwd: work.path,
+      });
       expect(result.code, result.stderr).toBe(2);
       const { issues } = JSON.parse(result.stdout) as { issues: Issue[] };
       expect(issues.map(({ file, line, column, key }) => `${file}:${line}:${column} ${key}`)).toEqual([
         'creds.yaml:5:20 drones[3].url',
         'creds.yaml:6:20 drones[4].url',
       ]);
-      expect(issues[0]?.message).toMatch(/^must not carry a user or password, got "http:\/\/op:\*\*\*@127\.0\.0\.1:7100\/d\/d4"; .*--token-file/);
+      expect(issues[0]?.message).toMatch(
+        /^must not carry a user or password, got "http:\/\/op:\*\*\*@127\.0\.0\.1:7100\/d\/d4"; .*--token-file/,
+      );
       expect(issues[1]?.message).toMatch(/^must be an http:\/\/ or https:\/\/ URL/);
       expect(`${result.stdout}${result.stderr}`).not.toContain('hunter2');
       noStackTrace(result);
@@ -206,12 +228,19 @@ describe('durations in the spec units', () => {
       .replace('min_samples: 5', 'min_samples: 1000')
       .replace('selector: { group: patrol }', 'selector: {}');
     const spec = await specWith('units.yaml', { text });
-    const plan = await runCli(['plan', spec, '--inventory', sim.inventory, '--output', 'json', '--state-dir', join(work.path, '.rollout')], {
-      cwd: work.path,
-    });
+    const plan = await runCli(
+      ['plan', spec, '--inventory', sim.inventory, '--output', 'json', '--state-dir', join(work.path, '.rollout')],
+      {
+        cwd: work.path,
+      },
+    );
     const { warnings } = JSON.parse(plan.stdout) as { warnings: string[] };
-    expect(warnings).toContain('canary: bake 500ms is shorter than analysis.interval 1s, so it runs one short interval');
-    expect(warnings.find((w) => w.startsWith('canary: about'))).toMatch(/^canary: about \d+ canary samples? per interval \(1 drone at [\d.]+\/s over 500ms\)/);
+    expect(warnings).toContain(
+      'canary: bake 500ms is shorter than analysis.interval 1s, so it runs one short interval',
+    );
+    expect(warnings.find((w) => w.startsWith('canary: about'))).toMatch(
+      /^canary: about \d+ canary samples? per interval \(1 drone at [\d.]+\/s over 500ms\)/,
+    );
     const shown = await runCli(['validate', spec, '--inventory', sim.inventory], { cwd: work.path });
     expect(shown.stdout).toMatch(/canary +1 drone +→ 25%  bake 500ms/);
     expect(shown.stdout).toMatch(/wave 1 .* bake 1s/);
@@ -224,11 +253,13 @@ describe('mutated shipped specs through the real CLI', () => {
     await mkdir(dir);
     const texts = await copyRollouts(dir);
     const samples = fc.sample(mutatedSpec(texts), { seed: FUZZ_SEED, numRuns: 30 });
-    const paths = await Promise.all(samples.map(async ({ text }, index) => {
-      const path = join(dir, `mutated-${index}.yaml`);
-      await writeFile(path, text);
-      return path;
-    }));
+    const paths = await Promise.all(
+      samples.map(async ({ text }, index) => {
+        const path = join(dir, `mutated-${index}.yaml`);
+        await writeFile(path, text);
+        return path;
+      }),
+    );
     // Two at a time: the machine has two cores.
     for (let i = 0; i < paths.length; i += 2) {
       const results = await Promise.all(paths.slice(i, i + 2).map((path) => runCli(['validate', path], { cwd: dir })));

@@ -42,20 +42,27 @@ async function droneAnswering(...handlers: Handler[]): Promise<{ drone: Drone; s
   return { drone: { id: 'drone-1', url: `http://127.0.0.1:${port}/d/drone-1`, labels: {} }, seen };
 }
 
-const json = (status: number, body: object): Handler => (_req, _body, res) => {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-};
+const json =
+  (status: number, body: object): Handler =>
+  (_req, _body, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
 
 const PUSH = { rollout: 'r-1', version: 'v43', sha256: 'abc', fence: 7, content: 'x = 1\n' };
 
 describe('DroneClient', () => {
   it('sends the JSON body, the bearer token and answers the parsed body', async () => {
-    const { drone, seen } = await droneAnswering(json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }));
+    const { drone, seen } = await droneAnswering(
+      json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }),
+    );
     client = new DroneClient({ timeoutMs: 2_000, retries: 0, token: 's3cret' });
 
     const reply = await client.push(drone, 'aim lock.conf', PUSH);
 
-    expect(reply).toEqual({ ok: true, body: { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } } });
+    expect(reply).toEqual({
+      ok: true,
+      body: { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } },
+    });
     expect(seen).toHaveLength(1);
     expect(seen[0]?.method).toBe('PUT');
     expect(seen[0]?.url).toBe('/d/drone-1/v1/configs/aim%20lock.conf');
@@ -66,12 +73,21 @@ describe('DroneClient', () => {
 
   it('sorts a 409 lock_mismatch HOT as hot, and other error bodies as refused with their code', async () => {
     const { drone } = await droneAnswering(
-      json(409, { error: 'lock_mismatch', file: 'aim_lock_config.conf', lock: 'HOT', message: 'lock mismatch: aim_lock_config.conf HOT' }),
+      json(409, {
+        error: 'lock_mismatch',
+        file: 'aim_lock_config.conf',
+        lock: 'HOT',
+        message: 'lock mismatch: aim_lock_config.conf HOT',
+      }),
       json(400, { error: 'checksum_mismatch', message: 'sha256 does not match content' }),
     );
     client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
 
-    expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toEqual({ ok: false, kind: 'hot', message: 'lock mismatch: aim_lock_config.conf HOT' });
+    expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toEqual({
+      ok: false,
+      kind: 'hot',
+      message: 'lock mismatch: aim_lock_config.conf HOT',
+    });
     expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toEqual({
       ok: false,
       kind: 'refused',
@@ -82,7 +98,10 @@ describe('DroneClient', () => {
   });
 
   it('retries 503 and answers the next try', async () => {
-    const { drone, seen } = await droneAnswering(json(503, { error: 'busy', message: 'try later' }), json(200, { state: 'paused' }));
+    const { drone, seen } = await droneAnswering(
+      json(503, { error: 'busy', message: 'try later' }),
+      json(200, { state: 'paused' }),
+    );
     client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
 
     expect(await client.pause(drone, 'r-1')).toEqual({ ok: true, body: { state: 'paused' } });
@@ -150,7 +169,9 @@ describe('DroneClient', () => {
   });
 
   it('answers unreachable (it may have acted) for a 2xx without a JSON body, so a push behind a proxy is rolled back', async () => {
-    const { drone } = await droneAnswering((_req, _body, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'));
+    const { drone } = await droneAnswering((_req, _body, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'),
+    );
     client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
 
     expect(await client.push(drone, 'aim_lock_config.conf', PUSH)).toMatchObject({ ok: false, kind: 'unreachable' });

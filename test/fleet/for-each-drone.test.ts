@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { forEachDrone } from '../../src/fleet/for-each-drone.js';
 import type { Drone } from '../../src/spec/types.js';
 
-const drones: Drone[] = Array.from({ length: 20 }, (_, i) => ({ id: `d${i + 1}`, url: `http://127.0.0.1/d${i + 1}`, labels: {} }));
+const drones: Drone[] = Array.from({ length: 20 }, (_, i) => ({
+  id: `d${i + 1}`,
+  url: `http://127.0.0.1/d${i + 1}`,
+  labels: {},
+}));
 const tick = () => new Promise((done) => setTimeout(done, 2));
 
 describe('forEachDrone', () => {
@@ -70,8 +74,8 @@ describe('forEachDrone', () => {
   });
 
   it('rejects a concurrency below 1, saying what it got', async () => {
-    await expect(forEachDrone(drones, { concurrency: 0, signal: new AbortController().signal }, async () => 'continue')).rejects.toThrow(
-      'Expected `concurrency` to be an integer from 1 and up, got `0`',
-    );
+    await expect(
+      forEachDrone(drones, { concurrency: 0, signal: new AbortController().signal }, async () => 'continue'),
+    ).rejects.toThrow('Expected `concurrency` to be an integer from 1 and up, got `0`');
   });
 });

@@ -138,16 +138,22 @@ export async function killAt(
         `kill point "${point.label}" not reached: the process exited first (code ${ended.code}); it logged ${countKinds(events.slice(from))}; last stage "${lastStage(events)}"\n${ended.stderr.slice(-2000)}`,
       );
     }
-    if (id !== undefined && point.reached({ events, from, snapshot: await snapshotValue(stateDir, id), answered })) break;
+    if (id !== undefined && point.reached({ events, from, snapshot: await snapshotValue(stateDir, id), answered }))
+      break;
     if (Date.now() > deadline) {
       running.child.kill('SIGKILL');
-      throw new Error(`kill point "${point.label}" not reached within 30 s; logged ${countKinds(events.slice(from))}; last stage "${lastStage(events)}"`);
+      throw new Error(
+        `kill point "${point.label}" not reached within 30 s; logged ${countKinds(events.slice(from))}; last stage "${lastStage(events)}"`,
+      );
     }
     await sleep(20);
   }
   running.child.kill('SIGKILL');
   const result = await running.done;
-  if (result.signal !== 'SIGKILL') throw new Error(`kill point "${point.label}": the process ended on its own (code ${result.code}) before SIGKILL landed`);
+  if (result.signal !== 'SIGKILL')
+    throw new Error(
+      `kill point "${point.label}": the process ended on its own (code ${result.code}) before SIGKILL landed`,
+    );
   return { id, seen: events, after: await readAudit(stateDir, id) };
 }
 
@@ -219,19 +225,27 @@ export async function startHoldingProxy(target: string, holds: readonly Hold[]):
       const value = request.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
-    const answer = await fetch(`${target}${url}`, { method, headers, ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}) });
+    const answer = await fetch(`${target}${url}`, {
+      method,
+      headers,
+      ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+    });
     const body = Buffer.from(await answer.arrayBuffer());
     const kind = kindOf(method, url.split('?')[0] ?? url);
     const drone = /^\/d\/([^/]+)\//u.exec(url)?.[1];
-    if (kind !== undefined && drone !== undefined) answers.set(`${kind} ${drone}`, (answers.get(`${kind} ${drone}`) ?? 0) + 1);
+    if (kind !== undefined && drone !== undefined)
+      answers.set(`${kind} ${drone}`, (answers.get(`${kind} ${drone}`) ?? 0) + 1);
     if (hold?.when === 'after') await sleep(ms);
-    response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(body);
+    response
+      .writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' })
+      .end(body);
   };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((request, response) => {
     const forwarded = forward(request, response)
       .catch((error: unknown) => {
-        if (!response.headersSent) response.writeHead(502).end(JSON.stringify({ error: 'proxy', message: String(error) }));
+        if (!response.headersSent)
+          response.writeHead(502).end(JSON.stringify({ error: 'proxy', message: String(error) }));
       })
       .finally(() => inFlight.delete(forwarded));
     inFlight.add(forwarded);
@@ -263,15 +277,18 @@ export function auditProblems(
   newVersion: string,
 ): string[] {
   const problems: string[] = [];
-  if (events[0]?.kind !== 'started') problems.push(`the audit log starts with ${JSON.stringify(events[0]?.kind)}, not "started"`);
+  if (events[0]?.kind !== 'started')
+    problems.push(`the audit log starts with ${JSON.stringify(events[0]?.kind)}, not "started"`);
   if (!events.some((e) => e.kind === 'resumed')) problems.push('no "resumed" event');
   const last = events.at(-1);
-  if (last?.kind !== 'ended' || last.result !== result) problems.push(`the last event is ${JSON.stringify(last)}, not "ended" with result ${result}`);
+  if (last?.kind !== 'ended' || last.result !== result)
+    problems.push(`the last event is ${JSON.stringify(last)}, not "ended" with result ${result}`);
   events.forEach((event, index) => {
     if (event.kind !== 'push' || event.ok !== true) return;
     const drone = String(event.drone);
     if (result === 'promoted') {
-      if (versions[drone] !== newVersion) problems.push(`${drone} took a push (event ${index}) but runs ${versions[drone]} after the promotion`);
+      if (versions[drone] !== newVersion)
+        problems.push(`${drone} took a push (event ${index}) but runs ${versions[drone]} after the promotion`);
     } else if (!events.slice(index + 1).some((e) => e.kind === 'rollback' && e.ok === true && e.drone === drone)) {
       problems.push(`${drone} took a push (event ${index}) and has no later successful rollback`);
     }

@@ -13,7 +13,9 @@ const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
  * depends neither on a prior build nor on other modules compiling; node_modules is linked so
  * proper-lockfile, zod and etcd3 resolve.
  */
-export async function buildChildModule(folder: 'src/lock' | 'src/store'): Promise<{ readonly dir: string; remove: () => Promise<void> }> {
+export async function buildChildModule(
+  folder: 'src/lock' | 'src/store',
+): Promise<{ readonly dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `fleet-rollout-${basename(folder)}-`));
   const sources = ['src/errors.ts', ...(await sourcesIn('src/infra')), ...(await sourcesIn(folder))];
   for (const source of sources) {

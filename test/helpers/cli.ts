@@ -31,7 +31,10 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
   return { child, done, output: () => ({ stdout, stderr }) };
 }
 
-export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return startCli(args, options).done;
 }
 
@@ -46,10 +49,14 @@ export interface SimProcess {
 export async function startSimProcess(args: readonly string[] = []): Promise<SimProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'fleet-sim-'));
   const inventory = join(dir, 'fleet.yaml');
-  const child = spawn(process.execPath, [BIN, 'fleet', 'sim', '--port', '0', '--inventory-out', inventory, '--output', 'json', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'fleet', 'sim', '--port', '0', '--inventory-out', inventory, '--output', 'json', ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
     createInterface({ input: child.stdout! }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));

@@ -44,7 +44,11 @@ export function useEtcd(): EtcdSuite {
  * Stops the suite's etcd and expects each call to fail within 2 s with `code`, saying that etcd at its
  * endpoint did not answer and to check that it runs; starts etcd again, also when an expectation fails.
  */
-export async function expectUnansweredWhileStopped(etcd: EtcdSuite, code: string, calls: readonly (() => Promise<unknown>)[]): Promise<void> {
+export async function expectUnansweredWhileStopped(
+  etcd: EtcdSuite,
+  code: string,
+  calls: readonly (() => Promise<unknown>)[],
+): Promise<void> {
   await etcd.server.stop();
   try {
     for (const call of calls) {

@@ -20,7 +20,8 @@ const INSTALL = 'install etcd to run them: `apt-get install etcd-server` (Debian
 /** Whether an `etcd` binary is on PATH. In CI the etcd suites must run, so its absence fails there. */
 export function etcdAvailable(): boolean {
   const found = spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (!found && process.env.CI) throw new Error(`CI must run the etcd suites but no etcd is on PATH: ${INSTALL} (.ci/run does)`);
+  if (!found && process.env.CI)
+    throw new Error(`CI must run the etcd suites but no etcd is on PATH: ${INSTALL} (.ci/run does)`);
   if (!found) console.log(`etcd suites skipped: no etcd on PATH; ${INSTALL}`);
   return found;
 }
@@ -57,14 +58,22 @@ export async function startEtcd(): Promise<EtcdServer> {
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const args = [
-    '--name', 'fleet-test',
-    '--data-dir', join(dataDir, 'data'),
-    '--listen-client-urls', clientUrl,
-    '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `fleet-test=${peerUrl}`,
-    '--log-level', 'error',
+    '--name',
+    'fleet-test',
+    '--data-dir',
+    join(dataDir, 'data'),
+    '--listen-client-urls',
+    clientUrl,
+    '--advertise-client-urls',
+    clientUrl,
+    '--listen-peer-urls',
+    peerUrl,
+    '--initial-advertise-peer-urls',
+    peerUrl,
+    '--initial-cluster',
+    `fleet-test=${peerUrl}`,
+    '--log-level',
+    'error',
   ];
   let child: ChildProcess | null = null;
   const server: EtcdServer = {

@@ -62,7 +62,9 @@ export async function health(base: string): Promise<Health> {
 export async function fleetHealth(sim: SimProcess, drones: number): Promise<Record<string, Health>> {
   const ids = droneIds(drones);
   const answers = await Promise.all(ids.map((id) => health(droneUrl(sim, id))));
-  return Object.fromEntries(ids.map((id, i) => [id, answers[i]]).filter((entry): entry is [string, Health] => entry[1] !== undefined));
+  return Object.fromEntries(
+    ids.map((id, i) => [id, answers[i]]).filter((entry): entry is [string, Health] => entry[1] !== undefined),
+  );
 }
 
 /** The highest fence each drone accepted for FILE. */
@@ -72,7 +74,11 @@ export async function fleetFences(sim: SimProcess, drones: number): Promise<Reco
 }
 
 /** Lifts a pause hold by hand (`{"rollout"}`), or every hold (`{"all": true}`), on each drone. */
-export async function resumeFleet(sim: SimProcess, drones: number, body: { readonly rollout: string; readonly all?: true }): Promise<void> {
+export async function resumeFleet(
+  sim: SimProcess,
+  drones: number,
+  body: { readonly rollout: string; readonly all?: true },
+): Promise<void> {
   for (const id of droneIds(drones)) {
     const response = await fetch(`${droneUrl(sim, id)}/v1/resume`, {
       method: 'POST',
@@ -113,7 +119,8 @@ export interface SpecOptions {
  */
 export async function writeSpec(dir: string, name: string, options: SpecOptions = {}): Promise<string> {
   const version = options.version ?? 'v43';
-  const source = options.shipped === undefined ? await writeConfig(dir, name, version) : await shippedConfig(dir, options.shipped);
+  const source =
+    options.shipped === undefined ? await writeConfig(dir, name, version) : await shippedConfig(dir, options.shipped);
   const path = join(dir, `${name}.yaml`);
   await writeFile(
     path,
@@ -149,7 +156,10 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
 /** The shipped good config as `<dir>/<name>.conf`, its first line naming `version`. */
 async function writeConfig(dir: string, name: string, version: string): Promise<string> {
   const path = join(dir, `${name}.conf`);
-  await writeFile(path, `# aim lock config ${version}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`);
+  await writeFile(
+    path,
+    `# aim lock config ${version}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`,
+  );
   return path;
 }
 
@@ -161,7 +171,9 @@ export function parseReport(result: CliResult): RunReport {
   try {
     return JSON.parse(result.stdout.trim()) as RunReport;
   } catch {
-    throw new Error(`not one JSON report on stdout (exit ${result.code}, ${result.signal ?? 'no signal'}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `not one JSON report on stdout (exit ${result.code}, ${result.signal ?? 'no signal'}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
 }
 
@@ -226,7 +238,8 @@ export function tempDirPerTest(prefix: string, children: Children): { readonly p
   });
   return {
     get path() {
-      if (dir === undefined) throw new Error('tempDirPerTest: the dir exists from beforeEach to afterEach; read it in a test');
+      if (dir === undefined)
+        throw new Error('tempDirPerTest: the dir exists from beforeEach to afterEach; read it in a test');
       return dir.path;
     },
   };
@@ -244,7 +257,10 @@ export interface AgentProcess {
 }
 
 /** `rollout agent --port 0 --output json` in its own process; the URL comes from its `{"id","url"}` line. */
-export async function startAgentProcess(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
+export async function startAgentProcess(
+  args: readonly string[],
+  options: { readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<AgentProcess> {
   const child = spawn(process.execPath, [BIN, 'agent', '--port', '0', '--output', 'json', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

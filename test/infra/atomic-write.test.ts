@@ -42,7 +42,9 @@ describe('writeFileAtomic', () => {
   });
 
   it('writes its temp file beside the target, under a dot name by default or the given one', async () => {
-    expect(await namesBeforeCommit()).toEqual([expect.stringMatching(new RegExp(`^\\.state\\.json\\.${process.pid}\\.\\d+\\.tmp$`, 'u'))]);
+    expect(await namesBeforeCommit()).toEqual([
+      expect.stringMatching(new RegExp(`^\\.state\\.json\\.${process.pid}\\.\\d+\\.tmp$`, 'u')),
+    ]);
     const named = await namesBeforeCommit({ tempName: (name, sequence) => `.t-${name}-${sequence}` });
     expect(named).toEqual([expect.stringMatching(/^\.t-state\.json-\d+$/u), 'state.json']);
   });
@@ -63,7 +65,9 @@ describe('writeFileAtomic', () => {
 
   it('leaves no temp file when the rename fails', async () => {
     await mkdir(join(path, 'in-the-way'), { recursive: true });
-    await expect(writeFileAtomic(path, 'new')).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST|EPERM)$/u) });
+    await expect(writeFileAtomic(path, 'new')).rejects.toMatchObject({
+      code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST|EPERM)$/u),
+    });
     expect(await readdir(dir)).toEqual(['state.json']);
     expect(await readdir(path)).toEqual(['in-the-way']);
   });

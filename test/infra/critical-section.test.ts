@@ -51,7 +51,9 @@ describe('withFileLock', () => {
 
   it('times out with the given code, naming the file and its marker, while another process holds it', async () => {
     await mkdir(`${file}.lock`);
-    const error: unknown = await withFileLock(file, { ...section, retries: 2 }, async () => undefined).catch((reason: unknown) => reason);
+    const error: unknown = await withFileLock(file, { ...section, retries: 2 }, async () => undefined).catch(
+      (reason: unknown) => reason,
+    );
     expect(error).toBeInstanceOf(RolloutError);
     expect(error).toMatchObject({
       code: 'E_STATE_STORE',
@@ -72,25 +74,36 @@ describe('withFileLock', () => {
     const missing = join(dir, 'gone', 'guarded.json');
     await expect(withFileLock(missing, section, async () => undefined)).rejects.toMatchObject({ code: 'ENOENT' });
     const wrapped = new Error('wrapped');
-    await expect(withFileLock(missing, { ...section, lockFailure: () => wrapped }, async () => undefined)).rejects.toBe(wrapped);
+    await expect(withFileLock(missing, { ...section, lockFailure: () => wrapped }, async () => undefined)).rejects.toBe(
+      wrapped,
+    );
   });
 
   it('lets the work see that another process broke in, before it commits', async () => {
-    const error: unknown = await withFileLock(file, { ...section, code: 'E_LOCK_STORE', staleMs: 2_000 }, async (assertHeld) => {
-      assertHeld();
-      // What a process that judged this marker stale does: removes it; the holder's next touch notices.
-      await rm(`${file}.lock`, { recursive: true });
-      for (let waited = 0; waited < 5_000; waited += 50) {
-        await sleep(50);
-        try {
-          assertHeld();
-        } catch (lost) {
-          return lost;
+    const error: unknown = await withFileLock(
+      file,
+      { ...section, code: 'E_LOCK_STORE', staleMs: 2_000 },
+      async (assertHeld) => {
+        assertHeld();
+        // What a process that judged this marker stale does: removes it; the holder's next touch notices.
+        await rm(`${file}.lock`, { recursive: true });
+        for (let waited = 0; waited < 5_000; waited += 50) {
+          await sleep(50);
+          try {
+            assertHeld();
+          } catch (lost) {
+            return lost;
+          }
         }
-      }
-      return undefined;
-    });
+        return undefined;
+      },
+    );
     expect(error).toBeInstanceOf(RolloutError);
-    expect(error).toMatchObject({ code: 'E_LOCK_STORE', message: expect.stringMatching(/^Lost the critical section of the test file \(.+\); nothing was written, try again$/u) });
+    expect(error).toMatchObject({
+      code: 'E_LOCK_STORE',
+      message: expect.stringMatching(
+        /^Lost the critical section of the test file \(.+\); nothing was written, try again$/u,
+      ),
+    });
   });
 });

@@ -62,14 +62,21 @@ describe('a rollout over real HTTP against real agents', () => {
   let inventory: string;
 
   async function health(id: string): Promise<Health> {
-    return (await (await fetch(`${fleet.url}/d/${id}/v1/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })).json()) as Health;
+    return (await (
+      await fetch(`${fleet.url}/d/${id}/v1/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+    ).json()) as Health;
   }
 
   let token: string | undefined;
 
   async function startFleet(drones: number, options: { token?: string } = {}): Promise<void> {
     token = options.token;
-    fleet = await startFleetSim({ drones, dir: join(work.path, 'fleet'), logger: pino({ level: 'silent' }), ...(options.token ? { token: options.token } : {}) });
+    fleet = await startFleetSim({
+      drones,
+      dir: join(work.path, 'fleet'),
+      logger: pino({ level: 'silent' }),
+      ...(options.token ? { token: options.token } : {}),
+    });
     inventory = join(work.path, 'fleet.yaml');
     await writeInventory(inventory, fleet.drones);
   }
@@ -134,18 +141,26 @@ describe('a rollout over real HTTP against real agents', () => {
     const fence = fences[0] as number;
     expect(fence).toBeGreaterThan(0);
 
-    const next = await spec('fenced-next', ['canary: { drones: 2, bake: 0s }', 'waves: [{ percent: 100, bake: 0s }]'], 'aim_lock_config.bad.conf');
+    const next = await spec(
+      'fenced-next',
+      ['canary: { drones: 2, bake: 0s }', 'waves: [{ percent: 100, bake: 0s }]'],
+      'aim_lock_config.bad.conf',
+    );
     const second = await (await start(next, new StageLog())).done;
     expect(second.result).toBe('promoted');
     expect((await health('drone-1')).configs[FILE]?.fence).toBe(fence + 1);
 
     // The same config again: the fleet already runs it, so the run ends at once, promoted, pushing nothing.
     const again = await (await start(next, new StageLog())).done;
-    expect(again).toMatchObject({ result: 'promoted', exitCode: 0, reason: expect.stringMatching(/^nothing to do: every targeted drone already runs/) });
+    expect(again).toMatchObject({
+      result: 'promoted',
+      exitCode: 0,
+      reason: expect.stringMatching(/^nothing to do: every targeted drone already runs/),
+    });
     expect((await health('drone-1')).configs[FILE]?.fence).toBe(fence + 1);
   });
 
-  it('reports each verdict against its own step\'s intervals, also the last one before the next step', async () => {
+  it("reports each verdict against its own step's intervals, also the last one before the next step", async () => {
     await startFleet(4);
     const path = await spec('counted', [
       'canary: { drones: 2, bake: 1s }',
@@ -248,7 +263,11 @@ describe('a rollout over real HTTP against real agents', () => {
     const { running, held } = await bakingWithShortLease('loses-lease');
     expect(held?.state).toBe('held');
     await locks.forceRelease(FILE, { force: true });
-    const other = await locks.acquire(FILE, { host: 'other-host', pid: 1, rollout: 'other', bootId: 'b' }, { ttlMs: 60_000, waitMs: 0 });
+    const other = await locks.acquire(
+      FILE,
+      { host: 'other-host', pid: 1, rollout: 'other', bootId: 'b' },
+      { ttlMs: 60_000, waitMs: 0 },
+    );
     expect(other.acquired).toBe(true);
     const report = await running.done;
     expect(report.result).toBe('needs_attention');
@@ -273,7 +292,9 @@ describe('a rollout over real HTTP against real agents', () => {
     const report = await running.done;
     expect(report.result).toBe('rolled_back');
     expect(report.reason).toMatch(/lease lost/);
-    const rollbackFences = await Promise.all(['drone-1', 'drone-2'].map(async (id) => (await health(id)).configs[FILE]?.fence ?? 0));
+    const rollbackFences = await Promise.all(
+      ['drone-1', 'drone-2'].map(async (id) => (await health(id)).configs[FILE]?.fence ?? 0),
+    );
     for (const fence of rollbackFences) expect(fence).toBeGreaterThan(held?.fence ?? Infinity);
     for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
     expect(await locks.list()).toEqual([]);

@@ -60,7 +60,10 @@ describe('embedded lock store under real concurrency', () => {
       stores = Array.from({ length: 4 }, () => createEmbeddedLockStore({ dir: stateDir, pollMs: 5 }));
       const fences = await Promise.all(
         stores.map(async (store, index) => {
-          const result = await store.acquire('queue.conf', ownerFor(`waiter-${index}`), { ttlMs: 10_000, waitMs: 20_000 });
+          const result = await store.acquire('queue.conf', ownerFor(`waiter-${index}`), {
+            ttlMs: 10_000,
+            waitMs: 20_000,
+          });
           if (!result.acquired) throw new Error('expected every waiter to get the key');
           await new Promise((resolve) => setTimeout(resolve, 10));
           await store.release(result.lease);

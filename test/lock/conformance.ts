@@ -196,7 +196,9 @@ export function describeLockStoreConformance(
       it('lets a resumed rollout (new pid) reclaim its own lease once the old process is dead', async () => {
         const first = await take(KEY, owner(101, 'aim-v43-a'));
         const resumed = owner(201, 'aim-v43-a');
-        await expect(store.acquire(KEY, resumed, { ttlMs: TTL, waitMs: 0 })).resolves.toMatchObject({ acquired: false });
+        await expect(store.acquire(KEY, resumed, { ttlMs: TTL, waitMs: 0 })).resolves.toMatchObject({
+          acquired: false,
+        });
         processes.kill(101);
         const second = await take(KEY, resumed);
         expect(second.fence).toBeGreaterThan(first.fence);
@@ -333,12 +335,14 @@ export function describeLockStoreConformance(
         expect((await rejection(store.renew(lease))).code).toBe('E_LEASE_LOST');
       });
 
-      it('throws E_LEASE_LOST for a lease with the holder\'s fence but another process as owner, and leaves the lock alone', async () => {
+      it("throws E_LEASE_LOST for a lease with the holder's fence but another process as owner, and leaves the lock alone", async () => {
         const held = await take(KEY, owner(101, 'aim-v43-a'));
         const impostor = { ...held, owner: owner(102, 'aim-v43-a') };
         expect((await rejection(store.renew(impostor))).code).toBe('E_LEASE_LOST');
         await store.release(impostor);
-        expect(await store.list()).toEqual([expect.objectContaining({ fence: held.fence, owner: held.owner, state: 'held' })]);
+        expect(await store.list()).toEqual([
+          expect.objectContaining({ fence: held.fence, owner: held.owner, state: 'held' }),
+        ]);
       });
 
       it('throws E_LEASE_LOST after the lease was released or reclaimed', async () => {

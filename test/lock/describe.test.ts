@@ -22,7 +22,9 @@ describe('describeHolder', () => {
 
   it('says why a lock is stale', () => {
     const stale: LockStatus = { ...held, state: 'stale', staleReason: 'owner_dead' };
-    expect(describeHolder(stale, held.heartbeatAt + 1_000)).toMatch(/heartbeat 1\.0s ago; stale: its owner process is dead$/);
+    expect(describeHolder(stale, held.heartbeatAt + 1_000)).toMatch(
+      /heartbeat 1\.0s ago; stale: its owner process is dead$/,
+    );
   });
 
   it('does not hide a heartbeat from a clock that runs ahead', () => {

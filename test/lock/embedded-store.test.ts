@@ -77,9 +77,15 @@ describe('embedded lock store', () => {
     const rebooted = await store.acquire('rebooted.conf', bob, { ttlMs: 15_000, waitMs: 0 });
     if (!dead.acquired || !rebooted.acquired) throw new Error('expected to acquire');
     processes.kill(alice.pid);
-    await expect(store.renew(dead.lease)).rejects.toMatchObject({ code: 'E_LEASE_LOST', message: /process 101 is dead/ });
+    await expect(store.renew(dead.lease)).rejects.toMatchObject({
+      code: 'E_LEASE_LOST',
+      message: /process 101 is dead/,
+    });
     const afterReboot = await harness.open({ host: HOST, bootId: 'boot-0002' });
-    await expect(afterReboot.renew(rebooted.lease)).rejects.toMatchObject({ code: 'E_LEASE_LOST', message: /rebooted/ });
+    await expect(afterReboot.renew(rebooted.lease)).rejects.toMatchObject({
+      code: 'E_LEASE_LOST',
+      message: /rebooted/,
+    });
   });
 
   it('names the holder in E_LEASE_LOST', async () => {
@@ -109,7 +115,11 @@ describe('embedded lock store', () => {
     ])('fails with E_LOCK_STORE naming the file and what to do: %s', async (_, content) => {
       await mkdir(join(harness.dir, 'locks'), { recursive: true });
       await writeFile(tableFile, content);
-      for (const operation of [store.list(), store.acquire(KEY, alice, { ttlMs: 1_000, waitMs: 0 }), store.reclaimStale()]) {
+      for (const operation of [
+        store.list(),
+        store.acquire(KEY, alice, { ttlMs: 1_000, waitMs: 0 }),
+        store.reclaimStale(),
+      ]) {
         const error = await operation.then(
           () => undefined,
           (reason: unknown) => reason,

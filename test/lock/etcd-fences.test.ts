@@ -81,7 +81,10 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
   it('reports a counter it cannot read as E_LOCK_STORE naming its key, and takes nothing', async () => {
     await etcd.inspector.put(`${stores.prefix}fences/${KEY}`).value('seven');
     // One call at a time: a second promise made up front would reject before anything awaits it.
-    for (const operation of [() => store.acquire(KEY, alice, { ttlMs: 15_000, waitMs: 0 }), () => store.highestFence(KEY)]) {
+    for (const operation of [
+      () => store.acquire(KEY, alice, { ttlMs: 15_000, waitMs: 0 }),
+      () => store.highestFence(KEY),
+    ]) {
       const error = await rejection(operation());
       expect(error.code).toBe('E_LOCK_STORE');
       expect(error.message).toContain(`${stores.prefix}fences/${KEY}`);

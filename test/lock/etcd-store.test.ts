@@ -59,12 +59,17 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       return result.lease;
     }
 
-    const read = async (): Promise<{ createRevision: number; lease: string; value: Record<string, unknown> } | undefined> => {
+    const read = async (): Promise<
+      { createRevision: number; lease: string; value: Record<string, unknown> } | undefined
+    > => {
       const kv = (await etcd.inspector.kv.range({ key: Buffer.from(`${stores.prefix}locks/${KEY}`) })).kvs[0];
-      return kv && { createRevision: Number(kv.create_revision), lease: kv.lease, value: JSON.parse(kv.value.toString()) };
+      return (
+        kv && { createRevision: Number(kv.create_revision), lease: kv.lease, value: JSON.parse(kv.value.toString()) }
+      );
     };
 
-    const readCounter = async (): Promise<string | null> => etcd.inspector.get(`${stores.prefix}fences/${KEY}`).string();
+    const readCounter = async (): Promise<string | null> =>
+      etcd.inspector.get(`${stores.prefix}fences/${KEY}`).string();
 
     it('keeps each lock under <prefix>locks/ on an etcd lease, and its highest fence in <prefix>fences/', async () => {
       const first = await take(alice);
@@ -84,7 +89,9 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       await store.release(first);
       expect(await read()).toBeUndefined();
       // Released means revoked too: no lease is left to expire later.
-      expect(Number((await etcd.inspector.leaseClient.leaseTimeToLive({ ID: stored?.lease ?? '0' })).TTL)).toBeLessThanOrEqual(0);
+      expect(
+        Number((await etcd.inspector.leaseClient.leaseTimeToLive({ ID: stored?.lease ?? '0' })).TTL),
+      ).toBeLessThanOrEqual(0);
       // The counter has no lease: it outlives the lock.
       expect(await readCounter()).toBe(String(first.fence));
 
@@ -184,7 +191,9 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
       const controller = new AbortController();
       const reason = new Error('operator aborted');
       setTimeout(() => controller.abort(reason), 200);
-      await expect(waiter.acquire(KEY, bob, { ttlMs: 15_000, waitMs: 10_000, signal: controller.signal })).rejects.toBe(reason);
+      await expect(waiter.acquire(KEY, bob, { ttlMs: 15_000, waitMs: 10_000, signal: controller.signal })).rejects.toBe(
+        reason,
+      );
     });
 
     it('close wakes a waiting acquire with E_LOCK_STORE', async () => {
@@ -251,8 +260,10 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
 
     it('benchEtcdLock reports p50 and p95 of acquire and release in milliseconds', async () => {
       const result = await benchEtcdLock([etcd.server.endpoint], 30);
-      console.log(`etcd lock bench (30 rounds): acquire p50 ${result.acquireMs.p50} ms, p95 ${result.acquireMs.p95} ms; ` +
-        `release p50 ${result.releaseMs.p50} ms, p95 ${result.releaseMs.p95} ms`);
+      console.log(
+        `etcd lock bench (30 rounds): acquire p50 ${result.acquireMs.p50} ms, p95 ${result.acquireMs.p95} ms; ` +
+          `release p50 ${result.releaseMs.p50} ms, p95 ${result.releaseMs.p95} ms`,
+      );
       for (const summary of [result.acquireMs, result.releaseMs]) {
         expect(summary.p50).toBeGreaterThan(0);
         expect(summary.p95).toBeGreaterThanOrEqual(summary.p50);
@@ -267,7 +278,8 @@ async function grpcCalls(endpoint: string): Promise<number> {
   const metrics = await (await fetch(`http://${endpoint}/metrics`)).text();
   let total = 0;
   for (const line of metrics.split('\n')) {
-    const match = /^grpc_server_started_total\{grpc_method="(\w+)",grpc_service="etcdserverpb\.(?:KV|Lease)".*\} (\d+)/.exec(line);
+    const match =
+      /^grpc_server_started_total\{grpc_method="(\w+)",grpc_service="etcdserverpb\.(?:KV|Lease)".*\} (\d+)/.exec(line);
     if (match) total += Number(match[2]);
   }
   return total;

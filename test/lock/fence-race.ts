@@ -54,7 +54,10 @@ export async function raceForFences(
     await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 10_000))]);
     const running = processes.filter((child) => child.exitCode === null && child.signalCode === null);
     for (const child of running) child.kill('SIGKILL');
-    expect(running.map((child) => child.spawnargs[4]), 'children still running after closing their store').toEqual([]);
+    expect(
+      running.map((child) => child.spawnargs[4]),
+      'children still running after closing their store',
+    ).toEqual([]);
     expect(await Promise.all(exits)).toEqual(processes.map(() => 0));
     const lines = (await readFile(logFile, 'utf8')).split('\n').filter((line) => line !== '');
     return lines.map((line) => JSON.parse(line) as FenceHold);

@@ -150,7 +150,10 @@ async function run(steps: readonly Step[]): Promise<void> {
           const { ttlMs, minFence } = current;
           const floor = minFence === undefined ? {} : { minFence };
           const result = await actor.store.acquire(current.key, actor.owner, { ttlMs, waitMs: 0, ...floor });
-          expect(result.acquired, `acquire ${current.key} by ${actor.owner.rollout} over ${JSON.stringify(before)}`).toBe(free);
+          expect(
+            result.acquired,
+            `acquire ${current.key} by ${actor.owner.rollout} over ${JSON.stringify(before)}`,
+          ).toBe(free);
           if (result.acquired) {
             // The next fence up, or the floor if that is higher: never lower, never a gap it need not make.
             expect(result.lease.fence).toBe(Math.max((highestFence.get(current.key) ?? 0) + 1, minFence ?? 0));
@@ -206,10 +209,15 @@ async function run(steps: readonly Step[]): Promise<void> {
           break;
         }
       }
-      await checkTable(actors, [
-        { view: HOST_A, store: stores[0] },
-        { view: HOST_B, store: stores[1] },
-      ], clock.now(), dead);
+      await checkTable(
+        actors,
+        [
+          { view: HOST_A, store: stores[0] },
+          { view: HOST_B, store: stores[1] },
+        ],
+        clock.now(),
+        dead,
+      );
       for (const key of KEYS) {
         expect(await stores[1].highestFence(key), `highestFence(${key})`).toBe(highestFence.get(key) ?? 0);
       }

@@ -70,7 +70,9 @@ export class FakeEffects implements RolloutEffects {
   waitInterval(input: { ms: number }, signal: AbortSignal): Promise<void> {
     this.waits.push(input.ms);
     if (!this.holdBakes) return Promise.resolve();
-    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+    return new Promise((_, reject) =>
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+    );
   }
 
   async verifyPromotion(): Promise<CleanupOutcome> {
@@ -96,5 +98,11 @@ export class FakeEffects implements RolloutEffects {
 }
 
 export function steps(...specs: [name: string, intervals: number, approval?: boolean][]): StepSchedule[] {
-  return specs.map(([name, intervals, approval]) => ({ name, droneCount: 3, intervals, intervalDelayMs: 1, approval: approval ?? false }));
+  return specs.map(([name, intervals, approval]) => ({
+    name,
+    droneCount: 3,
+    intervals,
+    intervalDelayMs: 1,
+    approval: approval ?? false,
+  }));
 }

@@ -18,7 +18,8 @@ const input: RolloutInput = {
 };
 
 const done = (id: string, output: unknown) => ({ type: `xstate.done.actor.${id}`, output }) as unknown as Event;
-const failed = (id: string) => ({ type: `xstate.error.actor.${id}`, error: new Error(`${id} failed`) }) as unknown as Event;
+const failed = (id: string) =>
+  ({ type: `xstate.error.actor.${id}`, error: new Error(`${id} failed`) }) as unknown as Event;
 
 /** What each stage's effect can answer, good and bad; operator and lease events can come at any time. */
 const OUTCOMES: Readonly<Record<string, readonly Event[]>> = {
@@ -54,14 +55,22 @@ const OUTCOMES: Readonly<Record<string, readonly Event[]>> = {
     done('analyseInterval', { hot: ['drone-hot'], verdict: 'fail', summary: 'HOT' }),
     failed('analyseInterval'),
   ],
-  verifying: [done('verifyPromotion', { incomplete: [] }), done('verifyPromotion', { incomplete: ['drone-4'] }), failed('verifyPromotion')],
+  verifying: [
+    done('verifyPromotion', { incomplete: [] }),
+    done('verifyPromotion', { incomplete: ['drone-4'] }),
+    failed('verifyPromotion'),
+  ],
   rollingBack: [
     done('rollBack', { incomplete: [] }),
     done('rollBack', { incomplete: ['drone-1'] }),
     done('rollBack', { incomplete: ['drone-1'], notHeld: 'the config lock is now held by rollout other' }),
     failed('rollBack'),
   ],
-  resumingFleet: [done('resumeFleet', { incomplete: [] }), done('resumeFleet', { incomplete: ['drone-3'] }), failed('resumeFleet')],
+  resumingFleet: [
+    done('resumeFleet', { incomplete: [] }),
+    done('resumeFleet', { incomplete: ['drone-3'] }),
+    failed('resumeFleet'),
+  ],
   releasingLock: [done('releaseLock', undefined), failed('releaseLock')],
 };
 
@@ -115,7 +124,9 @@ describe('every path through the rollout machine (generated with xstate/graph)',
       const trace = JSON.stringify(path.steps.map((s) => s.event.type));
       expect(stages, trace).toContain('resumingFleet');
       const locked = path.steps.some((step) => step.state.matches('locked'));
-      const lostToAnother = path.steps.some((step) => 'output' in step.event && String(JSON.stringify(step.event.output)).includes('notHeld'));
+      const lostToAnother = path.steps.some(
+        (step) => 'output' in step.event && String(JSON.stringify(step.event.output)).includes('notHeld'),
+      );
       const released = stages.lastIndexOf('releasingLock') > stages.lastIndexOf('resumingFleet');
       expect(released, trace).toBe(locked && !lostToAnother);
       // A release that failed leaves the fence in the snapshot: the lease lives on until its TTL.
@@ -139,7 +150,9 @@ describe('every path through the rollout machine (generated with xstate/graph)',
       // Promoting, and drones found off the new config once every step is done, end without a rollback.
       if (!stages.slice(0, decidedAt).includes('pushing') || stages[decidedAt - 1] === 'verifying') continue;
       const firstResume = stages.indexOf('resumingFleet');
-      expect(stages.slice(0, firstResume), JSON.stringify(path.steps.map((s) => s.event.type))).toContain('rollingBack');
+      expect(stages.slice(0, firstResume), JSON.stringify(path.steps.map((s) => s.event.type))).toContain(
+        'rollingBack',
+      );
     }
   });
 

@@ -16,7 +16,8 @@ function failingSnapshots(store: StateStore, failures: number, error: () => Erro
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property === 'saveSnapshot') {
-        return (id: string, snapshot: unknown) => (left-- > 0 ? Promise.reject(error()) : target.saveSnapshot(id, snapshot));
+        return (id: string, snapshot: unknown) =>
+          left-- > 0 ? Promise.reject(error()) : target.saveSnapshot(id, snapshot);
       }
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
@@ -45,7 +46,9 @@ describe('RolloutRecorder', () => {
   }
 
   it('retries only the write that failed: an audit batch that landed is not appended again', async () => {
-    const { store, recorder } = await recorderOver((s) => failingSnapshots(s, 2, () => new RolloutError('E_STATE_STORE', 'etcd did not answer')));
+    const { store, recorder } = await recorderOver((s) =>
+      failingSnapshots(s, 2, () => new RolloutError('E_STATE_STORE', 'etcd did not answer')),
+    );
 
     recorder.audit('pause', { drone: 'drone-1', ok: true });
     recorder.transition({ value: 'locked' }, { stage: 'locked' }, { to: 'locked' });
@@ -58,7 +61,9 @@ describe('RolloutRecorder', () => {
   });
 
   it('gives up at once on an error that is not the store being unreachable, and every flush says so', async () => {
-    const { store, recorder } = await recorderOver((s) => failingSnapshots(s, 1, () => new TypeError('Expected `snapshot` to be JSON-serialisable')));
+    const { store, recorder } = await recorderOver((s) =>
+      failingSnapshots(s, 1, () => new TypeError('Expected `snapshot` to be JSON-serialisable')),
+    );
 
     recorder.transition({ value: 'locked' }, { stage: 'locked' }, { to: 'locked' });
     const started = performance.now();
@@ -77,6 +82,8 @@ describe('RolloutRecorder', () => {
     recorder.transition({ value: 'rollingBack' }, { stage: 'rollingBack' }, { to: 'rollingBack' });
     await expect(recorder.flushOrLog('rolling back without the state store')).resolves.toBeUndefined();
 
-    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('rolling back without the state store');
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain(
+      'rolling back without the state store',
+    );
   });
 });

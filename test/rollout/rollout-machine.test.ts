@@ -40,14 +40,26 @@ describe('rollout machine', () => {
     const output = await run(effects);
     expect(output.result).toBe('promoted');
     expect(effects.calls).toEqual([
-      'pause', 'lock', 'lease:7', 'check',
-      'push:0:7', 'analyse:0:0', 'analyse:0:1',
-      'push:1:7', 'analyse:1:0',
-      'push:2:7', 'analyse:2:0',
-      'verify', 'resume', 'release:7',
+      'pause',
+      'lock',
+      'lease:7',
+      'check',
+      'push:0:7',
+      'analyse:0:0',
+      'analyse:0:1',
+      'push:1:7',
+      'analyse:1:0',
+      'push:2:7',
+      'analyse:2:0',
+      'verify',
+      'resume',
+      'release:7',
     ]);
     expect(output.verdicts.map((v) => `${v.step}#${v.interval}:${v.verdict}`)).toEqual([
-      'canary#1:pass', 'canary#2:pass', 'wave 1#1:pass', 'wave 2#1:pass',
+      'canary#1:pass',
+      'canary#2:pass',
+      'wave 1#1:pass',
+      'wave 2#1:pass',
     ]);
     expectCleanEnd(effects);
   });
@@ -234,7 +246,10 @@ describe('rollout machine', () => {
   it('lost to another holder, sends no rollback write, releases nothing and needs attention with the drones it changed', async () => {
     const effects = new FakeEffects();
     effects.holdBakes = true;
-    effects.rollbackOutcome = { incomplete: ['drone-1', 'drone-2'], notHeld: 'the config lock is now held by rollout other' };
+    effects.rollbackOutcome = {
+      incomplete: ['drone-1', 'drone-2'],
+      notHeld: 'the config lock is now held by rollout other',
+    };
     const actor = start(effects, { steps: steps(['canary', 1]) });
     await waitFor(actor, (s) => s.matches({ locked: { stages: 'baking' } }));
     effects.leaseLost?.('taken over');
@@ -248,36 +263,55 @@ describe('rollout machine', () => {
   it('names drones that answered HOT to their rollback, next to the reason the rollout stopped', async () => {
     const effects = new FakeEffects();
     effects.verdicts = ['fail', 'fail'];
-    effects.rollbackOutcome = { incomplete: ['drone-4'], hot: ['drone-4'], note: 'HOT lock mismatch during rollback on drone-4: left on the new config' };
+    effects.rollbackOutcome = {
+      incomplete: ['drone-4'],
+      hot: ['drone-4'],
+      note: 'HOT lock mismatch during rollback on drone-4: left on the new config',
+    };
     const output = await run(effects);
     expect(output).toMatchObject({ result: 'needs_attention', hot: ['drone-4'], attention: ['drone-4'] });
-    expect(output.reason).toMatch(/^analysis failed in canary: .*; HOT lock mismatch during rollback on drone-4: left on the new config$/);
+    expect(output.reason).toMatch(
+      /^analysis failed in canary: .*; HOT lock mismatch during rollback on drone-4: left on the new config$/,
+    );
     expectCleanEnd(effects);
   });
 
   it.each([
     ['invalid', { hot: [], abortReason: 'drone-1 answered 401', endsAs: 'invalid' as const }],
-    ['needs_attention', { hot: [], abortReason: 'mixed fleet', endsAs: 'needs_attention' as const, attention: ['drone-2'] }],
+    [
+      'needs_attention',
+      { hot: [], abortReason: 'mixed fleet', endsAs: 'needs_attention' as const, attention: ['drone-2'] },
+    ],
     ['promoted', { hot: [], abortReason: 'nothing to do', endsAs: 'promoted' as const }],
   ])('ends %s at pause as the pause stage says, without taking the lock or pushing', async (result, outcome) => {
     const effects = new FakeEffects();
     effects.pauseOutcome = outcome;
     const output = await run(effects);
-    expect(output).toMatchObject({ result, reason: outcome.abortReason, attention: 'attention' in outcome ? outcome.attention : [] });
+    expect(output).toMatchObject({
+      result,
+      reason: outcome.abortReason,
+      attention: 'attention' in outcome ? outcome.attention : [],
+    });
     expect(effects.calls).toEqual(['pause', 'resume']);
   });
 
   it.each([
-    ['needs_attention', { hot: [], abortReason: 'mixed fleet', endsAs: 'needs_attention' as const, attention: ['drone-2'] }],
+    [
+      'needs_attention',
+      { hot: [], abortReason: 'mixed fleet', endsAs: 'needs_attention' as const, attention: ['drone-2'] },
+    ],
     ['promoted', { hot: [], abortReason: 'nothing to do', endsAs: 'promoted' as const }],
-  ])('ends %s when the fleet check under the lock says so: no push, fleet resumed, lock released', async (result, outcome) => {
-    const effects = new FakeEffects();
-    effects.checkOutcome = outcome;
-    const output = await run(effects);
-    expect(output).toMatchObject({ result, reason: outcome.abortReason });
-    expect(effects.calls).toEqual(['pause', 'lock', 'lease:7', 'check', 'resume', 'release:7']);
-    expectCleanEnd(effects);
-  });
+  ])(
+    'ends %s when the fleet check under the lock says so: no push, fleet resumed, lock released',
+    async (result, outcome) => {
+      const effects = new FakeEffects();
+      effects.checkOutcome = outcome;
+      const output = await run(effects);
+      expect(output).toMatchObject({ result, reason: outcome.abortReason });
+      expect(effects.calls).toEqual(['pause', 'lock', 'lease:7', 'check', 'resume', 'release:7']);
+      expectCleanEnd(effects);
+    },
+  );
 
   it('waits at a manual gate until operator.promote', async () => {
     const effects = new FakeEffects();

@@ -50,7 +50,11 @@ describe('telemetry stream', () => {
 
   test('draws N(72, 2.5) heart rates and N(m, 0.1 m) trajectory errors', () => {
     const samples: Sample[] = [];
-    for (let key = 0; key < 50; key += 1) samples.push(...new TelemetryStream(key, { intervalMs: INTERVAL, bootMs: BOOT }, modelFor(1.6)).read(0, BOOT + 40_000).samples);
+    for (let key = 0; key < 50; key += 1)
+      samples.push(
+        ...new TelemetryStream(key, { intervalMs: INTERVAL, bootMs: BOOT }, modelFor(1.6)).read(0, BOOT + 40_000)
+          .samples,
+      );
     const heartRates = samples.map((sample) => sample.metrics.heart_rate);
     const sd = (values: number[]) => Math.sqrt(mean(values.map((value) => (value - mean(values)) ** 2)));
 
@@ -81,7 +85,10 @@ describe('model telemetry, the source of a simulated drone', () => {
   const config = (content: string) => ({ sha256: sha256Hex(content), content });
 
   test('follows aim_sensitivity of the first config by name that sets it, from the seq a change answers', () => {
-    const configs = new Map([['b.conf', config(BAD_CONFIG)], ['c.conf', config(GOOD_CONFIG)]]);
+    const configs = new Map([
+      ['b.conf', config(BAD_CONFIG)],
+      ['c.conf', config(GOOD_CONFIG)],
+    ]);
     const source = new ModelTelemetry(1, clock, configs, new ConfigParamsCache());
     const reference = new TelemetryStream(1, clock, modelFor(paramsOf(BAD_CONFIG).aimSensitivity));
     const changedAt = BOOT + 20_000;

@@ -100,14 +100,20 @@ describe('analysis keys for the statistical judge', () => {
   });
 
   it('suggests the snake_case key for a camelCase one', () => {
-    expect(specErrors(spec(['analysis:', '  passScore: 90', '  metrics:', '    - { name: a, direction: either, dryRun: true }']))).toEqual([
+    expect(
+      specErrors(
+        spec(['analysis:', '  passScore: 90', '  metrics:', '    - { name: a, direction: either, dryRun: true }']),
+      ),
+    ).toEqual([
       'rollouts/x.yaml:6:3 analysis.passScore: unknown key; did you mean pass_score?',
       'rollouts/x.yaml:8:37 analysis.metrics[0].dryRun: unknown key; did you mean dry_run?',
     ]);
   });
 
   it('shows the new keys with their defaults in the JSON Schema', () => {
-    const analysis = (specJsonSchema().properties as Record<string, { properties: Record<string, Record<string, unknown>> }>).analysis;
+    const analysis = (
+      specJsonSchema().properties as Record<string, { properties: Record<string, Record<string, unknown>> }>
+    ).analysis;
     expect(analysis?.properties.confidence).toMatchObject({ type: 'number', default: 0.98 });
     expect(analysis?.properties.pass_score).toMatchObject({ default: 95 });
     expect(analysis?.properties.marginal_score).toMatchObject({ default: 75 });

@@ -20,7 +20,9 @@ describe('inventory', () => {
 
   it('throws a SpecError naming the inventory file', () => {
     expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(SpecError);
-    expect(() => parseInventoryText('drones: []\n', FILE)).toThrow('rollouts/fleet.yaml:1:9 drones: must list at least one drone');
+    expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(
+      'rollouts/fleet.yaml:1:9 drones: must list at least one drone',
+    );
   });
 
   it('reports syntax errors, missing keys and unknown keys with the inventory positions', () => {
@@ -31,16 +33,20 @@ describe('inventory', () => {
       'rollouts/fleet.yaml:1:1 drones: is required',
       'rollouts/fleet.yaml:1:1 drone: unknown key; did you mean drones?',
     ]);
-    expect(errorsOf('drones:\n  - id: a\n    labels: {}\n')).toEqual(['rollouts/fleet.yaml:2:5 drones[0].url: is required']);
+    expect(errorsOf('drones:\n  - id: a\n    labels: {}\n')).toEqual([
+      'rollouts/fleet.yaml:2:5 drones[0].url: is required',
+    ]);
   });
 
   it('rejects duplicate ids at the second one', () => {
-    const text = 'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: http://h/b }\n  - { id: a, url: http://h/c }\n';
+    const text =
+      'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: http://h/b }\n  - { id: a, url: http://h/c }\n';
     expect(errorsOf(text)).toEqual(['rollouts/fleet.yaml:4:11 drones[2].id: duplicate drone id "a" (also drones[0])']);
   });
 
   it('reads a JSON inventory the same way, and names JSON mistakes at their line and column', () => {
-    const json = '{"drones": [\n  {"id": "a", "url": "http://h:1/d/a/", "labels": {"zone": "x"}},\n  {"id": "b", "url": "https://h"}\n]}\n';
+    const json =
+      '{"drones": [\n  {"id": "a", "url": "http://h:1/d/a/", "labels": {"zone": "x"}},\n  {"id": "b", "url": "https://h"}\n]}\n';
     expect(parseInventoryText(json, FILE)).toEqual([
       { id: 'a', url: 'http://h:1/d/a', labels: { zone: 'x' } },
       { id: 'b', url: 'https://h', labels: {} },
@@ -48,9 +54,9 @@ describe('inventory', () => {
     expect(errorsOf('{"drones": [\n  {"id": "a", "url": "ftp://h"}\n]}\n')).toEqual([
       'rollouts/fleet.yaml:2:22 drones[0].url: must be an http:// or https:// URL, got "ftp://h"',
     ]);
-    expect(errorsOf('{"drones": [\n  {"id": "a", "url": "http://h/a"},\n  {"id": "a", "url": "http://h/b"}\n]}\n')).toEqual([
-      'rollouts/fleet.yaml:3:10 drones[1].id: duplicate drone id "a" (also drones[0])',
-    ]);
+    expect(
+      errorsOf('{"drones": [\n  {"id": "a", "url": "http://h/a"},\n  {"id": "a", "url": "http://h/b"}\n]}\n'),
+    ).toEqual(['rollouts/fleet.yaml:3:10 drones[1].id: duplicate drone id "a" (also drones[0])']);
   });
 
   it('rejects a JSON inventory that repeats a key, as YAML does, instead of keeping the last one', () => {
@@ -59,15 +65,21 @@ describe('inventory', () => {
     const twoIds = '{"drones": [{"id": "a", "id": "b", "url": "http://h/a"}]}\n';
     expect(errorsOf(twoIds)).toEqual(['rollouts/fleet.yaml:1:25 drones[0].id: duplicate key (also on line 1)']);
     const escaped = '{"drones": [{"id": "a", "url": "http://h/a", "labels": {"zone": "x", "\\u007aone": "y"}}]}\n';
-    expect(errorsOf(escaped)).toEqual(['rollouts/fleet.yaml:1:70 drones[0].labels.zone: duplicate key (also on line 1)']);
+    expect(errorsOf(escaped)).toEqual([
+      'rollouts/fleet.yaml:1:70 drones[0].labels.zone: duplicate key (also on line 1)',
+    ]);
     const sameKeyInTwoObjects = '{"drones": [{"id": "a", "url": "http://h/a"}, {"id": "b", "url": "http://h/b"}]}\n';
     expect(parseInventoryText(sameKeyInTwoObjects, FILE).map((d) => d.id)).toEqual(['a', 'b']);
   });
 
   it('refuses a URL carrying a user or password without echoing the secret', () => {
-    const text = 'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: "http://h/b" }\n  - { id: c, url: "http://h/c" }\n  - { id: d, url: "https://op:hunter2@h/d" }\n  - { id: e, url: "http://t0ken@h/e" }\n';
+    const text =
+      'drones:\n  - { id: a, url: http://h/a }\n  - { id: b, url: "http://h/b" }\n  - { id: c, url: "http://h/c" }\n  - { id: d, url: "https://op:hunter2@h/d" }\n  - { id: e, url: "http://t0ken@h/e" }\n';
     const { issues } = checkInventoryText(text, FILE);
-    expect(issues.map(({ line, column, key }) => `${line}:${column} ${key}`)).toEqual(['5:19 drones[3].url', '6:19 drones[4].url']);
+    expect(issues.map(({ line, column, key }) => `${line}:${column} ${key}`)).toEqual([
+      '5:19 drones[3].url',
+      '6:19 drones[4].url',
+    ]);
     expect(issues[0]?.message).toBe(
       'must not carry a user or password, got "https://op:***@h/d"; give the agents\' token with --token-file instead',
     );
@@ -76,7 +88,8 @@ describe('inventory', () => {
   });
 
   it('refuses URLs that are not http or https, hiding credentials in them too', () => {
-    const text = '{"drones": [{"id": "a", "url": "file:///etc/passwd"}, {"id": "b", "url": "ftp://u:pw1234@h"}, {"id": "c", "url": "u:pw1234@h"}]}';
+    const text =
+      '{"drones": [{"id": "a", "url": "file:///etc/passwd"}, {"id": "b", "url": "ftp://u:pw1234@h"}, {"id": "c", "url": "u:pw1234@h"}]}';
     const { issues } = checkInventoryText(text, FILE);
     expect(issues.map((issue) => issue.key)).toEqual(['drones[0].url', 'drones[1].url', 'drones[2].url']);
     expect(issues.every((issue) => issue.message.startsWith('must be an http:// or https:// URL'))).toBe(true);
@@ -95,7 +108,10 @@ describe('inventory', () => {
   });
 
   it('names the line and column of a syntax error in a JSON inventory too large for the YAML parser', () => {
-    const lines = Array.from({ length: 60_000 }, (_, i) => `  {"id": "drone-${i}", "url": "http://127.0.0.1:7100/d/drone-${i}"}`);
+    const lines = Array.from(
+      { length: 60_000 },
+      (_, i) => `  {"id": "drone-${i}", "url": "http://127.0.0.1:7100/d/drone-${i}"}`,
+    );
     lines[40_000] = '  {"id": "drone-x" "url": "http://h"}';
     const { issues } = checkInventoryText(`{"drones": [\n${lines.join(',\n')}\n]}\n`, FILE);
     expect(issues).toEqual([
@@ -114,7 +130,9 @@ describe('inventory', () => {
     const { issues } = checkInventoryText(`drones:\n${line.repeat(50_000)}`, FILE);
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ line: 1, column: 1, key: '' });
-    expect(issues[0]?.message).toMatch(/^the inventory is 4,850,008 bytes \(4\.6 MiB\) of YAML, over the limit of 4,194,304 bytes \(4 MiB\) for YAML; write it as JSON/);
+    expect(issues[0]?.message).toMatch(
+      /^the inventory is 4,850,008 bytes \(4\.6 MiB\) of YAML, over the limit of 4,194,304 bytes \(4 MiB\) for YAML; write it as JSON/,
+    );
   });
 
   it('reads 100,000 drones as fleet sim writes them (about 10 MB) as JSON', () => {
@@ -124,8 +142,7 @@ describe('inventory', () => {
       labels: { group: 'patrol', zone: `zone-${'abc'[i % 3]}` },
     }));
     const text = `{"drones": [\n${drones.map((drone) => `  ${JSON.stringify(drone)}`).join(',\n')}\n]}\n`;
-    expect(Buffer.byteLength(text)).toBeLessThan(64 * 1024 * 1024 / 5);
+    expect(Buffer.byteLength(text)).toBeLessThan((64 * 1024 * 1024) / 5);
     expect(parseInventoryText(text, FILE)).toHaveLength(100_000);
   });
 });
-

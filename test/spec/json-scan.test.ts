@@ -4,7 +4,16 @@ import { pinJsonProblems, positionsIn } from '../../src/spec/json-positions.js';
 
 describe('scanJson', () => {
   it('accepts what JSON.parse accepts', () => {
-    for (const text of ['{}', '[]', '"a"', '-1.5e+3', 'true', 'null', ' {"a": [1, {"b": "\\u00e9\\n"}], "c": false}\n', '\uFEFF{"a": 1}']) {
+    for (const text of [
+      '{}',
+      '[]',
+      '"a"',
+      '-1.5e+3',
+      'true',
+      'null',
+      ' {"a": [1, {"b": "\\u00e9\\n"}], "c": false}\n',
+      '\uFEFF{"a": 1}',
+    ]) {
       expect(scanJson(text).error, text).toBeUndefined();
     }
   });

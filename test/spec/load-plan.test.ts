@@ -50,7 +50,12 @@ describe('loadPlan', () => {
       },
       config: { file: 'app.conf', sourcePath: fixture('configs/app.conf'), content, sha256, version: 'v2' },
       // d3 is in the depot group and d6 has no labels; d5's trailing slash is dropped.
-      drones: [patrol('d1', 'a'), patrol('d2', 'b'), patrol('d4', 'c'), patrol('d5', 'a', 'http://127.0.0.1:7100/d/d5')],
+      drones: [
+        patrol('d1', 'a'),
+        patrol('d2', 'b'),
+        patrol('d4', 'c'),
+        patrol('d5', 'a', 'http://127.0.0.1:7100/d/d5'),
+      ],
       steps: [
         { index: 0, kind: 'canary', name: 'canary', percent: 25, drones: ['d1'], bakeMs: 500 },
         { index: 1, kind: 'wave', name: 'wave 1', percent: 50, drones: ['d2'], bakeMs: 1_000 },
@@ -110,7 +115,9 @@ describe('loadPlan', () => {
 
   it('rejects duplicate drone ids', async () => {
     const error = await specError('duplicate-ids.yaml');
-    expect(error.message).toBe(`${shown('bad-fleet.yaml')}:3:11 drones[1].id: duplicate drone id "d1" (also drones[0])`);
+    expect(error.message).toBe(
+      `${shown('bad-fleet.yaml')}:3:11 drones[1].id: duplicate drone id "d1" (also drones[0])`,
+    );
   });
 
   it('says when the selector matches no drone', async () => {
@@ -122,7 +129,9 @@ describe('loadPlan', () => {
 
   it('says when the canary is larger than the targeted fleet', async () => {
     const error = await specError('big-canary.yaml');
-    expect(error.message).toBe(`${shown('big-canary.yaml')}:7:11 canary.drones: asks for 2 drones but only 1 are targeted`);
+    expect(error.message).toBe(
+      `${shown('big-canary.yaml')}:7:11 canary.drones: asks for 2 drones but only 1 are targeted`,
+    );
   });
 
   it('takes a canary by label, then the rest in inventory order', async () => {
@@ -133,13 +142,19 @@ describe('loadPlan', () => {
     ]);
   });
 
-  it('uses an inventory given instead of the spec\'s, naming its own file in errors', async () => {
+  it("uses an inventory given instead of the spec's, naming its own file in errors", async () => {
     const plan = await loadPlan(fixture('minimal.yaml'), { inventory: shown('other-fleet.yaml') });
     expect(plan.spec.fleet.inventory).toBe(fixture('other-fleet.yaml'));
     expect(plan.drones.map((drone) => drone.id)).toEqual(['o1', 'o2']);
-    const duplicate = await loadPlan(fixture('minimal.yaml'), { inventory: shown('bad-fleet.yaml') }).catch((error: unknown) => error);
-    expect((duplicate as SpecError).message).toBe(`${shown('bad-fleet.yaml')}:3:11 drones[1].id: duplicate drone id "d1" (also drones[0])`);
-    const missing = await loadPlan(fixture('minimal.yaml'), { inventory: shown('none.yaml') }).catch((error: unknown) => error);
+    const duplicate = await loadPlan(fixture('minimal.yaml'), { inventory: shown('bad-fleet.yaml') }).catch(
+      (error: unknown) => error,
+    );
+    expect((duplicate as SpecError).message).toBe(
+      `${shown('bad-fleet.yaml')}:3:11 drones[1].id: duplicate drone id "d1" (also drones[0])`,
+    );
+    const missing = await loadPlan(fixture('minimal.yaml'), { inventory: shown('none.yaml') }).catch(
+      (error: unknown) => error,
+    );
     expect((missing as SpecError).message).toBe(`${shown('none.yaml')}:1:1 file not found: ${shown('none.yaml')}`);
   });
 

@@ -28,7 +28,15 @@ describe('canary', () => {
   });
 
   it('takes every drone carrying the label, in inventory order', () => {
-    expect(ids(canaryDrones(specWith({ label: { zone: 'b' } }).canary, fleet))).toEqual(['d2', 'd5', 'd8', 'd11', 'd14', 'd17', 'd20']);
+    expect(ids(canaryDrones(specWith({ label: { zone: 'b' } }).canary, fleet))).toEqual([
+      'd2',
+      'd5',
+      'd8',
+      'd11',
+      'd14',
+      'd17',
+      'd20',
+    ]);
   });
 
   it('must fit the targeted fleet', () => {
@@ -53,7 +61,10 @@ describe('selector', () => {
   });
 
   it('says when nothing matches', () => {
-    const spec = { ...specWith({ drones: 1 }), fleet: { inventory: '/a/fleet.yaml', selector: { group: 'x' }, mixedVersions: 'refuse' as const } };
+    const spec = {
+      ...specWith({ drones: 1 }),
+      fleet: { inventory: '/a/fleet.yaml', selector: { group: 'x' }, mixedVersions: 'refuse' as const },
+    };
     expect(checkFleetFit(spec, fleet, [], 'rollouts/fleet.yaml')).toEqual([
       { path: ['fleet', 'selector'], message: 'selector {group: x} matches no drone of 6 in rollouts/fleet.yaml' },
     ]);
@@ -69,7 +80,14 @@ describe('planSteps', () => {
     const steps = planSteps(specWith({ drones: 3, bakeMs: 3_000 }, waves), fleetOf(20));
     expect(steps).toEqual([
       { index: 0, kind: 'canary', name: 'canary', percent: 15, drones: ['d1', 'd2', 'd3'], bakeMs: 3_000 },
-      { index: 1, kind: 'wave', name: 'wave 1', percent: 50, drones: ['d4', 'd5', 'd6', 'd7', 'd8', 'd9', 'd10'], bakeMs: 2_000 },
+      {
+        index: 1,
+        kind: 'wave',
+        name: 'wave 1',
+        percent: 50,
+        drones: ['d4', 'd5', 'd6', 'd7', 'd8', 'd9', 'd10'],
+        bakeMs: 2_000,
+      },
       {
         index: 2,
         kind: 'wave',
@@ -97,7 +115,9 @@ describe('planSteps', () => {
   });
 
   it('is only the canary when the canary is the whole fleet', () => {
-    expect(planSteps(specWith({ percent: 100 }), fleetOf(3)).map((step) => [step.name, step.percent])).toEqual([['canary', 100]]);
+    expect(planSteps(specWith({ percent: 100 }), fleetOf(3)).map((step) => [step.name, step.percent])).toEqual([
+      ['canary', 100],
+    ]);
   });
 });
 

@@ -38,7 +38,9 @@ function conform(value: unknown, schema: Schema, path: string): string[] {
         : [`${path}: not an array`];
     case 'string':
       if (typeof value !== 'string') return [`${path}: not a string`];
-      return typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value) ? [`${path}: bad pattern`] : [];
+      return typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value)
+        ? [`${path}: bad pattern`]
+        : [];
     case 'integer':
       return Number.isInteger(value) ? [] : [`${path}: not an integer`];
     case 'number':
@@ -59,7 +61,18 @@ describe('specJsonSchema', () => {
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(['name', 'config', 'fleet', 'canary']);
     const properties = schema.properties as Record<string, Schema>;
-    expect(Object.keys(properties)).toEqual(['name', 'config', 'fleet', 'pause', 'lock', 'canary', 'analysis', 'waves', 'push', 'abort']);
+    expect(Object.keys(properties)).toEqual([
+      'name',
+      'config',
+      'fleet',
+      'pause',
+      'lock',
+      'canary',
+      'analysis',
+      'waves',
+      'push',
+      'abort',
+    ]);
     for (const property of Object.values(properties)) expect(property.description).toEqual(expect.any(String));
     const canary = properties.canary as { properties: Record<string, Schema>; additionalProperties: unknown };
     expect(canary.additionalProperties).toBe(false);
@@ -125,7 +138,11 @@ describe('shipped rollouts', () => {
     const hot = await loadPlan(rollouts('aim-sensitivity-hot.yaml'));
     expect(good.config.content).toBe(INITIAL_CONFIG.replace('0.80', '0.85'));
     expect(bad.config.content).toBe(INITIAL_CONFIG.replace('0.80', '1.60'));
-    expect([good.spec.name, bad.spec.name, hot.spec.name]).toEqual(['aim-sensitivity-v43', 'aim-sensitivity-v43', 'aim-sensitivity-hot']);
+    expect([good.spec.name, bad.spec.name, hot.spec.name]).toEqual([
+      'aim-sensitivity-v43',
+      'aim-sensitivity-v43',
+      'aim-sensitivity-hot',
+    ]);
     expect(hot.config).toEqual(good.config);
     expect(good.config.file).toBe('aim_lock_config.conf');
   });

@@ -18,7 +18,9 @@ afterEach(async () => {
   await rm(outside, { recursive: true, force: true });
 });
 
-function problemOf(result: { readonly problem: string } | { readonly bytes: Buffer } | { readonly path: string }): string {
+function problemOf(
+  result: { readonly problem: string } | { readonly bytes: Buffer } | { readonly path: string },
+): string {
   expect(result).toHaveProperty('problem');
   return (result as { problem: string }).problem;
 }
@@ -47,7 +49,9 @@ describe('readInputFile', () => {
 
   it('refuses a file over the limit, naming its size and the limit', async () => {
     await writeFile(join(dir, 'big.conf'), Buffer.alloc(1025, 'a'));
-    expect(problemOf(await readInputFile(join(dir, 'big.conf'), LIMIT))).toMatch(/is 1,025 bytes, over the limit of 1,024 bytes for a test file$/);
+    expect(problemOf(await readInputFile(join(dir, 'big.conf'), LIMIT))).toMatch(
+      /is 1,025 bytes, over the limit of 1,024 bytes for a test file$/,
+    );
     await writeFile(join(dir, 'exact.conf'), Buffer.alloc(1024, 'a'));
     expect(await readInputFile(join(dir, 'exact.conf'), LIMIT)).toHaveProperty('bytes');
   });
@@ -63,7 +67,9 @@ describe('confinedPath', () => {
   });
 
   it('refuses paths leading out of the folder, before looking at them', async () => {
-    expect(problemOf(await confinedPath(dir, '../../../../etc/shadow'))).toMatch(/^must be inside the spec's folder .*, got "..\/..\/..\/..\/etc\/shadow"/);
+    expect(problemOf(await confinedPath(dir, '../../../../etc/shadow'))).toMatch(
+      /^must be inside the spec's folder .*, got "..\/..\/..\/..\/etc\/shadow"/,
+    );
     expect(problemOf(await confinedPath(dir, '/etc/passwd'))).toMatch(/got "\/etc\/passwd"/);
   });
 
@@ -71,8 +77,12 @@ describe('confinedPath', () => {
     await writeFile(join(outside, 'secret'), 'x');
     await symlink(join(outside, 'secret'), join(dir, 'secret.conf'));
     await symlink(outside, join(dir, 'configs'));
-    expect(problemOf(await confinedPath(dir, 'secret.conf'))).toMatch(new RegExp(`which resolves to ${outside}/secret`));
-    expect(problemOf(await confinedPath(dir, 'configs/secret'))).toMatch(new RegExp(`which resolves to ${outside}/secret`));
+    expect(problemOf(await confinedPath(dir, 'secret.conf'))).toMatch(
+      new RegExp(`which resolves to ${outside}/secret`),
+    );
+    expect(problemOf(await confinedPath(dir, 'configs/secret'))).toMatch(
+      new RegExp(`which resolves to ${outside}/secret`),
+    );
   });
 
   it('works from a spec folder reached through a symlink', async () => {

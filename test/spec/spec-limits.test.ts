@@ -15,7 +15,10 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 async function errorOf(promise: Promise<unknown>): Promise<SpecError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(SpecError);
   return error as SpecError;
 }
@@ -63,11 +66,16 @@ describe('bounded validation', () => {
     const error = await errorOf(loadPlan(path));
     expect(error.issues).toHaveLength(1);
     expect(error.issues[0]).toMatchObject({ line: 1, column: 1, key: '' });
-    expect(error.issues[0]?.message).toMatch(/is 52,428,800 bytes \(50 MiB\), over the limit of 1,048,576 bytes \(1 MiB\) for a spec$/);
+    expect(error.issues[0]?.message).toMatch(
+      /is 52,428,800 bytes \(50 MiB\), over the limit of 1,048,576 bytes \(1 MiB\) for a spec$/,
+    );
   });
 
   it('refuses nesting deeper than 64 levels before the recursive YAML composer sees it', () => {
-    for (const text of [`a: ${'['.repeat(100_000)}${']'.repeat(100_000)}`, `a: ${'{b: '.repeat(100)}1${'}'.repeat(100)}`]) {
+    for (const text of [
+      `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+      `a: ${'{b: '.repeat(100)}1${'}'.repeat(100)}`,
+    ]) {
       const { spec, issues } = checkSpecText(text, 'x.yaml', dir);
       expect(spec).toBeUndefined();
       expect(issues).toHaveLength(1);

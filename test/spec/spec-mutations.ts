@@ -26,23 +26,71 @@ export async function copyRollouts(dir: string): Promise<Record<string, string>>
 
 type Mutation = (lines: string[]) => string[];
 
-const HUGE_NUMBERS = ['1e309', '-1e309', '99999999999999999999999', '-0', '0x7fffffff', '.nan', '.inf', '1e-400', '2.5', '-3'];
-const ODD_TEXT = ['\u0000', '\uFEFF', '\u202E', '😀', '\uD800', 'ſ', 'İ', '\t', '\r', '"', "'", '&a', '*a', '!!binary', '<<', '? ', '- ', '{', '}', '[', ']', ':', '#', '%YAML 1.1', '---', '...'];
+const HUGE_NUMBERS = [
+  '1e309',
+  '-1e309',
+  '99999999999999999999999',
+  '-0',
+  '0x7fffffff',
+  '.nan',
+  '.inf',
+  '1e-400',
+  '2.5',
+  '-3',
+];
+const ODD_TEXT = [
+  '\u0000',
+  '\uFEFF',
+  '\u202E',
+  '😀',
+  '\uD800',
+  'ſ',
+  'İ',
+  '\t',
+  '\r',
+  '"',
+  "'",
+  '&a',
+  '*a',
+  '!!binary',
+  '<<',
+  '? ',
+  '- ',
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  '#',
+  '%YAML 1.1',
+  '---',
+  '...',
+];
 
 const lineIndex = (lines: readonly string[], at: number) => at % Math.max(lines.length, 1);
 
 /** One change to a spec's lines, of the kinds real typos and hostile inputs make. */
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   // A byte flipped to an arbitrary character.
-  fc.tuple(fc.nat(), fc.nat(), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })).map(([at, column, char]): Mutation => (lines) => {
-    const i = lineIndex(lines, at);
-    const line = lines[i] ?? '';
-    const c = column % (line.length + 1);
-    return lines.with(i, line.slice(0, c) + char + line.slice(c + 1));
-  }),
+  fc
+    .tuple(fc.nat(), fc.nat(), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }))
+    .map(([at, column, char]): Mutation => (lines) => {
+      const i = lineIndex(lines, at);
+      const line = lines[i] ?? '';
+      const c = column % (line.length + 1);
+      return lines.with(i, line.slice(0, c) + char + line.slice(c + 1));
+    }),
   // A line deleted, or duplicated.
-  fc.nat().map((at): Mutation => (lines) => lines.filter((_, i) => i !== lineIndex(lines, at))),
-  fc.nat().map((at): Mutation => (lines) => lines.flatMap((line, i) => (i === lineIndex(lines, at) ? [line, line] : [line]))),
+  fc.nat().map(
+    (at): Mutation =>
+      (lines) =>
+        lines.filter((_, i) => i !== lineIndex(lines, at)),
+  ),
+  fc.nat().map(
+    (at): Mutation =>
+      (lines) =>
+        lines.flatMap((line, i) => (i === lineIndex(lines, at) ? [line, line] : [line])),
+  ),
   // Two lines' values swapped.
   fc.tuple(fc.nat(), fc.nat()).map(([a, b]): Mutation => (lines) => {
     const [i, j] = [lineIndex(lines, a), lineIndex(lines, b)];
@@ -57,16 +105,20 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     return lines.with(i, (lines[i] ?? '').replace(/:\s*(\S.*)?$/, `: ${value}`));
   }),
   // Unicode inserted anywhere.
-  fc.tuple(fc.nat(), fc.nat(), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 })).map(([at, column, text]): Mutation => (lines) => {
-    const i = lineIndex(lines, at);
-    const line = lines[i] ?? '';
-    const c = column % (line.length + 1);
-    return lines.with(i, line.slice(0, c) + text + line.slice(c));
-  }),
+  fc
+    .tuple(fc.nat(), fc.nat(), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }))
+    .map(([at, column, text]): Mutation => (lines) => {
+      const i = lineIndex(lines, at);
+      const line = lines[i] ?? '';
+      const c = column % (line.length + 1);
+      return lines.with(i, line.slice(0, c) + text + line.slice(c));
+    }),
   // A value nested deep, in flow or block style.
   fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1_000 }), fc.boolean()).map(([at, depth, flow]): Mutation => (lines) => {
     const i = lineIndex(lines, at);
-    const nested = flow ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `\n${Array.from({ length: Math.min(depth, 100) }, (_, d) => `${' '.repeat(d + 1)}- `).join('\n')}`;
+    const nested = flow
+      ? `${'['.repeat(depth)}1${']'.repeat(depth)}`
+      : `\n${Array.from({ length: Math.min(depth, 100) }, (_, d) => `${' '.repeat(d + 1)}- `).join('\n')}`;
     return lines.with(i, (lines[i] ?? '').replace(/:\s*(\S.*)?$/, `: ${nested}`));
   }),
   // Many keys, or a long value.
@@ -81,9 +133,13 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 /** A shipped spec and one to three mutations of it, as text. */
-export function mutatedSpec(texts: Readonly<Record<string, string>>): fc.Arbitrary<{ readonly base: string; readonly text: string }> {
-  return fc.tuple(fc.constantFrom(...SHIPPED_SPECS), fc.array(mutation, { minLength: 1, maxLength: 3 })).map(([base, mutations]) => ({
-    base,
-    text: mutations.reduce((lines, mutate) => mutate(lines), (texts[base] ?? '').split('\n')).join('\n'),
-  }));
+export function mutatedSpec(
+  texts: Readonly<Record<string, string>>,
+): fc.Arbitrary<{ readonly base: string; readonly text: string }> {
+  return fc
+    .tuple(fc.constantFrom(...SHIPPED_SPECS), fc.array(mutation, { minLength: 1, maxLength: 3 }))
+    .map(([base, mutations]) => ({
+      base,
+      text: mutations.reduce((lines, mutate) => mutate(lines), (texts[base] ?? '').split('\n')).join('\n'),
+    }));
 }

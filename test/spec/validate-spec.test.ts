@@ -13,7 +13,8 @@ describe('validateSpecText', () => {
   });
 
   it('throws a RolloutError with code E_SPEC_INVALID and structured issues', () => {
-    const text = 'name: x\nconfig: { file: app.conf, source: app.conf }\nfleet: { inventory: f.yaml }\ncanary:\n  drones: 0\n';
+    const text =
+      'name: x\nconfig: { file: app.conf, source: app.conf }\nfleet: { inventory: f.yaml }\ncanary:\n  drones: 0\n';
     const error = (() => {
       try {
         validateSpecText(text, SPEC_FILE);
@@ -46,14 +47,18 @@ describe('validateSpecText', () => {
       'rollouts/x.yaml:4:22 canary.bakes: unknown key; did you mean bake?',
       'rollouts/x.yaml:4:33 canary.colour: unknown key',
     ]);
-    expect(specErrors(specText({ rest: 'analysis:\n  metrics:\n    - { name: e, maxIncrease: 25% }' }))).toEqual([
-      'rollouts/x.yaml:7:18 analysis.metrics[0].maxIncrease: unknown key; did you mean max_increase?',
-      'rollouts/x.yaml:7:7 analysis.metrics[0]: needs at least one limit: max, min, max_increase, max_decrease or direction',
-    ].sort(byPosition));
+    expect(specErrors(specText({ rest: 'analysis:\n  metrics:\n    - { name: e, maxIncrease: 25% }' }))).toEqual(
+      [
+        'rollouts/x.yaml:7:18 analysis.metrics[0].maxIncrease: unknown key; did you mean max_increase?',
+        'rollouts/x.yaml:7:7 analysis.metrics[0]: needs at least one limit: max, min, max_increase, max_decrease or direction',
+      ].sort(byPosition),
+    );
   });
 
   it('rejects wrong types, saying what it received', () => {
-    expect(specErrors(specText({ canary: 'canary: { drones: three }', rest: 'pause: [1]\nlock: { ttl: true }' }))).toEqual([
+    expect(
+      specErrors(specText({ canary: 'canary: { drones: three }', rest: 'pause: [1]\nlock: { ttl: true }' })),
+    ).toEqual([
       'rollouts/x.yaml:4:19 canary.drones: must be a positive integer, got "three"',
       'rollouts/x.yaml:5:8 pause: must be a mapping, got a list',
       'rollouts/x.yaml:6:14 lock.ttl: must be a duration like 500ms, 30s, 2m or 1h, got true',
@@ -64,9 +69,9 @@ describe('validateSpecText', () => {
     expect(specErrors(specText({ config: 'config:\n  file: app.conf' }))).toEqual([
       'rollouts/x.yaml:2:1 config.source: is required',
     ]);
-    expect(specErrors('# a spec\nconfig: { file: app.conf, source: a }\nfleet: { inventory: f }\ncanary: { drones: 1 }')).toEqual([
-      'rollouts/x.yaml:2:1 name: is required',
-    ]);
+    expect(
+      specErrors('# a spec\nconfig: { file: app.conf, source: a }\nfleet: { inventory: f }\ncanary: { drones: 1 }'),
+    ).toEqual(['rollouts/x.yaml:2:1 name: is required']);
     expect(specErrors(specText({ rest: 'waves:\n  - { percent: 100 }\n  - { bake: 1s }' }))).toEqual([
       'rollouts/x.yaml:7:5 waves[1].percent: is required',
     ]);
@@ -107,7 +112,10 @@ describe('validateSpecText', () => {
       'rollouts/x.yaml:5:29 abort.max_push_failures: must be a count like 3 or a percentage like "10%", got -1',
       'rollouts/x.yaml:5:50 abort.max_unreachable: must be a count like 3 or a percentage like "10%", got "200%"',
     ]);
-    const parsed = validateSpecText(specText({ rest: 'abort: { max_push_failures: 5%, max_unreachable: 2 }' }), SPEC_FILE);
+    const parsed = validateSpecText(
+      specText({ rest: 'abort: { max_push_failures: 5%, max_unreachable: 2 }' }),
+      SPEC_FILE,
+    );
     expect(parsed.abort).toEqual({
       maxPushFailures: { kind: 'percent', value: 5 },
       maxUnreachable: { kind: 'count', value: 2 },
@@ -132,7 +140,9 @@ describe('validateSpecText', () => {
       "rollouts/x.yaml:7:16 waves[1].percent: must be above the previous wave's 50, got 50",
       'rollouts/x.yaml:8:16 waves[2].percent: must be 100 in the last wave, got 90',
     ]);
-    expect(specErrors(specText({ rest: 'waves: []' }))).toEqual(['rollouts/x.yaml:5:8 waves: must list at least one wave']);
+    expect(specErrors(specText({ rest: 'waves: []' }))).toEqual([
+      'rollouts/x.yaml:5:8 waves: must list at least one wave',
+    ]);
   });
 
   it('needs config.file to be a plain file name', () => {

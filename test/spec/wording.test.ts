@@ -7,7 +7,15 @@ import { SpecError } from '../../src/spec/spec-error.js';
 describe('wording', () => {
   it('writes durations the way a spec does, in the largest exact unit', () => {
     expect([0, 500, 1_000, 1_500, 30_000, 90_000, 120_000, 3_600_000, 5_400_000].map(formatDuration)).toEqual([
-      '0s', '500ms', '1s', '1500ms', '30s', '90s', '2m', '1h', '90m',
+      '0s',
+      '500ms',
+      '1s',
+      '1500ms',
+      '30s',
+      '90s',
+      '2m',
+      '1h',
+      '90m',
     ]);
     for (const text of ['500ms', '30s', '2m', '1h', '0s']) expect(formatDuration(parseDuration(text) ?? -1)).toBe(text);
   });
@@ -19,12 +27,21 @@ describe('wording', () => {
 
   it('writes sizes in bytes, with MiB when large', () => {
     expect([formatBytes(812), formatBytes(1_048_576), formatBytes(52_428_800), formatBytes(2_000_000)]).toEqual([
-      '812 bytes', '1,048,576 bytes (1 MiB)', '52,428,800 bytes (50 MiB)', '2,000,000 bytes (1.9 MiB)',
+      '812 bytes',
+      '1,048,576 bytes (1 MiB)',
+      '52,428,800 bytes (50 MiB)',
+      '2,000,000 bytes (1.9 MiB)',
     ]);
   });
 
   it('a SpecError lists at most 50 issues, then one line counting the rest', () => {
-    const issues = Array.from({ length: 60 }, (_, i) => ({ file: 'x.yaml', line: i + 1, column: 1, key: `k${i}`, message: 'unknown key' }));
+    const issues = Array.from({ length: 60 }, (_, i) => ({
+      file: 'x.yaml',
+      line: i + 1,
+      column: 1,
+      key: `k${i}`,
+      message: 'unknown key',
+    }));
     const error = new SpecError(issues, 4_920);
     expect(error.issues).toHaveLength(50);
     expect(error.unlisted).toBe(4_930);

@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../../src/store/types.js';
+import type {
+  AuditEvent,
+  DroneProgressRecord,
+  OperatorCommand,
+  RolloutRecord,
+  StateStore,
+} from '../../src/store/types.js';
 import { rejection } from '../helpers/rejection.js';
 
 /**
@@ -66,7 +72,12 @@ export function describeStateStoreConformance(
     let harness: StateStoreHarness;
     let store: StateStore;
 
-    const command = (type: OperatorCommand['type'], reason: string): OperatorCommand => ({ type, by: 'mira@ops-1', reason, at: now });
+    const command = (type: OperatorCommand['type'], reason: string): OperatorCommand => ({
+      type,
+      by: 'mira@ops-1',
+      reason,
+      at: now,
+    });
 
     beforeEach(async () => {
       now = START;
@@ -86,8 +97,16 @@ export function describeStateStoreConformance(
         expect(await store.getRollout('aim-v43')).toEqual(sampleRecord('aim-v43'));
 
         now += 5_000;
-        const updated = await store.updateRollout('aim-v42', { stage: 'canary: baking', step: { index: 1, name: 'canary', total: 3 } });
-        expect(updated).toEqual({ ...sampleRecord('aim-v42', START - 1_000), stage: 'canary: baking', step: { index: 1, name: 'canary', total: 3 }, updated: now });
+        const updated = await store.updateRollout('aim-v42', {
+          stage: 'canary: baking',
+          step: { index: 1, name: 'canary', total: 3 },
+        });
+        expect(updated).toEqual({
+          ...sampleRecord('aim-v42', START - 1_000),
+          stage: 'canary: baking',
+          step: { index: 1, name: 'canary', total: 3 },
+          updated: now,
+        });
         expect(await harness.open().getRollout('aim-v42')).toEqual(updated);
 
         const ended = await store.updateRollout('aim-v42', { result: 'promoted', ended: now, updated: now + 1 });
@@ -126,7 +145,11 @@ export function describeStateStoreConformance(
       it('fails with a clear error naming the corrupt record, for get and list alike', async () => {
         await store.createRollout(sampleRecord('aim-v43'));
         const where = await harness.corruptRecord('aim-v43');
-        for (const attempt of [() => store.getRollout('aim-v43'), () => store.listRollouts(), () => store.updateRollout('aim-v43', { stage: 'x' })]) {
+        for (const attempt of [
+          () => store.getRollout('aim-v43'),
+          () => store.listRollouts(),
+          () => store.updateRollout('aim-v43', { stage: 'x' }),
+        ]) {
           const error = await rejection(attempt());
           expect(error.code).toBe('E_STATE_STORE');
           expect(error.message).toContain(where);
@@ -139,13 +162,18 @@ export function describeStateStoreConformance(
         const rounds = 20;
         await Promise.all([
           (async () => {
-            for (let index = 0; index < rounds; index += 1) await store.updateRollout('aim-v43', { stage: `stage-${index}` });
+            for (let index = 0; index < rounds; index += 1)
+              await store.updateRollout('aim-v43', { stage: `stage-${index}` });
           })(),
           (async () => {
-            for (let index = 0; index < rounds; index += 1) await other.updateRollout('aim-v43', { reason: `reason-${index}` });
+            for (let index = 0; index < rounds; index += 1)
+              await other.updateRollout('aim-v43', { reason: `reason-${index}` });
           })(),
         ]);
-        expect(await store.getRollout('aim-v43')).toMatchObject({ stage: `stage-${rounds - 1}`, reason: `reason-${rounds - 1}` });
+        expect(await store.getRollout('aim-v43')).toMatchObject({
+          stage: `stage-${rounds - 1}`,
+          reason: `reason-${rounds - 1}`,
+        });
       });
     });
 
@@ -176,7 +204,11 @@ export function describeStateStoreConformance(
       it('round-trips JSON and replaces the previous snapshot', async () => {
         await store.createRollout(sampleRecord('aim-v43'));
         expect(await store.loadSnapshot('aim-v43')).toBeNull();
-        const first = { status: 'active', value: { canary: 'baking' }, context: { fence: 7, verdicts: [{ verdict: 'pass', p: 0.4 }], hot: [] } };
+        const first = {
+          status: 'active',
+          value: { canary: 'baking' },
+          context: { fence: 7, verdicts: [{ verdict: 'pass', p: 0.4 }], hot: [] },
+        };
         await store.saveSnapshot('aim-v43', first);
         expect(await harness.open().loadSnapshot('aim-v43')).toEqual(first);
         const second = { ...first, value: 'rollingBack', context: { ...first.context, hot: ['drone-7'] } };
@@ -195,10 +227,17 @@ export function describeStateStoreConformance(
       it('folds every batch, the last one winning for each drone', async () => {
         await store.createRollout(sampleRecord('aim-v43'));
         expect(await store.loadProgress('aim-v43')).toEqual({});
-        await store.saveProgress('aim-v43', { 'drone-1': sampleProgress(null), 'drone-2': sampleProgress(null), 'drone-3': sampleProgress(null) });
+        await store.saveProgress('aim-v43', {
+          'drone-1': sampleProgress(null),
+          'drone-2': sampleProgress(null),
+          'drone-3': sampleProgress(null),
+        });
         await store.saveProgress('aim-v43', { 'drone-1': sampleProgress('v43') });
         await store.saveProgress('aim-v43', {});
-        await harness.open().saveProgress('aim-v43', { 'drone-2': sampleProgress('v43', { lastError: 'timeout' }), 'drone-1': sampleProgress(null, { rolledBack: true }) });
+        await harness.open().saveProgress('aim-v43', {
+          'drone-2': sampleProgress('v43', { lastError: 'timeout' }),
+          'drone-1': sampleProgress(null, { rolledBack: true }),
+        });
         expect(await harness.open().loadProgress('aim-v43')).toEqual({
           'drone-1': sampleProgress(null, { rolledBack: true }),
           'drone-2': sampleProgress('v43', { lastError: 'timeout' }),
@@ -208,7 +247,10 @@ export function describeStateStoreConformance(
 
       it('rejects a malformed change naming the drone and key', async () => {
         await store.createRollout(sampleRecord('aim-v43'));
-        const bad = { 'drone-9': { ...sampleProgress('v43'), pushSent: 'yes' } } as unknown as Record<string, DroneProgressRecord>;
+        const bad = { 'drone-9': { ...sampleProgress('v43'), pushSent: 'yes' } } as unknown as Record<
+          string,
+          DroneProgressRecord
+        >;
         await expect(store.saveProgress('aim-v43', bad)).rejects.toThrow(/drone-9\.pushSent/);
         expect(await store.loadProgress('aim-v43')).toEqual({});
       });
@@ -228,7 +270,17 @@ export function describeStateStoreConformance(
         expect(readTwice).toEqual(readOnce);
         expect(readOnce).toEqual(first);
 
-        const second: AuditEvent[] = [{ t: now + 2, kind: 'push', drone: 'drone-1', version: 'v43', sha256: '3f2a9c1b', ok: true, detail: { retries: 0 } }];
+        const second: AuditEvent[] = [
+          {
+            t: now + 2,
+            kind: 'push',
+            drone: 'drone-1',
+            version: 'v43',
+            sha256: '3f2a9c1b',
+            ok: true,
+            detail: { retries: 0 },
+          },
+        ];
         await harness.open().appendAudit('aim-v43', second);
         await store.appendAudit('aim-v43', []);
         const after = await store.readAudit('aim-v43');
@@ -242,7 +294,10 @@ export function describeStateStoreConformance(
         const batch = (writer: string, index: number): AuditEvent[] =>
           Array.from({ length: 5 }, (_, seq) => ({ t: now, kind: 'push', writer, batch: index, seq }));
         await Promise.all(
-          Array.from({ length: 10 }, (_, index) => [store.appendAudit('aim-v43', batch('a', index)), other.appendAudit('aim-v43', batch('b', index))]).flat(),
+          Array.from({ length: 10 }, (_, index) => [
+            store.appendAudit('aim-v43', batch('a', index)),
+            other.appendAudit('aim-v43', batch('b', index)),
+          ]).flat(),
         );
         const events = await store.readAudit('aim-v43');
         expect(events).toHaveLength(100);
@@ -272,7 +327,11 @@ export function describeStateStoreConformance(
         await harness.open().sendCommand('aim-v43', command('abort', 'heart rate'));
         now += 1;
         await cli.sendCommand('aim-v43', command('abort', 'again'));
-        expect((await runner.takeCommands('aim-v43')).map((taken) => taken.reason)).toEqual(['gate looks fine', 'heart rate', 'again']);
+        expect((await runner.takeCommands('aim-v43')).map((taken) => taken.reason)).toEqual([
+          'gate looks fine',
+          'heart rate',
+          'again',
+        ]);
         expect(await runner.takeCommands('aim-v43')).toEqual([]);
         expect(await cli.takeCommands('aim-v43')).toEqual([]);
       });
@@ -349,7 +408,9 @@ export function describeStateStoreConformance(
         expect(await store.removeRollout('aim-v43')).toBe(true);
         expect(await store.removeRollout('aim-v43')).toBe(false);
         expect((await rejection(store.updateRollout('aim-v43', { stage: 'x' }))).code).toBe('E_ROLLOUT_NOT_FOUND');
-        expect((await rejection(store.appendAudit('aim-v43', [{ t: now, kind: 'push' }]))).code).toBe('E_ROLLOUT_NOT_FOUND');
+        expect((await rejection(store.appendAudit('aim-v43', [{ t: now, kind: 'push' }]))).code).toBe(
+          'E_ROLLOUT_NOT_FOUND',
+        );
       });
 
       it('lets the id be used again, from nothing', async () => {

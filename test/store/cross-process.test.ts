@@ -49,7 +49,12 @@ describe('embedded state store across processes', () => {
       await allPrinted('ready\n');
       for (const child of children) child.stdin.write('go\n');
       for (let index = 0; index < count; index += 1) {
-        await sender.sendCommand('aim-v43', { type: 'abort', by: 'mira@ops-1', reason: String(index), at: START + index });
+        await sender.sendCommand('aim-v43', {
+          type: 'abort',
+          by: 'mira@ops-1',
+          reason: String(index),
+          at: START + index,
+        });
       }
       for (const child of children) child.stdin.write('stop\n');
       await allPrinted('done\n');

@@ -6,7 +6,9 @@ import type { StateStoreContext, StateStoreHarness } from './conformance.js';
 import { makeStateDir } from './temp-dir.js';
 
 /** Embedded stores over one fresh state dir. */
-export async function makeEmbeddedHarness(context: StateStoreContext): Promise<StateStoreHarness & { readonly dir: string }> {
+export async function makeEmbeddedHarness(
+  context: StateStoreContext,
+): Promise<StateStoreHarness & { readonly dir: string }> {
   const { dir, remove } = await makeStateDir();
   const opened: StateStore[] = [];
   return {

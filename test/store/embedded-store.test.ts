@@ -4,7 +4,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedStateStore } from '../../src/store/embedded/store.js';
 import type { DroneProgressRecord, StateStore } from '../../src/store/types.js';
 import { rejection } from '../helpers/rejection.js';
-import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreHarness } from './conformance.js';
+import {
+  describeStateStoreConformance,
+  sampleProgress,
+  sampleRecord,
+  START,
+  type StateStoreHarness,
+} from './conformance.js';
 import { makeEmbeddedHarness } from './embedded-harness.js';
 
 describeStateStoreConformance('embedded', (context) => makeEmbeddedHarness(context));
@@ -31,13 +37,22 @@ describe('embedded state store on disk', () => {
     await store.saveSnapshot(ID, { value: 'canary' });
     await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
     await store.saveProgress(ID, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
-    await store.appendAudit(ID, [{ t: START, kind: 'transition' }, { t: START, kind: 'push', drone: 'drone-1' }]);
+    await store.appendAudit(ID, [
+      { t: START, kind: 'transition' },
+      { t: START, kind: 'push', drone: 'drone-1' },
+    ]);
     await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
     await store.sendCommand(ID, { type: 'promote', by: 'mira@ops-1', at: START });
     await store.takeCommands(ID);
     await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
 
-    expect((await readdir(rolloutDir)).sort()).toEqual(['audit.ndjson', 'commands', 'progress.ndjson', 'record.json', 'snapshot.json']);
+    expect((await readdir(rolloutDir)).sort()).toEqual([
+      'audit.ndjson',
+      'commands',
+      'progress.ndjson',
+      'record.json',
+      'snapshot.json',
+    ]);
     expect(JSON.parse(await readFile(at('record.json'), 'utf8'))).toEqual(sampleRecord(ID));
     expect(await readFile(at('snapshot.json'), 'utf8')).toBe('{"value":"canary"}');
     expect((await readFile(at('progress.ndjson'), 'utf8')).split('\n')).toHaveLength(3);
@@ -111,7 +126,10 @@ describe('embedded state store on disk', () => {
     await appendFile(at('audit.ndjson'), '{"t": 1, "kind": "pu');
     expect(await store.readAudit(ID)).toEqual([{ t: START, kind: 'transition' }]);
     await store.appendAudit(ID, [{ t: START + 1, kind: 'push' }]);
-    expect(await store.readAudit(ID)).toEqual([{ t: START, kind: 'transition' }, { t: START + 1, kind: 'push' }]);
+    expect(await store.readAudit(ID)).toEqual([
+      { t: START, kind: 'transition' },
+      { t: START + 1, kind: 'push' },
+    ]);
 
     await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
     await appendFile(at('progress.ndjson'), '{"drone-1": {"bef');
@@ -142,7 +160,9 @@ describe('embedded state store on disk', () => {
     await mkdir(at('record.json.lock'));
     const old = new Date(Date.now() - 60_000);
     await utimes(at('record.json.lock'), old, old);
-    await expect(store.updateRollout(ID, { stage: 'canary: pushing' })).resolves.toMatchObject({ stage: 'canary: pushing' });
+    await expect(store.updateRollout(ID, { stage: 'canary: pushing' })).resolves.toMatchObject({
+      stage: 'canary: pushing',
+    });
     expect(await exists(at('record.json.lock'))).toBe(false);
   });
 

@@ -7,7 +7,14 @@ import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from 
 import { etcdAvailable } from '../helpers/etcd.js';
 import { expectUnansweredWhileStopped, useEtcd } from '../helpers/etcd-suite.js';
 import { rejection } from '../helpers/rejection.js';
-import { describeStateStoreConformance, sampleProgress, sampleRecord, START, type StateStoreContext, type StateStoreHarness } from './conformance.js';
+import {
+  describeStateStoreConformance,
+  sampleProgress,
+  sampleRecord,
+  START,
+  type StateStoreContext,
+  type StateStoreHarness,
+} from './conformance.js';
 
 const ID = 'aim-v43';
 
@@ -17,13 +24,22 @@ describe('cutting writes to fit etcd', () => {
   it('puts at most 128 operations and 1 MiB in one txn, in order', () => {
     const small = batchPuts(Array.from({ length: 300 }, (_, index) => put(index, 10)));
     expect(small.map((batch) => batch.length)).toEqual([128, 128, 44]);
-    expect(small.flat().map((each) => each.key.toString())).toEqual(Array.from({ length: 300 }, (_, index) => `k/${index}`));
-    expect(batchPuts(Array.from({ length: 10 }, (_, index) => put(index, 10)), MAX_TXN_OPS - 1)).toHaveLength(1);
+    expect(small.flat().map((each) => each.key.toString())).toEqual(
+      Array.from({ length: 300 }, (_, index) => `k/${index}`),
+    );
+    expect(
+      batchPuts(
+        Array.from({ length: 10 }, (_, index) => put(index, 10)),
+        MAX_TXN_OPS - 1,
+      ),
+    ).toHaveLength(1);
 
     const large = batchPuts(Array.from({ length: 10 }, (_, index) => put(index, 300 * 1024)));
     expect(large.map((batch) => batch.length)).toEqual([3, 3, 3, 1]);
     for (const batch of large) {
-      expect(batch.reduce((sum, each) => sum + each.key.length + each.value.length, 0)).toBeLessThanOrEqual(MAX_TXN_BYTES);
+      expect(batch.reduce((sum, each) => sum + each.key.length + each.value.length, 0)).toBeLessThanOrEqual(
+        MAX_TXN_BYTES,
+      );
     }
   });
 
@@ -33,7 +49,9 @@ describe('cutting writes to fit etcd', () => {
     const chunks = chunkLines(Array.from({ length: 200 }, () => line));
     expect(chunks.map((chunk) => chunk.length)).toEqual([65, 65, 65, 5]);
     expect(chunks.every((chunk) => chunk.join('').length <= AUDIT_CHUNK_BYTES)).toBe(true);
-    expect(chunkLines(['a\n', `${'y'.repeat(AUDIT_CHUNK_BYTES)}\n`, 'b\n']).map((chunk) => chunk.length)).toEqual([1, 1, 1]);
+    expect(chunkLines(['a\n', `${'y'.repeat(AUDIT_CHUNK_BYTES)}\n`, 'b\n']).map((chunk) => chunk.length)).toEqual([
+      1, 1, 1,
+    ]);
   });
 });
 
@@ -95,19 +113,34 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       await store.saveSnapshot(ID, { value: 'canary' });
       await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
       await store.saveProgress(ID, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
-      await store.appendAudit(ID, [{ t: START, kind: 'transition' }, { t: START, kind: 'push', drone: 'drone-1' }]);
+      await store.appendAudit(ID, [
+        { t: START, kind: 'transition' },
+        { t: START, kind: 'push', drone: 'drone-1' },
+      ]);
       await store.appendAudit(ID, [{ t: START, kind: 'resume' }]);
       await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
       const dir = `rollouts/${ID}/`;
       const keys = await harness.keys();
       expect(keys.filter((key) => !key.startsWith(`${dir}commands/`))).toEqual(
-        ['audit-next', 'audit/000000000000', 'audit/000000000002', 'progress/drone-1', 'progress/drone-2', 'record', 'snapshot'].map((key) => `${dir}${key}`),
+        [
+          'audit-next',
+          'audit/000000000000',
+          'audit/000000000002',
+          'progress/drone-1',
+          'progress/drone-2',
+          'record',
+          'snapshot',
+        ].map((key) => `${dir}${key}`),
       );
-      expect(keys.filter((key) => key.startsWith(`${dir}commands/`))).toEqual([expect.stringMatching(/^rollouts\/aim-v43\/commands\/0*\d+-\d{9}-[0-9a-f]{8}$/)]);
+      expect(keys.filter((key) => key.startsWith(`${dir}commands/`))).toEqual([
+        expect.stringMatching(/^rollouts\/aim-v43\/commands\/0*\d+-\d{9}-[0-9a-f]{8}$/),
+      ]);
       expect(JSON.parse((await harness.value(`${dir}record`)) ?? '')).toEqual(sampleRecord(ID));
       expect(await harness.value(`${dir}snapshot`)).toBe('{"value":"canary"}');
       expect(await harness.value(`${dir}audit-next`)).toBe('3');
-      expect(await harness.value(`${dir}audit/000000000000`)).toBe(`{"t":${START},"kind":"transition"}\n{"t":${START},"kind":"push","drone":"drone-1"}\n`);
+      expect(await harness.value(`${dir}audit/000000000000`)).toBe(
+        `{"t":${START},"kind":"transition"}\n{"t":${START},"kind":"push","drone":"drone-1"}\n`,
+      );
       expect(JSON.parse((await harness.value(`${dir}progress/drone-1`)) ?? '')).toEqual(sampleProgress('v43'));
 
       // A finished rollout leaves its history and nothing else.
@@ -152,11 +185,21 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     it('loses and overwrites no audit event appended from two instances at once, seqs unique and contiguous', async () => {
       const writers = { a: store, b: harness.open() };
       const batch = (writer: string, index: number, size = 3, pad = ''): AuditEvent[] =>
-        Array.from({ length: size }, (_, seq) => ({ t: now, kind: 'push', writer, batch: index, seq, ...(pad ? { pad } : {}) }));
+        Array.from({ length: size }, (_, seq) => ({
+          t: now,
+          kind: 'push',
+          writer,
+          batch: index,
+          seq,
+          ...(pad ? { pad } : {}),
+        }));
       // Besides many small batches, one of 2 MiB: more than one txn can hold.
       const big = batch('a', 999, 4_000, 'x'.repeat(500));
       await Promise.all([
-        ...Array.from({ length: 40 }, (_, index) => [writers.a.appendAudit(ID, batch('a', index)), writers.b.appendAudit(ID, batch('b', index))]).flat(),
+        ...Array.from({ length: 40 }, (_, index) => [
+          writers.a.appendAudit(ID, batch('a', index)),
+          writers.b.appendAudit(ID, batch('b', index)),
+        ]).flat(),
         writers.a.appendAudit(ID, big),
       ]);
       const events = await harness.open().readAudit(ID);
@@ -171,7 +214,9 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       for (let start = 0; start < small.length; start += 3) {
         expect(small.slice(start, start + 3).map((event) => event['seq'])).toEqual([0, 1, 2]);
       }
-      expect(events.filter((event) => event['batch'] === 999).map((event) => event['seq'])).toEqual(big.map((event) => event['seq']));
+      expect(events.filter((event) => event['batch'] === 999).map((event) => event['seq'])).toEqual(
+        big.map((event) => event['seq']),
+      );
 
       // Chunk keys carry the seq of their first event: they start at 0 and follow on without gap or overlap.
       const dir = `rollouts/${ID}/`;
@@ -206,7 +251,9 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
 
       // Large values: 200 drones of 16 KiB each are 3.2 MiB, over etcd's 1.5 MiB for one request.
       const error = 'e'.repeat(16 * 1024);
-      const large = Object.fromEntries(Array.from({ length: 200 }, (_, index) => [`drone-${index}`, sampleProgress('v43', { lastError: error })]));
+      const large = Object.fromEntries(
+        Array.from({ length: 200 }, (_, index) => [`drone-${index}`, sampleProgress('v43', { lastError: error })]),
+      );
       await store.saveProgress(ID, large);
       const loaded = await store.loadProgress(ID);
       expect(Object.keys(loaded)).toHaveLength(3_000);
@@ -220,7 +267,9 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
         await Promise.all([
           writers[0]?.updateRollout(ID, { stage: `stage-${round}` }),
           writers[1]?.updateRollout(ID, { reason: `reason-${round}` }),
-          ...writers.map((writer, index) => writer.updateRollout(ID, { [`writer${index}`]: round } as unknown as Partial<RolloutRecord>)),
+          ...writers.map((writer, index) =>
+            writer.updateRollout(ID, { [`writer${index}`]: round } as unknown as Partial<RolloutRecord>),
+          ),
         ]);
         expect(await harness.open().getRollout(ID)).toMatchObject({
           stage: `stage-${round}`,
@@ -264,7 +313,9 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       expect(progressError.message).toContain(`${dir}progress/drone-2 is corrupt: now:`);
 
       await store.appendAudit(ID, [{ t: now, kind: 'transition' }]);
-      await etcd.inspector.put(`${dir}audit/000000000000`).value(`{"t":${now},"kind":"transition"}\n{"t":"noon","kind":"push"}\n`);
+      await etcd.inspector
+        .put(`${dir}audit/000000000000`)
+        .value(`{"t":${now},"kind":"transition"}\n{"t":"noon","kind":"push"}\n`);
       expect((await rejection(store.readAudit(ID))).message).toContain(`${dir}audit/000000000000:2 is corrupt: t:`);
 
       await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: now });
@@ -300,7 +351,9 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       expect(() => createEtcdStateStore({ endpoints: [] })).toThrow(/`endpoints`/);
       expect(() => createEtcdStateStore({ endpoints: [''] })).toThrow(/`endpoints\[0\]`/);
       expect(() => createEtcdStateStore({ endpoints: [etcd.server.endpoint], prefix: '' })).toThrow(/`prefix`/);
-      expect(() => createEtcdStateStore({ endpoints: [etcd.server.endpoint], now: 5 as unknown as () => number })).toThrow(/`now`/);
+      expect(() =>
+        createEtcdStateStore({ endpoints: [etcd.server.endpoint], now: 5 as unknown as () => number }),
+      ).toThrow(/`now`/);
       await expect(store.saveSnapshot(ID, undefined)).rejects.toThrow(/`snapshot`/);
     });
 

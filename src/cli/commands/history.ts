@@ -26,7 +26,14 @@ function formatRows(rows: readonly HistoryRow[]): string {
   const cells = rows.map((r) => [r.id, r.name, r.state, r.result ?? '-', r.started, r.ended ?? '-']);
   const table = [['ID', 'NAME', 'STATE', 'RESULT', 'STARTED', 'ENDED'], ...cells];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  return table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+  return table
+    .map((row) =>
+      row
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Removes what the rule selects, with each rollout's log file in this machine's state dir. */

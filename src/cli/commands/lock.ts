@@ -21,7 +21,11 @@ export async function lockReclaimCommand(options: CommonOptions): Promise<number
     const freed = await locks.reclaimStale();
     if (options.output === 'json') printJson(freed);
     else if (freed.length === 0) process.stdout.write('no stale locks\n');
-    else for (const lock of freed) process.stdout.write(`reclaimed ${lock.key} (fence ${lock.fence}, ${lock.staleReason}): ${describeHolder(lock, Date.now())}\n`);
+    else
+      for (const lock of freed)
+        process.stdout.write(
+          `reclaimed ${lock.key} (fence ${lock.fence}, ${lock.staleReason}): ${describeHolder(lock, Date.now())}\n`,
+        );
     return 0;
   } finally {
     await locks.close();
@@ -29,12 +33,17 @@ export async function lockReclaimCommand(options: CommonOptions): Promise<number
 }
 
 /** `rollout lock release <key>`: frees one lock by hand; a live owner needs --force. */
-export async function lockReleaseCommand(options: CommonOptions & { readonly key: string; readonly force: boolean }): Promise<number> {
+export async function lockReleaseCommand(
+  options: CommonOptions & { readonly key: string; readonly force: boolean },
+): Promise<number> {
   const locks = await openLockStore(options);
   try {
     const released = await locks.forceRelease(options.key, { force: options.force });
     if (options.output === 'json') printJson(released);
-    else process.stdout.write(`released ${released.key} (fence ${released.fence}), was ${describeHolder(released, Date.now())}\n`);
+    else
+      process.stdout.write(
+        `released ${released.key} (fence ${released.fence}), was ${describeHolder(released, Date.now())}\n`,
+      );
     return 0;
   } finally {
     await locks.close();

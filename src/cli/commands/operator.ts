@@ -17,7 +17,10 @@ async function send(type: 'abort' | 'promote', options: OperatorOptions): Promis
     const record = await mustGet(store, options.id);
     const liveness = livenessOf(record, Date.now());
     if (liveness === 'ended') {
-      throw new RolloutError('E_USAGE', `rollout ${record.id} already ended (${record.result}); there is nothing to ${type}`);
+      throw new RolloutError(
+        'E_USAGE',
+        `rollout ${record.id} already ended (${record.result}); there is nothing to ${type}`,
+      );
     }
     if (liveness === 'gone') {
       throw new RolloutError(
@@ -32,9 +35,17 @@ async function send(type: 'abort' | 'promote', options: OperatorOptions): Promis
       );
     }
     const by = operatorName();
-    await store.sendCommand(record.id, { type, by, at: Date.now(), ...(options.reason === undefined ? {} : { reason: options.reason }) });
+    await store.sendCommand(record.id, {
+      type,
+      by,
+      at: Date.now(),
+      ...(options.reason === undefined ? {} : { reason: options.reason }),
+    });
     if (options.output === 'json') printJson({ id: record.id, command: type, by });
-    else process.stdout.write(`${type} sent to ${record.id} by ${by}; the rollout acts on it within a second (\`rollout status ${record.id} --watch\` follows it)\n`);
+    else
+      process.stdout.write(
+        `${type} sent to ${record.id} by ${by}; the rollout acts on it within a second (\`rollout status ${record.id} --watch\` follows it)\n`,
+      );
     return 0;
   } finally {
     await store.close();

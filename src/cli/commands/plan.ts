@@ -12,7 +12,11 @@ export interface PlanOptions extends ValidateOptions {
 }
 
 /** The fence floor: drones that have accepted fences above what this lock store has handed out. */
-async function fenceNote(options: PlanOptions, plan: Plan, checks: readonly DroneCheck[]): Promise<{ drones: number; store: number } | null> {
+async function fenceNote(
+  options: PlanOptions,
+  plan: Plan,
+  checks: readonly DroneCheck[],
+): Promise<{ drones: number; store: number } | null> {
   const drones = Math.max(0, ...checks.map((c) => c.fence ?? 0));
   const locks = await openLockStore(options);
   try {
@@ -43,7 +47,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   if (fence) {
     warnings.push(
       `drones have accepted fence ${fence.drones} for ${plan.config.file}, above the ${fence.store} this lock store has handed out: ` +
-        'another state dir or store has driven this fleet (check that your team shares one); a run takes a fence above the fleet\'s',
+        "another state dir or store has driven this fleet (check that your team shares one); a run takes a fence above the fleet's",
     );
   }
   const invalid = tooManyUnreachable || misconfigured.length > 0 || badMetrics.length > 0;
@@ -72,11 +76,16 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   for (const c of unreachable) lines.push(`  unreachable: ${c.id}: ${c.error}`);
   for (const metric of badMetrics) lines.push(`  error: ${metric}`);
   if (hot.length > 0) {
-    lines.push(`  HOT: ${hot.join(', ')} ${hot.length === 1 ? 'holds' : 'hold'} a local lock on ${plan.config.file}; a run would abort. Check the drones' /v1/locks.`);
+    lines.push(
+      `  HOT: ${hot.join(', ')} ${hot.length === 1 ? 'holds' : 'hold'} a local lock on ${plan.config.file}; a run would abort. Check the drones' /v1/locks.`,
+    );
   }
   if (tooManyUnreachable) lines.push('  too many drones unreachable for abort.max_unreachable: a run would abort.');
   for (const warning of warnings) lines.push(`warning: ${warning}`);
-  if (exitCode === 0) lines.push(upToDate ? `nothing to do: every targeted drone already runs ${plan.config.version}` : 'ready: a run can start');
+  if (exitCode === 0)
+    lines.push(
+      upToDate ? `nothing to do: every targeted drone already runs ${plan.config.version}` : 'ready: a run can start',
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
   return exitCode;
 }

@@ -43,14 +43,19 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
       if (parsed.success) recorded.push(parsed.data);
     }
     if (recorded.length === 0) {
-      throw new RolloutError('E_USAGE', `rollout ${record.id} recorded no analysis interval (no bake ran, or it ended before one): there is nothing to replay`);
+      throw new RolloutError(
+        'E_USAGE',
+        `rollout ${record.id} recorded no analysis interval (no bake ran, or it ended before one): there is nothing to replay`,
+      );
     }
     const result = replayIntervals(recorded, analysis);
     if (options.output === 'json') {
       printJson({ id: record.id, spec: specPath, result: record.result, ...result });
       return 0;
     }
-    const lines = [`replaying ${count(recorded.length, 'analysis interval')} of ${record.id} (${record.result ?? 'running'}) with the analysis of ${specPath}`];
+    const lines = [
+      `replaying ${count(recorded.length, 'analysis interval')} of ${record.id} (${record.result ?? 'running'}) with the analysis of ${specPath}`,
+    ];
     for (const i of result.intervals) {
       const changed = i.replayed === i.recorded ? '' : `  (was ${i.recorded})`;
       lines.push(`  ${i.step} interval ${i.interval}: ${i.replayed}${changed}: ${i.summary}`);

@@ -35,7 +35,9 @@ async function reportEnded(session: RolloutSession, record: RolloutRecord, optio
   const exitCode = EXIT_CODES[result];
   if (options.output === 'json') {
     const progress = await session.store.loadProgress(record.id);
-    const drones = Object.fromEntries(Object.entries(progress).map(([id, p]) => [id, { version: (p.now ?? p.before)?.version ?? null }]));
+    const drones = Object.fromEntries(
+      Object.entries(progress).map(([id, p]) => [id, { version: (p.now ?? p.before)?.version ?? null }]),
+    );
     printJson({
       id: record.id,
       name: record.name,
@@ -62,7 +64,10 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
     const liveness = livenessOf(record, Date.now());
     if (liveness === 'ended') return await reportEnded(session, record, options);
     if (liveness === 'running') {
-      throw new RolloutError('E_LOCK_BUSY', `rollout ${record.id} is still running (pid ${record.owner.pid} on ${record.owner.host}); \`rollout abort ${record.id}\` stops it`);
+      throw new RolloutError(
+        'E_LOCK_BUSY',
+        `rollout ${record.id} is still running (pid ${record.owner.pid} on ${record.owner.host}); \`rollout abort ${record.id}\` stops it`,
+      );
     }
     const plan = await planOf(record);
     const token = await readToken(options.tokenFile);
@@ -77,7 +82,9 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
     });
     if ('ended' in start) return await reportEnded(session, start.ended, options);
     const { point } = start;
-    session.display.note(`resuming ${record.id} at "${record.stage}"${point.lease === null ? '' : ` with fence ${point.lease.fence}`}${options.rollback ? ', rolling back' : ''}`);
+    session.display.note(
+      `resuming ${record.id} at "${record.stage}"${point.lease === null ? '' : ` with fence ${point.lease.fence}`}${options.rollback ? ', rolling back' : ''}`,
+    );
     const running = await runRollout({
       plan,
       locks: session.locks,

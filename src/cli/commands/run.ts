@@ -11,7 +11,9 @@ export async function runCommand(options: PlanOptions): Promise<number> {
   const rolloutId = newRolloutId(plan.spec.name);
   const session = await openRolloutSession(options, rolloutId);
   try {
-    session.display.note(`rollout ${rolloutId}: ${plan.config.file} → ${plan.config.version} on ${plan.drones.length} drone${plan.drones.length === 1 ? '' : 's'}`);
+    session.display.note(
+      `rollout ${rolloutId}: ${plan.config.file} → ${plan.config.version} on ${plan.drones.length} drone${plan.drones.length === 1 ? '' : 's'}`,
+    );
     const running = await runRollout({
       plan,
       locks: session.locks,

@@ -51,7 +51,10 @@ function checkIds(flag: string, ids: readonly string[], drones: number): void {
   for (const id of ids) {
     const n = /^drone-(\d+)$/.exec(id)?.[1];
     if (n === undefined || Number(n) < 1 || Number(n) > drones) {
-      throw new RolloutError('E_USAGE', `${flag} ${id}: no such drone in a fleet of ${drones} (ids are drone-1 … drone-${drones})`);
+      throw new RolloutError(
+        'E_USAGE',
+        `${flag} ${id}: no such drone in a fleet of ${drones} (ids are drone-1 … drone-${drones})`,
+      );
     }
   }
 }
@@ -72,7 +75,9 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
   });
   if (token === undefined) {
     // Said on stderr whatever the log level or output: an open agent is a choice someone must see.
-    process.stderr.write(`warning: no --token-file: this agent accepts requests from anyone who can reach ${new URL(server.url).host}; start it with --token-file <file> (or $ROLLOUT_TOKEN) to require a bearer token\n`);
+    process.stderr.write(
+      `warning: no --token-file: this agent accepts requests from anyone who can reach ${new URL(server.url).host}; start it with --token-file <file> (or $ROLLOUT_TOKEN) to require a bearer token\n`,
+    );
   }
   if (options.output === 'json') printJson({ id: options.id, url: server.url });
   else process.stdout.write(`agent ${options.id} listening on ${server.url} (configs in ${resolve(options.dir)})\n`);
@@ -83,15 +88,27 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
 
 /** A simulated fleet on loopback, one port, drones under /d/<id>, until stopped. */
 export async function fleetSimCommand(options: FleetSimOptions): Promise<number> {
-  for (const [flag, ids] of [['--hot', options.hot], ['--hot-on-push', options.hotOnPush], ['--stale', options.stale], ['--fail', options.fail], ['--slow', options.slow]] as const) {
+  for (const [flag, ids] of [
+    ['--hot', options.hot],
+    ['--hot-on-push', options.hotOnPush],
+    ['--stale', options.stale],
+    ['--fail', options.fail],
+    ['--slow', options.slow],
+  ] as const) {
     checkIds(flag, ids, options.drones);
   }
   const nameProblem = configNameProblem(options.configFile);
   if (nameProblem !== undefined) {
-    throw new RolloutError('E_USAGE', `--config-file ${shownName(options.configFile)}: ${nameProblem}; a config name is ${CONFIG_NAME_RULE}`);
+    throw new RolloutError(
+      'E_USAGE',
+      `--config-file ${shownName(options.configFile)}: ${nameProblem}; a config name is ${CONFIG_NAME_RULE}`,
+    );
   }
   if (options.clockOffsetMs !== undefined && !Number.isSafeInteger(options.clockOffsetMs)) {
-    throw new RolloutError('E_USAGE', `--clock-offset ${options.clockOffsetMs}: expected a whole number of milliseconds, such as -300000 for a clock 5 minutes behind`);
+    throw new RolloutError(
+      'E_USAGE',
+      `--clock-offset ${options.clockOffsetMs}: expected a whole number of milliseconds, such as -300000 for a clock 5 minutes behind`,
+    );
   }
   const token = await readToken(options.tokenFile);
   const logger = createLogger({ level: options.logLevel, format: options.output });
@@ -114,9 +131,19 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
   });
   if (options.inventoryOut !== undefined) await writeInventory(resolve(options.inventoryOut), fleet.drones);
   if (options.output === 'json') {
-    printJson({ url: fleet.url, drones: fleet.drones.length, inventory: options.inventoryOut === undefined ? null : resolve(options.inventoryOut) });
+    printJson({
+      url: fleet.url,
+      drones: fleet.drones.length,
+      inventory: options.inventoryOut === undefined ? null : resolve(options.inventoryOut),
+    });
   } else {
-    const faults = Object.entries({ hot: options.hot, 'hot-on-push': options.hotOnPush, stale: options.stale, fail: options.fail, slow: options.slow })
+    const faults = Object.entries({
+      hot: options.hot,
+      'hot-on-push': options.hotOnPush,
+      stale: options.stale,
+      fail: options.fail,
+      slow: options.slow,
+    })
       .filter(([, ids]) => ids.length > 0)
       .map(([name, ids]) => `${name}: ${ids.join(',')}`);
     process.stdout.write(

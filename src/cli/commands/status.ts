@@ -16,14 +16,20 @@ export interface StatusOptions extends CommonOptions {
 interface RolloutStatus {
   readonly record: RolloutRecord;
   readonly liveness: Liveness;
-  readonly drones: Readonly<Record<string, { readonly version: string | null; readonly paused: boolean; readonly error: string | null }>>;
+  readonly drones: Readonly<
+    Record<string, { readonly version: string | null; readonly paused: boolean; readonly error: string | null }>
+  >;
   readonly versions: Readonly<Record<string, number>>;
   readonly verdicts: readonly AuditEvent[];
 }
 
 async function mustGet(store: StateStore, id: string): Promise<RolloutRecord> {
   const record = await store.getRollout(id);
-  if (!record) throw new RolloutError('E_ROLLOUT_NOT_FOUND', `no rollout ${id} in the state store; \`rollout history\` lists them (is --state-dir right?)`);
+  if (!record)
+    throw new RolloutError(
+      'E_ROLLOUT_NOT_FOUND',
+      `no rollout ${id} in the state store; \`rollout history\` lists them (is --state-dir right?)`,
+    );
   return record;
 }
 
@@ -54,19 +60,35 @@ function describeStatus(status: RolloutStatus): string {
     `  state:    ${state}`,
     `  step:     ${record.step.name} (${record.step.index + 1} of ${record.step.total}); ${count(record.drones, 'targeted drone')}`,
     `  config:   ${record.config.file} → ${record.config.version}`,
-    `  versions: ${Object.entries(status.versions).map(([v, n]) => `${v} ×${n}`).join(', ') || 'none known yet'}`,
+    `  versions: ${
+      Object.entries(status.versions)
+        .map(([v, n]) => `${v} ×${n}`)
+        .join(', ') || 'none known yet'
+    }`,
     `  owner:    ${record.owner.user}@${record.owner.host} pid ${record.owner.pid}${liveness === 'ended' ? '' : `, heartbeat ${formatDuration(now - record.heartbeat)} ago`}`,
     `  started:  ${new Date(record.started).toISOString()}${record.ended ? `, ended ${new Date(record.ended).toISOString()}` : ''}`,
   ];
   if (record.reason) lines.push(`  reason:   ${record.reason}`);
   const paused = Object.entries(status.drones).filter(([, d]) => d.paused).length;
-  if (paused > 0 && liveness !== 'running') lines.push(`  paused:   ${paused === 1 ? '1 drone still holds' : `${paused} drones still hold`} this rollout's pause`);
-  for (const v of status.verdicts) lines.push(`  verdict:  ${String(v.step)} interval ${String(v.interval)}: ${String(v.verdict)} (${String(v.summary)})`);
+  if (paused > 0 && liveness !== 'running')
+    lines.push(
+      `  paused:   ${paused === 1 ? '1 drone still holds' : `${paused} drones still hold`} this rollout's pause`,
+    );
+  for (const v of status.verdicts)
+    lines.push(
+      `  verdict:  ${String(v.step)} interval ${String(v.interval)}: ${String(v.verdict)} (${String(v.summary)})`,
+    );
   return lines.join('\n');
 }
 
 function statusJson(status: RolloutStatus) {
-  return { ...status.record, liveness: status.liveness, drones: status.drones, versions: status.versions, verdicts: status.verdicts };
+  return {
+    ...status.record,
+    liveness: status.liveness,
+    drones: status.drones,
+    versions: status.versions,
+    verdicts: status.verdicts,
+  };
 }
 
 /**
@@ -75,7 +97,16 @@ function statusJson(status: RolloutStatus) {
  */
 function changeOf(status: RolloutStatus): string {
   const { record } = status;
-  return JSON.stringify([status.liveness, record.stage, record.step, record.result, record.reason, record.ended, status.drones, status.verdicts]);
+  return JSON.stringify([
+    status.liveness,
+    record.stage,
+    record.step,
+    record.result,
+    record.reason,
+    record.ended,
+    status.drones,
+    status.verdicts,
+  ]);
 }
 
 async function watch(store: StateStore, id: string, options: StatusOptions): Promise<number> {
@@ -107,12 +138,16 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
       else process.stdout.write(`${describeStatus(status)}\n`);
       return 0;
     }
-    if (options.watch) throw new RolloutError('E_USAGE', '--watch follows one rollout: give its id (`rollout history` lists them)');
+    if (options.watch)
+      throw new RolloutError('E_USAGE', '--watch follows one rollout: give its id (`rollout history` lists them)');
     const all = await store.listRollouts();
     const shown = all.filter((r, i) => r.result === null || i === 0);
     const statuses = await Promise.all(shown.map((r) => statusOf(store, r)));
     if (options.output === 'json') printJson(statuses.map(statusJson));
-    else process.stdout.write(statuses.length === 0 ? 'no rollouts in the state store\n' : `${statuses.map(describeStatus).join('\n\n')}\n`);
+    else
+      process.stdout.write(
+        statuses.length === 0 ? 'no rollouts in the state store\n' : `${statuses.map(describeStatus).join('\n\n')}\n`,
+      );
     return 0;
   } finally {
     await store.close();

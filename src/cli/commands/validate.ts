@@ -16,7 +16,13 @@ export function planSummary(plan: Plan) {
     name: plan.spec.name,
     config: { file: plan.config.file, version: plan.config.version, sha256: plan.config.sha256 },
     drones: plan.drones.length,
-    steps: plan.steps.map((s) => ({ name: s.name, percent: s.percent, drones: s.drones.length, bakeMs: s.bakeMs, ids: s.drones })),
+    steps: plan.steps.map((s) => ({
+      name: s.name,
+      percent: s.percent,
+      drones: s.drones.length,
+      bakeMs: s.bakeMs,
+      ids: s.drones,
+    })),
   };
 }
 
@@ -26,7 +32,10 @@ export function describePlan(plan: Plan): string {
     count(plan.drones.length, 'targeted drone'),
   ];
   for (const step of plan.steps) {
-    const ids = step.drones.length <= 6 ? step.drones.join(', ') : `${step.drones.slice(0, 5).join(', ')}, … ${step.drones.at(-1)}`;
+    const ids =
+      step.drones.length <= 6
+        ? step.drones.join(', ')
+        : `${step.drones.slice(0, 5).join(', ')}, … ${step.drones.at(-1)}`;
     const drones = `${String(step.drones.length).padStart(5)} ${step.drones.length === 1 ? 'drone ' : 'drones'}`;
     lines.push(`  ${step.name.padEnd(8)} ${drones} → ${step.percent}%  bake ${formatDuration(step.bakeMs)}  [${ids}]`);
   }

@@ -28,7 +28,7 @@ export class LogFile implements DestinationStream {
     if (this.#fd === null) return;
     try {
       const bytes = Buffer.from(line);
-      for (let written = 0; written < bytes.length; ) written += writeSync(this.#fd, bytes, written);
+      for (let written = 0; written < bytes.length;) written += writeSync(this.#fd, bytes, written);
     } catch (error) {
       this.#stop(error);
     }

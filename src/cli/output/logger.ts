@@ -35,7 +35,10 @@ export function createLogger(options: LoggerOptions): Logger {
     streams.push({ level: options.level, stream });
   }
   if (options.file) {
-    streams.push({ level: lower(options.level, 'info'), stream: new LogFile(options.file, (text) => void stderr.write(text)) });
+    streams.push({
+      level: lower(options.level, 'info'),
+      stream: new LogFile(options.file, (text) => void stderr.write(text)),
+    });
   }
   if (streams.length === 0) return pino({ level: 'silent' });
   const level = options.file ? lower(options.level, 'info') : options.level;

@@ -45,7 +45,10 @@ export class ProgressDisplay implements RolloutObserver {
   }
 
   verdict(record: VerdictRecord, intervals: number): void {
-    this.#line(`  ${record.step} interval ${record.interval}/${intervals}: ${record.verdict} (${record.summary})`, true);
+    this.#line(
+      `  ${record.step} interval ${record.interval}/${intervals}: ${record.verdict} (${record.summary})`,
+      true,
+    );
   }
 
   note(text: string): void {

@@ -206,7 +206,10 @@ class EmbeddedLockStore implements LockStore {
     };
     table.locks.set(key, record);
     table.fences.set(key, record.fence);
-    return { result: { acquired: true, lease: { key, fence: record.fence, owner: record.owner, ttlMs } }, changed: true };
+    return {
+      result: { acquired: true, lease: { key, fence: record.fence, owner: record.owner, ttlMs } },
+      changed: true,
+    };
   }
 
   #change<T>(change: (table: LockTable, view: HostView) => TableChange<T>): Promise<T> {
@@ -242,7 +245,10 @@ function identityOf(options: EmbeddedLockOptions): HostIdentity {
 }
 
 function leaseLost(lease: Lease, why: string): RolloutError {
-  return new RolloutError('E_LEASE_LOST', `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${why}`);
+  return new RolloutError(
+    'E_LEASE_LOST',
+    `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${why}`,
+  );
 }
 
 function byKey(a: LockStatus, b: LockStatus): number {

@@ -40,7 +40,11 @@ export class LockTableFile {
       this.#ready = undefined;
       throw this.#ioError('create the directory of', error);
     }
-    const section = { name: `lock table ${this.path}`, code: 'E_LOCK_STORE', lockFailure: (error: unknown) => this.#ioError('lock', error) } as const;
+    const section = {
+      name: `lock table ${this.path}`,
+      code: 'E_LOCK_STORE',
+      lockFailure: (error: unknown) => this.#ioError('lock', error),
+    } as const;
     return withFileLock(this.path, section, async (assertHeld) => {
       const table = await this.read();
       const { result, changed } = change(table);
@@ -60,10 +64,8 @@ export class LockTableFile {
   }
 
   #ioError(action: string, error: unknown): RolloutError {
-    return new RolloutError(
-      'E_LOCK_STORE',
-      `Cannot ${action} lock table ${this.path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    return new RolloutError('E_LOCK_STORE', `Cannot ${action} lock table ${this.path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

@@ -61,7 +61,12 @@ export class EtcdConnection {
    * A watch stream of its own rather than etcd3's shared watcher: its error listener outlives the wait,
    * so a stream cancelled when the client closes has someone to tell.
    */
-  async waitForDelete(key: Buffer, fromRevision: string, ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+  async waitForDelete(
+    key: Buffer,
+    fromRevision: string,
+    ms: number,
+    signals: ReadonlyArray<AbortSignal | undefined>,
+  ): Promise<void> {
     if (signals.some((signal) => signal?.aborted === true)) return;
     let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
     try {

@@ -65,7 +65,9 @@ class EtcdLockStore implements LockStore {
 
   constructor(options: EtcdLockOptions) {
     if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
-      throw new TypeError(`Expected \`endpoints\` to be a non-empty array of host:port, got \`${String(options.endpoints)}\``);
+      throw new TypeError(
+        `Expected \`endpoints\` to be a non-empty array of host:port, got \`${String(options.endpoints)}\``,
+      );
     }
     options.endpoints.forEach((endpoint, index) => assertNonEmptyString(`endpoints[${index}]`, endpoint));
     const prefix = options.prefix ?? DEFAULT_ETCD_PREFIX;
@@ -180,7 +182,12 @@ class EtcdLockStore implements LockStore {
         // A key keeps the owner and fence it was created with (renewals rewrite only the heartbeat), so once
         // the lock read here is this lease's, comparing its create revision is enough to delete only it.
         const current = await this.#read(etcdKey);
-        if (current === undefined || current.record.fence !== lease.fence || !isSameProcess(current.record.owner, lease.owner)) return;
+        if (
+          current === undefined ||
+          current.record.fence !== lease.fence ||
+          !isSameProcess(current.record.owner, lease.owner)
+        )
+          return;
         const answer = await this.#etcd.client.kv.txn(
           {
             compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: current.createRevision }],
@@ -197,7 +204,9 @@ class EtcdLockStore implements LockStore {
   }
 
   async list(): Promise<LockStatus[]> {
-    return this.#run(() => this.#etcd.run('list the locks', async () => (await this.#readAll()).map((lock) => this.#status(lock))));
+    return this.#run(() =>
+      this.#etcd.run('list the locks', async () => (await this.#readAll()).map((lock) => this.#status(lock))),
+    );
   }
 
   async highestFence(key: string): Promise<number> {
@@ -234,7 +243,10 @@ class EtcdLockStore implements LockStore {
         for (;;) {
           const current = await this.#read(etcdKey);
           if (current === undefined) {
-            throw new RolloutError('E_LOCK_NOT_FOUND', `No lock is held on ${key} in etcd at ${this.#endpoints} (under ${locksPrefix(this.#prefix)})`);
+            throw new RolloutError(
+              'E_LOCK_NOT_FOUND',
+              `No lock is held on ${key} in etcd at ${this.#endpoints} (under ${locksPrefix(this.#prefix)})`,
+            );
           }
           const status = this.#status(current);
           if (status.state === 'held' && !options.force) {
@@ -358,7 +370,12 @@ class EtcdLockStore implements LockStore {
    * host's clock says little). Judged as of the heartbeat, only the host rules remain.
    */
   #status(lock: EtcdLock): LockStatus {
-    const view: HostView = { now: lock.record.heartbeatAt, host: this.#host, bootId: this.#bootId, isPidAlive: this.#isPidAlive };
+    const view: HostView = {
+      now: lock.record.heartbeatAt,
+      host: this.#host,
+      bootId: this.#bootId,
+      isPidAlive: this.#isPidAlive,
+    };
     return lockStatus(lock.record, view);
   }
 
@@ -375,7 +392,6 @@ class EtcdLockStore implements LockStore {
   #closedError(): RolloutError {
     return new RolloutError('E_LOCK_STORE', `The lock store on etcd at ${this.#endpoints} is closed`);
   }
-
 }
 
 /** etcd leases count whole seconds. */
@@ -384,5 +400,8 @@ function leaseSeconds(ttlMs: number): number {
 }
 
 function leaseLost(lease: Lease, why: string): RolloutError {
-  return new RolloutError('E_LEASE_LOST', `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${why}`);
+  return new RolloutError(
+    'E_LEASE_LOST',
+    `Rollout ${lease.owner.rollout} lost its lease on ${lease.key} (fence ${lease.fence}): ${why}`,
+  );
 }

@@ -70,7 +70,10 @@ export class AnalysisStage {
     if (kept) return kept.capture;
     const { plan, ledger } = this.#runtime;
     const step = this.#step(stepIndex);
-    const ids = spread(step.drones.filter((id) => !ledger.get(id).pushSent), SAMPLED_DRONES);
+    const ids = spread(
+      step.drones.filter((id) => !ledger.get(id).pushSent),
+      SAMPLED_DRONES,
+    );
     const until = this.#runtime.now();
     const from = until - plan.spec.analysis.intervalMs;
     const pool = new SamplePool();
@@ -88,11 +91,17 @@ export class AnalysisStage {
     return capture;
   }
 
-  async analyse(input: { readonly stepIndex: number; readonly interval: number }, signal: AbortSignal): Promise<AnalysisOutcome> {
+  async analyse(
+    input: { readonly stepIndex: number; readonly interval: number },
+    signal: AbortSignal,
+  ): Promise<AnalysisOutcome> {
     const { plan, ledger } = this.#runtime;
     const { analysis } = plan.spec;
     const step = this.#step(input.stepIndex);
-    const canaryIds = spread(step.drones.filter((id) => ledger.get(id).now?.sha256 === plan.config.sha256), SAMPLED_DRONES);
+    const canaryIds = spread(
+      step.drones.filter((id) => ledger.get(id).now?.sha256 === plan.config.sha256),
+      SAMPLED_DRONES,
+    );
     // Drones another rollout left on a third version (an adopted mixed fleet) are never baseline.
     this.#offVersion ??= offVersionDrones(fleetVersions(this.#runtime));
     const offVersion = this.#offVersion;
@@ -109,20 +118,23 @@ export class AnalysisStage {
       // by time, translated into the drone's clock. Strictly after: a drone that took the push in the same
       // millisecond still gave that sample on the old config.
       const fromSeq = this.#runtime.configSeq.get(id);
-      const afterPush = (sample: TelemetrySample) => (fromSeq === undefined ? sample.t - offset > this.#pushedAt : sample.seq >= fromSeq);
+      const afterPush = (sample: TelemetrySample) =>
+        fromSeq === undefined ? sample.t - offset > this.#pushedAt : sample.seq >= fromSeq;
       if (isCanary.has(id)) {
         if (sha === undefined || sha === plan.config.sha256) canary.addDrone(body.samples, afterPush);
       } else if (sha !== plan.config.sha256) {
         live.addDrone(body.samples, (sample) => sample.t - offset > this.#pushedAt);
       }
     });
-    if (read.hot.length > 0) return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
+    if (read.hot.length > 0)
+      return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
 
     const { samples: baseline, sources } = this.#baselineFor(input.stepIndex, live);
     const judgement = judgeWithSpec(analysis, { canary: canary.samples(), canaryDrones: canary.drones(), baseline });
     const silentCanary = read.unreachable.filter((id) => isCanary.has(id));
     const notes = [describeSources(sources)];
-    if (silentCanary.length > 0) notes.push(`${silentCanary.length} of ${canaryIds.length} canary drones gave no telemetry`);
+    if (silentCanary.length > 0)
+      notes.push(`${silentCanary.length} of ${canaryIds.length} canary drones gave no telemetry`);
     const silentBaseline = read.unreachable.length - silentCanary.length;
     if (silentBaseline > 0) notes.push(`${silentBaseline} of ${baselineIds.length} baseline drones gave no telemetry`);
     const summary = `${summarize(judgement)} [${notes.join('; ')}]`;
@@ -141,7 +153,11 @@ export class AnalysisStage {
     // The samples too, so `rollout replay` can judge this interval again with other thresholds.
     this.#runtime.recorder.audit('judgement', {
       ...judged,
-      samples: { canary: compactSamples(canary.samples()), baseline: compactSamples(baseline), canaryDrones: canary.drones() },
+      samples: {
+        canary: compactSamples(canary.samples()),
+        baseline: compactSamples(baseline),
+        canaryDrones: canary.drones(),
+      },
     });
     return { hot: [], verdict: judgement.verdict, summary };
   }
@@ -158,7 +174,10 @@ export class AnalysisStage {
   }
 
   /** Per metric, the best baseline with at least min_samples values: live drones, pre-push, earlier live. */
-  #baselineFor(stepIndex: number, live: SamplePool): { samples: MetricSamples; sources: Record<string, BaselineSource> } {
+  #baselineFor(
+    stepIndex: number,
+    live: SamplePool,
+  ): { samples: MetricSamples; sources: Record<string, BaselineSource> } {
     const { minSamples, metrics } = this.#runtime.plan.spec.analysis;
     const prePush = this.#prePush.get(stepIndex)?.pool;
     const samples: Record<string, readonly number[]> = {};
@@ -182,25 +201,33 @@ export class AnalysisStage {
    * drone's clock runs ahead of ours (from the `now` it answers with; 0 from an agent that does not say),
    * so windows never depend on the drones' clocks agreeing with the orchestrator's.
    */
-  async #read(ids: readonly string[], signal: AbortSignal, onBody: (id: string, body: TelemetryBody, offset: number) => void): Promise<GroupRead> {
+  async #read(
+    ids: readonly string[],
+    signal: AbortSignal,
+    onBody: (id: string, body: TelemetryBody, offset: number) => void,
+  ): Promise<GroupRead> {
     const { plan, client } = this.#runtime;
     const hot: string[] = [];
     const unreachable: string[] = [];
-    await forEachDrone(dronesOf(this.#runtime, ids), { concurrency: plan.spec.push.concurrency, signal }, async (drone, s) => {
-      const reply = await client.telemetry(drone, this.#cursors.get(drone.id) ?? 0, s);
-      if (!reply.ok) {
-        if (reply.kind === 'hot') hot.push(drone.id);
-        else if (reply.kind !== 'cancelled') unreachable.push(drone.id);
-        return reply.kind === 'hot' ? 'stop' : 'continue';
-      }
-      if (isHot(reply.body.configs, plan.config.file)) {
-        hot.push(drone.id);
-        return 'stop';
-      }
-      this.#cursors.set(drone.id, reply.body.next);
-      onBody(drone.id, reply.body, reply.body.now === undefined ? 0 : reply.body.now - this.#runtime.now());
-      return 'continue';
-    });
+    await forEachDrone(
+      dronesOf(this.#runtime, ids),
+      { concurrency: plan.spec.push.concurrency, signal },
+      async (drone, s) => {
+        const reply = await client.telemetry(drone, this.#cursors.get(drone.id) ?? 0, s);
+        if (!reply.ok) {
+          if (reply.kind === 'hot') hot.push(drone.id);
+          else if (reply.kind !== 'cancelled') unreachable.push(drone.id);
+          return reply.kind === 'hot' ? 'stop' : 'continue';
+        }
+        if (isHot(reply.body.configs, plan.config.file)) {
+          hot.push(drone.id);
+          return 'stop';
+        }
+        this.#cursors.set(drone.id, reply.body.next);
+        onBody(drone.id, reply.body, reply.body.now === undefined ? 0 : reply.body.now - this.#runtime.now());
+        return 'continue';
+      },
+    );
     return { hot, unreachable };
   }
 }
@@ -210,5 +237,7 @@ function describeSources(sources: Readonly<Record<string, BaselineSource>>): str
   const distinct = new Set(Object.values(sources));
   if (distinct.size === 0) return 'no metrics';
   if (distinct.size === 1) return `baseline: ${[...distinct].join('')}`;
-  return `baseline: ${Object.entries(sources).map(([metric, source]) => `${metric} ${source}`).join(', ')}`;
+  return `baseline: ${Object.entries(sources)
+    .map(([metric, source]) => `${metric} ${source}`)
+    .join(', ')}`;
 }

@@ -59,16 +59,28 @@ export function offVersionDrones(versions: FleetVersions): ReadonlySet<string> {
 export function checkFleetVersions(runtime: RolloutRuntime): StageOutcome {
   const { config, drones } = runtime.plan;
   if (drones.every((drone) => runtime.ledger.get(drone.id).before?.sha256 === config.sha256)) {
-    return { hot: [], endsAs: 'promoted', abortReason: `nothing to do: every targeted drone already runs ${config.version}; nothing was pushed` };
+    return {
+      hot: [],
+      endsAs: 'promoted',
+      abortReason: `nothing to do: every targeted drone already runs ${config.version}; nothing was pushed`,
+    };
   }
   const versions = fleetVersions(runtime);
   if (versions.others.size === 0) return { hot: [] };
   const named = describeOthers(versions);
   const off = [...offVersionDrones(versions)];
-  runtime.recorder.audit('fleet.mixed', { current: versions.current?.version ?? null, others: Object.fromEntries([...versions.others.values()].map((g) => [g.version, g.drones])) });
+  runtime.recorder.audit('fleet.mixed', {
+    current: versions.current?.version ?? null,
+    others: Object.fromEntries([...versions.others.values()].map((g) => [g.version, g.drones])),
+  });
   if (runtime.plan.spec.fleet.mixedVersions === 'adopt') {
-    runtime.logger.warn({ drones: off.length }, `mixed fleet adopted: ${named}, while the rest run ${versions.current?.version}; they are kept out of the baseline`);
-    runtime.observer.note(`mixed fleet: ${named} (the rest run ${versions.current?.version}); adopted: they are not baseline, and a rollback returns each to its own version`);
+    runtime.logger.warn(
+      { drones: off.length },
+      `mixed fleet adopted: ${named}, while the rest run ${versions.current?.version}; they are kept out of the baseline`,
+    );
+    runtime.observer.note(
+      `mixed fleet: ${named} (the rest run ${versions.current?.version}); adopted: they are not baseline, and a rollback returns each to its own version`,
+    );
     return { hot: [] };
   }
   return {

@@ -58,9 +58,14 @@ export function createRolloutEffects(
       await persisted();
       const step = runtime.plan.steps[input.stepIndex];
       // The step's own drones before their push are the baseline of last resort (the last wave has no other).
-      if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0) await analysis.capturePrePush(input.stepIndex, signal);
+      if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0)
+        await analysis.capturePrePush(input.stepIndex, signal);
       if (!lease.confirmed) {
-        return { hot: [], abortReason: 'another rollout took the config lock while this one was stopped, so it sends nothing more to any drone' };
+        return {
+          hot: [],
+          abortReason:
+            'another rollout took the config lock while this one was stopped, so it sends nothing more to any drone',
+        };
       }
       const mayWrite = () => lease.isFresh();
       const push = pushStep(runtime, { ...input, fence: lease.heldFor(input.fence).fence, mayWrite }, signal);

@@ -64,7 +64,8 @@ export class RolloutLease {
    * steps restored from its snapshot still carry the old one: the lease held is what counts.
    */
   heldFor(fence: number): Lease {
-    if (!this.#lease || this.#lease.fence < fence) throw new Error(`no lease with fence ${fence} is held by this rollout`);
+    if (!this.#lease || this.#lease.fence < fence)
+      throw new Error(`no lease with fence ${fence} is held by this rollout`);
     return this.#lease;
   }
 
@@ -134,7 +135,9 @@ export class RolloutLease {
     } catch (error) {
       if (!(error instanceof RolloutError && error.code === 'E_LEASE_LOST')) {
         if (this.isFresh()) return { lease: current, kept: true };
-        return this.#giveUp(`the lock store cannot confirm this rollout still holds the config lock (${errorText(error)})`);
+        return this.#giveUp(
+          `the lock store cannot confirm this rollout still holds the config lock (${errorText(error)})`,
+        );
       }
     }
     let retaken;
@@ -142,7 +145,9 @@ export class RolloutLease {
       const minFence = Math.max(current.fence, this.#fleetFence) + 1;
       retaken = await this.#locks.acquire(config.file, this.#owner, { ttlMs: spec.lock.ttlMs, waitMs: 0, minFence });
     } catch (error) {
-      return this.#giveUp(`the lease was lost and the lock store cannot be asked who holds it now (${errorText(error)})`);
+      return this.#giveUp(
+        `the lease was lost and the lock store cannot be asked who holds it now (${errorText(error)})`,
+      );
     }
     if (!retaken.acquired) {
       return this.#giveUp(`the config lock is now ${describeHolder(retaken.holder, this.#runtime.now())}`);

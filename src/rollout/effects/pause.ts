@@ -23,7 +23,11 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
   const budget = new FailureBudget(runtime, 'pause', 'pausing the fleet');
   const deadline = AbortSignal.timeout(spec.pause.timeoutMs);
   let done = 0;
-  const options = { concurrency: concurrency(runtime), signal: AbortSignal.any([signal, deadline]), stopCancelsInFlight: false };
+  const options = {
+    concurrency: concurrency(runtime),
+    signal: AbortSignal.any([signal, deadline]),
+    stopCancelsInFlight: false,
+  };
   await forEachDrone(drones, options, async (drone, s) => {
     const progress = runtime.ledger.edit(drone.id);
     progress.pauseSent = true;
@@ -39,14 +43,25 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
       progress.before = progress.now = { version: state.version, sha256: state.sha256 };
       highestFence = Math.max(highestFence, state.fence);
     }
-    runtime.recorder.audit('pause', { drone: drone.id, ok: true, version: state?.version ?? null, lock: state?.lock ?? null });
+    runtime.recorder.audit('pause', {
+      drone: drone.id,
+      ok: true,
+      version: state?.version ?? null,
+      lock: state?.lock ?? null,
+    });
     if (isHot(reply.body.configs, config.file)) {
-      return budget.record(drone, { ok: false, kind: 'hot', message: `lock mismatch: ${config.file} HOT` }) ? 'stop' : 'continue';
+      return budget.record(drone, { ok: false, kind: 'hot', message: `lock mismatch: ${config.file} HOT` })
+        ? 'stop'
+        : 'continue';
     }
     return 'continue';
   });
   if (deadline.aborted && !signal.aborted && budget.reason === undefined && budget.hot.length === 0) {
-    return { hot: [], highestFence, abortReason: `pausing the fleet took longer than pause.timeout (${formatDuration(spec.pause.timeoutMs)}): ${done} of ${count(drones.length, 'drone')} answered` };
+    return {
+      hot: [],
+      highestFence,
+      abortReason: `pausing the fleet took longer than pause.timeout (${formatDuration(spec.pause.timeoutMs)}): ${done} of ${count(drones.length, 'drone')} answered`,
+    };
   }
   return { ...budget.outcome(), highestFence };
 }

@@ -18,36 +18,62 @@ export async function pushStep(
   const step = steps[input.stepIndex];
   if (!step) throw new RangeError(`step ${input.stepIndex} is not in the plan`);
   const budget = new FailureBudget(runtime, 'push', `pushing ${step.name}`);
-  const request = { rollout: runtime.rolloutId, version: config.version, sha256: config.sha256, fence: input.fence, content: config.content };
-  runtime.recorder.audit('push.begin', { step: step.name, drones: step.drones.length, fence: input.fence, version: config.version });
+  const request = {
+    rollout: runtime.rolloutId,
+    version: config.version,
+    sha256: config.sha256,
+    fence: input.fence,
+    content: config.content,
+  };
+  runtime.recorder.audit('push.begin', {
+    step: step.name,
+    drones: step.drones.length,
+    fence: input.fence,
+    version: config.version,
+  });
   await runtime.recorder.flush();
   let done = 0;
   let expired = false;
-  await forEachDrone(dronesOf(runtime, step.drones), { concurrency: concurrency(runtime), signal }, async (drone, s) => {
-    if (!input.mayWrite()) {
-      expired = true;
-      return 'stop';
-    }
-    const progress = runtime.ledger.edit(drone.id);
-    progress.pushSent = true;
-    const reply = await runtime.client.push(drone, config.file, request, s);
-    runtime.observer.progress(step.name, ++done, step.drones.length);
-    if (!reply.ok) {
-      progress.pushSent = landedMaybe(reply);
-      if (reply.kind === 'cancelled') return 'stop';
-      return budget.record(drone, reply) ? 'stop' : 'continue';
-    }
-    progress.before ??= reply.body.previous;
-    progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
-    if (reply.body.seq !== undefined) runtime.configSeq.set(drone.id, reply.body.seq);
-    progress.lastError = null;
-    runtime.recorder.audit('push', { drone: drone.id, ok: true, fence: input.fence, previous: reply.body.previous?.version ?? null });
-    return 'continue';
-  });
-  runtime.logger.info({ step: step.name, drones: step.drones.length, hot: budget.hot, abort: budget.reason }, 'step pushed');
+  await forEachDrone(
+    dronesOf(runtime, step.drones),
+    { concurrency: concurrency(runtime), signal },
+    async (drone, s) => {
+      if (!input.mayWrite()) {
+        expired = true;
+        return 'stop';
+      }
+      const progress = runtime.ledger.edit(drone.id);
+      progress.pushSent = true;
+      const reply = await runtime.client.push(drone, config.file, request, s);
+      runtime.observer.progress(step.name, ++done, step.drones.length);
+      if (!reply.ok) {
+        progress.pushSent = landedMaybe(reply);
+        if (reply.kind === 'cancelled') return 'stop';
+        return budget.record(drone, reply) ? 'stop' : 'continue';
+      }
+      progress.before ??= reply.body.previous;
+      progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
+      if (reply.body.seq !== undefined) runtime.configSeq.set(drone.id, reply.body.seq);
+      progress.lastError = null;
+      runtime.recorder.audit('push', {
+        drone: drone.id,
+        ok: true,
+        fence: input.fence,
+        previous: reply.body.previous?.version ?? null,
+      });
+      return 'continue';
+    },
+  );
+  runtime.logger.info(
+    { step: step.name, drones: step.drones.length, hot: budget.hot, abort: budget.reason },
+    'step pushed',
+  );
   if (expired && budget.hot.length === 0 && budget.reason === undefined) {
     runtime.recorder.audit('lock.expired', { key: config.file, fence: input.fence });
-    return { hot: [], abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no more pushes with fence ${input.fence}` };
+    return {
+      hot: [],
+      abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no more pushes with fence ${input.fence}`,
+    };
   }
   return budget.outcome();
 }

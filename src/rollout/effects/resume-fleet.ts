@@ -30,8 +30,14 @@ export async function resumeFleet(runtime: RolloutRuntime, signal: AbortSignal):
   const neverAnswered = (id: string) => runtime.ledger.get(id).before === null && runtime.ledger.get(id).now === null;
   const silent = incomplete.filter(neverAnswered);
   const untouched = incomplete.filter((id) => !runtime.ledger.get(id).pushSent && !neverAnswered(id));
-  const notes = [`${count(incomplete.length, 'drone')} could not be resumed and may still be paused: ${listIds(incomplete)}`];
-  if (silent.length > 0) notes.push(`${count(silent.length, 'drone')} of them never answered this rollout at all (unreachable from the pause on): ${listIds(silent)}`);
-  if (untouched.length > 0) notes.push(`${count(untouched.length, 'drone')} of them never got the new config: ${listIds(untouched)}`);
+  const notes = [
+    `${count(incomplete.length, 'drone')} could not be resumed and may still be paused: ${listIds(incomplete)}`,
+  ];
+  if (silent.length > 0)
+    notes.push(
+      `${count(silent.length, 'drone')} of them never answered this rollout at all (unreachable from the pause on): ${listIds(silent)}`,
+    );
+  if (untouched.length > 0)
+    notes.push(`${count(untouched.length, 'drone')} of them never got the new config: ${listIds(untouched)}`);
   return { incomplete, note: notes.join('; ') };
 }

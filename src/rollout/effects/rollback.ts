@@ -40,7 +40,8 @@ export async function rollBack(
     const { version, sha256 } = reply.body;
     runtime.recorder.audit('rollback', { drone: drone.id, ok: true, version, restored: reply.body.restored ?? null });
     progress.now = version === null || sha256 === null ? null : { version, sha256 };
-    const back = progress.before === null ? reply.body.sha256 !== config.sha256 : reply.body.sha256 === progress.before.sha256;
+    const back =
+      progress.before === null ? reply.body.sha256 !== config.sha256 : reply.body.sha256 === progress.before.sha256;
     if (back) {
       progress.rolledBack = true;
       progress.lastError = null;
@@ -50,11 +51,18 @@ export async function rollBack(
     }
     return 'continue';
   });
-  runtime.logger.info({ drones: ids.length, failed: failed.length, hot: hot.length, unsent: unsent.length }, 'rolled back');
+  runtime.logger.info(
+    { drones: ids.length, failed: failed.length, hot: hot.length, unsent: unsent.length },
+    'rolled back',
+  );
   const notes: string[] = [];
   if (hot.length > 0) notes.push(`HOT lock mismatch during rollback on ${listIds(hot)}: left on the new config`);
-  if (failed.length > 0) notes.push(`rollback did not complete on ${count(failed.length, 'drone')}: ${listIds(failed)}`);
-  if (unsent.length > 0) notes.push(`no rollback sent to ${count(unsent.length, 'drone')} once the lease could no longer be trusted: ${listIds(unsent)}`);
+  if (failed.length > 0)
+    notes.push(`rollback did not complete on ${count(failed.length, 'drone')}: ${listIds(failed)}`);
+  if (unsent.length > 0)
+    notes.push(
+      `no rollback sent to ${count(unsent.length, 'drone')} once the lease could no longer be trusted: ${listIds(unsent)}`,
+    );
   const incomplete = [...hot, ...failed, ...unsent];
   return notes.length === 0 ? { incomplete } : { incomplete, hot, note: notes.join('; ') };
 }

@@ -30,7 +30,12 @@ export class FailureBudget {
     const { abort } = this.runtime.plan.spec;
     const total = this.runtime.plan.drones.length;
     this.runtime.ledger.edit(drone.id).lastError = failure.message;
-    this.runtime.recorder.audit(this.kind, { drone: drone.id, ok: false, failure: failure.kind, error: failure.message });
+    this.runtime.recorder.audit(this.kind, {
+      drone: drone.id,
+      ok: false,
+      failure: failure.kind,
+      error: failure.message,
+    });
     this.runtime.logger.warn({ drone: drone.id, stage: this.stage, kind: failure.kind }, failure.message);
     if (failure.kind === 'hot') {
       this.hot.push(drone.id);
@@ -65,7 +70,9 @@ export class FailureBudget {
 
   outcome(): StageOutcome {
     if (this.#reason === undefined) return { hot: this.hot };
-    return this.#invalid ? { hot: this.hot, abortReason: this.#reason, endsAs: 'invalid' } : { hot: this.hot, abortReason: this.#reason };
+    return this.#invalid
+      ? { hot: this.hot, abortReason: this.#reason, endsAs: 'invalid' }
+      : { hot: this.hot, abortReason: this.#reason };
   }
 }
 

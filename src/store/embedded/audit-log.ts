@@ -7,7 +7,11 @@ import type { AuditEvent } from '../types.js';
 /** The audit log: one JSON event per line, appended and fsynced per batch, never rewritten. */
 
 /** Runs inside the caller's critical section on `file`, which keeps a second appender off the tail it repairs. */
-export async function appendAuditEvents(file: string, events: readonly AuditEvent[], assertHeld: AssertHeld): Promise<void> {
+export async function appendAuditEvents(
+  file: string,
+  events: readonly AuditEvent[],
+  assertHeld: AssertHeld,
+): Promise<void> {
   const lines = events.map((event) => `${JSON.stringify(event)}\n`).join('');
   assertHeld();
   await appendLines(file, lines);

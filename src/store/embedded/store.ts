@@ -84,7 +84,9 @@ class EmbeddedStateStore implements StateStore {
       } catch (error) {
         await rm(staging.dir, { recursive: true, force: true }).catch(() => undefined);
         if (isErrno(error, 'EEXIST', 'ENOTEMPTY')) {
-          throw new RolloutError('E_STATE_STORE', `Rollout ${checked.id} already exists in ${target}; use another id`, { cause: error });
+          throw new RolloutError('E_STATE_STORE', `Rollout ${checked.id} already exists in ${target}; use another id`, {
+            cause: error,
+          });
         }
         throw storeFailure('create rollout', target, error);
       }
@@ -155,7 +157,9 @@ class EmbeddedStateStore implements StateStore {
     return this.#run(() =>
       this.#write(id, 'snapshot', 'write', (files) =>
         // Serialised so that of two saves the later one is what stays on disk.
-        this.#section(files.snapshot, (assertHeld) => writeFileAtomic(files.snapshot, text, { beforeCommit: assertHeld })),
+        this.#section(files.snapshot, (assertHeld) =>
+          writeFileAtomic(files.snapshot, text, { beforeCommit: assertHeld }),
+        ),
       ),
     );
   }
@@ -216,7 +220,9 @@ class EmbeddedStateStore implements StateStore {
 
   async sendCommand(id: string, command: OperatorCommand): Promise<void> {
     const checked = checkInput(operatorCommandSchema, command, 'command');
-    return this.#run(() => this.#write(id, 'commands', 'queue a command in', (files) => enqueueCommand(files, checked, this.#now())));
+    return this.#run(() =>
+      this.#write(id, 'commands', 'queue a command in', (files) => enqueueCommand(files, checked, this.#now())),
+    );
   }
 
   async takeCommands(id: string): Promise<OperatorCommand[]> {
@@ -259,7 +265,13 @@ class EmbeddedStateStore implements StateStore {
   }
 
   /** Runs a read of a rollout; an id that names no rollout reads as `missing`. */
-  async #read<T>(id: string, missing: T, file: Exclude<keyof RolloutFiles, 'id'>, action: string, read: (files: RolloutFiles) => Promise<T>): Promise<T> {
+  async #read<T>(
+    id: string,
+    missing: T,
+    file: Exclude<keyof RolloutFiles, 'id'>,
+    action: string,
+    read: (files: RolloutFiles) => Promise<T>,
+  ): Promise<T> {
     const files = rolloutFiles(this.#root, id);
     if (files === undefined) {
       return missing;
@@ -275,7 +287,12 @@ class EmbeddedStateStore implements StateStore {
    * Runs a write to an existing rollout. Its directory is created with its record, so a missing
    * directory (the ENOENT of the section marker or of a temp file) means an unknown id.
    */
-  async #write<T>(id: string, file: Exclude<keyof RolloutFiles, 'id'>, action: string, write: (files: RolloutFiles) => Promise<T>): Promise<T> {
+  async #write<T>(
+    id: string,
+    file: Exclude<keyof RolloutFiles, 'id'>,
+    action: string,
+    write: (files: RolloutFiles) => Promise<T>,
+  ): Promise<T> {
     const files = rolloutFiles(this.#root, id);
     if (files === undefined) {
       throw rolloutNotFound(String(id), this.#root);
@@ -296,7 +313,10 @@ class EmbeddedStateStore implements StateStore {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#inFlight.run(operation, () => new RolloutError('E_STATE_STORE', `The state store on ${this.#root} is closed`));
+    return this.#inFlight.run(
+      operation,
+      () => new RolloutError('E_STATE_STORE', `The state store on ${this.#root} is closed`),
+    );
   }
 }
 

@@ -81,9 +81,13 @@ export async function appendAuditChunks(
     if (record === undefined) {
       return undefined;
     }
-    const current = seen === undefined ? NO_COUNTER : { next: decodeKv(counterSchema, seen), modRevision: seen.mod_revision };
+    const current =
+      seen === undefined ? NO_COUNTER : { next: decodeKv(counterSchema, seen), modRevision: seen.mod_revision };
     if (current.modRevision === counter.modRevision && taken !== undefined) {
-      throw corruptKey(keys.auditNext.toString(), `it says the next audit event is ${counter.next}, but ${first.toString()} exists`);
+      throw corruptKey(
+        keys.auditNext.toString(),
+        `it says the next audit event is ${counter.next}, but ${first.toString()} exists`,
+      );
     }
     counter = current;
     await etcd.backOff(attempt, keys.auditNext);

@@ -43,7 +43,13 @@ export function chunkLines(lines: readonly string[], maxBytes = AUDIT_CHUNK_BYTE
  * Greedy, in order: a group is closed when the next item would take it past `maxBytes` or `maxCount`;
  * an item larger than `maxBytes` alone makes a group of one, unless `tooLarge` throws for it first.
  */
-function pack<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxCount: number, tooLarge?: (item: T, size: number) => void): T[][] {
+function pack<T>(
+  items: readonly T[],
+  sizeOf: (item: T) => number,
+  maxBytes: number,
+  maxCount: number,
+  tooLarge?: (item: T, size: number) => void,
+): T[][] {
   const groups: T[][] = [];
   let group: T[] = [];
   let bytes = 0;

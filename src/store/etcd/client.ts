@@ -58,14 +58,20 @@ export class EtcdStoreClient {
 
   /** Whatever etcd or the network throws comes out as E_STATE_STORE; a RolloutError or a TypeError as is. */
   storeError(what: string, error: unknown): Error {
-    return error instanceof RolloutError || error instanceof TypeError ? error : etcdFailure('E_STATE_STORE', this.endpoints, what, error);
+    return error instanceof RolloutError || error instanceof TypeError
+      ? error
+      : etcdFailure('E_STATE_STORE', this.endpoints, what, error);
   }
 
   /**
    * Every key under `prefix` in key order, read in pages of `pageSize` keys, all at the revision of the
    * first page so that the pages fit together. If etcd compacts that revision away meanwhile, it starts over.
    */
-  async readPrefix(prefix: string, pageSize: number, extra: Pick<IRangeRequest, 'keys_only'> = {}): Promise<IKeyValue[]> {
+  async readPrefix(
+    prefix: string,
+    pageSize: number,
+    extra: Pick<IRangeRequest, 'keys_only'> = {},
+  ): Promise<IKeyValue[]> {
     const first = Buffer.from(prefix);
     const end = rangeEnd(first);
     return retryCompacted(async () => {
@@ -73,7 +79,13 @@ export class EtcdStoreClient {
       let from: Buffer = first;
       let revision: string | undefined;
       for (;;) {
-        const answer = await this.client.kv.range({ ...extra, key: from, range_end: end, limit: pageSize, ...(revision === undefined ? {} : { revision }) });
+        const answer = await this.client.kv.range({
+          ...extra,
+          key: from,
+          range_end: end,
+          limit: pageSize,
+          ...(revision === undefined ? {} : { revision }),
+        });
         revision ??= answer.header.revision;
         kvs.push(...answer.kvs);
         const last = answer.kvs.at(-1);
@@ -92,7 +104,10 @@ export class EtcdStoreClient {
    */
   async backOff(attempt: number, key: Buffer): Promise<void> {
     if (attempt >= CAS_ATTEMPTS) {
-      throw new RolloutError('E_STATE_STORE', `${key.toString()} in etcd at ${this.endpoints} kept changing under ${attempt} attempts to write it; try again`);
+      throw new RolloutError(
+        'E_STATE_STORE',
+        `${key.toString()} in etcd at ${this.endpoints} kept changing under ${attempt} attempts to write it; try again`,
+      );
     }
     if (attempt > 2) {
       await delay(Math.random() * Math.min(50, attempt * 2));
@@ -108,7 +123,6 @@ export class EtcdStoreClient {
 export function keyAfter(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.from([0])]);
 }
-
 
 /** Runs a read pinned to one revision again (from the newest) if etcd compacted that revision away meanwhile. */
 export async function retryCompacted<T>(read: () => Promise<T>): Promise<T> {

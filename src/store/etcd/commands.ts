@@ -13,7 +13,9 @@ const PAGE_KEYS = 1_000;
  * of two takers exactly one gets it, and none is left behind.
  */
 export async function claimCommands(etcd: EtcdStoreClient, keys: RolloutKeys): Promise<OperatorCommand[]> {
-  const kvs = (await etcd.readPrefix(keys.commands, PAGE_KEYS)).sort((a, b) => compareRevisions(a.create_revision, b.create_revision));
+  const kvs = (await etcd.readPrefix(keys.commands, PAGE_KEYS)).sort((a, b) =>
+    compareRevisions(a.create_revision, b.create_revision),
+  );
   const pending = kvs.map((kv) => ({ kv, command: decodeKv(operatorCommandSchema, kv) }));
   const claims = await Promise.allSettled(
     pending.map(async ({ kv }) => {

@@ -90,7 +90,9 @@ class EtcdStateStore implements StateStore {
 
   constructor(options: EtcdStateStoreOptions) {
     if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
-      throw new TypeError(`Expected \`endpoints\` to be a non-empty array of host:port, got \`${String(options.endpoints)}\``);
+      throw new TypeError(
+        `Expected \`endpoints\` to be a non-empty array of host:port, got \`${String(options.endpoints)}\``,
+      );
     }
     options.endpoints.forEach((endpoint, index) => assertNonEmptyString(`endpoints[${index}]`, endpoint));
     const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -123,7 +125,10 @@ class EtcdStateStore implements StateStore {
           `Rollout ${checked.id} already exists in etcd at ${this.#etcd.endpoints} (${keys.record.toString()}); use another id`,
         );
       }
-      this.#records.set(checked.id, { record: checked, modRevision: answer.succeeded ? answer.header.revision : (rangeOf(answer, 0)?.mod_revision ?? '0') });
+      this.#records.set(checked.id, {
+        record: checked,
+        modRevision: answer.succeeded ? answer.header.revision : (rangeOf(answer, 0)?.mod_revision ?? '0'),
+      });
     });
   }
 
@@ -181,7 +186,13 @@ class EtcdStateStore implements StateStore {
     let from: Buffer = root;
     let revision: string | undefined;
     for (;;) {
-      const answer = await this.#etcd.kv.range({ key: from, range_end: end, limit: 1, keys_only: true, ...(revision === undefined ? {} : { revision }) });
+      const answer = await this.#etcd.kv.range({
+        key: from,
+        range_end: end,
+        limit: 1,
+        keys_only: true,
+        ...(revision === undefined ? {} : { revision }),
+      });
       revision ??= answer.header.revision;
       const key = answer.kvs[0]?.key;
       if (key === undefined) {
@@ -238,11 +249,18 @@ class EtcdStateStore implements StateStore {
     }
     return this.#run(`save the progress of ${String(id)}`, async () => {
       const keys = this.#keysOf(id);
-      const batches = batchPuts(drones.map(([drone, progress]) => ({ key: Buffer.from(`${keys.progress}${drone}`), value: Buffer.from(JSON.stringify(progress)) })));
+      const batches = batchPuts(
+        drones.map(([drone, progress]) => ({
+          key: Buffer.from(`${keys.progress}${drone}`),
+          value: Buffer.from(JSON.stringify(progress)),
+        })),
+      );
       // Queued so that a drone in two calls made without waiting ends with the later call's progress.
       await this.#queues.run(`${id}/progress`, async () => {
         for (let index = 0; index < batches.length; index += PARALLEL_TXNS) {
-          const written = await Promise.allSettled(batches.slice(index, index + PARALLEL_TXNS).map((batch) => this.#putIfRollout(keys, batch)));
+          const written = await Promise.allSettled(
+            batches.slice(index, index + PARALLEL_TXNS).map((batch) => this.#putIfRollout(keys, batch)),
+          );
           const failed = written.find((result) => result.status === 'rejected');
           if (failed !== undefined) {
             throw failed.reason;
@@ -259,7 +277,9 @@ class EtcdStateStore implements StateStore {
         return {};
       }
       const kvs = await this.#etcd.readPrefix(keys.progress, PAGE_KEYS);
-      return Object.fromEntries(kvs.map((kv) => [kv.key.toString().slice(keys.progress.length), decodeKv(droneProgressSchema, kv)]));
+      return Object.fromEntries(
+        kvs.map((kv) => [kv.key.toString().slice(keys.progress.length), decodeKv(droneProgressSchema, kv)]),
+      );
     });
   }
 
@@ -304,7 +324,9 @@ class EtcdStateStore implements StateStore {
       const keys = this.#keysOf(id);
       const key = commandKey(keys, this.#now(), randomBytes(4).toString('hex'));
       // Queued so that commands this process sends without waiting are created, and so taken, in order.
-      await this.#queues.run(`${id}/commands`, () => this.#putIfRollout(keys, [{ key, value: Buffer.from(JSON.stringify(checked)) }]));
+      await this.#queues.run(`${id}/commands`, () =>
+        this.#putIfRollout(keys, [{ key, value: Buffer.from(JSON.stringify(checked)) }]),
+      );
     });
   }
 
@@ -385,7 +407,10 @@ class EtcdStateStore implements StateStore {
   }
 
   #notFound(id: string): RolloutError {
-    return new RolloutError('E_ROLLOUT_NOT_FOUND', `No rollout ${id} in the state store on etcd at ${this.#etcd.endpoints} (under ${rolloutsPrefix(this.#prefix)})`);
+    return new RolloutError(
+      'E_ROLLOUT_NOT_FOUND',
+      `No rollout ${id} in the state store on etcd at ${this.#etcd.endpoints} (under ${rolloutsPrefix(this.#prefix)})`,
+    );
   }
 
   #run<T>(what: string, operation: () => Promise<T>): Promise<T> {

@@ -24,4 +24,3 @@ export function decodeJson<T>(schema: z.ZodType<T>, text: string, where: string)
 export function decodeKv<T>(schema: z.ZodType<T>, kv: IKeyValue): T {
   return decodeJson(schema, kv.value.toString(), kv.key.toString());
 }
-
