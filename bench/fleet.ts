@@ -58,8 +58,10 @@ async function startSim(drones: number, extra: readonly string[], work: string):
   running.add(child);
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
-    child.once('exit', (code) => fail(new Error(`fleet sim exited with ${code}`)));
+    createInterface({ input: child.stdout }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
+    child.once('exit', (code, signal) =>
+      fail(new Error(`fleet sim exited with ${code === null ? `signal ${signal ?? 'unknown'}` : `code ${code}`}`)),
+    );
   });
   return {
     url,
@@ -137,7 +139,9 @@ async function runCli(args: readonly string[]) {
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   let peakKb = 0;
   const poll = setInterval(() => {
-    readFile(`/proc/${child.pid}/status`, 'utf8').then(
+    const pid = child.pid;
+    if (pid === undefined) return; // the spawn failed: no process to measure
+    readFile(`/proc/${pid}/status`, 'utf8').then(
       (status) => {
         const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
         peakKb = Math.max(peakKb, kb);

@@ -216,7 +216,7 @@ export class ConfigStore {
       stored.current?.sha256 !== actual
     ) {
       this.#logger.warn(
-        { drone: this.#droneId, file, version: stored.pending.current?.version },
+        { drone: this.#droneId, file, version: stored.pending.current.version },
         `finished a write of ${file} interrupted by a crash`,
       );
       meta = stored.pending;
@@ -268,6 +268,7 @@ export class ConfigStore {
     try {
       value = await readJsonFile(path);
     } catch (error) {
+      // eslint-disable-next-line preserve-caught-error -- the message already quotes the parse error; as its cause too, pino's err serializer would log that text twice
       throw new Error(
         `${path} is not valid JSON (${(error as Error).message}); restore it from a backup, or delete it to adopt ${file} as unmanaged (its fence history is lost)`,
       );

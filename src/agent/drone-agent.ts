@@ -97,17 +97,15 @@ export class DroneAgent {
    */
   static async open(options: DroneAgentOptions): Promise<DroneAgent> {
     await removeInterruptedWrites(options.dir, options.id, options.logger);
-    // The lock table reports lock files as soon as boot finds them; the agent exists by then.
-    let agent: DroneAgent | undefined;
+    // The lock table reports lock files as soon as boot finds them, in reclaimStale() below: the agent
+    // exists by then.
     const locks = new LocalLocks({
       dir: options.dir,
       droneId: options.id,
       ttlMs: options.lockTtlMs,
       now: options.now,
       logger: options.logger,
-      onLockSeen: () => {
-        if (agent !== undefined) options.onLockSeen?.(agent);
-      },
+      onLockSeen: () => options.onLockSeen?.(agent),
     });
     const loaded = new Map<string, ConfigContent>();
     const configs = await ConfigStore.open({
@@ -119,7 +117,7 @@ export class DroneAgent {
     });
     const telemetry = options.telemetry({ id: options.id, clock: options.clock, configs: loaded });
     const holds = await PauseHolds.load(options.dir);
-    agent = new DroneAgent(options, configs, holds, locks, telemetry);
+    const agent = new DroneAgent(options, configs, holds, locks, telemetry);
     await locks.reclaimStale();
     return agent;
   }

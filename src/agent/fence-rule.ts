@@ -20,7 +20,7 @@ export function assertFreshFence(file: string, rollout: string, fence: number, m
   const highestFence = meta?.highestFence ?? 0;
   const retired = meta?.retired;
   // A write of a rollout that has since rolled this file back with a fence at least as high: a late one.
-  if (retired && retired.rollout === rollout && fence <= retired.fence)
+  if (retired?.rollout === rollout && fence <= retired.fence)
     throw lateFence(file, fence, highestFence, rollout, retired.fence);
   if (fence > highestFence) return;
   const owner = fenceOwnerOf(meta);

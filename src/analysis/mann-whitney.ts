@@ -37,6 +37,7 @@ export interface MannWhitneyResult {
 export function sortedFinite(values: ArrayLike<number>): Float64Array {
   const sorted = new Float64Array(values.length);
   let length = 0;
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of -- an ArrayLike is not iterable; copying it to iterate (or a typed-array filter) doubles this function's time on the judge bench
   for (let i = 0; i < values.length; i += 1) {
     const value = values[i] as number;
     if (Number.isFinite(value)) sorted[length++] = value;

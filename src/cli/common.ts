@@ -100,7 +100,10 @@ export async function fileDigest(path: string): Promise<string> {
 
 /** The token for the drones' agents: `--token-file`, else `$ROLLOUT_TOKEN`, else none. */
 export async function readToken(tokenFile: string | undefined): Promise<string | undefined> {
-  if (tokenFile === undefined) return process.env.ROLLOUT_TOKEN || undefined;
+  if (tokenFile === undefined) {
+    const token = process.env.ROLLOUT_TOKEN;
+    return token === '' ? undefined : token;
+  }
   try {
     const token = (await readFile(tokenFile, 'utf8')).trim();
     if (token === '')
@@ -119,7 +122,10 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-/** Whether to redraw progress in place: a terminal, and not CI. */
-export function isLiveTerminal(stream: NodeJS.WriteStream): boolean {
+/**
+ * Whether to redraw progress in place: a terminal, and not CI. A stdout piped or redirected has no
+ * `isTTY` at all, whatever the type of `process.stdout` says.
+ */
+export function isLiveTerminal(stream: { readonly isTTY?: boolean }): boolean {
   return stream.isTTY === true && !process.env.CI;
 }

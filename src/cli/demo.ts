@@ -6,16 +6,22 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from './commands/run.js';
 
+interface Scenario {
+  readonly spec: string;
+  readonly hot: readonly string[];
+  readonly expect: string;
+}
+
 /** The three shipped scenarios: `npm start`, `npm start -- bad`, `npm start -- hot`. */
-const SCENARIOS = {
-  good: { spec: 'rollouts/aim-sensitivity.yaml', hot: [] as string[], expect: 'promoted, exit 0' },
+const SCENARIOS: Readonly<Partial<Record<string, Scenario>>> = {
+  good: { spec: 'rollouts/aim-sensitivity.yaml', hot: [], expect: 'promoted, exit 0' },
   bad: {
     spec: 'rollouts/aim-sensitivity-bad.yaml',
-    hot: [] as string[],
+    hot: [],
     expect: 'rolled back by telemetry analysis, exit 1',
   },
   hot: { spec: 'rollouts/aim-sensitivity-hot.yaml', hot: ['drone-7'], expect: 'aborted: drone-7 is HOT, exit 4' },
-} as const;
+};
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEMO_STATE_DIR = join(root, '.rollout', 'demo');
@@ -41,13 +47,21 @@ async function startSim(inventory: string, hot: readonly string[]) {
   const lines = createInterface({ input: sim.stdout });
   const ready = new Promise<string>((done, fail) => {
     lines.once('line', (line) => done((JSON.parse(line) as { url: string }).url));
-    sim.once('exit', (code) => fail(new Error(`the simulated fleet exited with code ${code} before it was ready`)));
+    sim.once('exit', (code, signal) =>
+      fail(
+        new Error(
+          code === null
+            ? `the simulated fleet was killed by ${signal ?? 'a signal'} before it was ready`
+            : `the simulated fleet exited with code ${code} before it was ready`,
+        ),
+      ),
+    );
   });
   return { url: await ready, stop: async () => (sim.kill('SIGTERM'), await exited) };
 }
 
 async function demo(name: string): Promise<number> {
-  const scenario = SCENARIOS[name as keyof typeof SCENARIOS];
+  const scenario = SCENARIOS[name];
   if (!scenario) {
     process.stderr.write(
       `unknown scenario "${name}": choose one of ${Object.keys(SCENARIOS).join(', ')} (npm start -- bad)\n`,

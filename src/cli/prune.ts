@@ -1,3 +1,4 @@
+import type { RolloutResult } from '../rollout/machine-types.js';
 import type { RolloutRecord } from '../store/types.js';
 
 /** `--prune 30d`: rollouts that ended longer ago than this; `--prune 50`: all but the newest 50 that ended. */
@@ -14,13 +15,16 @@ export function parsePruneRule(text: string): PruneRule | undefined {
   return { kind: 'age', ms: Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] };
 }
 
+/** A rollout that has ended: its result and end time are set. */
+type EndedRecord = RolloutRecord & { readonly result: RolloutResult; readonly ended: number };
+
 /**
  * The rollouts a rule removes. Only ended ones: a running rollout, or one whose process is gone before
  * it ended (`rollout resume` still needs it), is never pruned, and does not count among those kept.
  */
-export function selectPrunable(records: readonly RolloutRecord[], rule: PruneRule, now: number): RolloutRecord[] {
+export function selectPrunable(records: readonly RolloutRecord[], rule: PruneRule, now: number): EndedRecord[] {
   const ended = records
-    .filter((record): record is RolloutRecord & { ended: number } => record.result !== null && record.ended !== null)
+    .filter((record): record is EndedRecord => record.result !== null && record.ended !== null)
     .sort((a, b) => b.ended - a.ended || (a.id < b.id ? -1 : 1));
   if (rule.kind === 'count') return ended.slice(rule.keep);
   return ended.filter((record) => now - record.ended > rule.ms);

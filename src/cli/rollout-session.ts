@@ -85,12 +85,12 @@ function summarizeReport(report: RolloutReport): string {
     `  ${report.reason}`,
     `  drones: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`,
   ];
-  if (report.hot.length === 1)
-    lines.push(`  HOT drone: ${report.hot[0]} (its local lock on ${report.config.file} is held by another owner)`);
-  if (report.hot.length > 1)
+  if (report.hot.length > 0) {
+    const one = report.hot.length === 1;
     lines.push(
-      `  HOT drones: ${report.hot.join(', ')} (their local lock on ${report.config.file} is held by another owner)`,
+      `  HOT ${one ? 'drone' : 'drones'}: ${report.hot.join(', ')} (${one ? 'its' : 'their'} local lock on ${report.config.file} is held by another owner)`,
     );
+  }
   if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
   return lines.join('\n');
 }

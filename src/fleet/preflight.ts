@@ -103,7 +103,9 @@ async function sampleRate(client: DroneClient, drone: Drone | undefined): Promis
 /** The metric names a few drones report, or null when none of them gave a sample to read them from. */
 async function reportedMetrics(client: DroneClient, drones: readonly Drone[]): Promise<Set<string> | null> {
   const names = new Set<string>();
-  let read = false;
+  // Set in the callback below, which TypeScript's narrowing does not follow: `as boolean` keeps it from
+  // taking this for always false.
+  let read = false as boolean;
   await forEachDrone(drones, { concurrency: METRIC_DRONES, signal: new AbortController().signal }, async (drone) => {
     const reply = await client.telemetry(drone, 0);
     if (!reply.ok) return 'continue';

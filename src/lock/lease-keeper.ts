@@ -110,7 +110,7 @@ class Keeper implements LeaseKeeper {
             'E_LEASE_LOST',
             `Rollout ${this.#lease.owner.rollout} could not renew its lease on ${this.#lease.key} ` +
               `(fence ${this.#lease.fence}) for ${formatDuration(failingFor)}, longer than its TTL: ` +
-              `${error instanceof Error ? error.message : String(error)}`,
+              (error instanceof Error ? error.message : String(error)),
             { cause: error },
           ),
         );

@@ -21,10 +21,17 @@ export interface LockRecord {
 
 export type StaleReason = 'rebooted' | 'owner_dead' | 'expired';
 
-export interface LockStatus extends LockRecord {
-  readonly state: 'held' | 'stale';
-  readonly staleReason?: StaleReason;
+export interface HeldLock extends LockRecord {
+  readonly state: 'held';
+  readonly staleReason?: undefined;
 }
+
+export interface StaleLock extends LockRecord {
+  readonly state: 'stale';
+  readonly staleReason: StaleReason;
+}
+
+export type LockStatus = HeldLock | StaleLock;
 
 /** What a holder keeps: enough to renew, write with the fence, and release. */
 export interface Lease {
@@ -63,7 +70,7 @@ export interface LockStore {
   /** The largest fence this store has handed out for the key, held or not; 0 if it never did. */
   highestFence(key: string): Promise<number>;
   /** Frees every stale lock and returns what it freed. */
-  reclaimStale(): Promise<LockStatus[]>;
+  reclaimStale(): Promise<StaleLock[]>;
   /** Frees a lock by hand: refuses a live owner (`E_LOCK_OWNER_LIVE`) unless `force`; `E_LOCK_NOT_FOUND` if free. */
   forceRelease(key: string, options: { readonly force: boolean }): Promise<LockStatus>;
   close(): Promise<void>;

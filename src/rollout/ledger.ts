@@ -16,7 +16,8 @@ export interface DroneProgress {
 
 export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed';
 
-const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
+/** A drone the rollout has not touched yet. */
+export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
   before: null,
   now: null,
   pauseSent: false,

@@ -91,11 +91,13 @@ export const rolloutSetup = setup({
       throw new Error("the rollout machine's keepLease effect is not bound: create it with withEffects()");
     }),
     pushStep: unbound<StageOutcome, { stepIndex: number; fence: number }>('pushStep'),
+    // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- the same output type as the actor machine.ts binds here, whose effect returns Promise<void>
     waitInterval: unbound<void, { ms: number }>('waitInterval'),
     analyseInterval: unbound<AnalysisOutcome, { stepIndex: number; interval: number }>('analyseInterval'),
     verifyPromotion: unbound<CleanupOutcome>('verifyPromotion'),
     rollBack: unbound<CleanupOutcome, { fence: number }>('rollBack'),
     resumeFleet: unbound<CleanupOutcome>('resumeFleet'),
+    // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- the same output type as the actor machine.ts binds here, whose effect returns Promise<void>
     releaseLock: unbound<void, { fence: number }>('releaseLock'),
   },
   actions: {

@@ -429,6 +429,7 @@ export function withEffects(effects: RolloutEffects) {
       pushStep: fromPromise<StageOutcome, { stepIndex: number; fence: number }>(({ input, signal }) =>
         effects.pushStep(input, signal),
       ),
+      // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- RolloutEffects returns Promise<void> here (and the tests' fakes implement it so), which fromPromise<undefined> refuses
       waitInterval: fromPromise<void, { ms: number }>(({ input, signal }) => effects.waitInterval(input, signal)),
       analyseInterval: fromPromise<AnalysisOutcome, { stepIndex: number; interval: number }>(({ input, signal }) =>
         effects.analyseInterval(input, signal),
@@ -436,6 +437,7 @@ export function withEffects(effects: RolloutEffects) {
       verifyPromotion: fromPromise<CleanupOutcome>(({ signal }) => effects.verifyPromotion(signal)),
       rollBack: fromPromise<CleanupOutcome, { fence: number }>(({ input, signal }) => effects.rollBack(input, signal)),
       resumeFleet: fromPromise<CleanupOutcome>(({ signal }) => effects.resumeFleet(signal)),
+      // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- RolloutEffects returns Promise<void> here (and the tests' fakes implement it so), which fromPromise<undefined> refuses
       releaseLock: fromPromise<void, { fence: number }>(({ input }) => effects.releaseLock(input)),
     },
   });

@@ -6,6 +6,7 @@ import { describeHolder, formatDuration } from '../lock/describe.js';
 import type { Lease, LockStore } from '../lock/types.js';
 import type { Plan } from '../spec/types.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
+import { UNTOUCHED } from './ledger.js';
 import type { ResumePoint } from './run.js';
 
 /** Where `rollout resume` takes a rollout over from, or the result it reached while resume looked. */
@@ -43,14 +44,7 @@ async function reread(
   let highestFence = 0;
   const signal = new AbortController().signal;
   await forEachDrone(plan.drones, { concurrency: plan.spec.push.concurrency, signal }, async (drone) => {
-    const before = stored[drone.id] ?? {
-      before: null,
-      now: null,
-      pauseSent: false,
-      pushSent: false,
-      rolledBack: false,
-      lastError: null,
-    };
+    const before = stored[drone.id] ?? UNTOUCHED;
     const reply = await client.health(drone);
     if (!reply.ok) {
       merged[drone.id] = { ...before, pauseSent: true, lastError: reply.message };

@@ -104,7 +104,12 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const now = options.now ?? Date.now;
   const droneNow = clockOffsetMs === 0 ? now : () => now() + clockOffsetMs;
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
-  const removeRoot = options.dir === undefined ? () => rm(root, { recursive: true, force: true }) : async () => {};
+  const removeRoot =
+    options.dir === undefined
+      ? () => rm(root, { recursive: true, force: true })
+      : async () => {
+          // The caller's dir: the caller removes it.
+        };
 
   const telemetrySeed = options.seed ?? DEFAULT_SEED;
   const collector = new LockCollector({
@@ -190,8 +195,9 @@ function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: stri
 }
 
 function summary(faults: SimFaults): Record<string, string[]> {
+  const byName: Readonly<Record<keyof SimFaults, ReadonlySet<string>>> = faults;
   return Object.fromEntries(
-    Object.entries(faults)
+    Object.entries(byName)
       .filter(([, ids]) => ids.size > 0)
       .map(([name, ids]) => [name, [...ids]]),
   );

@@ -35,7 +35,7 @@ export function pinJsonProblems(text: string, file: string, problems: readonly P
     let depth = 0;
     for (const segment of target) {
       const child = found.children.get(String(segment));
-      if (child === undefined || child.valueOffset === undefined) break;
+      if (child?.valueOffset === undefined) break;
       found = child;
       depth += 1;
     }

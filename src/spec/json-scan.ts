@@ -8,13 +8,12 @@ export class PathTree {
   valueOffset: number | undefined;
 
   add(path: KeyPath): void {
-    let node: PathTree = this;
-    for (const segment of path) {
+    path.reduce<PathTree>((node, segment) => {
       const key = String(segment);
       let child = node.children.get(key);
       if (child === undefined) node.children.set(key, (child = new PathTree()));
-      node = child;
-    }
+      return child;
+    }, this);
   }
 }
 
@@ -62,7 +61,9 @@ export function scanJson(text: string, wanted: PathTree = new PathTree()): JsonS
     return at;
   };
   let i = skipSpace(text.charCodeAt(0) === 0xfeff ? 1 : 0);
-  let node: PathTree | undefined = wanted;
+  // Moved by enter() too, which TypeScript's narrowing does not follow: the assertion keeps it from taking
+  // this for never undefined.
+  let node = wanted as PathTree | undefined;
 
   for (;;) {
     // A value starts at i.

@@ -56,7 +56,7 @@ export function planWarnings(plan: Plan, samplesPerSecond: number | null): strin
       warnings.push(`waves[${i}] (percent ${wave.percent}) adds no drone: earlier steps already cover ${covered}`);
     }
   });
-  if (canary && canary.drones.length === drones.length && usesBaseline(plan)) {
+  if (canary?.drones.length === drones.length && usesBaseline(plan)) {
     warnings.push(
       'the canary is every targeted drone: relative limits and comparisons have no baseline drones, only pre-push samples',
     );

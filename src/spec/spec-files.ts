@@ -34,7 +34,8 @@ export async function readInputFile(path: string, { what, limit }: ReadLimit): P
     if (kind !== undefined) return { problem: `${kind}, not a regular file: ${shown}` };
     if (before.size > limit) return { problem: tooLarge(shown, formatBytes(before.size), what, limit) };
     // O_NONBLOCK: should the path have become a FIFO since the stat, opening it must not wait for a writer.
-    const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    // Windows has no O_NONBLOCK, whatever the type of fs.constants says.
+    const handle = await open(path, constants.O_RDONLY | ((constants.O_NONBLOCK as number | undefined) ?? 0));
     try {
       const kindNow = notRegular(await handle.stat());
       if (kindNow !== undefined) return { problem: `${kindNow}, not a regular file: ${shown}` };

@@ -38,7 +38,7 @@ export interface YamlSource {
   readonly data: unknown;
   /** YAML syntax errors, already pinned. */
   readonly syntaxIssues: readonly SpecIssue[];
-  pin(problem: PathProblem): SpecIssue;
+  readonly pin: (problem: PathProblem) => SpecIssue;
 }
 
 interface Located {

@@ -72,7 +72,8 @@ export interface StateStore {
   listRollouts(): Promise<RolloutRecord[]>;
   /** The machine's persisted snapshot (JSON-serialisable), replaced atomically. */
   saveSnapshot(id: string, snapshot: unknown): Promise<void>;
-  loadSnapshot(id: string): Promise<unknown | null>;
+  /** The saved snapshot, or null when there is none. */
+  loadSnapshot(id: string): Promise<unknown>;
   /** Records the progress of the drones given (only those that changed). */
   saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void>;
   loadProgress(id: string): Promise<Record<string, DroneProgressRecord>>;

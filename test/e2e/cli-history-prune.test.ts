@@ -85,7 +85,8 @@ describe('rollout history --prune', () => {
 
 describe.skipIf(!etcdAvailable())('rollout history --prune on etcd', () => {
   const etcd = useEtcd();
-  let state: { path: string; remove(): Promise<void> };
+  /** Undefined if a beforeAll failed before making it (etcd's runs first). */
+  let state: { path: string; remove(): Promise<void> } | undefined;
 
   beforeAll(async () => {
     state = await tempDir('rollout-prune-etcd-');
@@ -108,7 +109,7 @@ describe.skipIf(!etcdAvailable())('rollout history --prune on etcd', () => {
         '--store',
         `etcd://${etcd.server.endpoint}`,
         '--state-dir',
-        state.path,
+        state!.path,
       ]);
       expect(pruned.code, pruned.stderr).toBe(0);
       expect(JSON.parse(pruned.stdout)).toEqual(['aim-recent', 'aim-old']);

@@ -53,9 +53,10 @@ function literal(text: string): RegExp {
   return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 }
 
-function json<T>(result: CliResult): T {
+/** The JSON a command printed, once its exit code is 0; the caller says what shape it has. */
+function json(result: CliResult): unknown {
   expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as T;
+  return JSON.parse(result.stdout);
 }
 
 describe.runIf(etcdAvailable())(
@@ -63,7 +64,8 @@ describe.runIf(etcdAvailable())(
   () => {
     const etcd = useEtcd();
     let sim: SimProcess;
-    let work: { path: string; remove(): Promise<void> };
+    /** Undefined if a beforeAll failed before making it (etcd's runs first). */
+    let work: { path: string; remove(): Promise<void> } | undefined;
     /** The checkout every machine shares: specs and configs, never state. */
     let repo: string;
     const children = new Children();
@@ -94,7 +96,7 @@ describe.runIf(etcdAvailable())(
       '--store',
       `etcd://${etcd.server.endpoint}`,
       '--state-dir',
-      join(work.path, machine),
+      join(work!.path, machine),
     ];
     const cli = (machine: string, ...args: string[]) => runCli(on(machine, ...args));
     const run = (machine: string, spec: string) =>
@@ -116,10 +118,10 @@ describe.runIf(etcdAvailable())(
       return path;
     }
 
-    const history = async (machine: string) => json<HistoryRow[]>(await cli(machine, 'history', '--output', 'json'));
+    const history = async (machine: string) => json(await cli(machine, 'history', '--output', 'json')) as HistoryRow[];
     const status = async (machine: string, id: string) =>
-      json<StatusView>(await cli(machine, 'status', id, '--output', 'json'));
-    const locks = async (machine: string) => json<LockRow[]>(await cli(machine, 'lock', 'ls', '--output', 'json'));
+      json(await cli(machine, 'status', id, '--output', 'json')) as StatusView;
+    const locks = async (machine: string) => json(await cli(machine, 'lock', 'ls', '--output', 'json')) as LockRow[];
 
     /** The id of the rollout called `name`, once `machine` sees it in the shared history at `stage`. */
     async function rolloutAt(machine: string, name: string, stage: RegExp): Promise<string> {
@@ -157,8 +159,8 @@ describe.runIf(etcdAvailable())(
     /** Nothing of a rollout or a lock was written to a machine's state dir: only logs stay local. */
     async function expectOnlyLogs(...machines: string[]): Promise<void> {
       for (const machine of machines) {
-        const entries = await readdir(join(work.path, machine)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return [];
+        const entries = await readdir(join(work!.path, machine)).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
           throw error;
         });
         expect(

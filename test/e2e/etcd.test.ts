@@ -16,8 +16,9 @@ interface HistoryRow {
 
 describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history across state dirs', () => {
   const etcd = useEtcd();
-  let sim: SimProcess;
-  let work: { path: string; remove(): Promise<void> };
+  // Undefined if a beforeAll failed before making them (etcd's runs first).
+  let sim: SimProcess | undefined;
+  let work: { path: string; remove(): Promise<void> } | undefined;
 
   beforeAll(async () => {
     sim = await startSimProcess(['--drones', '6']);
@@ -35,7 +36,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
     '--store',
     `etcd://${etcd.server.endpoint}`,
     '--state-dir',
-    join(work.path, machine),
+    join(work!.path, machine),
   ];
 
   async function spec(
@@ -43,8 +44,9 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
     bake: string,
     options: { ttl?: string; version?: string; mixed?: 'adopt' } = {},
   ): Promise<string> {
-    const path = join(work.path, `${name}.yaml`);
-    const config = join(work.path, `${name}.conf`);
+    const dir = work!.path;
+    const path = join(dir, `${name}.yaml`);
+    const config = join(dir, `${name}.conf`);
     await writeFile(
       config,
       `# ${options.version ?? name}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`,
@@ -55,7 +57,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
         `name: ${name}`,
         `config: { file: ${FILE}, source: ${config}, version: ${options.version ?? 'v43'} }`,
         `lock: { ttl: ${options.ttl ?? '15s'} }`,
-        `fleet: { inventory: ${await copyInto(work.path, sim.inventory)}${options.mixed ? `, mixed_versions: ${options.mixed}` : ''} }`,
+        `fleet: { inventory: ${await copyInto(dir, sim!.inventory)}${options.mixed ? `, mixed_versions: ${options.mixed}` : ''} }`,
         `canary: { drones: 2, bake: ${bake} }`,
         'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: heart_rate, max: 200 }] }',
       ].join('\n'),
@@ -110,7 +112,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
     expect(await etcd.inspector.getAll().prefix(`fleet-rollout/rollouts/${firstId}/commands/`).keys()).toEqual([]);
   });
 
-  const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim, 6));
+  const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim!, 6));
 
   it('a holder frozen past its TTL loses its etcd lease; the next orchestrator takes over with a larger fence; woken, the first changes nothing', async () => {
     const frozen = startCli(

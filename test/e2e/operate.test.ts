@@ -10,7 +10,7 @@ import {
   tempDir,
   type SimProcess,
 } from '../helpers/cli.js';
-import { FILE, fleetHealth, lockTable, type Health } from '../helpers/fleet.js';
+import { FILE, fleetHealth, lockTable, parseReport, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
   id: string;
@@ -248,7 +248,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     const finished = await run.done;
     expect(finished.code, finished.stderr).toBe(0);
     expect(JSON.parse(finished.stdout)).toMatchObject({ id, result: 'promoted' });
-    await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
+    await expectOneVersion(parseReport(finished).config.version);
   });
 
   it('resume waiting on a live run that ends meanwhile reports its result and drives nothing again', async () => {
@@ -269,7 +269,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
       .map((line) => JSON.parse(line) as { kind: string });
     expect(audit.filter((event) => event.kind === 'resumed')).toEqual([]);
     expect(audit.filter((event) => event.kind === 'ended')).toHaveLength(1);
-    await expectOneVersion(JSON.parse(finished.stdout).config.version as string);
+    await expectOneVersion(parseReport(finished).config.version);
   });
 
   it('resume of an ended rollout with --output json prints its result', async () => {

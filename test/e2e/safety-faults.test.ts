@@ -271,8 +271,8 @@ describe('a full disk under the state dir', () => {
         .toBe(2);
 
       // The disk fills up while the canary bakes.
-      await writeFile(join(stateDir, 'filler'), Buffer.alloc(2 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) =>
-        expect(error.code).toBe('ENOSPC'),
+      await writeFile(join(stateDir, 'filler'), Buffer.alloc(2 * 1024 * 1024)).catch((error: unknown) =>
+        expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC'),
       );
 
       const ended = await within(running.done, 40_000, 'the run');
@@ -303,16 +303,15 @@ async function startGarbageDrone(
         response.end(JSON.stringify(body));
       };
       const path = request.url ?? '';
-      if (path === '/v1/health') return answer(200, { id: 'drone-0', state: 'active', configs: { [FILE]: config } });
-      if (path === '/v1/pause') return answer(200, { state: 'paused', configs: { [FILE]: config } });
-      if (path === '/v1/resume') return answer(200, { state: 'active' });
-      if (path.startsWith('/v1/telemetry')) return answer(200, { samples: [], next: 0 });
-      if (request.method === 'PUT') return answer(200, { version: 42, sha256: null });
-      if (path.endsWith('/rollback')) {
+      if (path === '/v1/health') answer(200, { id: 'drone-0', state: 'active', configs: { [FILE]: config } });
+      else if (path === '/v1/pause') answer(200, { state: 'paused', configs: { [FILE]: config } });
+      else if (path === '/v1/resume') answer(200, { state: 'active' });
+      else if (path.startsWith('/v1/telemetry')) answer(200, { samples: [], next: 0 });
+      else if (request.method === 'PUT') answer(200, { version: 42, sha256: null });
+      else if (path.endsWith('/rollback')) {
         rollbacks += 1;
-        return answer(200, { version: 'v42', sha256: config.sha256, restored: true });
-      }
-      return answer(404, { error: 'not_found', message: path });
+        answer(200, { version: 'v42', sha256: config.sha256, restored: true });
+      } else answer(404, { error: 'not_found', message: path });
     });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));

@@ -52,7 +52,7 @@ async function specWith(name: string, paths: { source?: string; inventory?: stri
 
 async function validate(spec: string, ...args: string[]): Promise<CliResult & { readonly issues: readonly Issue[] }> {
   const result = await runCli(['validate', spec, '--output', 'json', ...args], { cwd: work.path });
-  const issues = result.code === 2 ? ((JSON.parse(result.stdout) as { issues: Issue[] }).issues ?? []) : [];
+  const issues = result.code === 2 ? ((JSON.parse(result.stdout) as { issues?: Issue[] }).issues ?? []) : [];
   return { ...result, issues };
 }
 
@@ -242,7 +242,7 @@ describe('durations in the spec units', () => {
       /^canary: about \d+ canary samples? per interval \(1 drone at [\d.]+\/s over 500ms\)/,
     );
     const shown = await runCli(['validate', spec, '--inventory', sim.inventory], { cwd: work.path });
-    expect(shown.stdout).toMatch(/canary +1 drone +→ 25%  bake 500ms/);
+    expect(shown.stdout).toMatch(/canary +1 drone +→ 25% {2}bake 500ms/);
     expect(shown.stdout).toMatch(/wave 1 .* bake 1s/);
   });
 });

@@ -52,7 +52,9 @@ export function countKinds(events: readonly AuditEvent[]): string {
 }
 
 export function lastStage(events: readonly AuditEvent[]): string {
-  return String(events.findLast((e) => e.kind === 'transition')?.to ?? '');
+  const to = events.findLast((e) => e.kind === 'transition')?.to;
+  if (to === undefined) return '';
+  return typeof to === 'string' ? to : JSON.stringify(to);
 }
 
 /**
@@ -129,7 +131,7 @@ export async function killAt(
   const from = options.from ?? 0;
   const deadline = Date.now() + 30_000;
   let id = options.id;
-  let events: AuditEvent[] = [];
+  let events: AuditEvent[];
   for (;;) {
     id ??= await onlyRolloutId(stateDir);
     events = id === undefined ? [] : await readAudit(stateDir, id);
@@ -161,11 +163,11 @@ export async function killAt(
 export type RequestKind = 'pause' | 'push' | 'rollback' | 'resume' | 'telemetry';
 
 function kindOf(method: string, path: string): RequestKind | undefined {
-  if (method === 'POST' && /\/v1\/pause$/u.test(path)) return 'pause';
-  if (method === 'POST' && /\/v1\/resume$/u.test(path)) return 'resume';
+  if (method === 'POST' && path.endsWith('/v1/pause')) return 'pause';
+  if (method === 'POST' && path.endsWith('/v1/resume')) return 'resume';
   if (method === 'POST' && /\/v1\/configs\/[^/]+\/rollback$/u.test(path)) return 'rollback';
   if (method === 'PUT' && /\/v1\/configs\/[^/]+$/u.test(path)) return 'push';
-  if (method === 'GET' && /\/v1\/telemetry$/u.test(path)) return 'telemetry';
+  if (method === 'GET' && path.endsWith('/v1/telemetry')) return 'telemetry';
   return undefined;
 }
 
@@ -193,7 +195,7 @@ export interface HoldingProxy {
   /** Resolves once every request it took has been answered: a held request from a killed process has landed. */
   idle(): Promise<void>;
   /** How many requests of `kind` to `drone` the drone has answered (it acted), whether or not the answer is held. */
-  answered(kind: RequestKind, drone: string): number;
+  readonly answered: (kind: RequestKind, drone: string) => number;
   close(): Promise<void>;
 }
 

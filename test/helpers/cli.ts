@@ -59,7 +59,7 @@ export async function startSimProcess(args: readonly string[] = []): Promise<Sim
   );
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
+    createInterface({ input: child.stdout }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
     child.once('exit', (code) => fail(new Error(`fleet sim exited with ${code} before it was ready`)));
   });
   return {

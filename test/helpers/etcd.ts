@@ -80,14 +80,14 @@ export async function startEtcd(): Promise<EtcdServer> {
     endpoint: `127.0.0.1:${clientPort}`,
     async start() {
       const started = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      started.stderr?.resume();
+      started.stderr.resume();
       child = started;
       await healthy(clientUrl, started, Date.now() + 20_000);
     },
     async stop() {
       const running = child;
       child = null;
-      if (!running || running.exitCode !== null) return;
+      if (running?.exitCode !== null) return; // never started, or already exited
       const exited = new Promise<void>((done) => running.once('exit', () => done()));
       running.kill('SIGTERM');
       await exited;

@@ -92,9 +92,11 @@ describe('writeFileAtomic', () => {
     await writeFileAtomic(path, versions[0] ?? '');
     let writing = true;
     const reads: string[] = [];
-    const reader = (async () => {
+    // A named function, not an IIFE: TS reads an IIFE's body as inline code, where `writing` is still `true`.
+    const readWhileWriting = async () => {
       while (writing) reads.push(await readFile(path, 'utf8'));
-    })();
+    };
+    const reader = readWhileWriting();
     for (const version of versions) await writeFileAtomic(path, version, { durable: false });
     writing = false;
     await reader;

@@ -32,7 +32,9 @@ class StageLog {
     this.#waiters = this.#waiters.filter((w) => (w.match(label) ? (w.done(), false) : true));
   }
 
-  progress(): void {}
+  progress(): void {
+    // Progress counts are not what these tests look at.
+  }
 
   /** `canary 2/2`: each verdict with the number of intervals the observer was told its step has. */
   readonly counted: string[] = [];
@@ -55,7 +57,8 @@ class StageLog {
 }
 
 describe('a rollout over real HTTP against real agents', () => {
-  let fleet: RunningFleet;
+  /** Set by startFleet, which each test calls; undefined before that, or if it failed. */
+  let fleet: RunningFleet | undefined;
   let work: { path: string; remove(): Promise<void> };
   let locks: LockStore;
   let store: StateStore;
@@ -63,7 +66,7 @@ describe('a rollout over real HTTP against real agents', () => {
 
   async function health(id: string): Promise<Health> {
     return (await (
-      await fetch(`${fleet.url}/d/${id}/v1/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      await fetch(`${fleet!.url}/d/${id}/v1/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
     ).json()) as Health;
   }
 
@@ -128,6 +131,7 @@ describe('a rollout over real HTTP against real agents', () => {
     await locks.close();
     await store.close();
     await fleet?.close();
+    fleet = undefined;
     await work.remove();
   });
 
@@ -136,7 +140,7 @@ describe('a rollout over real HTTP against real agents', () => {
     const path = await spec('fenced', ['canary: { drones: 2, bake: 0s }', 'waves: [{ percent: 100, bake: 0s }]']);
     const first = await (await start(path, new StageLog())).done;
     expect(first.result).toBe('promoted');
-    const fences = await Promise.all(fleet.drones.map(async (d) => (await health(d.id)).configs[FILE]?.fence));
+    const fences = await Promise.all(fleet!.drones.map(async (d) => (await health(d.id)).configs[FILE]?.fence));
     expect(new Set(fences).size).toBe(1);
     const fence = fences[0] as number;
     expect(fence).toBeGreaterThan(0);
@@ -201,7 +205,7 @@ describe('a rollout over real HTTP against real agents', () => {
   }
 
   async function expectFleetOnV42(): Promise<void> {
-    for (const drone of fleet.drones) {
+    for (const drone of fleet!.drones) {
       const h = await health(drone.id);
       expect(h.state).toBe('active');
       expect(h.configs[FILE]?.version).toBe('v42');
@@ -279,7 +283,7 @@ describe('a rollout over real HTTP against real agents', () => {
       expect((await locks.list()).map((l) => l.owner.rollout)).toEqual(['other']);
       await locks.release(other.lease);
     }
-    for (const drone of fleet.drones) {
+    for (const drone of fleet!.drones) {
       const state = await health(drone.id);
       expect(state.state).toBe('active');
       expect(state.configs[FILE]?.version).toBe(report.attention.includes(drone.id) ? report.config.version : 'v42');
@@ -296,7 +300,7 @@ describe('a rollout over real HTTP against real agents', () => {
       ['drone-1', 'drone-2'].map(async (id) => (await health(id)).configs[FILE]?.fence ?? 0),
     );
     for (const fence of rollbackFences) expect(fence).toBeGreaterThan(held?.fence ?? Infinity);
-    for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
+    for (const drone of fleet!.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
     expect(await locks.list()).toEqual([]);
   });
 
@@ -309,7 +313,7 @@ describe('a rollout over real HTTP against real agents', () => {
     expect(refused.exitCode).toBe(2);
     expect(refused.reason).toMatch(/drone-\d answered 401 unauthorized while pausing the fleet: .*--token-file/);
     expect(refused.reason).not.toMatch(/unauthorized: unauthorized/);
-    for (const drone of fleet.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
+    for (const drone of fleet!.drones) expect((await health(drone.id)).configs[FILE]?.version).toBe('v42');
     const promoted = await (await start(path, new StageLog(), { token: 's3cret' })).done;
     expect(promoted.result).toBe('promoted');
     expect((await health('drone-4')).configs[FILE]?.version).toBe(promoted.config.version);

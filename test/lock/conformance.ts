@@ -15,14 +15,15 @@ import { rejection } from '../helpers/rejection.js';
  * - "a lease is held up to the very millisecond its TTL runs out": a server's expiry is not that sharp.
  */
 
+// Function properties, not methods: stores take `clock.now` and `processes.isPidAlive` on their own.
 export interface FakeClock {
-  now(): number;
-  advance(ms: number): void;
+  readonly now: () => number;
+  readonly advance: (ms: number) => void;
 }
 
 export interface FakeProcesses {
-  isPidAlive(pid: number): boolean;
-  kill(pid: number): void;
+  readonly isPidAlive: (pid: number) => boolean;
+  readonly kill: (pid: number) => void;
 }
 
 export interface ConformanceContext {

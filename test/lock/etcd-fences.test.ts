@@ -105,6 +105,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
 
   describe('an acquire that etcd applied but answered too late', () => {
     it('sent again (etcd3 retries by default): it holds the lock once, with a fence above the lost one', async () => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the original, for the mock to call with its own client as `this` (txn.call(this, …))
       const txn = KVClient.prototype.txn;
       let lostFence = 0;
       vi.spyOn(KVClient.prototype, 'txn').mockImplementation(async function (this: KVClient, request, options) {
@@ -132,6 +133,7 @@ describe.skipIf(!etcdAvailable())('etcd lock store: fence counters', () => {
     });
 
     it('not sent again: E_LOCK_STORE, no lock left behind, and the next fence is above the lost one', async () => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the original, for the mock to call with its own client as `this` (txn.call(this, …))
       const txn = KVClient.prototype.txn;
       vi.spyOn(KVClient.prototype, 'txn').mockImplementation(async function (this: KVClient, request, options) {
         const answer = await txn.call(this, request, options);

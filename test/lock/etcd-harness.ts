@@ -6,8 +6,9 @@ import { BOOT_ID, HOST } from './embedded-harness.js';
 export interface EtcdStores {
   /** `test-<uuid>/`: every store of the factory works under it, apart from every other test's. */
   readonly prefix: string;
-  open(options?: Partial<EtcdLockOptions>): LockStore;
-  closeAll(): Promise<void>;
+  readonly open: (options?: Partial<EtcdLockOptions>) => LockStore;
+  /** A function property, not a method: a harness hands it on as its `dispose`. */
+  readonly closeAll: () => Promise<void>;
 }
 
 /** Stores over one fresh prefix of the etcd at `endpoint`, so that every test starts with no locks. */

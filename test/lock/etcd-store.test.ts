@@ -163,12 +163,11 @@ describe.skipIf(!etcdAvailable())('etcd lock store', () => {
     it('a waiter watches the key: the release wakes it, long before its wait ends, without polling', async () => {
       const lease = await take(alice);
       const before = await grpcCalls(etcd.server.endpoint);
-      let releasedAt = 0;
       const waiting = stores.open().acquire(KEY, bob, { ttlMs: 15_000, waitMs: 10_000 });
       await sleep(1_500);
       const during = await grpcCalls(etcd.server.endpoint);
       await store.release(lease);
-      releasedAt = performance.now();
+      const releasedAt = performance.now();
       const result = await waiting;
       const latency = performance.now() - releasedAt;
       expect(result.acquired).toBe(true);

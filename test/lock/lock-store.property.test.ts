@@ -126,7 +126,7 @@ async function run(steps: readonly Step[]): Promise<void> {
           break;
         case 'kill': {
           const actor = actors[current.owner];
-          if (actor === undefined || !actor.alive) break;
+          if (!actor?.alive) break;
           processes.kill(actor.owner.pid);
           dead.add(actor.owner.pid);
           actor.alive = false;
@@ -141,7 +141,7 @@ async function run(steps: readonly Step[]): Promise<void> {
         }
         case 'acquire': {
           const actor = actors[current.owner];
-          if (actor === undefined || !actor.alive) break;
+          if (!actor?.alive) break;
           const before = (await tableOf(actor.store)).get(current.key);
           const free =
             before === undefined ||
@@ -176,9 +176,7 @@ async function run(steps: readonly Step[]): Promise<void> {
           // Renewable: still the table's fence, and its owner not known to be gone (a restarted rollout
           // must acquire again); an expired lease nobody reclaimed yet is still renewable.
           const renewable =
-            before !== undefined &&
-            before.fence === lease.fence &&
-            expectedStaleness(before, actor.owner, clock.now(), dead) !== 'gone';
+            before?.fence === lease.fence && expectedStaleness(before, actor.owner, clock.now(), dead) !== 'gone';
           if (outcome === 'renewed') {
             expect(renewable).toBe(true);
             const after = (await tableOf(actor.store)).get(current.key);
@@ -234,7 +232,7 @@ async function run(steps: readonly Step[]): Promise<void> {
  */
 async function checkTable(
   actors: readonly Actor[],
-  hosts: ReadonlyArray<{ readonly view: HostView; readonly store: LockStore }>,
+  hosts: readonly { readonly view: HostView; readonly store: LockStore }[],
   now: number,
   dead: ReadonlySet<number>,
 ): Promise<void> {

@@ -119,7 +119,10 @@ describe('analysis keys for the statistical judge', () => {
     expect(analysis?.properties.marginal_score).toMatchObject({ default: 75 });
     expect(analysis?.properties.min_reporting_drones).toMatchObject({ default: 1 });
     expect(analysis?.properties.inconclusive).toMatchObject({ enum: ['rollback', 'wait'], default: 'rollback' });
-    type ObjectSchema = { properties: Record<string, Record<string, unknown>>; additionalProperties: unknown };
+    interface ObjectSchema {
+      properties: Record<string, Record<string, unknown>>;
+      additionalProperties: unknown;
+    }
     const metric = (analysis?.properties.metrics as { items: ObjectSchema }).items;
     expect(metric.additionalProperties).toBe(false);
     expect(Object.keys(metric.properties)).toEqual([

@@ -24,12 +24,13 @@ interface HistoryRow {
 
 function formatRows(rows: readonly HistoryRow[]): string {
   const cells = rows.map((r) => [r.id, r.name, r.state, r.result ?? '-', r.started, r.ended ?? '-']);
-  const table = [['ID', 'NAME', 'STATE', 'RESULT', 'STARTED', 'ENDED'], ...cells];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  const header = ['ID', 'NAME', 'STATE', 'RESULT', 'STARTED', 'ENDED'];
+  const table = [header, ...cells];
+  const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]?.length ?? 0)));
   return table
     .map((row) =>
       row
-        .map((cell, c) => cell.padEnd(widths[c]!))
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
         .join('  ')
         .trimEnd(),
     )
@@ -50,7 +51,7 @@ async function prune(store: StateStore, rule: PruneRule, options: HistoryOptions
   }
   const lines = doomed
     .filter((record) => removed.includes(record.id))
-    .map((record) => `removed ${record.id} (${record.result}, ended ${new Date(record.ended ?? 0).toISOString()})`);
+    .map((record) => `removed ${record.id} (${record.result}, ended ${new Date(record.ended).toISOString()})`);
   lines.push(removed.length === 0 ? 'nothing to prune' : `pruned ${count(removed.length, 'rollout')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -15,14 +15,13 @@ async function send(type: 'abort' | 'promote', options: OperatorOptions): Promis
   const store = await openStateStore(options);
   try {
     const record = await mustGet(store, options.id);
-    const liveness = livenessOf(record, Date.now());
-    if (liveness === 'ended') {
+    if (record.result !== null) {
       throw new RolloutError(
         'E_USAGE',
         `rollout ${record.id} already ended (${record.result}); there is nothing to ${type}`,
       );
     }
-    if (liveness === 'gone') {
+    if (livenessOf(record, Date.now()) === 'gone') {
       throw new RolloutError(
         'E_USAGE',
         `rollout ${record.id} is not running (its process is gone at "${record.stage}"): \`rollout resume ${record.id}${type === 'abort' ? ' --rollback' : ''}\` takes it over`,

@@ -11,6 +11,9 @@ export interface PlanOptions extends ValidateOptions {
   readonly tokenFile?: string;
 }
 
+/** A drone the preflight could not use: unreachable, or misconfigured (and then with what to check). */
+type FailedCheck = DroneCheck & { readonly error: string };
+
 /** The fence floor: drones that have accepted fences above what this lock store has handed out. */
 async function fenceNote(
   options: PlanOptions,
@@ -38,8 +41,12 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   const token = await readToken(options.tokenFile);
   const { checks, hot, samplesPerSecond: rate, unknownMetrics: badMetrics } = await preflight(plan, token);
   const warnings = planWarnings(plan, rate);
-  const misconfigured = checks.filter((c) => c.misconfigured !== undefined);
-  const unreachable = checks.filter((c) => c.error !== undefined && c.misconfigured === undefined);
+  // The preflight gives a drone it finds misconfigured an error as well.
+  const failed = checks.filter((c): c is FailedCheck => c.error !== undefined);
+  const misconfigured = failed.filter(
+    (c): c is FailedCheck & { readonly misconfigured: string } => c.misconfigured !== undefined,
+  );
+  const unreachable = failed.filter((c) => c.misconfigured === undefined);
   const tooManyUnreachable = unreachable.length > allowed(plan.spec.abort.maxUnreachable, plan.drones.length);
   const answered = checks.filter((c) => c.error === undefined);
   const upToDate = answered.length === plan.drones.length && answered.every((c) => c.sha256 === plan.config.sha256);

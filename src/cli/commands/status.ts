@@ -50,8 +50,8 @@ function describeStatus(status: RolloutStatus): string {
   const { record, liveness } = status;
   const now = Date.now();
   const state =
-    liveness === 'ended'
-      ? `${record.result} (exit ${EXIT_CODES[record.result ?? 'needs_attention']})`
+    record.result !== null
+      ? `${record.result} (exit ${EXIT_CODES[record.result]})`
       : liveness === 'running'
         ? `running: ${record.stage}`
         : `gone at "${record.stage}": its process is no longer running; \`rollout resume ${record.id}\` continues it (add --rollback to roll it back)`;

@@ -35,7 +35,7 @@ export function describePlan(plan: Plan): string {
     const ids =
       step.drones.length <= 6
         ? step.drones.join(', ')
-        : `${step.drones.slice(0, 5).join(', ')}, … ${step.drones.at(-1)}`;
+        : `${step.drones.slice(0, 5).join(', ')}, … ${step.drones.at(-1) ?? ''}`;
     const drones = `${String(step.drones.length).padStart(5)} ${step.drones.length === 1 ? 'drone ' : 'drones'}`;
     lines.push(`  ${step.name.padEnd(8)} ${drones} → ${step.percent}%  bake ${formatDuration(step.bakeMs)}  [${ids}]`);
   }

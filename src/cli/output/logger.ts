@@ -3,6 +3,7 @@ import type { OutputFormat } from '../common.js';
 import { LogFile } from './log-file.js';
 import { humanDestination } from './log-text.js';
 
+/** From the most severe to the most verbose, then `silent`. */
 export const LOG_LEVELS: readonly (Level | 'silent')[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface LoggerOptions {
@@ -16,9 +17,10 @@ export interface LoggerOptions {
   readonly stderr?: { write(text: string): unknown };
 }
 
+/** The more verbose of the two: the later in LOG_LEVELS. */
 function lower(a: Level | 'silent', b: Level): Level {
   if (a === 'silent') return b;
-  return pino.levels.values[a]! < pino.levels.values[b]! ? a : b;
+  return LOG_LEVELS.indexOf(a) > LOG_LEVELS.indexOf(b) ? a : b;
 }
 
 /** Logs to stderr at the chosen level and, for rollouts, to an NDJSON file in the state dir. */

@@ -8,7 +8,16 @@ import { hostIdentity, type HostIdentity } from '../host.js';
 import { highestFence, nextFence, type LockTable } from './lock-table.js';
 import { isSameProcess, lockStatus, staleReason, type HostView } from '../staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';
-import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockRecord, LockStatus, LockStore } from '../types.js';
+import type {
+  AcquireOptions,
+  AcquireResult,
+  Lease,
+  LockOwner,
+  LockRecord,
+  LockStatus,
+  LockStore,
+  StaleLock,
+} from '../types.js';
 
 export interface EmbeddedLockOptions {
   /** The state dir; the store keeps its files under `<dir>/locks/`. */
@@ -115,7 +124,7 @@ class EmbeddedLockStore implements LockStore {
     assertLease(lease);
     await this.#change((table) => {
       const current = table.locks.get(lease.key);
-      const ours = current !== undefined && current.fence === lease.fence && isSameProcess(current.owner, lease.owner);
+      const ours = current?.fence === lease.fence && isSameProcess(current.owner, lease.owner);
       if (ours) {
         table.locks.delete(lease.key);
       }
@@ -136,9 +145,9 @@ class EmbeddedLockStore implements LockStore {
     return this.#run(async () => highestFence(await this.#file.read(), key));
   }
 
-  async reclaimStale(): Promise<LockStatus[]> {
+  async reclaimStale(): Promise<StaleLock[]> {
     return this.#change((table, view) => {
-      const freed: LockStatus[] = [];
+      const freed: StaleLock[] = [];
       for (const record of table.locks.values()) {
         const status = lockStatus(record, view);
         if (status.state === 'stale') {
@@ -256,7 +265,7 @@ function byKey(a: LockStatus, b: LockStatus): number {
 }
 
 /** Resolves after `ms` or as soon as any signal aborts; the caller then looks at why it woke. */
-function sleep(ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+function sleep(ms: number, signals: readonly (AbortSignal | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     if (signals.some((signal) => signal?.aborted === true)) {
       resolve();

@@ -65,7 +65,7 @@ export class EtcdConnection {
     key: Buffer,
     fromRevision: string,
     ms: number,
-    signals: ReadonlyArray<AbortSignal | undefined>,
+    signals: readonly (AbortSignal | undefined)[],
   ): Promise<void> {
     if (signals.some((signal) => signal?.aborted === true)) return;
     let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
@@ -90,7 +90,7 @@ export class EtcdConnection {
       };
       const timer = setTimeout(wake, ms);
       stream.on('data', (answer) => {
-        if (answer.canceled || (answer.events?.length ?? 0) > 0) wake();
+        if (answer.canceled || answer.events.length > 0) wake();
       });
       stream.on('error', wake);
       stream.on('end', wake);

@@ -11,7 +11,7 @@ import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from
 import { hostIdentity } from '../host.js';
 import { isPidAlive } from '../../infra/process.js';
 import { isSameProcess, lockStatus, type HostView } from '../staleness.js';
-import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore } from '../types.js';
+import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore, StaleLock } from '../types.js';
 
 export interface EtcdLockOptions {
   /** The cluster's client endpoints, `host:port` each, as `--store etcd://host:port[,host:port...]` names them. */
@@ -182,12 +182,7 @@ class EtcdLockStore implements LockStore {
         // A key keeps the owner and fence it was created with (renewals rewrite only the heartbeat), so once
         // the lock read here is this lease's, comparing its create revision is enough to delete only it.
         const current = await this.#read(etcdKey);
-        if (
-          current === undefined ||
-          current.record.fence !== lease.fence ||
-          !isSameProcess(current.record.owner, lease.owner)
-        )
-          return;
+        if (current?.record.fence !== lease.fence || !isSameProcess(current.record.owner, lease.owner)) return;
         const answer = await this.#etcd.client.kv.txn(
           {
             compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: current.createRevision }],
@@ -219,10 +214,10 @@ class EtcdLockStore implements LockStore {
     );
   }
 
-  async reclaimStale(): Promise<LockStatus[]> {
+  async reclaimStale(): Promise<StaleLock[]> {
     return this.#run(() =>
       this.#etcd.run('reclaim stale locks', async () => {
-        const freed: LockStatus[] = [];
+        const freed: StaleLock[] = [];
         for (const lock of await this.#readAll()) {
           const status = this.#status(lock);
           // A holder that renewed since the read changed the mod revision, and keeps its lock.

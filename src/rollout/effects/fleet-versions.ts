@@ -66,20 +66,21 @@ export function checkFleetVersions(runtime: RolloutRuntime): StageOutcome {
     };
   }
   const versions = fleetVersions(runtime);
-  if (versions.others.size === 0) return { hot: [] };
+  // No current version means no drone ran any version besides the new config.
+  if (versions.current === null || versions.others.size === 0) return { hot: [] };
   const named = describeOthers(versions);
   const off = [...offVersionDrones(versions)];
   runtime.recorder.audit('fleet.mixed', {
-    current: versions.current?.version ?? null,
+    current: versions.current.version,
     others: Object.fromEntries([...versions.others.values()].map((g) => [g.version, g.drones])),
   });
   if (runtime.plan.spec.fleet.mixedVersions === 'adopt') {
     runtime.logger.warn(
       { drones: off.length },
-      `mixed fleet adopted: ${named}, while the rest run ${versions.current?.version}; they are kept out of the baseline`,
+      `mixed fleet adopted: ${named}, while the rest run ${versions.current.version}; they are kept out of the baseline`,
     );
     runtime.observer.note(
-      `mixed fleet: ${named} (the rest run ${versions.current?.version}); adopted: they are not baseline, and a rollback returns each to its own version`,
+      `mixed fleet: ${named} (the rest run ${versions.current.version}); adopted: they are not baseline, and a rollback returns each to its own version`,
     );
     return { hot: [] };
   }
@@ -88,7 +89,7 @@ export function checkFleetVersions(runtime: RolloutRuntime): StageOutcome {
     endsAs: 'needs_attention',
     attention: off,
     abortReason:
-      `the fleet runs more than one version besides ${runtime.plan.config.version}: ${named}, while the rest run ${versions.current?.version}. ` +
+      `the fleet runs more than one version besides ${runtime.plan.config.version}: ${named}, while the rest run ${versions.current.version}. ` +
       'Another rollout changed them, or ended halfway: finish or roll it back (`rollout status`, `rollout resume <id> --rollback`), ' +
       'or set fleet.mixed_versions: adopt to roll out over them; nothing was pushed',
   };

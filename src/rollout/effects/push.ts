@@ -33,7 +33,9 @@ export async function pushStep(
   });
   await runtime.recorder.flush();
   let done = 0;
-  let expired = false;
+  // Set in the callback below, which TypeScript's narrowing does not follow: `as boolean` keeps it from
+  // taking this for always false.
+  let expired = false as boolean;
   await forEachDrone(
     dronesOf(runtime, step.drones),
     { concurrency: concurrency(runtime), signal },

@@ -46,7 +46,8 @@ export async function rollBack(
       progress.rolledBack = true;
       progress.lastError = null;
     } else {
-      progress.lastError = `still on ${version} after rollback`;
+      progress.lastError =
+        version === null ? `left without ${config.file} after rollback` : `still on ${version} after rollback`;
       failed.push(drone.id);
     }
     return 'continue';

@@ -46,16 +46,17 @@ export class FailureBudget {
       this.#reason ??= `${drone.id} refused this rollout's fence as stale while ${this.stage}: ${failure.message}`;
       return true;
     }
+    const misconfigured = misconfiguration(failure);
     if (failure.kind === 'unreachable') {
       this.#unreachable += 1;
       if (this.#unreachable > allowed(abort.maxUnreachable, total)) {
         this.#reason ??= `${count(this.#unreachable, 'drone')} unreachable while ${this.stage} (max_unreachable ${describeThreshold(abort.maxUnreachable)}); last: ${drone.id}: ${failure.message}`;
         return true;
       }
-    } else if (failure.kind === 'refused' && misconfiguration(failure) !== undefined) {
+    } else if (failure.kind === 'refused' && misconfigured !== undefined) {
       // Wrong credentials or a wrong URL are the rollout's configuration, not the drone's health.
       this.#invalid = true;
-      this.#reason ??= `${drone.id} answered ${failure.status} ${failure.code} while ${this.stage}: ${failure.message}; ${misconfiguration(failure)}`;
+      this.#reason ??= `${drone.id} answered ${failure.status} ${failure.code} while ${this.stage}: ${failure.message}; ${misconfigured}`;
       return true;
     } else if (failure.kind === 'refused' || failure.kind === 'bad_answer') {
       this.#refused += 1;

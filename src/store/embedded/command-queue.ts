@@ -34,7 +34,7 @@ export async function claimCommands(files: RolloutFiles): Promise<OperatorComman
   }
   // Read and check every one before claiming any, so a file edited by hand fails the call without
   // swallowing good commands that would already have been claimed.
-  const readable: Array<{ readonly name: string; readonly command: OperatorCommand }> = [];
+  const readable: { readonly name: string; readonly command: OperatorCommand }[] = [];
   for (const name of pending) {
     const file = join(files.commands, name);
     const text = await readTextIfExists(file);

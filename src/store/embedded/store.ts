@@ -150,7 +150,8 @@ class EmbeddedStateStore implements StateStore {
   }
 
   async saveSnapshot(id: string, snapshot: unknown): Promise<void> {
-    const text = JSON.stringify(snapshot);
+    // undefined for undefined, a function or a symbol, whatever the type of JSON.stringify says.
+    const text = JSON.stringify(snapshot) as string | undefined;
     if (text === undefined) {
       throw new TypeError(`Expected \`snapshot\` to be JSON-serialisable, got a ${typeof snapshot}`);
     }
@@ -295,7 +296,7 @@ class EmbeddedStateStore implements StateStore {
   ): Promise<T> {
     const files = rolloutFiles(this.#root, id);
     if (files === undefined) {
-      throw rolloutNotFound(String(id), this.#root);
+      throw rolloutNotFound(id, this.#root);
     }
     try {
       return await write(files);

@@ -130,7 +130,7 @@ export async function retryCompacted<T>(read: () => Promise<T>): Promise<T> {
     try {
       return await read();
     } catch (error) {
-      if (attempt >= 3 || !(error instanceof Error && /compacted/.test(error.message))) {
+      if (attempt >= 3 || !(error instanceof Error && error.message.includes('compacted'))) {
         throw error;
       }
     }

@@ -134,7 +134,7 @@ class EtcdStateStore implements StateStore {
 
   /** Read, merge, and write only if nobody wrote the record meanwhile; else merge into what they wrote. */
   async updateRollout(id: string, patch: Partial<Omit<RolloutRecord, 'id'>>): Promise<RolloutRecord> {
-    return this.#run(`update rollout ${String(id)}`, async () => {
+    return this.#run(`update rollout ${id}`, async () => {
       const keys = this.#keysOf(id);
       return this.#queues.run(`${id}/record`, async () => {
         let stored = this.#records.get(id) ?? (await this.#readRecord(keys));
@@ -163,7 +163,7 @@ class EtcdStateStore implements StateStore {
   }
 
   async getRollout(id: string): Promise<RolloutRecord | null> {
-    return this.#run(`read rollout ${String(id)}`, async () => {
+    return this.#run(`read rollout ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       return keys === undefined ? null : ((await this.#readRecord(keys))?.record ?? null);
     });
@@ -219,11 +219,12 @@ class EtcdStateStore implements StateStore {
   }
 
   async saveSnapshot(id: string, snapshot: unknown): Promise<void> {
-    const text = JSON.stringify(snapshot);
+    // undefined for undefined, a function or a symbol, whatever the type of JSON.stringify says.
+    const text = JSON.stringify(snapshot) as string | undefined;
     if (text === undefined) {
       throw new TypeError(`Expected \`snapshot\` to be JSON-serialisable, got a ${typeof snapshot}`);
     }
-    return this.#run(`save the snapshot of ${String(id)}`, async () => {
+    return this.#run(`save the snapshot of ${id}`, async () => {
       const keys = this.#keysOf(id);
       const value = Buffer.from(text);
       assertFits(`The snapshot of ${id}`, value.length);
@@ -233,7 +234,7 @@ class EtcdStateStore implements StateStore {
   }
 
   async loadSnapshot(id: string): Promise<unknown> {
-    return this.#run(`read the snapshot of ${String(id)}`, async () => {
+    return this.#run(`read the snapshot of ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       const kv = keys === undefined ? undefined : (await this.#etcd.kv.range({ key: keys.snapshot })).kvs[0];
       return kv === undefined ? null : decodeKv(z.unknown(), kv);
@@ -247,7 +248,7 @@ class EtcdStateStore implements StateStore {
     if (drones.length === 0) {
       return;
     }
-    return this.#run(`save the progress of ${String(id)}`, async () => {
+    return this.#run(`save the progress of ${id}`, async () => {
       const keys = this.#keysOf(id);
       const batches = batchPuts(
         drones.map(([drone, progress]) => ({
@@ -271,7 +272,7 @@ class EtcdStateStore implements StateStore {
   }
 
   async loadProgress(id: string): Promise<Record<string, DroneProgressRecord>> {
-    return this.#run(`read the progress of ${String(id)}`, async () => {
+    return this.#run(`read the progress of ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       if (keys === undefined) {
         return {};
@@ -293,7 +294,7 @@ class EtcdStateStore implements StateStore {
     if (checked.length === 0) {
       return;
     }
-    return this.#run(`append to the audit log of ${String(id)}`, async () => {
+    return this.#run(`append to the audit log of ${id}`, async () => {
       const keys = this.#keysOf(id);
       const txns = auditTxns(keys, checked);
       await this.#queues.run(`${id}/audit`, async () => {
@@ -309,7 +310,7 @@ class EtcdStateStore implements StateStore {
   }
 
   async readAudit(id: string): Promise<AuditEvent[]> {
-    return this.#run(`read the audit log of ${String(id)}`, async () => {
+    return this.#run(`read the audit log of ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       if (keys === undefined) {
         return [];
@@ -320,7 +321,7 @@ class EtcdStateStore implements StateStore {
 
   async sendCommand(id: string, command: OperatorCommand): Promise<void> {
     const checked = checkInput(operatorCommandSchema, command, 'command');
-    return this.#run(`send a command to ${String(id)}`, async () => {
+    return this.#run(`send a command to ${id}`, async () => {
       const keys = this.#keysOf(id);
       const key = commandKey(keys, this.#now(), randomBytes(4).toString('hex'));
       // Queued so that commands this process sends without waiting are created, and so taken, in order.
@@ -332,7 +333,7 @@ class EtcdStateStore implements StateStore {
 
   /** Oldest first, each exactly once across every instance and process: see commands.ts. */
   async takeCommands(id: string): Promise<OperatorCommand[]> {
-    return this.#run(`take the commands of ${String(id)}`, async () => {
+    return this.#run(`take the commands of ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       return keys === undefined ? [] : claimCommands(this.#etcd, keys);
     });
@@ -340,7 +341,7 @@ class EtcdStateStore implements StateStore {
 
   /** Every key under the rollout's dir in one txn, if its record exists: readers see it whole or gone. */
   async removeRollout(id: string): Promise<boolean> {
-    return this.#run(`remove rollout ${String(id)}`, async () => {
+    return this.#run(`remove rollout ${id}`, async () => {
       const keys = rolloutKeys(this.#prefix, id);
       if (keys === undefined) {
         return false;
@@ -401,7 +402,7 @@ class EtcdStateStore implements StateStore {
   #keysOf(id: string): RolloutKeys {
     const keys = rolloutKeys(this.#prefix, id);
     if (keys === undefined) {
-      throw this.#notFound(String(id));
+      throw this.#notFound(id);
     }
     return keys;
   }
