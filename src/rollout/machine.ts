@@ -40,6 +40,8 @@ const ENDINGS = Object.keys(FINAL_STATES) as (keyof typeof FINAL_STATES)[];
  * with real HTTP.
  */
 export const rolloutMachine = rolloutSetup.createMachine({
+  // Invoked effects keep the ids xstate generates from their states (`0.rollout.locked.stages.pushing`):
+  // a persisted snapshot names its running effect by that id, so snapshots of earlier versions resume.
   id: 'rollout',
   context: ({ input }) => ({
     rolloutId: input.rolloutId,
@@ -76,7 +78,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
     pausingFleet: {
       meta: { stage: 'pausingFleet' },
       invoke: {
-        id: 'pauseFleet',
         src: 'pauseFleet',
         onDone: [stopsTo('resumingFleet'), { target: 'acquiringLock' }],
         onError: {
@@ -91,7 +92,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
     acquiringLock: {
       meta: { stage: 'acquiringLock' },
       invoke: {
-        id: 'acquireLock',
         src: 'acquireLock',
         onDone: [
           {
@@ -120,7 +120,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
       },
     },
     locked: {
-      invoke: { id: 'keepLease', src: 'keepLease', input: ({ context }) => ({ fence: fenceOf(context) }) },
+      invoke: { src: 'keepLease', input: ({ context }) => ({ fence: fenceOf(context) }) },
       initial: 'stages',
       states: {
         stages: {
@@ -140,7 +140,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
             checkingFleet: {
               meta: { stage: 'checkingFleet' },
               invoke: {
-                id: 'checkFleet',
                 src: 'checkFleet',
                 onDone: [stopsTo('#rollout.resumingFleet'), { target: 'pushing' }],
                 onError: {
@@ -155,7 +154,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
             pushing: {
               meta: { stage: 'pushing' },
               invoke: {
-                id: 'pushStep',
                 src: 'pushStep',
                 input: ({ context }) => ({ stepIndex: context.stepIndex, fence: fenceOf(context) }),
                 onDone: [stopsTo('#rollingBack'), { guard: 'stepHasBake', target: 'baking' }, { target: 'stepDone' }],
@@ -174,7 +172,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
             baking: {
               meta: { stage: 'baking' },
               invoke: {
-                id: 'waitInterval',
                 src: 'waitInterval',
                 input: ({ context }) => ({ ms: currentStep(context).intervalDelayMs }),
                 onDone: 'analysing',
@@ -183,7 +180,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
             analysing: {
               meta: { stage: 'baking' },
               invoke: {
-                id: 'analyseInterval',
                 src: 'analyseInterval',
                 input: ({ context }) => ({ stepIndex: context.stepIndex, interval: context.interval }),
                 onDone: [
@@ -272,7 +268,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
             verifying: {
               meta: { stage: 'verifying' },
               invoke: {
-                id: 'verifyPromotion',
                 src: 'verifyPromotion',
                 onDone: [
                   {
@@ -313,7 +308,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
           meta: { stage: 'rollingBack' },
           on: { 'operator.abort': {}, 'operator.interrupt': {} },
           invoke: {
-            id: 'rollBack',
             src: 'rollBack',
             input: ({ context }) => ({ fence: fenceOf(context) }),
             onDone: {
@@ -335,7 +329,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
       meta: { stage: 'resumingFleet' },
       on: { 'operator.abort': {}, 'operator.interrupt': {} },
       invoke: {
-        id: 'resumeFleet',
         src: 'resumeFleet',
         onDone: [
           {
@@ -379,7 +372,6 @@ export const rolloutMachine = rolloutSetup.createMachine({
       meta: { stage: 'releasingLock' },
       on: { 'operator.abort': {}, 'operator.interrupt': {} },
       invoke: {
-        id: 'releaseLock',
         src: 'releaseLock',
         input: ({ context }) => ({ fence: fenceOf(context) }),
         onDone: [

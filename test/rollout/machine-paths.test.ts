@@ -17,9 +17,24 @@ const input: RolloutInput = {
   inconclusiveWaits: true,
 };
 
-const done = (id: string, output: unknown) => ({ type: `xstate.done.actor.${id}`, output }) as unknown as Event;
-const failed = (id: string) =>
-  ({ type: `xstate.error.actor.${id}`, error: new Error(`${id} failed`) }) as unknown as Event;
+/** The id xstate gives each invoked effect: the index and the id of the state that invokes it. */
+const INVOKED_BY: Readonly<Record<string, string>> = {
+  pauseFleet: 'rollout.pausingFleet',
+  acquireLock: 'rollout.acquiringLock',
+  checkFleet: 'rollout.locked.stages.checkingFleet',
+  pushStep: 'rollout.locked.stages.pushing',
+  waitInterval: 'rollout.locked.stages.baking',
+  analyseInterval: 'rollout.locked.stages.analysing',
+  verifyPromotion: 'rollout.locked.stages.verifying',
+  rollBack: 'rollingBack',
+  resumeFleet: 'rollout.resumingFleet',
+  releaseLock: 'rollout.releasingLock',
+};
+const invokeId = (effect: string) => `0.${INVOKED_BY[effect] ?? effect}`;
+const done = (effect: string, output: unknown) =>
+  ({ type: `xstate.done.actor.${invokeId(effect)}`, output }) as unknown as Event;
+const failed = (effect: string) =>
+  ({ type: `xstate.error.actor.${invokeId(effect)}`, error: new Error(`${effect} failed`) }) as unknown as Event;
 
 /** What each stage's effect can answer, good and bad; operator and lease events can come at any time. */
 const OUTCOMES: Readonly<Record<string, readonly Event[]>> = {
@@ -131,7 +146,8 @@ describe('every path through the rollout machine (generated with xstate/graph)',
       const released = stages.lastIndexOf('releasingLock') > stages.lastIndexOf('resumingFleet');
       expect(released, trace).toBe(locked && !lostToAnother);
       // A release that failed leaves the fence in the snapshot: the lease lives on until its TTL.
-      const releaseFailed = (path.steps.at(-1)?.event.type as string | undefined) === 'xstate.error.actor.releaseLock';
+      const releaseFailed =
+        (path.steps.at(-1)?.event.type as string | undefined) === `xstate.error.actor.${invokeId('releaseLock')}`;
       expect(path.state.context.fence === null, trace).toBe(!releaseFailed);
     }
   });

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createActor, toPromise, waitFor } from 'xstate';
+import { createActor, toPromise, waitFor, type Snapshot } from 'xstate';
 import { withEffects } from '../../src/rollout/machine.js';
 import { stageLabel } from '../../src/rollout/stage.js';
 import type { RolloutInput, RolloutOutput } from '../../src/rollout/machine-types.js';
@@ -402,4 +404,27 @@ describe('rollout machine', () => {
       'ended',
     ]);
   });
+
+  it.each([
+    ['analysing', 'before-effects-folder-analysing.json', 'promoted', ['lease:7', 'analyse:0:0', 'analyse:0:1']],
+    [
+      'rollingBack',
+      'before-effects-folder-rolling-back.json',
+      'aborted_hot',
+      ['lease:7', 'rollback:7', 'resume', 'release:7'],
+    ],
+  ])(
+    'resumes a snapshot an earlier version persisted in %s: its running effect is found again and finishes',
+    async (_state, file, result, first) => {
+      const persisted = JSON.parse(
+        await readFile(join(import.meta.dirname, '..', 'fixtures', 'snapshots', file), 'utf8'),
+      ) as Snapshot<unknown>;
+      const effects = new FakeEffects();
+      const restored = createActor(withEffects(effects), { snapshot: persisted, input });
+      restored.start();
+      expect((await toPromise(restored)).result).toBe(result);
+      expect(effects.calls.slice(0, first.length)).toEqual(first);
+      expectCleanEnd(effects);
+    },
+  );
 });
