@@ -41,14 +41,18 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const durable = options.durable ?? true;
   const dir = dirname(path);
-  sequence += 1;
-  const temp = join(dir, (options.tempName ?? defaultTempName)(basename(path), sequence));
+  const { temp, handle } = await createTemp(dir, basename(path), options);
   try {
-    await writeTemp(temp, data, durable, options.createDir ?? false);
+    try {
+      await handle.writeFile(data);
+      if (durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
     options.beforeCommit?.();
     await (options.exclusive === true ? link(temp, path) : rename(temp, path));
   } catch (error) {
-    // A cleanup that fails too must not hide why the write failed.
+    // Only the temp file this write created; a cleanup that fails too must not hide why the write failed.
     await rm(temp, { force: true }).catch(() => undefined);
     throw error;
   }
@@ -72,17 +76,29 @@ function defaultTempName(name: string, sequence: number): string {
   return `.${name}.${process.pid}.${sequence}.tmp`;
 }
 
-async function writeTemp(temp: string, data: string | Uint8Array, durable: boolean, createDir: boolean): Promise<void> {
-  const handle = await openTemp(temp, createDir);
-  try {
-    await handle.writeFile(data);
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
+/** Temp names tried before giving up: a taken one is a dead writer's leftover with a recycled pid. */
+const TEMP_ATTEMPTS = 100;
+
+/**
+ * Creates the temp file with `wx`, so it never writes through a file already at the temp name (a dead
+ * writer's leftover, or a planted link); a taken name is left alone and the next sequence number tried.
+ */
+async function createTemp(
+  dir: string,
+  name: string,
+  options: AtomicWriteOptions,
+): Promise<{ temp: string; handle: FileHandle }> {
+  for (let attempt = 1; ; attempt += 1) {
+    sequence += 1;
+    const temp = join(dir, (options.tempName ?? defaultTempName)(name, sequence));
+    try {
+      return { temp, handle: await openTemp(temp, options.createDir ?? false) };
+    } catch (error) {
+      if (!isErrno(error, 'EEXIST') || attempt >= TEMP_ATTEMPTS) throw error;
+    }
   }
 }
 
-/** `wx`: never writes through a file already at the temp name (a dead writer's leftover, or a planted link). */
 async function openTemp(temp: string, createDir: boolean): Promise<FileHandle> {
   try {
     return await open(temp, 'wx', 0o644);

@@ -49,6 +49,17 @@ describe('writeFileAtomic', () => {
     expect(named).toEqual([expect.stringMatching(/^\.t-state\.json-\d+$/u), 'state.json']);
   });
 
+  it("passes over a dead writer's temp file that has its temp name, and leaves that file alone", async () => {
+    // A killed process with the same pid (a container's pid 1, say) left every name this one would try next.
+    const leftovers = Array.from({ length: 5 }, (_, i) => `.t-${i}`);
+    for (const name of leftovers) await writeFile(join(dir, name), 'a dead writer');
+    let tried = 0;
+    await writeFileAtomic(path, 'new', { tempName: () => `.t-${Math.min(tried++, 5)}` });
+    expect(await readFile(path, 'utf8')).toBe('new');
+    expect((await readdir(dir)).sort()).toEqual([...leftovers, 'state.json']);
+    for (const name of leftovers) expect(await readFile(join(dir, name), 'utf8')).toBe('a dead writer');
+  });
+
   it('leaves the old file and no temp file when the write fails before the rename', async () => {
     await writeFile(path, 'old');
     const lost = new Error('lost the section');
