@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { sha256Hex, unmanagedVersion } from '../../src/agent/checksum.js';
 import { agentFixture } from './agent-fixture.js';
-import { BAD_CONFIG, call, FILE, GOOD_CONFIG, INITIAL_CONFIG, pushBody } from './helpers.js';
+import { BAD_CONFIG, call, FILE, GOOD_CONFIG, hotBody, INITIAL_CONFIG, pushBody } from './helpers.js';
 
 const agents = agentFixture();
 afterEach(agents.cleanup);
@@ -151,14 +151,7 @@ describe('push', () => {
     const rollback = await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-1', fence: 1 });
     const health = await call(agent.url, 'GET', '/v1/health');
 
-    const hot = {
-      error: 'lock_mismatch',
-      file: FILE,
-      lock: 'HOT',
-      message: `lock mismatch: ${FILE} HOT`,
-      reason: 'held',
-      holder: { pid: process.pid, host: hostname(), rollout: 'other-rollout' },
-    };
+    const hot = hotBody({ pid: process.pid, host: hostname(), rollout: 'other-rollout' });
     expect(push).toEqual({ status: 409, body: hot });
     expect(rollback).toEqual({ status: 409, body: hot });
     expect(health.body.configs).toMatchObject({ [FILE]: { lock: 'HOT' } });

@@ -70,6 +70,25 @@ export function pushBody(
   };
 }
 
+/** Who holds a drone's local lock, as its 409 HOT answer names it. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly rollout: string;
+}
+
+/** The 409 body of a push or rollback to FILE that a live `holder` of the drone's local lock refuses: HOT. */
+export function hotBody(holder: LockHolder): Record<string, unknown> {
+  return {
+    error: 'lock_mismatch',
+    file: FILE,
+    lock: 'HOT',
+    message: `lock mismatch: ${FILE} HOT`,
+    reason: 'held',
+    holder,
+  };
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
-import { Children, FILE, startAgentProcess, tempDirPerTest, type AgentProcess } from '../helpers/fleet.js';
+import { sha256Hex } from '../../src/agent/checksum.js';
+import { Children, FILE, sendJson, startAgentProcess, tempDirPerTest, type AgentProcess } from '../helpers/fleet.js';
 
 /** `rollout agent` as a real process, given what an operator gets wrong: no token, a bad --dir, a kill mid-write. */
 
@@ -14,35 +14,13 @@ const OLD = '# aim lock config v42\naim_sensitivity = 0.80\n';
 const NO_TOKEN_ENV = { ...process.env, ROLLOUT_TOKEN: '' };
 const NOBODY = 65_534;
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 /** `rollout agent` with no token from the environment; the URL comes from its `{"id","url"}` line. */
 function startAgent(args: readonly string[]): Promise<AgentProcess> {
   return startAgentProcess(['--id', 'd1', '--log-level', 'warn', ...args], { env: NO_TOKEN_ENV });
 }
 
-async function send(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
 function pushBody(content: string, rollout: string, fence: number): Record<string, unknown> {
-  return { rollout, version: `v${fence}`, sha256: sha256(content), fence, content };
+  return { rollout, version: `v${fence}`, sha256: sha256Hex(content), fence, content };
 }
 
 /** Every temp file left in the drone's dir and the agent's folders. */
@@ -62,7 +40,7 @@ describe('rollout agent: safety at start', () => {
   it('without --token-file warns on stderr, naming where it listens, and health says auth none', async () => {
     const agent = children.track(await startAgent(['--dir', dir.path]));
 
-    const health = await send(agent.url, 'GET', '/v1/health');
+    const health = await sendJson(agent.url, 'GET', '/v1/health');
 
     const { host } = new URL(agent.url);
     expect(
@@ -79,7 +57,7 @@ describe('rollout agent: safety at start', () => {
     await writeFile(tokenFile, 'tok\n');
     const agent = children.track(await startAgent(['--dir', join(dir.path, 'configs'), '--token-file', tokenFile]));
 
-    const health = await send(agent.url, 'GET', '/v1/health', undefined, 'tok');
+    const health = await sendJson(agent.url, 'GET', '/v1/health', undefined, 'tok');
 
     expect(agent.stderr()).not.toContain('warning:');
     expect(health.body).toMatchObject({ auth: 'bearer' });
@@ -89,7 +67,9 @@ describe('rollout agent: safety at start', () => {
     const configs = join(dir.path, 'a', 'b', 'configs');
     const agent = children.track(await startAgent(['--dir', configs]));
 
-    expect(await send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(OLD, 'r-1', 1))).toMatchObject({ status: 200 });
+    expect(await sendJson(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(OLD, 'r-1', 1))).toMatchObject({
+      status: 200,
+    });
     expect(await readFile(join(configs, FILE), 'utf8')).toBe(OLD);
   });
 
@@ -147,7 +127,7 @@ describe('rollout agent: killed mid-write', () => {
     const tempAppeared = new Promise<void>((done) =>
       watcher.on('change', (_, name) => String(name).startsWith('.tmp-') && done()),
     );
-    const push = send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, `r-${fence}`, fence)).catch(
+    const push = sendJson(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody(content, `r-${fence}`, fence)).catch(
       () => undefined,
     );
     await Promise.race([tempAppeared, push]);
@@ -175,15 +155,17 @@ describe('rollout agent: killed mid-write', () => {
     const kept = new Set([meta.current?.sha256, meta.previous?.sha256]);
     for (const blob of await readdir(join(dir.path, '.agent', 'blobs'))) expect(kept, blob).toContain(blob);
     const before = await readFile(join(dir.path, FILE), 'utf8');
-    expect((await send(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({
-      [FILE]: { sha256: sha256(before), lock: 'free' },
+    expect((await sendJson(agent.url, 'GET', '/v1/health')).body.configs).toMatchObject({
+      [FILE]: { sha256: sha256Hex(before), lock: 'free' },
     });
-    expect(await send(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody('small = 1\n', 'r-final', 10))).toMatchObject({
+    expect(
+      await sendJson(agent.url, 'PUT', `/v1/configs/${FILE}`, pushBody('small = 1\n', 'r-final', 10)),
+    ).toMatchObject({
       status: 200,
     });
     expect(
-      await send(agent.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-final', fence: 10 }),
-    ).toMatchObject({ status: 200, body: { sha256: sha256(before), restored: true } });
+      await sendJson(agent.url, 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-final', fence: 10 }),
+    ).toMatchObject({ status: 200, body: { sha256: sha256Hex(before), restored: true } });
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(before);
   });
 });

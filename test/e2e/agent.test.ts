@@ -1,9 +1,17 @@
-import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Children, FILE, health, startAgentProcess, tempDirPerTest, type AgentProcess } from '../helpers/fleet.js';
+import { sha256Hex } from '../../src/agent/checksum.js';
+import {
+  Children,
+  FILE,
+  health,
+  sendText,
+  startAgentProcess,
+  tempDirPerTest,
+  type AgentProcess,
+} from '../helpers/fleet.js';
 
 /** `rollout agent` as a real process on a real dir: boot-time reclaim, durable fences, the bearer token. */
 
@@ -14,28 +22,6 @@ const V44 = '# aim lock config v44\naim_sensitivity = 0.86\nsafety_threshold = 0
 const DEAD_PID = 2_147_483_646;
 const HOUR = 3_600_000;
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-async function send(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; text: string }> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, text: await response.text() };
-}
-
 function push(
   url: string,
   content: string,
@@ -43,11 +29,11 @@ function push(
   fence: number,
   token?: string,
 ): Promise<{ status: number; text: string }> {
-  return send(
+  return sendText(
     url,
     'PUT',
     `/v1/configs/${FILE}`,
-    { rollout: 'r-e2e', version, sha256: sha256(content), fence, content },
+    { rollout: 'r-e2e', version, sha256: sha256Hex(content), fence, content },
     token,
   );
 }
@@ -83,36 +69,42 @@ describe('rollout agent as a real process', () => {
     await writeFile(lockFile, JSON.stringify(planted));
 
     const first = await startAgent();
-    expect(JSON.parse((await send(first.url, 'GET', '/v1/locks')).text)).toEqual({ locks: [], fences: { [FILE]: 0 } });
+    expect(JSON.parse((await sendText(first.url, 'GET', '/v1/locks')).text)).toEqual({
+      locks: [],
+      fences: { [FILE]: 0 },
+    });
     expect(await exists(lockFile)).toBe(false);
     expect(first.stderr()).toContain(`reclaimed stale local lock on ${FILE} (owner_dead)`);
     const before = await health(first.url);
     expect(before).toMatchObject({
       id: 'd1',
       state: 'active',
-      configs: { [FILE]: { sha256: sha256(OLD), lock: 'free', fence: 0 } },
+      configs: { [FILE]: { sha256: sha256Hex(OLD), lock: 'free', fence: 0 } },
     });
 
     const accepted = await push(first.url, V43, 'v43', 1);
     expect(accepted.status, accepted.text).toBe(200);
     expect(JSON.parse(accepted.text)).toEqual({
       version: 'v43',
-      sha256: sha256(V43),
-      previous: { version: before.configs[FILE]?.version, sha256: sha256(OLD) },
+      sha256: sha256Hex(V43),
+      previous: { version: before.configs[FILE]?.version, sha256: sha256Hex(OLD) },
       seq: expect.any(Number),
     });
     expect((await push(first.url, V44, 'v44', 5)).status).toBe(200);
-    expect((await send(first.url, 'POST', '/v1/pause', { rollout: 'r-e2e' })).status).toBe(200);
+    expect((await sendText(first.url, 'POST', '/v1/pause', { rollout: 'r-e2e' })).status).toBe(200);
     expect(await first.stop()).toBe(0);
 
     const second = await startAgent();
     expect(await health(second.url)).toEqual({
       id: 'd1',
       state: 'paused',
-      configs: { [FILE]: { version: 'v44', sha256: sha256(V44), lock: 'free', fence: 5 } },
+      configs: { [FILE]: { version: 'v44', sha256: sha256Hex(V44), lock: 'free', fence: 5 } },
       auth: 'none',
     });
-    expect(JSON.parse((await send(second.url, 'GET', '/v1/locks')).text)).toEqual({ locks: [], fences: { [FILE]: 5 } });
+    expect(JSON.parse((await sendText(second.url, 'GET', '/v1/locks')).text)).toEqual({
+      locks: [],
+      fences: { [FILE]: 5 },
+    });
 
     const stale = await push(second.url, V43, 'v43', 4);
     expect(stale.status).toBe(409);
@@ -126,7 +118,7 @@ describe('rollout agent as a real process', () => {
       message: expect.stringContaining('stale fence 4'),
       fence: 4,
     });
-    const staleRollback = await send(second.url, 'POST', `/v1/configs/${FILE}/rollback`, {
+    const staleRollback = await sendText(second.url, 'POST', `/v1/configs/${FILE}/rollback`, {
       rollout: 'r-e2e',
       fence: 4,
     });
@@ -136,11 +128,11 @@ describe('rollout agent as a real process', () => {
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(V44);
     expect((await health(second.url)).configs[FILE]).toEqual({
       version: 'v44',
-      sha256: sha256(V44),
+      sha256: sha256Hex(V44),
       lock: 'free',
       fence: 5,
     });
-    expect(JSON.parse((await send(second.url, 'POST', '/v1/resume', { rollout: 'r-e2e' })).text)).toEqual({
+    expect(JSON.parse((await sendText(second.url, 'POST', '/v1/resume', { rollout: 'r-e2e' })).text)).toEqual({
       state: 'active',
     });
     expect(await second.stop()).toBe(0);
@@ -153,15 +145,18 @@ describe('rollout agent as a real process', () => {
     const agent = await startAgent(['--token-file', tokenFile]);
 
     for (const token of [undefined, 'wrong-token']) {
-      const health = await send(agent.url, 'GET', '/v1/health', undefined, token);
+      const health = await sendText(agent.url, 'GET', '/v1/health', undefined, token);
       expect(health.status).toBe(401);
       expect(JSON.parse(health.text)).toMatchObject({ error: 'unauthorized' });
       expect((await push(agent.url, V43, 'v43', 1, token)).status).toBe(401);
     }
-    const served = await send(agent.url, 'GET', '/v1/health', undefined, 's3cret-token');
+    const served = await sendText(agent.url, 'GET', '/v1/health', undefined, 's3cret-token');
     expect(served.status).toBe(200);
     // The refused push changed nothing.
-    expect(JSON.parse(served.text)).toMatchObject({ id: 'd1', configs: { [FILE]: { sha256: sha256(OLD), fence: 0 } } });
+    expect(JSON.parse(served.text)).toMatchObject({
+      id: 'd1',
+      configs: { [FILE]: { sha256: sha256Hex(OLD), fence: 0 } },
+    });
     expect((await push(agent.url, V43, 'v43', 1, 's3cret-token')).status).toBe(200);
     expect(await readFile(join(dir.path, FILE), 'utf8')).toBe(V43);
     expect(await agent.stop()).toBe(0);

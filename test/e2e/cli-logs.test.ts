@@ -52,18 +52,13 @@ describe('logs of rollout run', () => {
     await state.remove();
   });
 
+  /** `rollout run <spec>` on the simulated fleet with the test's state dir, and `options` after. */
+  const runWith = (spec: string, ...options: string[]) =>
+    runCli(['run', spec, '--inventory', sim.inventory, '--state-dir', state.path, ...options]);
+
   it('reach stderr as short human lines with --output text, and the log file stays NDJSON', async () => {
     const spec = await writeSpec(state.path, 'hot-text');
-    const run = await runCli([
-      'run',
-      spec,
-      '--inventory',
-      sim.inventory,
-      '--state-dir',
-      state.path,
-      '--log-level',
-      'warn',
-    ]);
+    const run = await runWith(spec, '--log-level', 'warn');
     expect(run.code, run.stderr).toBe(4);
     const lines = logLines(run.stderr);
     expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
@@ -75,18 +70,7 @@ describe('logs of rollout run', () => {
 
   it('stay pino NDJSON on stderr with --output json', async () => {
     const spec = await writeSpec(state.path, 'hot-json');
-    const run = await runCli([
-      'run',
-      spec,
-      '--inventory',
-      sim.inventory,
-      '--state-dir',
-      state.path,
-      '--log-level',
-      'warn',
-      '--output',
-      'json',
-    ]);
+    const run = await runWith(spec, '--log-level', 'warn', '--output', 'json');
     expect(parseReport(run)).toMatchObject({ result: 'aborted_hot', hot: ['drone-2'] });
     const logged = logLines(run.stderr)
       .filter((line) => line.startsWith('{'))
@@ -105,16 +89,7 @@ describe('logs of rollout run', () => {
     sim = await startSimProcess(['--drones', '4']);
 
     const spec = await writeSpec(state.path, 'full-disk', { bake: '0s' });
-    const run = await runCli([
-      'run',
-      spec,
-      '--inventory',
-      sim.inventory,
-      '--state-dir',
-      state.path,
-      '--output',
-      'json',
-    ]);
+    const run = await runWith(spec, '--output', 'json');
     expect(parseReport(run)).toMatchObject({ result: 'promoted', exitCode: 0 });
     const warnings = logLines(run.stderr).filter((line) => line.startsWith('warning: the log file'));
     expect(warnings).toEqual([

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, tempDir, type CliResult, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable } from '../helpers/etcd.js';
-import { useEtcd } from '../helpers/etcd-suite.js';
+import { machineArgs, useEtcd } from '../helpers/etcd-suite.js';
 import {
   Children,
   FILE,
@@ -91,13 +91,7 @@ describe.runIf(etcdAvailable())(
     });
 
     /** The CLI as one machine of the team runs it: its own state dir, the shared etcd. */
-    const on = (machine: string, ...args: string[]) => [
-      ...args,
-      '--store',
-      `etcd://${etcd.server.endpoint}`,
-      '--state-dir',
-      join(work!.path, machine),
-    ];
+    const on = machineArgs(etcd, () => work!.path);
     const cli = (machine: string, ...args: string[]) => runCli(on(machine, ...args));
     const run = (machine: string, spec: string) =>
       children.track(startCli(on(machine, 'run', spec, '--inventory', sim.inventory, '--output', 'json')));

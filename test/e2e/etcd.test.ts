@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyInto, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable } from '../helpers/etcd.js';
-import { useEtcd } from '../helpers/etcd-suite.js';
+import { machineArgs, useEtcd } from '../helpers/etcd-suite.js';
 import { FILE, fleetHealth, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
@@ -31,13 +31,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   });
 
   /** The CLI as a different engineer's machine would run it: its own state dir, the shared etcd. */
-  const on = (machine: string, ...args: string[]) => [
-    ...args,
-    '--store',
-    `etcd://${etcd.server.endpoint}`,
-    '--state-dir',
-    join(work!.path, machine),
-  ];
+  const on = machineArgs(etcd, () => work!.path);
 
   async function spec(
     name: string,

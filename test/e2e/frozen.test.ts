@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { runCli, startCli, startSimProcess, tempDir, type CliProcess, type SimProcess } from '../helpers/cli.js';
 import { Children, FILE, fleetHealth, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
 
 const DRONES = 10;
@@ -32,6 +32,10 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
   let state: { path: string; remove(): Promise<void> };
   const children = new Children();
 
+  beforeEach(async () => {
+    state = await tempDir('rollout-frozen-');
+  });
+
   afterEach(async () => {
     await children.reap();
     await sim.stop();
@@ -39,9 +43,42 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
     await state.remove();
   });
 
+  /** Resolves once `count` drones of the fleet run `version`. */
+  async function untilRunning(version: string, count: number): Promise<void> {
+    await expect
+      .poll(async () => Object.values(await versions(sim)).filter((v) => v === version).length, {
+        timeout: 15_000,
+        interval: 50,
+      })
+      .toBe(count);
+  }
+
+  /** The second rollout: it adopts the mixed fleet it finds, pushes v44 to its canary (drones 1 … 3), then bakes. */
+  async function startSuccessor(): Promise<CliProcess> {
+    const successorSpec = await writeSpec(state.path, 'successor', {
+      canary: 3,
+      bake: '60s',
+      version: 'v44',
+      mixedVersions: 'adopt',
+    });
+    return children.track(startCli(runArgs(successorSpec, sim, state.path)));
+  }
+
+  /**
+   * Interrupts the successor, which exits 130 and puts its canary back where it found it: then every drone
+   * is active and runs the version `expected` gives for it.
+   */
+  async function interruptSuccessor(successor: CliProcess, expected: (id: string) => string): Promise<void> {
+    successor.child.kill('SIGINT');
+    expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
+    for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
+      expect(drone.state, id).toBe('active');
+      expect(drone.configs[FILE]?.version, id).toBe(expected(id));
+    }
+  }
+
   describe('frozen in a wave bake', () => {
     beforeEach(async () => {
-      state = await tempDir('rollout-frozen-');
       sim = await startSimProcess(['--drones', String(DRONES)]);
     });
 
@@ -55,30 +92,14 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
         waves: ['{ percent: 50, bake: 60s }', '{ percent: 100, bake: 0s }'],
       });
       const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
-      await expect
-        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v43').length, {
-          timeout: 15_000,
-          interval: 50,
-        })
-        .toBe(5);
+      await untilRunning('v43', 5);
       frozen.child.kill('SIGSTOP');
       await leaseExpired(state.path);
 
       // And a second rollout that takes the expired lock with a larger fence, adopts the mixed fleet it finds,
       // and pushes its canary (drones 1 … 3), then bakes
-      const successorSpec = await writeSpec(state.path, 'successor', {
-        canary: 3,
-        bake: '60s',
-        version: 'v44',
-        mixedVersions: 'adopt',
-      });
-      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-      await expect
-        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, {
-          timeout: 15_000,
-          interval: 50,
-        })
-        .toBe(3);
+      const successor = await startSuccessor();
+      await untilRunning('v44', 3);
       const before = await simStats(sim);
 
       // When the frozen run wakes
@@ -104,19 +125,12 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       ]);
 
       // The successor, interrupted, puts its canary back where it found it (v43) and leaves the rest alone
-      successor.child.kill('SIGINT');
-      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
-      const health = await fleetHealth(sim, DRONES);
-      for (const [id, drone] of Object.entries(health)) {
-        expect(drone.state, id).toBe('active');
-        expect(drone.configs[FILE]?.version, id).toBe(Number(id.slice('drone-'.length)) <= 5 ? 'v43' : 'v42');
-      }
+      await interruptSuccessor(successor, (id) => (Number(id.slice('drone-'.length)) <= 5 ? 'v43' : 'v42'));
     });
   });
 
   describe('killed, then resumed while another rollout holds the lock', () => {
     beforeEach(async () => {
-      state = await tempDir('rollout-frozen-');
       sim = await startSimProcess(['--drones', String(DRONES)]);
     });
 
@@ -138,19 +152,8 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       await killed.done;
 
       // And a second rollout that reclaims the dead run's lock, adopts the fleet it left, and bakes its canary
-      const successorSpec = await writeSpec(state.path, 'successor', {
-        canary: 3,
-        bake: '60s',
-        version: 'v44',
-        mixedVersions: 'adopt',
-      });
-      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-      await expect
-        .poll(async () => Object.values(await versions(sim)).filter((v) => v === 'v44').length, {
-          timeout: 15_000,
-          interval: 50,
-        })
-        .toBe(3);
+      const successor = await startSuccessor();
+      await untilRunning('v44', 3);
       const before = await simStats(sim);
 
       // When the killed run is resumed, back at its gate, and promoted before its first renewal (TTL/3) fails
@@ -172,12 +175,7 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
         expect.stringMatching(/^successor-/),
       ]);
 
-      successor.child.kill('SIGINT');
-      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
-      for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
-        expect(drone.state, id).toBe('active');
-        expect(drone.configs[FILE]?.version, id).toBe(['drone-1', 'drone-2'].includes(id) ? 'v43' : 'v42');
-      }
+      await interruptSuccessor(successor, (id) => (['drone-1', 'drone-2'].includes(id) ? 'v43' : 'v42'));
     });
 
     /** The id of the rollout whose id matches, once `rollout history` shows it running in a matching stage. */
@@ -202,7 +200,6 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
 
   describe('frozen mid-push', () => {
     beforeEach(async () => {
-      state = await tempDir('rollout-frozen-');
       // drone-4 answers slowly: the wave's push is frozen while waiting for it; drones 5 … 10 answer at once.
       sim = await startSimProcess(['--drones', String(DRONES), '--slow', 'drone-4', '--slow-ms', '1500']);
     });
@@ -227,13 +224,7 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       await leaseExpired(state.path);
 
       // The successor reclaims the expired lease and fences only its canary (drones 1 … 3), then bakes.
-      const successorSpec = await writeSpec(state.path, 'successor', {
-        canary: 3,
-        bake: '60s',
-        version: 'v44',
-        mixedVersions: 'adopt',
-      });
-      const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
+      const successor = await startSuccessor();
       await expect
         .poll(
           async () => {
@@ -257,12 +248,7 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       for (const [id, version] of Object.entries(seen)) if (!left.includes(id)) expect(version, id).toBe('v42');
 
       // The successor, interrupted, puts its canary back where it found it; nothing is left paused.
-      successor.child.kill('SIGINT');
-      expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
-      for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
-        expect(drone.state, id).toBe('active');
-        expect(drone.configs[FILE]?.version, id).toBe(left.includes(id) ? 'v43' : 'v42');
-      }
+      await interruptSuccessor(successor, (id) => (left.includes(id) ? 'v43' : 'v42'));
     });
   });
 });

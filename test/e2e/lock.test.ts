@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { runCli, startCli, startSimProcess, tempDir, type CliProcess, type SimProcess } from '../helpers/cli.js';
 import {
   Children,
   FILE,
@@ -63,6 +63,28 @@ describe('the config lock across real rollout processes', () => {
     const fences = new Set(Object.values(await fleetFences(sim, 3)));
     expect(fences.size, 'every canary drone has the same fence').toBe(1);
     return [...fences][0] ?? 0;
+  }
+
+  /**
+   * A run with a 1 s TTL, started and past its canary push into a 60 s bake: one to freeze. Answers it and
+   * its canary's fence.
+   */
+  async function runToCanaryBake(): Promise<{ frozen: CliProcess; frozenFence: number }> {
+    const frozenSpec = await writeSpec(state.path, 'frozen', {
+      bake: '60s',
+      ttl: '1s',
+      concurrency: 1,
+      version: 'v43',
+    });
+    const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
+    return { frozen, frozenFence: await canaryPushed() };
+  }
+
+  /** Resolves once the lock table's first row is held by a rollout whose id matches `owner`. */
+  async function lockTakenBy(owner: RegExp): Promise<void> {
+    await expect
+      .poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 })
+      .toMatch(owner);
   }
 
   it('lock ls, reclaim and release against a live run; SIGINT ends the run (130) and frees the lock', async () => {
@@ -227,9 +249,7 @@ describe('the config lock across real rollout processes', () => {
 
     const nextSpec = await writeSpec(state.path, 'next', { bake: '2s', version: 'v44', mixedVersions: 'adopt' });
     const next = children.track(startCli(runArgs(nextSpec, sim, state.path)));
-    await expect
-      .poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 })
-      .toMatch(/^next-/);
+    await lockTakenBy(/^next-/);
     const [held] = await lockTable(state.path);
     expect(held?.fence).toBeGreaterThan(killedFence);
     const ended = await within(next.done, 20_000, 'the next run');
@@ -241,14 +261,7 @@ describe('the config lock across real rollout processes', () => {
   });
 
   it('a run frozen past its TTL (SIGSTOP) is taken over; woken after the takeover ended, it re-takes the lock with a larger fence, changes nothing the takeover installed and exits 5 naming its drones', async () => {
-    const frozenSpec = await writeSpec(state.path, 'frozen', {
-      bake: '60s',
-      ttl: '1s',
-      concurrency: 1,
-      version: 'v43',
-    });
-    const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
-    const frozenFence = await canaryPushed();
+    const { frozen, frozenFence } = await runToCanaryBake();
     const frozenId = (await lockTable(state.path))[0]?.owner.rollout ?? '';
     frozen.child.kill('SIGSTOP');
     // Until its lease runs out, as the lock table sees it.
@@ -308,14 +321,7 @@ describe('the config lock across real rollout processes', () => {
   });
 
   it('a frozen run woken while its successor still holds the lock releases nothing of it and changes no drone', async () => {
-    const frozenSpec = await writeSpec(state.path, 'frozen', {
-      bake: '60s',
-      ttl: '1s',
-      concurrency: 1,
-      version: 'v43',
-    });
-    const frozen = children.track(startCli(runArgs(frozenSpec, sim, state.path)));
-    const frozenFence = await canaryPushed();
+    const { frozen, frozenFence } = await runToCanaryBake();
     frozen.child.kill('SIGSTOP');
     await expect
       .poll(async () => (await lockTable(state.path))[0]?.staleReason, { timeout: 20_000, interval: 100 })
@@ -327,9 +333,7 @@ describe('the config lock across real rollout processes', () => {
       mixedVersions: 'adopt',
     });
     const successor = children.track(startCli(runArgs(successorSpec, sim, state.path)));
-    await expect
-      .poll(async () => (await lockTable(state.path))[0]?.owner.rollout ?? '', { timeout: 10_000, interval: 100 })
-      .toMatch(/^successor-/);
+    await lockTakenBy(/^successor-/);
     const [held] = await lockTable(state.path);
     const successorFence = held?.fence ?? 0;
     expect(successorFence).toBeGreaterThan(frozenFence);

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CliResult, startCli } from './cli.js';
+import type { CliProcess, CliResult } from './cli.js';
 
 /** Helpers of the chaos test: SIGKILL a rollout process at a point its audit log shows, and check what is left. */
 
@@ -14,7 +14,7 @@ export interface AuditEvent {
   readonly [field: string]: unknown;
 }
 
-export type Running = ReturnType<typeof startCli>;
+export type Running = CliProcess;
 
 function rolloutDir(stateDir: string, id: string): string {
   return join(stateDir, 'rollouts', id);

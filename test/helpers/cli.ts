@@ -31,6 +31,9 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
   return { child, done, output: () => ({ stdout, stderr }) };
 }
 
+/** A CLI process `startCli` started: the child, and its result once it has exited. */
+export type CliProcess = ReturnType<typeof startCli>;
+
 export function runCli(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -38,6 +39,21 @@ export function useEtcd(): EtcdSuite {
       return inspector;
     },
   };
+}
+
+/**
+ * The CLI arguments of one machine of a team sharing the suite's etcd: `on('laptop', 'run', spec)` is
+ * `args`, then the etcd as the store and the machine's own state dir, `<root()>/<machine>` (`root` is
+ * called each time: the dir may be made in a beforeAll).
+ */
+export function machineArgs(etcd: EtcdSuite, root: () => string): (machine: string, ...args: string[]) => string[] {
+  return (machine, ...args) => [
+    ...args,
+    '--store',
+    `etcd://${etcd.server.endpoint}`,
+    '--state-dir',
+    join(root(), machine),
+  ];
 }
 
 /**

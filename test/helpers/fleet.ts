@@ -73,6 +73,37 @@ export async function fleetFences(sim: SimProcess, drones: number): Promise<Reco
   return Object.fromEntries(Object.entries(fleet).map(([id, drone]) => [id, drone.configs[FILE]?.fence ?? 0]));
 }
 
+/** A request to an agent, its body sent as JSON and a bearer `token` when one is given; its status and body text. */
+export async function sendText(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/** `sendText`, its answer parsed as JSON: it throws when the body is not JSON. */
+export async function sendJson(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { status, text } = await sendText(url, method, path, body, token);
+  return { status, body: JSON.parse(text) as Record<string, unknown> };
+}
+
 /** Lifts a pause hold by hand (`{"rollout"}`), or every hold (`{"all": true}`), on each drone. */
 export async function resumeFleet(
   sim: SimProcess,

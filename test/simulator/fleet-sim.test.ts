@@ -11,7 +11,7 @@ import {
   type FleetSimOptions,
   type RunningFleet,
 } from '../../src/simulator/fleet-sim.js';
-import { call, FILE, GOOD_CONFIG, memoryLogger, pushBody, tempDirs } from '../agent/helpers.js';
+import { call, FILE, GOOD_CONFIG, hotBody, memoryLogger, pushBody, tempDirs } from '../agent/helpers.js';
 
 const fleets: RunningFleet[] = [];
 const dirs = tempDirs();
@@ -27,6 +27,9 @@ async function startFleet(options: FleetSimOptions): Promise<RunningFleet> {
 }
 
 const urlOf = (fleet: RunningFleet, id: string): string => `${fleet.url}/d/${id}`;
+
+/** Who holds a HOT drone's lock in the simulator. */
+const SIM_HOT_HOLDER = { pid: process.pid, host: 'sim', rollout: 'sim-hot' };
 
 describe('a simulated fleet of three', () => {
   test('lists its drones with their URLs and labels, each starting on config v42', async () => {
@@ -76,21 +79,14 @@ describe('a simulated fleet of three', () => {
     const failPush = await call(urlOf(fleet, 'drone-3'), 'PUT', `/v1/configs/${FILE}`, pushBody(GOOD_CONFIG));
     const slowTook = Date.now() - started;
 
-    const hot = {
-      error: 'lock_mismatch',
-      file: FILE,
-      lock: 'HOT',
-      message: `lock mismatch: ${FILE} HOT`,
-      reason: 'held',
-      holder: { pid: process.pid, host: 'sim', rollout: 'sim-hot' },
-    };
+    const hot = hotBody(SIM_HOT_HOLDER);
     expect(hotHealth.body.configs).toMatchObject({ [FILE]: { lock: 'HOT' } });
     expect(hotPush).toEqual({ status: 409, body: hot });
     expect(hotRollback).toEqual({ status: 409, body: hot });
     expect(hotLocks.body.locks).toEqual([
       expect.objectContaining({
         file: FILE,
-        owner: { pid: process.pid, host: 'sim', rollout: 'sim-hot' },
+        owner: SIM_HOT_HOLDER,
         state: 'held',
       }),
     ]);
@@ -129,14 +125,7 @@ describe('a simulated fleet of three', () => {
     await call(urlOf(fleet, 'drone-1'), 'POST', `/v1/configs/${FILE}/rollback`, { rollout: 'r-1', fence: 1 });
     await call(urlOf(fleet, 'drone-2'), 'POST', '/v1/resume', { rollout: 'r-1' });
 
-    const hot = {
-      error: 'lock_mismatch',
-      file: FILE,
-      lock: 'HOT',
-      message: `lock mismatch: ${FILE} HOT`,
-      reason: 'held',
-      holder: { pid: process.pid, host: 'sim', rollout: 'sim-hot' },
-    };
+    const hot = hotBody(SIM_HOT_HOLDER);
     expect(healthBefore.body.configs).toMatchObject({ [FILE]: { version: 'v42', lock: 'free' } });
     expect(pause.body).toMatchObject({ state: 'paused', configs: { [FILE]: { lock: 'free' } } });
     expect(okPush.status).toBe(200);

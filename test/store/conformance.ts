@@ -63,6 +63,20 @@ export function sampleProgress(version: string | null, fields: Partial<DroneProg
   };
 }
 
+/**
+ * Writes something of each concern for `id`: a snapshot (`canary`), progress in two saves (drone-1 pushed
+ * v43, drone-2 not yet), and one audit append of a transition and drone-1's push.
+ */
+export async function writeEachConcern(store: StateStore, id: string): Promise<void> {
+  await store.saveSnapshot(id, { value: 'canary' });
+  await store.saveProgress(id, { 'drone-1': sampleProgress(null) });
+  await store.saveProgress(id, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
+  await store.appendAudit(id, [
+    { t: START, kind: 'transition' },
+    { t: START, kind: 'push', drone: 'drone-1' },
+  ]);
+}
+
 export function describeStateStoreConformance(
   name: string,
   makeStore: (context: StateStoreContext) => Promise<StateStoreHarness>,

@@ -9,6 +9,7 @@ import {
   sampleProgress,
   sampleRecord,
   START,
+  writeEachConcern,
   type StateStoreHarness,
 } from './conformance.js';
 import { makeEmbeddedHarness } from './embedded-harness.js';
@@ -34,13 +35,7 @@ describe('embedded state store on disk', () => {
   });
 
   it('keeps one readable file per concern under rollouts/<id>/', async () => {
-    await store.saveSnapshot(ID, { value: 'canary' });
-    await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
-    await store.saveProgress(ID, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
-    await store.appendAudit(ID, [
-      { t: START, kind: 'transition' },
-      { t: START, kind: 'push', drone: 'drone-1' },
-    ]);
+    await writeEachConcern(store, ID);
     await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
     await store.sendCommand(ID, { type: 'promote', by: 'mira@ops-1', at: START });
     await store.takeCommands(ID);

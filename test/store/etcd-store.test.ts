@@ -12,6 +12,7 @@ import {
   sampleProgress,
   sampleRecord,
   START,
+  writeEachConcern,
   type StateStoreContext,
   type StateStoreHarness,
 } from './conformance.js';
@@ -110,13 +111,7 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     });
 
     it('keeps one key per concern under <prefix>rollouts/<id>/ and nothing of taken commands', async () => {
-      await store.saveSnapshot(ID, { value: 'canary' });
-      await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
-      await store.saveProgress(ID, { 'drone-1': sampleProgress('v43'), 'drone-2': sampleProgress(null) });
-      await store.appendAudit(ID, [
-        { t: START, kind: 'transition' },
-        { t: START, kind: 'push', drone: 'drone-1' },
-      ]);
+      await writeEachConcern(store, ID);
       await store.appendAudit(ID, [{ t: START, kind: 'resume' }]);
       await store.sendCommand(ID, { type: 'abort', by: 'mira@ops-1', at: START });
       const dir = `rollouts/${ID}/`;
