@@ -153,10 +153,16 @@ describe('the config lock across real rollout processes', () => {
     expect(released.stdout).toMatch(
       new RegExp(`^released ${FILE.replaceAll('.', '\\.')} \\(fence ${fence}\\), was held by rollout forced-`),
     );
-    expect(await lockTable(state.path)).toEqual([]);
+    // Freed: the released lease is gone. The run may already have found its lease lost and, with nobody
+    // holding the lock, re-taken it with a larger fence to roll back (docs/locks.md): never the old one.
+    for (const lock of await lockTable(state.path)) {
+      expect(lock.fence).toBeGreaterThan(fence);
+      expect(lock.owner.rollout).toMatch(/^forced-/);
+    }
 
     const ended = await within(run.done, 15_000, 'the run whose lock was released');
     expect(ended.code, ended.stderr).toBe(1);
+    expect(await lockTable(state.path)).toEqual([]);
     const report = parseReport(ended);
     expect(report.result).toBe('rolled_back');
     expect(report.reason).toMatch(/lease lost/);
