@@ -19,7 +19,7 @@ export interface AgentOptions {
   readonly port?: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
-  /** When set, every request needs `Authorization: Bearer <token>`. */
+  /** When set, every request needs `Authorization: Bearer <token>`, `/metrics` included. */
   readonly token?: string;
   /** A local lock whose heartbeat is older than this is stale. @default 15000 */
   readonly lockTtlMs?: number;
@@ -39,7 +39,10 @@ export interface AgentOptions {
 export const DEFAULT_LOCK_TTL_MS = 15_000;
 export const DEFAULT_SAMPLE_INTERVAL_MS = 200;
 
-/** Serves the `/v1` protocol for one drone whose configs live in `options.dir`. */
+/**
+ * Serves the `/v1` protocol for one drone whose configs live in `options.dir`, and `GET /metrics`: its
+ * latest telemetry sample as Prometheus gauges, behind the same bearer token as `/v1`.
+ */
 export async function startAgent(options: AgentOptions): Promise<RunningServer> {
   expectNonEmptyString('id', options.id);
   expectNonEmptyString('dir', options.dir);

@@ -22,7 +22,13 @@ import { assertFreshFence } from './fence-rule.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
 import { removeInterruptedWrites } from './orphan-sweep.js';
 import { PauseHolds } from './pause-holds.js';
-import type { ConfigContent, TelemetryClock, TelemetrySource, TelemetrySourceFactory } from './telemetry-source.js';
+import {
+  latestSample,
+  type ConfigContent,
+  type TelemetryClock,
+  type TelemetrySource,
+  type TelemetrySourceFactory,
+} from './telemetry-source.js';
 import { lockMismatch, WireError } from '../protocol/wire-errors.js';
 
 export interface DroneAgentOptions {
@@ -261,6 +267,11 @@ export class DroneAgent {
     const now = this.#now();
     const page = this.#telemetry.read(since, now);
     return { ...page, now, state: this.state, configs: await this.#configViews() };
+  }
+
+  /** The latest telemetry sample, undefined before the first: what `GET /metrics` exposes. */
+  latestSample(): TelemetrySample | undefined {
+    return latestSample(this.#telemetry, this.#now());
   }
 
   async locks(): Promise<LocksAnswer> {

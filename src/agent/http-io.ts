@@ -28,14 +28,29 @@ export async function readBody(request: IncomingMessage, limit: number = MAX_BOD
   return Buffer.concat(chunks, size);
 }
 
+/** An answer that is not JSON, such as `/metrics` in the Prometheus text format. */
+export class TextAnswer {
+  constructor(
+    readonly contentType: string,
+    readonly text: string,
+  ) {}
+}
+
+/** Answers with `body`: a TextAnswer as it is, anything else as JSON. False when it could not be sent. */
+export function sendAnswer(response: ServerResponse, status: number, body: unknown): boolean {
+  return body instanceof TextAnswer
+    ? sendText(response, status, body.contentType, body.text)
+    : sendJson(response, status, body);
+}
+
 /** Answers with `body` as JSON; false when the response was already sent or its connection is gone. */
 export function sendJson(response: ServerResponse, status: number, body: unknown): boolean {
+  return sendText(response, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+function sendText(response: ServerResponse, status: number, contentType: string, text: string): boolean {
   if (response.headersSent || response.destroyed) return false;
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
+  response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
   response.end(text);
   return true;
 }

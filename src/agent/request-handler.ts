@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DroneAgent } from './drone-agent.js';
 import { routeDroneRequest } from './drone-routes.js';
-import { bearerCheck, readBody, sendJson } from './http-io.js';
+import { bearerCheck, readBody, sendAnswer, TextAnswer } from './http-io.js';
+import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { WireError } from '../protocol/wire-errors.js';
 
 /** Which drone a request is for, and the rest of its path. */
@@ -18,7 +19,10 @@ export interface RequestHandlerOptions {
   /** Maps a raw path to its drone; throws a WireError (`not_found`, `unknown_drone`) when none. */
   readonly resolve: (path: string) => DroneTarget | Promise<DroneTarget>;
   readonly logger: Logger;
-  /** GET endpoints of the server itself, outside any drone (the simulator's `/sim/stats`), answered after auth. */
+  /**
+   * GET endpoints of the server itself, outside any drone (the simulator's `/sim/stats` and `/metrics`),
+   * answered after auth: JSON, or a TextAnswer as it is.
+   */
   readonly serverRoutes?: ReadonlyMap<string, () => unknown>;
   readonly hooks?: DroneRequestHooks;
 }
@@ -36,7 +40,8 @@ export type RequestHandler = (request: IncomingMessage, response: ServerResponse
 /**
  * The one HTTP entry point of both the single agent and the simulated fleet: auth, then the drone
  * (or one of the server's own routes), then its router; every failure leaves as `{"error","message"}`
- * with the registry's status.
+ * with the registry's status. A drone's `/metrics` (its latest telemetry for Prometheus) is answered
+ * here, beside the `/v1` protocol rather than in it, behind the same auth.
  */
 export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
   const isAuthorized = options.token === undefined ? undefined : bearerCheck(options.token);
@@ -58,16 +63,19 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       const own = options.serverRoutes?.get(path);
       if (own !== undefined) {
         if (method !== 'GET') throw new WireError('method_not_allowed', `${path} answers GET, not ${method}`);
-        body = own();
+        body = await own();
       } else {
         target = await options.resolve(path);
         await options.hooks?.beforeRoute?.(target, method);
-        body = await routeDroneRequest(target.agent, {
-          method,
-          path: target.path,
-          query: new URLSearchParams(query),
-          readBody: () => readBody(request),
-        });
+        body =
+          target.path === METRICS_PATH
+            ? droneMetrics(target, method)
+            : await routeDroneRequest(target.agent, {
+                method,
+                path: target.path,
+                query: new URLSearchParams(query),
+                readBody: () => readBody(request),
+              });
       }
     } catch (error) {
       const wire = error instanceof WireError ? error : internalError(error, options.logger, method, path);
@@ -75,7 +83,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       body = wire.toBody();
     }
     try {
-      if (sendJson(response, status, body) && target !== undefined)
+      if (sendAnswer(response, status, body) && target !== undefined)
         options.hooks?.answered?.(target, method, status, body);
     } catch (error) {
       // Nothing may escape: the server runs this handler unawaited, where a rejection would end the process.
@@ -85,6 +93,16 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       options.logger.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'request');
     }
   };
+}
+
+/** One drone's latest sample as Prometheus gauges; empty before its first sample. */
+function droneMetrics({ agent }: DroneTarget, method: string): TextAnswer {
+  if (method !== 'GET') throw new WireError('method_not_allowed', `${METRICS_PATH} answers GET, not ${method}`);
+  const sample = agent.latestSample();
+  return new TextAnswer(
+    METRICS_CONTENT_TYPE,
+    formatMetrics(sample === undefined ? [] : [{ id: agent.id, metrics: sample.metrics }]),
+  );
 }
 
 function internalError(error: unknown, logger: Logger, method: string, path: string): WireError {

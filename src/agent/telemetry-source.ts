@@ -42,6 +42,14 @@ export interface TelemetryDrone {
   readonly configs: ReadonlyMap<string, ConfigContent>;
 }
 
+/**
+ * The source's latest sample as of `nowMs`, or undefined before its first: what `/metrics` exposes. It
+ * asks for the samples after the one before the latest, so a source reads one sample, not a page.
+ */
+export function latestSample(source: TelemetrySource, nowMs: number): TelemetrySample | undefined {
+  return source.read(Math.max(0, source.nextSeq(nowMs) - 2), nowMs).samples.at(-1);
+}
+
 /** Opens the telemetry source of one drone, once its configs are loaded. */
 export type TelemetrySourceFactory = (drone: TelemetryDrone) => TelemetrySource;
 

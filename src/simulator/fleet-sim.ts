@@ -12,6 +12,8 @@ import { LockCollector } from '../agent/lock-collector.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
 import { expectInteger } from '../infra/argument-checks.js';
 import { createRequestHandler, type DroneRequestHooks } from '../agent/request-handler.js';
+import { TextAnswer } from '../agent/http-io.js';
+import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
 import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
@@ -61,7 +63,10 @@ export interface FleetSimOptions {
 }
 
 export interface RunningFleet {
-  /** The simulator's base URL; each drone is at `<url>/d/<id>`, its counters at `<url>/sim/stats` (SimStatsView). */
+  /**
+   * The simulator's base URL; each drone is at `<url>/d/<id>`, its counters at `<url>/sim/stats`
+   * (SimStatsView), every drone's latest telemetry for Prometheus at `<url>/metrics`.
+   */
   readonly url: string;
   readonly drones: readonly Drone[];
   close(): Promise<void>;
@@ -80,6 +85,8 @@ const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
  * or loaded if it exists — so 10,000 drones start at once and only drones in use take memory and disk.
  * Drones with planted faults open at start. Telemetry is computed on request, one collector serves all.
  * `GET /sim/stats` answers what the drones saw of pushes, rollbacks and resumes (see SimStatsView).
+ * `GET /metrics` exposes every drone's latest telemetry sample as Prometheus gauges (metrics-text.ts)
+ * without opening the drones never used; `GET /d/<id>/metrics` does so for one drone.
  */
 export async function startFleetSim(options: FleetSimOptions): Promise<RunningFleet> {
   expectInteger('drones', options.drones, 1);
@@ -134,13 +141,17 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const stats = new SimStats(now);
 
   try {
+    if (options.dir !== undefined) await drones.scanRoot();
     for (const id of faults.hot) await drones.plantHot(id);
     for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, droneNow());
     // Drones with planted locks boot now, so the stale ones are reclaimed (and logged) at start.
     for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
     const handler = createRequestHandler({
       resolve: (path) => drones.resolve(path),
-      serverRoutes: new Map([['/sim/stats', () => stats.view()]]),
+      serverRoutes: new Map<string, () => unknown>([
+        ['/sim/stats', () => stats.view()],
+        [METRICS_PATH, async () => new TextAnswer(METRICS_CONTENT_TYPE, formatMetrics(await drones.latestMetrics()))],
+      ]),
       hooks: statsAndFaultHooks(drones, stats, configFile, slowMs),
       logger,
       ...(options.token === undefined ? {} : { token: options.token }),

@@ -1,10 +1,19 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { sha256Hex } from '../agent/checksum.js';
 import type { ConfigSeed } from '../agent/config-store.js';
 import type { AuthMode } from '../protocol/v1.js';
+import type { DroneMetrics } from '../protocol/metrics-text.js';
 import { DroneAgent } from '../agent/drone-agent.js';
 import type { DroneTarget } from '../agent/request-handler.js';
-import type { TelemetryClock, TelemetrySourceFactory } from '../agent/telemetry-source.js';
+import {
+  latestSample,
+  type ConfigContent,
+  type TelemetryClock,
+  type TelemetrySourceFactory,
+} from '../agent/telemetry-source.js';
+import { isErrno } from '../infra/errno.js';
 import { failWrite, HotLocks, type SimFaults } from './sim-faults.js';
 import { WireError } from '../protocol/wire-errors.js';
 
@@ -33,11 +42,32 @@ export interface SimDronesOptions {
 export class SimDrones {
   readonly #options: SimDronesOptions;
   readonly #opened = new Map<string, Promise<DroneAgent>>();
+  /** The drones of `#opened` whose open has succeeded. */
+  readonly #ready = new Map<string, DroneAgent>();
+  /** Drones whose dir a previous run left in `root`: they may hold another config than the seed. */
+  readonly #leftByEarlierRun = new Set<string>();
+  /** What a drone never opened holds: the seed, as its telemetry source is told at boot. */
+  readonly #seedConfigs: ReadonlyMap<string, ConfigContent>;
   readonly #hotLocks: HotLocks;
 
   constructor(options: SimDronesOptions) {
     this.#options = options;
+    this.#seedConfigs = new Map([
+      [options.seed.file, { sha256: sha256Hex(options.seed.content), content: options.seed.content }],
+    ]);
     this.#hotLocks = new HotLocks({ file: options.seed.file, dirOf: (id) => this.dirOf(id), now: options.now });
+  }
+
+  /** Notes which drones a previous run left a dir for in `root` (one readdir); call it once before serving. */
+  async scanRoot(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#options.root);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return;
+      throw error;
+    }
+    for (const name of names) if (droneNumber(name, this.#options.size) !== undefined) this.#leftByEarlierRun.add(name);
   }
 
   dirOf(id: string): string {
@@ -72,9 +102,47 @@ export class SimDrones {
         auth: options.auth,
       });
       this.#opened.set(id, agent);
-      agent.catch(() => this.#opened.delete(id));
+      agent.then(
+        (opened) => this.#ready.set(id, opened),
+        () => this.#opened.delete(id),
+      );
     }
     return agent;
+  }
+
+  /**
+   * Every drone's latest telemetry sample, drone-1 first: the simulator's `GET /metrics`, scraped every
+   * second or so, so it reads one sample per drone. An opened drone answers from its own telemetry. A
+   * drone never opened is on the seed config, so its sample (a pure function of its key, seq and model)
+   * is computed from the seed without opening it: no dir is created and nothing is kept. A drone whose
+   * dir an earlier run left may hold another config, so it is opened as a request would open it.
+   */
+  async latestMetrics(): Promise<DroneMetrics[]> {
+    const options = this.#options;
+    const nowMs = options.now();
+    const found: (DroneMetrics | undefined)[] = [];
+    const opening: Promise<void>[] = [];
+    for (let number = 1; number <= options.size; number += 1) {
+      const id = `drone-${number}`;
+      const agent = this.#ready.get(id);
+      if (agent !== undefined) {
+        found.push(metricsOf(id, agent.latestSample()));
+      } else if (this.#opened.has(id) || this.#leftByEarlierRun.has(id)) {
+        const slot = found.push(undefined) - 1;
+        opening.push(
+          this.open(id).then(
+            (opened) => void (found[slot] = metricsOf(id, opened.latestSample())),
+            (error: unknown) =>
+              options.logger.warn({ drone: id, err: error }, `/metrics left out ${id}: it did not open`),
+          ),
+        );
+      } else {
+        const preview = options.telemetry({ id, clock: options.clock, configs: this.#seedConfigs });
+        found.push(metricsOf(id, latestSample(preview, nowMs)));
+      }
+    }
+    await Promise.all(opening);
+    return found.filter((drone) => drone !== undefined);
   }
 
   /** Plants the live foreign lock of a `hot` drone; call it before the drone opens, so it boots HOT. */
@@ -109,6 +177,13 @@ export class SimDrones {
     const agent = await this.open(id);
     return { agent, path: match[2] ?? '/' };
   }
+}
+
+function metricsOf(
+  id: string,
+  sample: { readonly metrics: DroneMetrics['metrics'] } | undefined,
+): DroneMetrics | undefined {
+  return sample === undefined ? undefined : { id, metrics: sample.metrics };
 }
 
 /** `drone-7` → 7 for the ids of a fleet of `size` (no zero padding, within 1..size); undefined otherwise. */
