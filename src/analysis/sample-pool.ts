@@ -14,6 +14,12 @@ export interface TimedSample {
 export class SamplePool {
   readonly #values = new Map<string, number[]>();
   readonly #drones = new Map<string, number>();
+  readonly #elsewhere: ReadonlySet<string>;
+
+  /** `elsewhere`: metrics read from a provider, never from the drones' samples (see `addValues`). */
+  constructor(elsewhere: ReadonlySet<string> = new Set()) {
+    this.#elsewhere = elsewhere;
+  }
 
   /** Adds one drone's samples that `keep` accepts; returns how many values were added. */
   addDrone<S extends TimedSample>(samples: readonly S[], keep: (sample: S) => boolean = () => true): number {
@@ -22,15 +28,20 @@ export class SamplePool {
     for (const sample of samples) {
       if (!keep(sample)) continue;
       for (const [metric, value] of Object.entries(sample.metrics)) {
-        if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-        let values = this.#values.get(metric);
-        if (!values) this.#values.set(metric, (values = []));
-        values.push(value);
+        if (this.#elsewhere.has(metric) || !this.#push(metric, value)) continue;
         reported.add(metric);
         added += 1;
       }
     }
-    for (const metric of reported) this.#drones.set(metric, (this.#drones.get(metric) ?? 0) + 1);
+    for (const metric of reported) this.#countDrone(metric);
+    return added;
+  }
+
+  /** Adds one drone's values of one metric as a provider gave them; returns how many were added. */
+  addValues(metric: string, values: readonly number[]): number {
+    let added = 0;
+    for (const value of values) if (this.#push(metric, value)) added += 1;
+    if (added > 0) this.#countDrone(metric);
     return added;
   }
 
@@ -46,5 +57,17 @@ export class SamplePool {
   /** Drones that reported each metric at least once. */
   drones(): Readonly<Record<string, number>> {
     return Object.fromEntries(this.#drones);
+  }
+
+  #push(metric: string, value: unknown): boolean {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+    let values = this.#values.get(metric);
+    if (!values) this.#values.set(metric, (values = []));
+    values.push(value);
+    return true;
+  }
+
+  #countDrone(metric: string): void {
+    this.#drones.set(metric, (this.#drones.get(metric) ?? 0) + 1);
   }
 }

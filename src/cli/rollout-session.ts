@@ -92,6 +92,14 @@ function summarizeReport(report: RolloutReport): string {
     );
   }
   if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
+  const { notifications } = report;
+  if (notifications && notifications.sent + notifications.failed > 0) {
+    lines.push(`  notifications: ${notifications.sent} sent, ${notifications.failed} failed (the log file says why)`);
+  }
+  for (const call of report.webhooks ?? []) {
+    if (!call.ok)
+      lines.push(`  ${call.type} webhook ${call.name} failed (the result stands): ${call.error ?? 'no answer'}`);
+  }
   return lines.join('\n');
 }
 

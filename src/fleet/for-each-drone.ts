@@ -63,6 +63,9 @@ export async function forEachDrone(
   }
 }
 
+/** Drones analysis reads per group and interval: enough for a median, bounded for a 10,000-drone wave. */
+export const SAMPLED_DRONES = 32;
+
 /** Up to `max` items spread evenly over the list, so analysis of a big wave reads a fair sample. */
 export function spread<T>(items: readonly T[], max: number): T[] {
   if (items.length <= max) return [...items];

@@ -123,7 +123,8 @@ function unknownMetrics(plan: Plan, reported: ReadonlySet<string> | null): strin
   if (reported === null) return [];
   const known = [...reported].sort();
   return plan.spec.analysis.metrics.flatMap((metric, index) => {
-    if (reported.has(metric.name)) return [];
+    // A provider's metric comes from the provider; `plan` checks its query there.
+    if (metric.provider !== undefined || reported.has(metric.name)) return [];
     const guess = closestKey(metric.name, known);
     return [
       `analysis.metrics[${index}].name: no drone reports ${JSON.stringify(metric.name)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}; ` +

@@ -4,6 +4,7 @@ import type { VerdictRecord } from './machine-types.js';
 import type { Drone, Plan } from '../spec/types.js';
 import type { Ledger } from './ledger.js';
 import type { RolloutRecorder } from './recorder.js';
+import type { RolloutSignals } from './signals.js';
 
 /** What a rollout reports while it works, for the progress display. */
 export interface RolloutObserver {
@@ -23,6 +24,8 @@ export interface RolloutRuntime {
   readonly ledger: Ledger;
   /** The state store's writer: audit events, progress, snapshots. */
   readonly recorder: RolloutRecorder;
+  /** Webhooks and notifications. */
+  readonly signals: RolloutSignals;
   readonly logger: Logger;
   readonly observer: RolloutObserver;
   readonly now: () => number;

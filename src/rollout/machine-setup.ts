@@ -4,6 +4,7 @@ import type {
   CleanupOutcome,
   LockOutcome,
   RolloutEvent,
+  RolloutGates,
   RolloutInput,
   RolloutOutput,
   RolloutResult,
@@ -18,6 +19,8 @@ export interface RolloutContext {
   readonly steps: readonly StepSchedule[];
   readonly failureLimit: number;
   readonly inconclusiveWaits: boolean;
+  /** Absent in snapshots persisted before webhook gates existed: those rollouts have none. */
+  readonly gates?: RolloutGates;
   stepIndex: number;
   interval: number;
   failedIntervals: number;
@@ -87,6 +90,8 @@ export const rolloutSetup = setup({
     pauseFleet: unbound<StageOutcome>('pauseFleet'),
     acquireLock: unbound<LockOutcome>('acquireLock'),
     checkFleet: unbound<StageOutcome>('checkFleet'),
+    preRollout: unbound<StageOutcome>('preRollout'),
+    confirmPromotion: unbound<StageOutcome, { stepIndex: number }>('confirmPromotion'),
     keepLease: fromCallback<RolloutEvent, { fence: number }>(() => {
       throw new Error("the rollout machine's keepLease effect is not bound: create it with withEffects()");
     }),
@@ -206,6 +211,8 @@ export const rolloutSetup = setup({
     stepHasBake: ({ context }) => currentStep(context).intervals > 0,
     awaitsApproval: ({ context }) => currentStep(context).approval,
     hasNextStep: ({ context }) => context.stepIndex + 1 < context.steps.length,
+    hasPreRolloutGate: ({ context }) => context.gates?.preRollout === true,
+    hasConfirmGate: ({ context }) => context.gates?.confirmPromotion === true,
     holdsLock: ({ context }) => context.fence !== null,
     hasIncomplete: (_, outcome: CleanupOutcome) => outcome.incomplete.length > 0,
     /** Whether the rollout ends as `result`, once a clean-up's outcome (if any) is counted. */

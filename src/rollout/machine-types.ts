@@ -30,6 +30,15 @@ export interface RolloutInput {
   readonly failureLimit: number;
   /** An inconclusive interval waits for a human (`operator.promote` counts it as a pass, `operator.abort` rolls back). */
   readonly inconclusiveWaits: boolean;
+  /** Which webhook gates the spec has; a rollout without them never enters their states. */
+  readonly gates?: RolloutGates;
+}
+
+export interface RolloutGates {
+  /** Pre-rollout webhooks ask before the first push. */
+  readonly preRollout: boolean;
+  /** Confirm-promotion webhooks ask before each wave after the canary. */
+  readonly confirmPromotion: boolean;
 }
 
 /** The outcome of a fleet-wide stage (pause, push): drones that answered HOT, and why to stop, if at all. */
@@ -39,9 +48,10 @@ export interface StageOutcome {
   /**
    * How a stop for `abortReason` ends when it is not a rollback: `invalid` (the drones refused this
    * rollout's credentials or paths), `needs_attention` (the fleet is not in a state to roll out to),
-   * `promoted` (every targeted drone already runs the new config: nothing to do).
+   * `promoted` (every targeted drone already runs the new config: nothing to do), `unchanged` (a gate
+   * refused the rollout before its first push).
    */
-  readonly endsAs?: 'invalid' | 'needs_attention' | 'promoted';
+  readonly endsAs?: 'invalid' | 'needs_attention' | 'promoted' | 'unchanged';
   /** Drones a human must look at, with `endsAs: 'needs_attention'`. */
   readonly attention?: readonly string[];
 }
@@ -85,6 +95,13 @@ export interface RolloutEffects {
    * the new config, or another rollout may have left it on a third version). `endsAs` stops the rollout.
    */
   checkFleet(signal: AbortSignal): Promise<StageOutcome>;
+  /** With the lock held, before the first push: the pre-rollout webhooks; a refusal ends it `unchanged`. */
+  preRollout(signal: AbortSignal): Promise<StageOutcome>;
+  /**
+   * Before pushing step `stepIndex` (a wave after the canary): asks the confirm-promotion webhooks until
+   * they all say yes or their wait runs out (a stop: the rollout rolls back).
+   */
+  confirmPromotion(input: { readonly stepIndex: number }, signal: AbortSignal): Promise<StageOutcome>;
   /** Keeps the lease alive; calls `onLost` once if it is lost. Returns a function that stops it. */
   keepLease(fence: number, onLost: (reason: string) => void): () => void;
   pushStep(input: { readonly stepIndex: number; readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;
@@ -115,10 +132,12 @@ export type StageKind =
   | 'pausingFleet'
   | 'acquiringLock'
   | 'checkingFleet'
+  | 'gatingRollout'
   | 'pushing'
   | 'baking'
   | 'awaitingJudgement'
   | 'awaitingApproval'
+  | 'confirmingPromotion'
   | 'verifying'
   | 'rollingBack'
   | 'resumingFleet'

@@ -1,4 +1,4 @@
-import { fromCallback, fromPromise } from 'xstate';
+import { and, fromCallback, fromPromise } from 'xstate';
 import { currentStep, fenceOf, plural, rolloutSetup } from './machine-setup.js';
 import type {
   AnalysisOutcome,
@@ -20,10 +20,18 @@ function stopsTo(target: string) {
   };
 }
 
+/** After a step passed: the next step (asking the confirm-promotion webhooks first, if any), or the final check. */
+const toNextStep = [
+  { guard: and(['hasNextStep', 'hasConfirmGate']), target: 'confirmingPromotion' },
+  { guard: 'hasNextStep' as const, target: 'pushing', actions: 'advanceStep' as const },
+  { target: 'verifying' },
+];
+
 /** The final state a result ends in; `needs_attention` (or no result at all) ends in `needsAttention`. */
 const FINAL_STATES = {
   promoted: '#rollout.promoted',
   rolled_back: '#rollout.rolledBack',
+  unchanged: '#rollout.unchanged',
   aborted_hot: '#rollout.abortedHot',
   lock_busy: '#rollout.lockBusy',
   interrupted: '#rollout.interrupted',
@@ -48,6 +56,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
     steps: input.steps,
     failureLimit: input.failureLimit,
     inconclusiveWaits: input.inconclusiveWaits,
+    gates: input.gates ?? { preRollout: false, confirmPromotion: false },
     stepIndex: 0,
     interval: 0,
     failedIntervals: 0,
@@ -141,12 +150,30 @@ export const rolloutMachine = rolloutSetup.createMachine({
               meta: { stage: 'checkingFleet' },
               invoke: {
                 src: 'checkFleet',
-                onDone: [stopsTo('#rollout.resumingFleet'), { target: 'pushing' }],
+                onDone: [
+                  stopsTo('#rollout.resumingFleet'),
+                  { guard: 'hasPreRolloutGate', target: 'gatingRollout' },
+                  { target: 'pushing' },
+                ],
                 onError: {
                   target: '#rollout.resumingFleet',
                   actions: {
                     type: 'recordFailure',
                     params: ({ event }) => ({ what: 'checking the fleet', error: event.error }),
+                  },
+                },
+              },
+            },
+            gatingRollout: {
+              meta: { stage: 'gatingRollout' },
+              invoke: {
+                src: 'preRollout',
+                onDone: [stopsTo('#rollout.resumingFleet'), { target: 'pushing' }],
+                onError: {
+                  target: '#rollout.resumingFleet',
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ event }) => ({ what: 'the pre-rollout webhooks', error: event.error }),
                   },
                 },
               },
@@ -250,19 +277,27 @@ export const rolloutMachine = rolloutSetup.createMachine({
               },
             },
             stepDone: {
-              always: [
-                { guard: 'awaitsApproval', target: 'awaitingApproval' },
-                { guard: 'hasNextStep', target: 'pushing', actions: 'advanceStep' },
-                { target: 'verifying' },
-              ],
+              always: [{ guard: 'awaitsApproval', target: 'awaitingApproval' }, ...toNextStep],
             },
             awaitingApproval: {
               meta: { stage: 'awaitingApproval' },
               on: {
-                'operator.promote': [
-                  { guard: 'hasNextStep', target: 'pushing', actions: 'advanceStep' },
-                  { target: 'verifying' },
-                ],
+                'operator.promote': toNextStep,
+              },
+            },
+            confirmingPromotion: {
+              meta: { stage: 'confirmingPromotion' },
+              invoke: {
+                src: 'confirmPromotion',
+                input: ({ context }) => ({ stepIndex: context.stepIndex + 1 }),
+                onDone: [stopsTo('#rollingBack'), { target: 'pushing', actions: 'advanceStep' }],
+                onError: {
+                  target: '#rollingBack',
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ event }) => ({ what: 'the confirm-promotion webhooks', error: event.error }),
+                  },
+                },
               },
             },
             verifying: {
@@ -400,6 +435,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
     },
     promoted: { type: 'final' },
     rolledBack: { type: 'final' },
+    unchanged: { type: 'final' },
     abortedHot: { type: 'final' },
     lockBusy: { type: 'final' },
     interrupted: { type: 'final' },
@@ -415,6 +451,10 @@ export function withEffects(effects: RolloutEffects) {
       pauseFleet: fromPromise<StageOutcome>(({ signal }) => effects.pauseFleet(signal)),
       acquireLock: fromPromise<LockOutcome>(({ signal }) => effects.acquireLock(signal)),
       checkFleet: fromPromise<StageOutcome>(({ signal }) => effects.checkFleet(signal)),
+      preRollout: fromPromise<StageOutcome>(({ signal }) => effects.preRollout(signal)),
+      confirmPromotion: fromPromise<StageOutcome, { stepIndex: number }>(({ input, signal }) =>
+        effects.confirmPromotion(input, signal),
+      ),
       keepLease: fromCallback<RolloutEvent, { fence: number }>(({ input, sendBack }) =>
         effects.keepLease(input.fence, (reason) => sendBack({ type: 'lease.lost', reason })),
       ),

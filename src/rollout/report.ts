@@ -1,6 +1,7 @@
 import type { RolloutOutput, RolloutResult } from './machine-types.js';
 import type { Plan } from '../spec/types.js';
 import type { DroneState, Ledger } from './ledger.js';
+import type { WebhookCall } from '../signals/webhook.js';
 
 /** The exit code a CI gate reads, one per result (README: "Exit codes"). */
 export const EXIT_CODES: Readonly<Record<RolloutResult, number>> = {
@@ -28,6 +29,10 @@ export interface RolloutReport {
   readonly verdicts: RolloutOutput['verdicts'];
   readonly started: string;
   readonly ended: string;
+  /** Notification deliveries (target × event) this process made, after their retries. */
+  readonly notifications?: { readonly sent: number; readonly failed: number };
+  /** The post-rollout and rollback webhooks called at the end; a failed one never changes the result. */
+  readonly webhooks?: readonly WebhookCall[];
 }
 
 export function buildReport(input: {

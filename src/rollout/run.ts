@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type SnapshotFrom } from 'xstate';
-import { stageLabel } from './stage.js';
+import { stageLabel, stageOf } from './stage.js';
 import { DroneClient } from '../fleet/drone-client.js';
 import type { Lease, LockStore } from '../lock/types.js';
 import { withEffects } from './machine.js';
-import type { RolloutOutput, StepSchedule, VerdictRecord } from './machine-types.js';
+import type { RolloutOutput, StageKind, StepSchedule, VerdictRecord } from './machine-types.js';
 import type { Plan } from '../spec/types.js';
 import type { RolloutObserver, RolloutRuntime } from './context.js';
 import { createRolloutEffects } from './effects/index.js';
 import { Ledger } from './ledger.js';
 import { RolloutRecorder } from './recorder.js';
+import { RolloutSignals, sentNotificationKeys } from './signals.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
 import { buildReport, EXIT_CODES, type RolloutReport } from './report.js';
 
@@ -77,6 +78,44 @@ export function scheduleOf(plan: Plan): StepSchedule[] {
   }));
 }
 
+/**
+ * Notifications of the machine's transitions, one key per transition so a resumed rollout does not tell
+ * them again: a step passed (it moves on to the next step, a human's approval or the final check), and
+ * the rollout waits for a human.
+ */
+function notifyTransition(
+  signals: RolloutSignals,
+  kind: StageKind | null,
+  context: {
+    readonly stepIndex: number;
+    readonly interval: number;
+    readonly steps: readonly StepSchedule[];
+    readonly rolloutId: string;
+    readonly verdicts: readonly VerdictRecord[];
+  },
+): void {
+  const { stepIndex, interval, rolloutId } = context;
+  const step = context.steps[stepIndex]?.name ?? null;
+  if (kind === 'confirmingPromotion' || kind === 'awaitingApproval' || kind === 'verifying') {
+    signals.notify(`step_passed:${stepIndex}`, 'step_passed', {
+      step,
+      reason: context.verdicts.at(-1)?.summary ?? 'no analysis',
+    });
+  }
+  if (kind === 'awaitingApproval') {
+    signals.notify(`waiting:${stepIndex}:approval`, 'waiting', {
+      step,
+      reason: `${step ?? 'the step'} passed; waiting for \`rollout promote ${rolloutId}\``,
+    });
+  }
+  if (kind === 'awaitingJudgement') {
+    signals.notify(`waiting:${stepIndex}:${interval}`, 'waiting', {
+      step,
+      reason: `the verdict was inconclusive: \`rollout promote ${rolloutId}\` or \`rollout abort ${rolloutId}\``,
+    });
+  }
+}
+
 /** A rollout that stopped before any push could have landed rolled nothing back: it left the fleet unchanged. */
 function withoutEmptyRollback(output: RolloutOutput, ledger: Ledger): RolloutOutput {
   if (output.result !== 'rolled_back' || ledger.ids((p) => p.pushSent || p.rolledBack).length > 0) return output;
@@ -133,12 +172,21 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   const ledger = new Ledger();
   if (options.resume) ledger.load(options.resume.progress);
   const recorder = new RolloutRecorder({ store, id, ledger, logger, now });
+  const signals = new RolloutSignals({
+    rolloutId: id,
+    plan,
+    ledger,
+    recorder,
+    logger,
+    alreadySent: options.resume ? sentNotificationKeys(await store.readAudit(id)) : [],
+  });
   const runtime: RolloutRuntime = {
     rolloutId: id,
     plan,
     client,
     ledger,
     recorder,
+    signals,
     logger,
     observer: options.observer,
     now,
@@ -158,6 +206,10 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     steps: scheduleOf(plan),
     failureLimit: plan.spec.analysis.failureLimit,
     inconclusiveWaits: plan.spec.analysis.inconclusive === 'wait',
+    gates: {
+      preRollout: plan.spec.webhooks.some((hook) => hook.type === 'pre-rollout'),
+      confirmPromotion: plan.spec.webhooks.some((hook) => hook.type === 'confirm-promotion'),
+    },
   };
   const restored = options.resume?.snapshot;
   const actor =
@@ -172,8 +224,10 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   });
   // On disk before anything can happen: a rollout killed at once still has an audit log that says it began.
   await recorder.flush();
+  signals.notify('started', 'started', { step: null, reason: `${plan.config.file} → ${plan.config.version}` });
 
   let lastStage = '';
+  let rolledBack = false;
   let lastVerdict: VerdictRecord | undefined;
   actor.subscribe((snapshot) => {
     const { verdicts, steps, stepIndex } = snapshot.context;
@@ -186,6 +240,11 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     }
     const stage = stageLabel(snapshot);
     const step = steps[stepIndex];
+    if (snapshot.status !== 'done') {
+      const kind = stageOf(snapshot);
+      if (kind === 'rollingBack') rolledBack = true;
+      notifyTransition(signals, kind, snapshot.context);
+    }
     recorder.transition(
       actor.getPersistedSnapshot(),
       { stage, step: { index: stepIndex, name: step?.name ?? '', total: steps.length } },
@@ -223,17 +282,21 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   const done = toPromise(actor)
     .then(async (output) => {
       const ended = now();
-      const report = buildReport({ id, plan, ledger, output: withoutEmptyRollback(output, ledger), started, ended });
+      const decided = buildReport({ id, plan, ledger, output: withoutEmptyRollback(output, ledger), started, ended });
       recorder.audit('ended', {
-        result: report.result,
-        reason: report.reason,
-        hot: report.hot,
-        attention: report.attention,
+        result: decided.result,
+        reason: decided.reason,
+        hot: decided.hot,
+        attention: decided.attention,
       });
-      recorder.update({ result: report.result, reason: report.reason, ended, stage: 'ended' });
+      recorder.update({ result: decided.result, reason: decided.reason, ended, stage: 'ended' });
       // The fleet's end state is decided and reached; a store that cannot record it does not change it,
       // but the rollout's record and audit log have a gap a human must know of.
-      await recorder.flushOrLog(`the rollout ended ${report.result}, but the state store did not record it`);
+      await recorder.flushOrLog(`the rollout ended ${decided.result}, but the state store did not record it`);
+      // Told once the fleet is resumed and the lock released; nothing said or answered changes the result.
+      const told = await signals.end(decided, rolledBack || ledger.ids((p) => p.rolledBack).length > 0);
+      await recorder.flushOrLog('recording the notifications and webhooks of the end failed');
+      const report = { ...decided, ...told };
       const failure = recorder.failure;
       if (failure === null) return report;
       return {

@@ -8,6 +8,7 @@ const FIXED: Readonly<Partial<Record<StageKind, string>>> = {
   pausingFleet: 'pausing the fleet',
   acquiringLock: 'taking the config lock',
   checkingFleet: "checking the fleet's versions",
+  gatingRollout: 'asking the pre-rollout webhooks',
   verifying: 'checking every drone runs the new config',
   rollingBack: 'rolling back',
   resumingFleet: 'resuming the fleet',
@@ -45,6 +46,8 @@ export function stageLabel(snapshot: RolloutSnapshot): string {
     }
     case 'awaitingApproval':
       return `waiting for \`rollout promote ${rolloutId}\``;
+    case 'confirmingPromotion':
+      return `${name} passed: asking the confirm-promotion webhooks before ${steps[stepIndex + 1]?.name ?? 'the next step'}`;
     default:
       return `waiting for a human: the verdict was inconclusive (\`rollout promote ${rolloutId}\` or \`rollout abort ${rolloutId}\`)`;
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import { runConfigValidators } from './config-validators.js';
 import { MAX_SPEC_BYTES } from './limits.js';
 import { pushSizeProblem, readConfigContent, readInventory, readInventoryOverride } from './plan-inputs.js';
 import { checkFleetFit, planSteps } from './plan-steps.js';
@@ -16,11 +17,18 @@ export interface LoadPlanOptions {
    * @default the spec's fleet.inventory
    */
   readonly inventory?: string;
+  /**
+   * Whether to run the spec's config validators. `resume` does not: the config passed them when the
+   * rollout started, and a validator that fails now must not keep a paused fleet from being finished.
+   * @default true
+   */
+  readonly validators?: boolean;
 }
 
 /**
- * Reads and validates a spec, its config and its inventory, and computes the canary and waves.
- * Throws a SpecError listing every problem found; nothing here talks to a drone.
+ * Reads and validates a spec, its config (with the spec's own validators) and its inventory, and
+ * computes the canary and waves. Throws a SpecError listing every problem found; nothing here talks to
+ * a drone.
  */
 export async function loadPlan(specPath: string, options: LoadPlanOptions = {}): Promise<Plan> {
   const absolute = resolve(specPath);
@@ -62,6 +70,11 @@ export async function loadPlan(specPath: string, options: LoadPlanOptions = {}):
   const tooLarge = pushSizeProblem(spec, config);
   if (tooLarge !== undefined) {
     throw new SpecError([check.source.pin({ path: ['config', 'source'], message: tooLarge })]);
+  }
+  if (options.validators !== false && spec.config.validate.length > 0) {
+    const target = { path: spec.config.source, text: content.text, specDir: baseDir };
+    const failed = await runConfigValidators(spec.config.validate, target, check.source.pin);
+    if (failed.length > 0) throw new SpecError(failed);
   }
 
   const targeted = selectDrones(inventory.drones, spec.fleet.selector);

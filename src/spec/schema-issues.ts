@@ -28,7 +28,13 @@ function toProblems(schema: z.ZodType, data: unknown, issue: z.core.$ZodIssue): 
       };
     });
   }
-  if (path.length > 0 && valueAt(data, path) === undefined && valueAt(data, path.slice(0, -1)) !== undefined) {
+  // A missing key is pinned to its parent; a check's own words about it (custom) are kept.
+  if (
+    issue.code !== 'custom' &&
+    path.length > 0 &&
+    valueAt(data, path) === undefined &&
+    valueAt(data, path.slice(0, -1)) !== undefined
+  ) {
     return [{ path, at: 'parent', message: 'is required' }];
   }
   return [{ path, message: issue.message }];

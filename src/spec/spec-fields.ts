@@ -18,9 +18,19 @@ function durationField(options: { readonly positive: boolean }) {
     .transform((text, ctx) => {
       const ms = parseDuration(text) ?? Number.NaN;
       if (ms > MAX_DURATION_MS) {
-        ctx.addIssue({ code: 'custom', input: text, message: `must be at most 24h, got ${describeValue(text)}` });
+        ctx.addIssue({
+          code: 'custom',
+          input: text,
+          continue: true,
+          message: `must be at most 24h, got ${describeValue(text)}`,
+        });
       } else if (options.positive && ms === 0) {
-        ctx.addIssue({ code: 'custom', input: text, message: `must be longer than 0, got ${describeValue(text)}` });
+        ctx.addIssue({
+          code: 'custom',
+          input: text,
+          continue: true,
+          message: `must be longer than 0, got ${describeValue(text)}`,
+        });
       }
       return ms;
     });

@@ -14,6 +14,7 @@ import {
   threshold,
   weight,
 } from './spec-fields.js';
+import { notify, providerQuery, providers, validators, webhooks } from './signals-schema.js';
 
 /*
  * The ONE schema of a rollout spec, in the snake_case the YAML uses. Validation, the typed result and
@@ -48,6 +49,7 @@ const config = z
         .regex(/^\S+$/, { error: mustBe('a version label without spaces') })
         .optional()
         .meta({ description: "A version label; defaults to the first 12 hex digits of the content's sha256." }),
+      validate: validators,
     },
     mapping,
   )
@@ -140,6 +142,15 @@ const metric = z
         .string({ error: mustBe('a metric name like heart_rate') })
         .regex(METRIC_NAME_PATTERN, { error: mustBe('a metric name like heart_rate') })
         .meta({ description: 'A telemetry metric, e.g. heart_rate.' }),
+      provider: z
+        .string({ error: mustBe('the name of a provider under providers') })
+        .optional()
+        .meta({
+          description: "Where the metric comes from: a provider's name; without it, the drones' own telemetry.",
+        }),
+      query: providerQuery
+        .optional()
+        .meta({ description: "The provider query; {{drones}} becomes a regex of one group's sampled drones." }),
       max: z
         .number({ error: mustBe('a number') })
         .optional()
@@ -206,6 +217,16 @@ const metric = z
         code: 'custom',
         path: ['min'],
         message: `must not be above max (${value.max}), got ${value.min}`,
+      });
+    }
+    if (value.provider !== undefined && value.query === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['query'], message: `is required with provider ${value.provider}` });
+    }
+    if (value.query !== undefined && value.provider === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['provider'],
+        message: 'is required with query: name a provider under providers',
       });
     }
     if (value.direction === 'decrease' && value.allowed_increase !== undefined) {
@@ -354,9 +375,38 @@ export const specSchema = z
       waves,
       push: push.meta({ description: 'How configs are pushed to drones.' }),
       abort: abort.meta({ description: 'When a rollout gives up and rolls back.' }),
+      providers,
+      webhooks,
+      notify,
     },
     mapping,
   )
+  .superRefine((value, ctx) => {
+    const known = Object.keys(value.providers);
+    const sources = new Map<string, { readonly source: string; readonly index: number }>();
+    value.analysis.metrics.forEach((metric, index) => {
+      // Samples are kept by metric name: one name, one source.
+      const source = metric.provider === undefined ? 'telemetry' : `${metric.provider}: ${metric.query ?? ''}`;
+      const first = sources.get(metric.name);
+      if (first === undefined) sources.set(metric.name, { source, index });
+      else if (first.source !== source) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['analysis', 'metrics', index, 'name'],
+          message: `"${metric.name}" is also analysis.metrics[${first.index}] with another provider or query; give this one its own name`,
+        });
+      }
+      if (metric.provider === undefined || known.includes(metric.provider)) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['analysis', 'metrics', index, 'provider'],
+        message:
+          known.length === 0
+            ? `names "${metric.provider}", but the spec has no providers section`
+            : `names "${metric.provider}", which is not under providers (${known.join(', ')})`,
+      });
+    });
+  })
   .meta({
     title: 'fleet-rollout spec',
     description: 'A canary rollout of one config file to a fleet of drones (rollouts/*.yaml).',

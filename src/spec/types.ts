@@ -1,3 +1,5 @@
+import type { NOTIFY_EVENTS, WEBHOOK_TYPES } from './signals-schema.js';
+
 /** The validated rollout spec, with durations in milliseconds and paths resolved. */
 
 export type Labels = Readonly<Record<string, string>>;
@@ -21,6 +23,10 @@ export type NoDataPolicy = 'fail' | 'inconclusive' | 'ignore';
 
 export interface MetricSpec {
   readonly name: string;
+  /** The provider it comes from, by name, with its query; absent: the drones' own telemetry. */
+  readonly provider?: string;
+  /** The provider query; `{{drones}}` becomes a regex of one group's sampled drone ids. */
+  readonly query?: string;
   /** Absolute limits on the canary's median. */
   readonly max?: number;
   readonly min?: number;
@@ -57,6 +63,8 @@ export interface RolloutSpec {
     readonly source: string;
     /** Optional version label; defaults to the first 12 hex digits of the content's sha256. */
     readonly version?: string;
+    /** Checks of the content run before anything reaches a drone. */
+    readonly validate: readonly ConfigValidator[];
   };
   readonly fleet: {
     /** Absolute path of the inventory file. */
@@ -94,7 +102,53 @@ export interface RolloutSpec {
   readonly waves: readonly { readonly percent: number; readonly bakeMs: number }[];
   readonly push: { readonly concurrency: number; readonly timeoutMs: number; readonly retries: number };
   readonly abort: { readonly maxPushFailures: Threshold; readonly maxUnreachable: Threshold };
+  /** Metric providers by name. */
+  readonly providers: Readonly<Record<string, MetricProvider>>;
+  readonly webhooks: readonly WebhookSpec[];
+  readonly notify: readonly NotifySpec[];
 }
+
+/** A Prometheus server; files are absolute paths (resolved against the spec's folder). */
+export interface MetricProvider {
+  readonly name: string;
+  readonly kind: 'prometheus';
+  readonly url: string;
+  readonly timeoutMs: number;
+  /** Resolution of range queries. */
+  readonly stepMs: number;
+  readonly basicAuth?: { readonly username: string; readonly passwordFile: string };
+  readonly bearerTokenFile?: string;
+}
+
+export type WebhookType = (typeof WEBHOOK_TYPES)[number];
+
+export interface WebhookSpec {
+  readonly name: string;
+  readonly type: WebhookType;
+  readonly url: string;
+  /** One call's timeout. */
+  readonly timeoutMs: number;
+  readonly retries: number;
+  /** confirm-promotion: how long it keeps asking before rolling back. */
+  readonly waitMs: number;
+  readonly secretFile?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+export interface NotifySpec {
+  readonly url: string;
+  readonly format: 'json' | 'slack';
+  readonly on: readonly NotifyEvent[];
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+/** A check of the config's content; `name` defaults to its file or program. */
+export type ConfigValidator =
+  | { readonly kind: 'json_schema'; readonly name: string; readonly schemaPath: string }
+  | { readonly kind: 'command'; readonly name: string; readonly argv: readonly string[]; readonly timeoutMs: number };
 
 /** The new config as it will be pushed. */
 export interface ConfigArtifact {

@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { SpecError, sortIssues, type SpecIssue } from './spec-error.js';
 import { checkWithSchema } from './schema-issues.js';
 import { specSchema, type ParsedSpec } from './spec-schema.js';
-import type { MetricSpec, RolloutSpec } from './types.js';
+import type { ConfigValidator, MetricProvider, MetricSpec, RolloutSpec } from './types.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 
 /** The outcome of checking spec text: the spec when valid, and every issue found either way. */
@@ -42,6 +42,7 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       file: config.file,
       source: resolve(baseDir, config.source),
       ...(config.version === undefined ? {} : { version: config.version }),
+      validate: config.validate.map((validator) => toValidator(validator, baseDir)),
     },
     fleet: {
       inventory: resolve(baseDir, fleet.inventory),
@@ -71,12 +72,70 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
     waves: parsed.waves.map((wave) => ({ percent: wave.percent, bakeMs: wave.bake })),
     push: { concurrency: push.concurrency, timeoutMs: push.timeout, retries: push.retries },
     abort: { maxPushFailures: abort.max_push_failures, maxUnreachable: abort.max_unreachable },
+    providers: Object.fromEntries(
+      Object.entries(parsed.providers).map(([name, { prometheus }]) => [name, toProvider(name, prometheus, baseDir)]),
+    ),
+    webhooks: parsed.webhooks.map((hook) => ({
+      name: hook.name,
+      type: hook.type,
+      url: hook.url,
+      timeoutMs: hook.timeout,
+      retries: hook.retries,
+      waitMs: hook.wait ?? DEFAULT_CONFIRM_WAIT_MS,
+      ...(hook.secret_file === undefined ? {} : { secretFile: resolve(baseDir, hook.secret_file) }),
+      ...(hook.headers === undefined ? {} : { headers: hook.headers }),
+    })),
+    notify: parsed.notify.map((target) => ({
+      url: target.url,
+      format: target.format,
+      on: target.on,
+      timeoutMs: target.timeout,
+      retries: target.retries,
+    })),
   };
+}
+
+/** How long a confirm-promotion webhook keeps asking when its spec says nothing. */
+const DEFAULT_CONFIRM_WAIT_MS = 10 * 60_000;
+
+function toProvider(
+  name: string,
+  prometheus: ParsedSpec['providers'][string]['prometheus'],
+  baseDir: string,
+): MetricProvider {
+  const { basic_auth: basic, bearer_token_file: bearer } = prometheus;
+  return {
+    name,
+    kind: 'prometheus',
+    url: prometheus.url,
+    timeoutMs: prometheus.timeout,
+    stepMs: prometheus.step,
+    ...(basic === undefined
+      ? {}
+      : { basicAuth: { username: basic.username, passwordFile: resolve(baseDir, basic.password_file) } }),
+    ...(bearer === undefined ? {} : { bearerTokenFile: resolve(baseDir, bearer) }),
+  };
+}
+
+function toValidator(validator: ParsedSpec['config']['validate'][number], baseDir: string): ConfigValidator {
+  if ('json_schema' in validator) {
+    return {
+      kind: 'json_schema',
+      name: validator.name ?? validator.json_schema,
+      schemaPath: resolve(baseDir, validator.json_schema),
+    };
+  }
+  const [program = '', ...args] = validator.command;
+  // A program written as a path (./check.sh, ../bin/x) is the spec's; a bare name is looked up on PATH.
+  const argv = [program.includes('/') ? resolve(baseDir, program) : program, ...args];
+  return { kind: 'command', name: validator.name ?? program, argv, timeoutMs: validator.timeout };
 }
 
 /** One metric, with only the keys the spec gives: the judge knows the defaults. */
 function toMetricSpec(metric: ParsedSpec['analysis']['metrics'][number]): MetricSpec {
   const given = {
+    provider: metric.provider,
+    query: metric.query,
     max: metric.max,
     min: metric.min,
     maxIncrease: metric.max_increase,

@@ -70,7 +70,7 @@ class FakeFleet {
 
 function specWith(analysis: Partial<RolloutSpec['analysis']> = {}): RolloutSpec {
   return specWithDefaults({
-    config: { file: FILE, source: '/a/aim.conf' },
+    config: { file: FILE, source: '/a/aim.conf', validate: [] },
     canary: { drones: 2, bakeMs: 3_000, approval: 'auto' },
     analysis: { ...DEFAULT_ANALYSIS, intervalMs: 1_000, metrics: METRICS, ...analysis },
     waves: [

@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 /** A single-node etcd on loopback, with a temp data dir and random ports, for the etcd suites. */
 export interface EtcdServer {
@@ -24,18 +24,6 @@ export function etcdAvailable(): boolean {
     throw new Error(`CI must run the etcd suites but no etcd is on PATH: ${INSTALL} (.ci/run does)`);
   if (!found) console.log(`etcd suites skipped: no etcd on PATH; ${INSTALL}`);
   return found;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function healthy(clientUrl: string, child: ChildProcess, deadline: number): Promise<void> {

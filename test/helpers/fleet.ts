@@ -31,6 +31,14 @@ export interface RunReport {
   readonly hot: readonly string[];
   readonly attention: readonly string[];
   readonly reason: string;
+  readonly verdicts: readonly { readonly step: string; readonly verdict: string; readonly summary: string }[];
+  readonly notifications?: { readonly sent: number; readonly failed: number };
+  readonly webhooks?: readonly {
+    readonly name: string;
+    readonly type: string;
+    readonly ok: boolean;
+    readonly error?: string;
+  }[];
 }
 
 /** One row of `rollout lock ls --output json`. */
@@ -140,6 +148,8 @@ export interface SpecOptions {
   readonly waves?: readonly string[];
   /** `push.retries`. @default 1 */
   readonly retries?: number;
+  /** The `analysis.metrics` entries, as YAML flow mappings. @default heart_rate max 120, trajectory_error max_increase 25% */
+  readonly metrics?: readonly string[];
   /** More top-level YAML, appended as it is. */
   readonly extra?: string;
 }
@@ -172,8 +182,9 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
       `  interval: ${options.interval ?? '500ms'}`,
       `  min_samples: ${options.minSamples ?? 2}`,
       '  metrics:',
-      '    - { name: heart_rate, max: 120 }',
-      '    - { name: trajectory_error, max_increase: 25% }',
+      ...(options.metrics ?? ['{ name: heart_rate, max: 120 }', '{ name: trajectory_error, max_increase: 25% }']).map(
+        (metric) => `    - ${metric}`,
+      ),
       'waves:',
       ...(options.waves ?? ['{ percent: 100, bake: 0s }']).map((wave) => `  - ${wave}`),
       `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: ${options.retries ?? 1} }`,

@@ -22,7 +22,7 @@ export const DEFAULT_ANALYSIS: RolloutSpec['analysis'] = {
 export function specWithDefaults(overrides: Partial<RolloutSpec> = {}): RolloutSpec {
   return {
     name: 'x',
-    config: { file: 'app.conf', source: '/a/app.conf' },
+    config: { file: 'app.conf', source: '/a/app.conf', validate: [] },
     fleet: { inventory: '/a/fleet.yaml', mixedVersions: 'refuse' },
     pause: { fleet: true, timeoutMs: 30_000 },
     lock: { ttlMs: 15_000, waitMs: 0 },
@@ -31,6 +31,9 @@ export function specWithDefaults(overrides: Partial<RolloutSpec> = {}): RolloutS
     waves: [{ percent: 100, bakeMs: 0 }],
     push: { concurrency: 32, timeoutMs: 5_000, retries: 2 },
     abort: { maxPushFailures: { kind: 'count', value: 0 }, maxUnreachable: { kind: 'percent', value: 10 } },
+    providers: {},
+    webhooks: [],
+    notify: [],
     ...overrides,
   };
 }

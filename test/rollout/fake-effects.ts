@@ -39,6 +39,24 @@ export class FakeEffects implements RolloutEffects {
     return this.checkOutcome;
   }
 
+  gateOutcome: StageOutcome | Error = { hot: [] };
+
+  async preRollout(): Promise<StageOutcome> {
+    this.calls.push('gate');
+    if (this.gateOutcome instanceof Error) throw this.gateOutcome;
+    return this.gateOutcome;
+  }
+
+  /** By the step index about to be pushed; missing steps are confirmed. */
+  confirmOutcomes = new Map<number, StageOutcome | Error>();
+
+  async confirmPromotion(input: { stepIndex: number }): Promise<StageOutcome> {
+    this.calls.push(`confirm:${input.stepIndex}`);
+    const outcome = this.confirmOutcomes.get(input.stepIndex) ?? { hot: [] };
+    if (outcome instanceof Error) throw outcome;
+    return outcome;
+  }
+
   async acquireLock(): Promise<LockOutcome> {
     this.calls.push('lock');
     return this.lockOutcome;

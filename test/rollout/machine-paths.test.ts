@@ -15,6 +15,7 @@ const input: RolloutInput = {
   steps: steps(['canary', 2, true], ['wave 1', 1]),
   failureLimit: 1,
   inconclusiveWaits: true,
+  gates: { preRollout: true, confirmPromotion: true },
 };
 
 /** The id xstate gives each invoked effect: the index and the id of the state that invokes it. */
@@ -22,6 +23,8 @@ const INVOKED_BY: Readonly<Record<string, string>> = {
   pauseFleet: 'rollout.pausingFleet',
   acquireLock: 'rollout.acquiringLock',
   checkFleet: 'rollout.locked.stages.checkingFleet',
+  preRollout: 'rollout.locked.stages.gatingRollout',
+  confirmPromotion: 'rollout.locked.stages.confirmingPromotion',
   pushStep: 'rollout.locked.stages.pushing',
   waitInterval: 'rollout.locked.stages.baking',
   analyseInterval: 'rollout.locked.stages.analysing',
@@ -55,6 +58,16 @@ const OUTCOMES: Readonly<Record<string, readonly Event[]>> = {
     done('checkFleet', { hot: [], abortReason: 'mixed fleet', endsAs: 'needs_attention', attention: ['drone-2'] }),
     done('checkFleet', { hot: [], abortReason: 'already on the new config', endsAs: 'promoted' }),
     failed('checkFleet'),
+  ],
+  gatingRollout: [
+    done('preRollout', { hot: [] }),
+    done('preRollout', { hot: [], abortReason: 'webhook smoke refused', endsAs: 'unchanged' }),
+    failed('preRollout'),
+  ],
+  confirmingPromotion: [
+    done('confirmPromotion', { hot: [] }),
+    done('confirmPromotion', { hot: [], abortReason: 'webhook approve did not confirm' }),
+    failed('confirmPromotion'),
   ],
   pushing: [
     done('pushStep', { hot: [] }),
@@ -105,6 +118,7 @@ function leafOf(snapshot: Snapshot): string {
 const FINAL_OF_RESULT: Readonly<Record<string, string>> = {
   promoted: 'promoted',
   rolled_back: 'rolledBack',
+  unchanged: 'unchanged',
   aborted_hot: 'abortedHot',
   lock_busy: 'lockBusy',
   interrupted: 'interrupted',

@@ -315,6 +315,47 @@ describe('rollout machine', () => {
     },
   );
 
+  const gated = { gates: { preRollout: true, confirmPromotion: true } };
+
+  it('asks the webhook gates before the first push and before each wave after the canary', async () => {
+    const effects = new FakeEffects();
+    const output = await run(effects, gated);
+    expect(output.result).toBe('promoted');
+    expect(effects.calls.filter((c) => c === 'gate' || /^(confirm|push):/.test(c))).toEqual([
+      'gate',
+      'push:0:7',
+      'confirm:1',
+      'push:1:7',
+      'confirm:2',
+      'push:2:7',
+    ]);
+  });
+
+  it('ends unchanged when a pre-rollout webhook refuses: no push, no rollback, fleet resumed, lock released', async () => {
+    const effects = new FakeEffects();
+    effects.gateOutcome = { hot: [], abortReason: 'pre-rollout webhook smoke refused', endsAs: 'unchanged' };
+    const output = await run(effects, gated);
+    expect(output).toMatchObject({ result: 'unchanged', reason: 'pre-rollout webhook smoke refused' });
+    expect(effects.calls).toEqual(['pause', 'lock', 'lease:7', 'check', 'gate', 'resume', 'release:7']);
+    expectCleanEnd(effects);
+  });
+
+  it('rolls back when a confirm-promotion webhook never confirms a wave: nothing more is pushed', async () => {
+    const effects = new FakeEffects();
+    effects.confirmOutcomes.set(2, { hot: [], abortReason: 'webhook approve did not confirm wave 2' });
+    const output = await run(effects, gated);
+    expect(output).toMatchObject({ result: 'rolled_back', reason: 'webhook approve did not confirm wave 2' });
+    expect(pushesAfter(effects, 'confirm:2')).toEqual([]);
+    expect(effects.calls).toContain('rollback:7');
+    expectCleanEnd(effects);
+  });
+
+  it('a rollout without webhook gates never enters their states', async () => {
+    const effects = new FakeEffects();
+    await run(effects);
+    expect(effects.calls.filter((c) => c === 'gate' || c.startsWith('confirm:'))).toEqual([]);
+  });
+
   it('waits at a manual gate until operator.promote', async () => {
     const effects = new FakeEffects();
     const actor = start(effects, { steps: steps(['canary', 1, true], ['wave 1', 1]) });

@@ -127,6 +127,8 @@ describe('analysis keys for the statistical judge', () => {
     expect(metric.additionalProperties).toBe(false);
     expect(Object.keys(metric.properties)).toEqual([
       'name',
+      'provider',
+      'query',
       'max',
       'min',
       'max_increase',

@@ -26,7 +26,7 @@ describe('loadPlan', () => {
       specPath: fixture('valid.yaml'),
       spec: {
         name: 'app-v2',
-        config: { file: 'app.conf', source: fixture('configs/app.conf'), version: 'v2' },
+        config: { file: 'app.conf', source: fixture('configs/app.conf'), version: 'v2', validate: [] },
         fleet: { inventory: fixture('fleet.yaml'), selector: { group: 'patrol' }, mixedVersions: 'refuse' },
         pause: { fleet: true, timeoutMs: 10_000 },
         lock: { ttlMs: 20_000, waitMs: 60_000 },
@@ -47,6 +47,9 @@ describe('loadPlan', () => {
         ],
         push: { concurrency: 4, timeoutMs: 2_000, retries: 0 },
         abort: { maxPushFailures: { kind: 'count', value: 1 }, maxUnreachable: { kind: 'percent', value: 20 } },
+        providers: {},
+        webhooks: [],
+        notify: [],
       },
       config: { file: 'app.conf', sourcePath: fixture('configs/app.conf'), content, sha256, version: 'v2' },
       // d3 is in the depot group and d6 has no labels; d5's trailing slash is dropped.
@@ -72,7 +75,7 @@ describe('loadPlan', () => {
     expect(plan.spec).toEqual(
       specWithDefaults({
         name: 'minimal',
-        config: { file: 'app.conf', source: fixture('configs/app.conf') },
+        config: { file: 'app.conf', source: fixture('configs/app.conf'), validate: [] },
         fleet: { inventory: fixture('fleet.yaml'), mixedVersions: 'refuse' },
       }),
     );

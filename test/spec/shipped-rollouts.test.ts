@@ -72,6 +72,9 @@ describe('specJsonSchema', () => {
       'waves',
       'push',
       'abort',
+      'providers',
+      'webhooks',
+      'notify',
     ]);
     for (const property of Object.values(properties)) expect(property.description).toEqual(expect.any(String));
     const canary = properties.canary as { properties: Record<string, Schema>; additionalProperties: unknown };

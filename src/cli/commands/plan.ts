@@ -1,6 +1,8 @@
+import { SAMPLED_DRONES, spread } from '../../fleet/for-each-drone.js';
 import { preflight, type DroneCheck } from '../../fleet/preflight.js';
 import { EXIT_CODES } from '../../rollout/report.js';
 import { loadPlan } from '../../spec/load-plan.js';
+import { checkProviderQueries } from '../../signals/metric-providers.js';
 import { planWarnings } from '../../spec/plan-warnings.js';
 import { allowed } from '../../spec/threshold.js';
 import type { Plan } from '../../spec/types.js';
@@ -39,8 +41,27 @@ async function fenceNote(
 export async function planCommand(options: PlanOptions): Promise<number> {
   const plan = await loadPlan(options.spec, options.inventory === undefined ? {} : { inventory: options.inventory });
   const token = await readToken(options.tokenFile);
-  const { checks, hot, samplesPerSecond: rate, unknownMetrics: badMetrics } = await preflight(plan, token);
+  const { checks, hot, samplesPerSecond: rate, unknownMetrics: unreported } = await preflight(plan, token);
   const warnings = planWarnings(plan, rate);
+  // Each provider query runs once, over the targeted drones a rollout would sample first.
+  const queries = await checkProviderQueries(
+    plan,
+    spread(
+      plan.drones.map((drone) => drone.id),
+      SAMPLED_DRONES,
+    ),
+  );
+  const badMetrics = [
+    ...unreported,
+    ...queries
+      .filter((check) => check.failure.kind === 'rejected')
+      .map((check) => `analysis.metrics[${check.index}].query: ${check.failure.error}`),
+  ];
+  for (const check of queries.filter((c) => c.failure.kind !== 'rejected')) {
+    warnings.push(
+      `analysis.metrics[${check.index}].query could not be checked: ${check.failure.error}; a run gives ${check.metric} no data while this lasts`,
+    );
+  }
   // The preflight gives a drone it finds misconfigured an error as well.
   const failed = checks.filter((c): c is FailedCheck => c.error !== undefined);
   const misconfigured = failed.filter(

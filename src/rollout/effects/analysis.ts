@@ -1,15 +1,13 @@
 import { compactSamples } from '../../analysis/replay.js';
-import { judgeWithSpec, summarize, type MetricSamples } from '../../analysis/judge.js';
+import { judgeWithSpec, summarize, type IntervalJudgement, type MetricSamples } from '../../analysis/judge.js';
 import { SamplePool } from '../../analysis/sample-pool.js';
-import { forEachDrone, spread } from '../../fleet/for-each-drone.js';
+import { providerMetrics, readProviderMetrics, type ProviderMetric } from '../../signals/metric-providers.js';
+import { forEachDrone, SAMPLED_DRONES, spread } from '../../fleet/for-each-drone.js';
 import { isHot, type TelemetryBody, type TelemetrySample } from '../../protocol/v1.js';
 import type { AnalysisOutcome } from '../machine-types.js';
 import type { PlanStep } from '../../spec/types.js';
 import { dronesOf, type RolloutRuntime } from '../context.js';
 import { fleetVersions, offVersionDrones } from './fleet-versions.js';
-
-/** Drones read per group and interval: enough for a median, bounded for a 10,000-drone wave. */
-const SAMPLED_DRONES = 32;
 
 /** Where an interval's baseline samples of a metric came from, best first. */
 export type BaselineSource = 'baseline drones' | 'pre-push' | 'earlier baseline' | 'none';
@@ -50,8 +48,16 @@ export class AnalysisStage {
   /** Drones an adopted mixed fleet left on a third version, from the versions seen before the first push. */
   #offVersion: ReadonlySet<string> | undefined;
 
+  /** Metrics read from a provider (Prometheus), not from the drones' telemetry. */
+  readonly #providerMetrics: readonly ProviderMetric[];
+
   constructor(runtime: RolloutRuntime) {
     this.#runtime = runtime;
+    this.#providerMetrics = providerMetrics(runtime.plan);
+  }
+
+  #pool(): SamplePool {
+    return new SamplePool(new Set(this.#providerMetrics.map((metric) => metric.name)));
   }
 
   /** Samples up to this time are from before the push and never judged as canary or live baseline. */
@@ -76,15 +82,24 @@ export class AnalysisStage {
     );
     const until = this.#runtime.now();
     const from = until - plan.spec.analysis.intervalMs;
-    const pool = new SamplePool();
+    const pool = this.#pool();
     let reporting = 0;
     let values = 0;
-    const read = await this.#read(ids, signal, (_id, body, offset) => {
-      if (this.#configSha(body) === plan.config.sha256) return;
+    const onNewConfig = new Set<string>();
+    const read = await this.#read(ids, signal, (id, body, offset) => {
+      if (this.#configSha(body) === plan.config.sha256) {
+        onNewConfig.add(id);
+        return;
+      }
       const added = pool.addDrone(body.samples, (sample) => sample.t - offset > from && sample.t - offset <= until);
       values += added;
       if (added > 0) reporting += 1;
     });
+    const asked = ids.filter((id) => !onNewConfig.has(id));
+    await readProviderMetrics(this.#providerMetrics, asked, { startMs: from, endMs: until }, pool, signal);
+    // A drone counts as reporting when it gave any metric, from its telemetry or from a provider.
+    reporting = Math.max(reporting, ...Object.values(pool.drones()));
+    values += this.#providerMetrics.reduce((sum, metric) => sum + pool.values(metric.name).length, 0);
     const capture: PrePushCapture = { step: step.name, drones: ids.length, reporting, values, ...read };
     if (!signal.aborted && values > 0) this.#prePush.set(stepIndex, { pool, capture });
     this.#runtime.logger.info({ ...capture, windowMs: plan.spec.analysis.intervalMs }, 'pre-push baseline captured');
@@ -109,8 +124,8 @@ export class AnalysisStage {
       plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent && !offVersion.has(id)),
       SAMPLED_DRONES,
     );
-    const canary = new SamplePool();
-    const live = new SamplePool();
+    const canary = this.#pool();
+    const live = this.#pool();
     const isCanary = new Set(canaryIds);
     const read = await this.#read([...canaryIds, ...baselineIds], signal, (id, body, offset) => {
       const sha = this.#configSha(body);
@@ -129,8 +144,20 @@ export class AnalysisStage {
     if (read.hot.length > 0)
       return { hot: read.hot, verdict: 'fail', summary: `HOT lock mismatch on ${read.hot.join(', ')}` };
 
+    // Provider metrics over the interval's window, never from before the push.
+    const until = this.#runtime.now();
+    const window = { startMs: Math.max(until - analysis.intervalMs, this.#pushedAt), endMs: until };
+    const baselineAsked = baselineIds.filter((id) => !read.unreachable.includes(id));
+    const [canaryErrors] = await Promise.all([
+      readProviderMetrics(this.#providerMetrics, canaryIds, window, canary, signal),
+      readProviderMetrics(this.#providerMetrics, baselineAsked, window, live, signal),
+    ]);
+
     const { samples: baseline, sources } = this.#baselineFor(input.stepIndex, live);
-    const judgement = judgeWithSpec(analysis, { canary: canary.samples(), canaryDrones: canary.drones(), baseline });
+    const judgement = withProviderErrors(
+      judgeWithSpec(analysis, { canary: canary.samples(), canaryDrones: canary.drones(), baseline }),
+      canaryErrors,
+    );
     const silentCanary = read.unreachable.filter((id) => isCanary.has(id));
     const notes = [describeSources(sources)];
     if (silentCanary.length > 0)
@@ -230,6 +257,18 @@ export class AnalysisStage {
     );
     return { hot, unreachable };
   }
+}
+
+/** A provider metric without data says why: the provider's error names it and the query. */
+function withProviderErrors(judgement: IntervalJudgement, errors: ReadonlyMap<string, string>): IntervalJudgement {
+  if (errors.size === 0) return judgement;
+  return {
+    ...judgement,
+    metrics: judgement.metrics.map((metric) => {
+      const error = errors.get(metric.metric);
+      return error === undefined || metric.verdict !== 'nodata' ? metric : { ...metric, detail: error };
+    }),
+  };
 }
 
 /** `baseline: baseline drones`, or per metric when the sources differ. */

@@ -4,6 +4,7 @@ import type { RolloutRuntime } from '../context.js';
 import type { RolloutEffects } from '../machine-types.js';
 import { AnalysisStage } from './analysis.js';
 import { checkFleetVersions, rereadVersions } from './fleet-versions.js';
+import { confirmPromotion, preRollout } from './gates.js';
 import { RolloutLease, type ResumedLease } from './lease.js';
 import { pauseFleet } from './pause.js';
 import { pushStep } from './push.js';
@@ -48,6 +49,16 @@ export function createRolloutEffects(
       // Whoever held the lock while this rollout waited may have changed drones since the pause.
       if (lease.waitedForLock) await rereadVersions(runtime, signal);
       return checkFleetVersions(runtime);
+    },
+
+    async preRollout(signal) {
+      await persisted();
+      return preRollout(runtime, signal);
+    },
+
+    async confirmPromotion(input, signal) {
+      await persisted();
+      return confirmPromotion(runtime, input.stepIndex, signal);
     },
 
     keepLease(fence, onLost) {
