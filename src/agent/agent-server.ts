@@ -86,6 +86,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
     close: async () => {
       await collector.stop();
       await server.close();
+      agent.close();
     },
   };
 }

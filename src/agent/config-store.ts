@@ -27,7 +27,25 @@ import { WireError } from '../protocol/wire-errors.js';
 const installer = z.object({
   rollout: z.string(),
   fence: z.number().int().nonnegative(),
-  action: z.enum(['push', 'rollback']),
+  /** `auto_revert`: the drone reverted an unconfirmed trial by itself, as a rollback by its rollout would. */
+  action: z.enum(['push', 'rollback', 'auto_revert']),
+});
+/**
+ * A config on trial: the rollout that pushed it (and its fence), when the drone reverts it unless that
+ * rollout confirms it (`until`, epoch ms on the drone's clock, so a restart does not extend it), and how
+ * long the trial was (`ms`).
+ */
+const trial = z.object({
+  rollout: z.string(),
+  fence: z.number().int().nonnegative(),
+  until: z.number(),
+  ms: z.number().int().positive(),
+});
+/** The trial the drone reverted by itself: its version, whose it was, when, and how long it had been given. */
+const revertedTrial = versionRefSchema.extend({
+  rollout: z.string(),
+  at: z.number(),
+  trialMs: z.number().int().positive(),
 });
 const committedMeta = z.object({
   current: versionRefSchema.nullable(),
@@ -41,10 +59,16 @@ const committedMeta = z.object({
    * up to this one are late (a push retried after its own rollback). Other rollouts are not affected.
    */
   retired: z.object({ rollout: z.string(), fence: z.number().int().nonnegative() }).nullable().default(null),
+  /** While the current config is on trial; absent in metadata older than trials. */
+  trial: trial.nullable().default(null),
+  /** The current config is there because the drone reverted this trial; cleared by the next install. */
+  reverted: revertedTrial.nullable().default(null),
 });
 const storedMeta = committedMeta.extend({ pending: committedMeta.nullable() });
 
 export type Installer = z.infer<typeof installer>;
+export type Trial = z.infer<typeof trial>;
+export type RevertedTrialRecord = z.infer<typeof revertedTrial>;
 /** What the metadata says of one config; `current` is null once a rollback removed a file a push had created. */
 export type ConfigMeta = z.infer<typeof committedMeta>;
 
@@ -85,6 +109,8 @@ const EMPTY_META: ConfigMeta = {
   highestFence: 0,
   fenceOwner: null,
   retired: null,
+  trial: null,
+  reverted: null,
 };
 
 export class ConfigStore {
@@ -171,6 +197,14 @@ export class ConfigStore {
     return entry;
   }
 
+  /** Records `next` as the file's metadata, its content unchanged: a confirmed trial. */
+  async amend(file: string, next: ConfigMeta): Promise<void> {
+    const entry = this.#entries.get(file);
+    if (entry === undefined) return;
+    await this.#writeMeta(file, { ...next, pending: null });
+    this.#entries.set(file, { ...entry, meta: next });
+  }
+
   /** Records that `rollout` rolled `file` back at `fence` with nothing to restore; the content stays. */
   async retire(file: string, rollout: string, fence: number): Promise<void> {
     const entry = this.#entries.get(file);
@@ -229,6 +263,8 @@ export class ConfigStore {
         highestFence: stored.highestFence,
         fenceOwner: stored.fenceOwner,
         retired: stored.retired,
+        trial: stored.trial,
+        reverted: stored.reverted,
       };
       // A write that never replaced the file: forget its intent, so nothing on disk refers to what it kept.
       if (stored.pending !== null) await this.#writeMeta(file, { ...meta, pending: null });
@@ -244,6 +280,9 @@ export class ConfigStore {
         highestFence: stored.highestFence,
         fenceOwner: stored.fenceOwner,
         retired: stored.retired,
+        // A hand edit takes the file over: no trial of ours is left to revert or confirm.
+        trial: null,
+        reverted: null,
       };
       await this.#writeMeta(file, { ...meta, pending: null });
     }

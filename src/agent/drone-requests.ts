@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import {
+  confirmRequestSchema,
   pauseRequestSchema,
   pushRequestSchema,
   resumeRequestSchema,
   rollbackRequestSchema,
+  type ConfirmRequest,
   type PauseRequest,
   type PushRequest,
   type ResumeRequest,
@@ -21,10 +23,14 @@ const FIELD_RULES: Readonly<Record<string, string>> = {
   fence: 'a positive safe integer (1 to 9007199254740991): the fence of the config lock',
   content: 'a string (the whole config file)',
   all: 'true or false',
+  holdMs: 'a whole number of milliseconds from 1 to 86400000 (a day): how long the pause holds unless renewed',
+  trialMs:
+    'a whole number of milliseconds from 1 to 86400000 (a day): how long the drone waits for a confirm before reverting',
 };
 
 export const parsePushRequest = (body: Buffer): PushRequest => parseBody(pushRequestSchema, body);
 export const parseRollbackRequest = (body: Buffer): RollbackRequest => parseBody(rollbackRequestSchema, body);
+export const parseConfirmRequest = (body: Buffer): ConfirmRequest => parseBody(confirmRequestSchema, body);
 export const parsePauseRequest = (body: Buffer): PauseRequest => parseBody(pauseRequestSchema, body);
 export const parseResumeRequest = (body: Buffer): ResumeRequest => parseBody(resumeRequestSchema, body);
 

@@ -1,7 +1,13 @@
 import { assertConfigName } from './config-name.js';
 import type { DroneAgent } from './drone-agent.js';
-import { parsePauseRequest, parsePushRequest, parseResumeRequest, parseRollbackRequest } from './drone-requests.js';
-import { CONFIGS_PREFIX, PATHS, ROLLBACK_SUFFIX } from '../protocol/v1.js';
+import {
+  parseConfirmRequest,
+  parsePauseRequest,
+  parsePushRequest,
+  parseResumeRequest,
+  parseRollbackRequest,
+} from './drone-requests.js';
+import { CONFIGS_PREFIX, CONFIRM_SUFFIX, PATHS, ROLLBACK_SUFFIX } from '../protocol/v1.js';
 import { WireError } from '../protocol/wire-errors.js';
 
 /** One request as the drone's router sees it, after auth and after the simulator's `/d/<id>` prefix. */
@@ -25,7 +31,8 @@ export async function routeDroneRequest(agent: DroneAgent, request: DroneRequest
       return agent.health();
     case PATHS.pause: {
       expectMethod(request, 'POST');
-      return agent.pause(parsePauseRequest(await request.readBody()).rollout);
+      const pause = parsePauseRequest(await request.readBody());
+      return agent.pause(pause.rollout, pause.holdMs);
     }
     case PATHS.resume: {
       expectMethod(request, 'POST');
@@ -47,13 +54,17 @@ export async function routeDroneRequest(agent: DroneAgent, request: DroneRequest
       const file = configNameOf(tail.slice(0, -ROLLBACK_SUFFIX.length));
       return agent.rollback(file, parseRollbackRequest(await request.readBody()));
     }
+    if (method === 'POST' && tail.endsWith(CONFIRM_SUFFIX)) {
+      const file = configNameOf(tail.slice(0, -CONFIRM_SUFFIX.length));
+      return agent.confirm(file, parseConfirmRequest(await request.readBody()));
+    }
     if (method === 'PUT') {
       const file = configNameOf(tail);
       return agent.push(file, parsePushRequest(await request.readBody()));
     }
     throw new WireError(
       'method_not_allowed',
-      `${method} ${path} is not an endpoint: push with PUT /v1/configs/<file>, roll back with POST /v1/configs/<file>/rollback`,
+      `${method} ${path} is not an endpoint: push with PUT /v1/configs/<file>, roll back with POST /v1/configs/<file>/rollback, confirm a trial with POST /v1/configs/<file>/confirm`,
     );
   }
   throw new WireError(

@@ -15,9 +15,11 @@ export const PATHS = {
 } as const;
 export const CONFIGS_PREFIX = '/v1/configs/';
 export const ROLLBACK_SUFFIX = '/rollback';
+export const CONFIRM_SUFFIX = '/confirm';
 
 export const configPath = (file: string): string => `${CONFIGS_PREFIX}${encodeURIComponent(file)}`;
 export const rollbackPath = (file: string): string => `${configPath(file)}${ROLLBACK_SUFFIX}`;
+export const confirmPath = (file: string): string => `${configPath(file)}${CONFIRM_SUFFIX}`;
 export const telemetryPath = (since: number): string => `${PATHS.telemetry}?since=${since}`;
 
 // Requests. Unknown members are ignored, so clients may add fields.
@@ -26,19 +28,40 @@ const rollout = z.string().min(1).max(256);
 /** A lock store's fences start at 1; 0 would say no lock was taken at all. */
 const requestFence = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
+const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/u);
+/** The longest hold a pause may ask for: a day, like the spec's longest duration. */
+export const MAX_HOLD_MS = 24 * 60 * 60 * 1000;
+/** The longest trial a push may ask for: a day, like a pause hold. */
+export const MAX_TRIAL_MS = MAX_HOLD_MS;
+
+/**
+ * `trialMs`: the push is a trial, which the drone reverts by itself (to the version the push replaced)
+ * unless the rollout confirms it within this long; without it, the push stays until rolled back.
+ */
 export const pushRequestSchema = z.object({
   rollout,
   version: z.string().min(1).max(256),
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/u),
+  sha256,
   fence: requestFence,
   content: z.string(),
+  trialMs: z.number().int().positive().max(MAX_TRIAL_MS).optional(),
 });
 export const rollbackRequestSchema = z.object({ rollout, fence: requestFence });
-export const pauseRequestSchema = z.object({ rollout });
+/** Keeps the config of `sha256` that this rollout pushed on trial: it no longer reverts by itself. */
+export const confirmRequestSchema = z.object({ rollout, fence: requestFence, sha256 });
+/**
+ * `holdMs`: the hold lapses unless renewed (by pausing again) within this long; without it, the hold
+ * lasts until the rollout resumes the drone.
+ */
+export const pauseRequestSchema = z.object({
+  rollout,
+  holdMs: z.number().int().positive().max(MAX_HOLD_MS).optional(),
+});
 export const resumeRequestSchema = z.object({ rollout, all: z.boolean().optional() });
 
 export type PushRequest = z.infer<typeof pushRequestSchema>;
 export type RollbackRequest = z.infer<typeof rollbackRequestSchema>;
+export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 export type PauseRequest = z.infer<typeof pauseRequestSchema>;
 export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
 
@@ -62,28 +85,78 @@ export type AuthMode = z.infer<typeof authModeSchema>;
 export const versionRefSchema = z.object({ version: z.string(), sha256: z.string() });
 export type VersionRef = z.infer<typeof versionRefSchema>;
 
-/** `lock` is HOT while another live owner holds the drone's local lock on the file. */
-export const configStateSchema = versionRefSchema.extend({ lock: z.enum(['free', 'HOT']), fence: answerFence });
+/** A config on trial: whose, and how long until the drone reverts it by itself (0: due, reverting). */
+export const trialStateSchema = z.object({ rollout: z.string(), expiresInMs: z.number().nonnegative() });
+export type TrialState = z.infer<typeof trialStateSchema>;
+/**
+ * The trial the drone reverted by itself (its version, not the one it went back to), whose it was, and
+ * when: `at` is the drone's clock (epoch ms). Reported until the config next changes.
+ */
+export const revertedTrialSchema = versionRefSchema.extend({ rollout: z.string(), at: z.number() });
+export type RevertedTrial = z.infer<typeof revertedTrialSchema>;
+
+/**
+ * `lock` is HOT while another live owner holds the drone's local lock on the file. `trial` while the
+ * config is on trial, `reverted` once the drone reverted a trial by itself; agents that predate trials
+ * send neither.
+ */
+export const configStateSchema = versionRefSchema.extend({
+  lock: z.enum(['free', 'HOT']),
+  fence: answerFence,
+  trial: trialStateSchema.optional(),
+  reverted: revertedTrialSchema.optional(),
+});
 export type ConfigState = z.infer<typeof configStateSchema>;
 const configs = z.record(z.string(), configStateSchema);
 
-export const healthAnswerSchema = z.object({ id: z.string(), state: droneStateSchema, configs, auth: authModeSchema });
+/**
+ * What an agent can do beyond the first protocol: `pause_hold`, pause holds that lapse; `trial_config`,
+ * pushes on trial (`trialMs`) and their confirm. An agent that predates the list sends none.
+ */
+export const AGENT_FEATURES = ['pause_hold', 'trial_config'] as const;
+export type AgentFeature = (typeof AGENT_FEATURES)[number];
+
+/** Who holds the drone paused, and for how long yet (null: until resumed). */
+const holds = z.array(z.object({ rollout: z.string(), expiresInMs: z.number().nonnegative().nullable() }));
+/** Holds that lapsed unrenewed, newest last: `at` is the drone's clock (epoch ms). */
+const lapsed = z.array(z.object({ rollout: z.string(), at: z.number() }));
+
+export const healthAnswerSchema = z.object({
+  id: z.string(),
+  state: droneStateSchema,
+  configs,
+  auth: authModeSchema,
+  features: z.array(z.string()),
+  holds,
+  lapsed,
+});
 export type HealthAnswer = z.infer<typeof healthAnswerSchema>;
-export const healthBodySchema = healthAnswerSchema.partial({ auth: true });
+export const healthBodySchema = healthAnswerSchema.partial({ auth: true, features: true, holds: true, lapsed: true });
 export type HealthBody = z.infer<typeof healthBodySchema>;
 
 /** Pause answers this; resume answers its `state` alone. */
-export const pauseAnswerSchema = z.object({ state: droneStateSchema, configs });
+export const pauseAnswerSchema = z.object({ state: droneStateSchema, configs, holds, lapsed });
 export type PauseAnswer = z.infer<typeof pauseAnswerSchema>;
 export type ResumeAnswer = Pick<PauseAnswer, 'state'>;
 /** Reads the answers of both pause and resume. */
-export const pauseBodySchema = pauseAnswerSchema.partial({ configs: true });
+export const pauseBodySchema = pauseAnswerSchema.partial({ configs: true, holds: true, lapsed: true });
 export type PauseBody = z.infer<typeof pauseBodySchema>;
 
-export const pushAnswerSchema = versionRefSchema.extend({ previous: versionRefSchema.nullable(), seq });
+/** `trial` when the config is on trial: an agent that predates trials ignores `trialMs` and sends none. */
+export const pushAnswerSchema = versionRefSchema.extend({
+  previous: versionRefSchema.nullable(),
+  seq,
+  trial: trialStateSchema.optional(),
+});
 export type PushAnswer = z.infer<typeof pushAnswerSchema>;
 export const pushBodySchema = pushAnswerSchema.partial({ seq: true });
 export type PushBody = z.infer<typeof pushBodySchema>;
+
+/** The config the drone keeps, no longer on trial. Only agents with `trial_config` answer a confirm. */
+export const confirmAnswerSchema = versionRefSchema.extend({ confirmed: z.literal(true) });
+export type ConfirmAnswer = z.infer<typeof confirmAnswerSchema>;
+export const confirmBodySchema = confirmAnswerSchema;
+export type ConfirmBody = z.infer<typeof confirmBodySchema>;
 
 /** A rollback that leaves no file (the push had created it) answers null for both. */
 export const rollbackAnswerSchema = z.object({

@@ -20,6 +20,14 @@ export const WIRE_ERRORS = {
     status: 409,
     meaning: 'the fence is lower than the highest the drone accepted for the file, or equal to it from another rollout',
   },
+  trial_reverted: {
+    status: 409,
+    meaning: 'the confirm is too late: the drone reverted that trial by itself, as it was not confirmed in time',
+  },
+  config_changed: {
+    status: 409,
+    meaning: "the confirm names a config the drone no longer runs, or another rollout's trial of it",
+  },
   config_write_failed: { status: 500, meaning: 'the drone could not write the config or its metadata' },
   previous_unavailable: { status: 500, meaning: 'the content kept for rollback is missing or damaged' },
   internal_error: { status: 500, meaning: 'an unexpected failure inside the agent; its log has the details' },

@@ -176,6 +176,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
       close: async () => {
         await collector.stop();
         await server.close();
+        drones.close();
         await removeRoot();
       },
     };

@@ -57,6 +57,10 @@ export class SimDrones {
     ]);
     this.#hotLocks = new HotLocks({ file: options.seed.file, dirOf: (id) => this.dirOf(id), now: options.now });
   }
+  /** Stops every opened drone's timers; their state stays on disk. */
+  close(): void {
+    for (const agent of this.#ready.values()) agent.close();
+  }
 
   /** Notes which drones a previous run left a dir for in `root` (one readdir); call it once before serving. */
   async scanRoot(): Promise<void> {

@@ -20,6 +20,9 @@ describe('health', () => {
         state: 'active',
         configs: { [FILE]: { version: unmanagedVersion(sha256), sha256, lock: 'free', fence: 0 } },
         auth: 'none',
+        features: ['pause_hold', 'trial_config'],
+        holds: [],
+        lapsed: [],
       },
     });
   });

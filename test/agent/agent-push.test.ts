@@ -50,6 +50,8 @@ describe('push', () => {
       highestFence: 4,
       fenceOwner: 'r-1',
       retired: null,
+      trial: null,
+      reverted: null,
       pending: null,
     });
     expect((await call(agent.url, 'GET', '/v1/health')).body.configs).toEqual({

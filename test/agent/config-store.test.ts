@@ -50,6 +50,9 @@ describe('config store after a crash', () => {
       highestFence: 2,
       fenceOwner: null,
       retired: null,
+      // Metadata written before trials loads as no trial.
+      trial: null,
+      reverted: null,
     });
     expect(JSON.parse(await readFile(join(dir, '.agent', 'meta', FILE), 'utf8'))).toMatchObject({
       current: BAD,
@@ -84,6 +87,9 @@ describe('config store after a crash', () => {
       highestFence: 1,
       fenceOwner: null,
       retired: null,
+      // Metadata written before trials loads as no trial.
+      trial: null,
+      reverted: null,
     });
   });
 

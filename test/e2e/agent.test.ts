@@ -100,6 +100,9 @@ describe('rollout agent as a real process', () => {
       state: 'paused',
       configs: { [FILE]: { version: 'v44', sha256: sha256Hex(V44), lock: 'free', fence: 5 } },
       auth: 'none',
+      features: ['pause_hold', 'trial_config'],
+      holds: [{ rollout: 'r-e2e', expiresInMs: null }],
+      lapsed: [],
     });
     expect(JSON.parse((await sendText(second.url, 'GET', '/v1/locks')).text)).toEqual({
       locks: [],

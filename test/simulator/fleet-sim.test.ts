@@ -48,6 +48,9 @@ describe('a simulated fleet of three', () => {
       state: 'active',
       configs: { [FILE]: { version: 'v42', sha256: sha256Hex(SIM_INITIAL_CONFIG), lock: 'free', fence: 0 } },
       auth: 'none',
+      features: ['pause_hold', 'trial_config'],
+      holds: [],
+      lapsed: [],
     });
     expect(await readFile(join(dir, 'drone-2', FILE), 'utf8')).toBe(
       '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n',
