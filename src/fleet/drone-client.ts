@@ -182,8 +182,13 @@ export class DroneClient {
     return this.#request('GET', drone, PATHS.health, undefined, healthBodySchema, signal);
   }
 
-  pause(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
-    const request: PauseRequest = { rollout };
+  /** Pauses the drone, or renews this rollout's hold on it; `holdMs`: the hold lapses unless renewed within it. */
+  pause(
+    drone: Drone,
+    rollout: string,
+    { holdMs, signal }: { readonly holdMs?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<DroneReply<PauseBody>> {
+    const request: PauseRequest = holdMs === undefined ? { rollout } : { rollout, holdMs };
     return this.#request('POST', drone, PATHS.pause, request, pauseBodySchema, signal);
   }
 

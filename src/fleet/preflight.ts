@@ -1,6 +1,7 @@
 import { closestKey } from '../spec/did-you-mean.js';
 import type { Drone, Plan } from '../spec/types.js';
-import { isHot } from '../protocol/v1.js';
+import { isHot, type AgentFeature } from '../protocol/v1.js';
+import { listIds } from '../wording.js';
 import { DroneClient, misconfiguration } from './drone-client.js';
 import { forEachDrone, spread } from './for-each-drone.js';
 
@@ -16,6 +17,8 @@ export interface DroneCheck {
   readonly error?: string;
   /** An answer that says the rollout is set up wrong (401, 404), with what to check. */
   readonly misconfigured?: string;
+  /** What the drone's agent can do beyond the first protocol (`pause_hold`); empty for an older agent. */
+  readonly features?: readonly string[];
 }
 
 export interface Preflight {
@@ -67,6 +70,7 @@ export async function preflight(plan: Plan, token: string | undefined): Promise<
         checks.push({
           id: drone.id,
           state: reply.body.state,
+          features: reply.body.features ?? [],
           ...(config ? { version: config.version, sha256: config.sha256, lock: config.lock, fence: config.fence } : {}),
         });
         return 'continue';
@@ -130,5 +134,26 @@ function unknownMetrics(plan: Plan, reported: ReadonlySet<string> | null): strin
       `analysis.metrics[${index}].name: no drone reports ${JSON.stringify(metric.name)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}; ` +
         `the drones report: ${known.join(', ') || 'no metrics'}`,
     ];
+  });
+}
+
+/** What each agent feature protects, for the warning about drones whose agent lacks it. */
+const FEATURE_PROTECTS: Readonly<Record<AgentFeature, string>> = {
+  pause_hold: 'pause holds that lapse: if this rollout dies, such a drone stays paused until `rollout resume`',
+  trial_config: 'trial configs that revert by themselves',
+};
+
+/** The agent features a run of this plan relies on. */
+function featuresUsed(plan: Plan): AgentFeature[] {
+  return plan.spec.pause.fleet ? ['pause_hold'] : [];
+}
+
+/** A warning per agent feature the plan relies on that some reachable drones lack, naming them: their agent predates it. */
+export function missingFeatures(plan: Plan, checks: readonly DroneCheck[]): string[] {
+  return featuresUsed(plan).flatMap((feature) => {
+    const lacking = checks.filter((check) => check.features !== undefined && !check.features.includes(feature));
+    if (lacking.length === 0) return [];
+    const ids = listIds(lacking.map((check) => check.id));
+    return [`${ids} ${lacking.length === 1 ? 'runs an agent' : 'run agents'} without ${FEATURE_PROTECTS[feature]}`];
   });
 }

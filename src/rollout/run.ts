@@ -11,6 +11,7 @@ import type { RolloutObserver, RolloutRuntime } from './context.js';
 import { createRolloutEffects } from './effects/index.js';
 import { Ledger } from './ledger.js';
 import { RolloutRecorder } from './recorder.js';
+import { HoldRenewal } from './hold-renewal.js';
 import { RolloutSignals, sentNotificationKeys } from './signals.js';
 import type { DroneProgressRecord, RolloutOwner, RolloutRecord, StateStore } from '../store/types.js';
 import { buildReport, EXIT_CODES, type RolloutReport } from './report.js';
@@ -134,6 +135,7 @@ function recordOf(options: RunRolloutOptions, id: string, started: number): Roll
     specPath: plan.specPath,
     specDigest: options.specDigest,
     inventory: plan.spec.fleet.inventory,
+    ...(plan.canarySeed === undefined ? {} : { canarySeed: plan.canarySeed }),
     config: { file: plan.config.file, version: plan.config.version, sha256: plan.config.sha256 },
     owner: options.owner,
     drones: plan.drones.length,
@@ -221,11 +223,13 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     pid,
     drones: plan.drones.length,
     version: plan.config.version,
+    ...(plan.canarySeed === undefined ? {} : { canarySeed: plan.canarySeed }),
   });
   // On disk before anything can happen: a rollout killed at once still has an audit log that says it began.
   await recorder.flush();
   signals.notify('started', 'started', { step: null, reason: `${plan.config.file} → ${plan.config.version}` });
 
+  const renewal = new HoldRenewal(runtime);
   let lastStage = '';
   let rolledBack = false;
   let lastVerdict: VerdictRecord | undefined;
@@ -240,6 +244,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     }
     const stage = stageLabel(snapshot);
     const step = steps[stepIndex];
+    renewal.stage(snapshot.status === 'done' ? null : stageOf(snapshot));
     if (snapshot.status !== 'done') {
       const kind = stageOf(snapshot);
       if (kind === 'rollingBack') rolledBack = true;
@@ -278,9 +283,16 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   // A long stage (10,000 pushes) shows its progress in the store while it runs, not only at its end.
   const flusher = setInterval(() => void recorder.flushOrLog('writing the rollout state failed'), FLUSH_MS);
 
+  if (options.resume) {
+    // Holds lapsed while no process renewed them: the resumed rollout holds its drones again first.
+    renewal.stage(stageOf(actor.getSnapshot()));
+    await renewal.renew();
+  }
+  renewal.start();
   actor.start();
   const done = toPromise(actor)
     .then(async (output) => {
+      await renewal.stop();
       const ended = now();
       const decided = buildReport({ id, plan, ledger, output: withoutEmptyRollback(output, ledger), started, ended });
       recorder.audit('ended', {
@@ -308,10 +320,11 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
           `rollout are incomplete: the drones are as this report says (${report.result} before the store failed); free space or fix the store`,
       };
     })
-    .finally(() => {
+    .finally(async () => {
       clearInterval(commands);
       clearInterval(heartbeat);
       clearInterval(flusher);
+      await renewal.stop();
       client.close();
     });
   return {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { runConfigValidators } from './config-validators.js';
 import { MAX_SPEC_BYTES } from './limits.js';
@@ -23,11 +23,23 @@ export interface LoadPlanOptions {
    * @default true
    */
   readonly validators?: boolean;
+  /**
+   * The seed to draw a random canary (`canary.random`) from: `resume` passes the one its rollout recorded,
+   * so it pushes to the same canary and waves. Ignored unless the spec asks for a random canary.
+   * @default a new seed, 16 hex digits from crypto.randomBytes
+   */
+  readonly canarySeed?: string;
+}
+
+/** A fresh seed for a random canary: 64 bits, as 16 hex digits. */
+export function newCanarySeed(): string {
+  return randomBytes(8).toString('hex');
 }
 
 /**
  * Reads and validates a spec, its config (with the spec's own validators) and its inventory, and
- * computes the canary and waves. Throws a SpecError listing every problem found; nothing here talks to
+ * computes the canary and waves (a random canary from `options.canarySeed` or a new seed, returned as
+ * `plan.canarySeed`). Throws a SpecError listing every problem found; nothing here talks to
  * a drone.
  */
 export async function loadPlan(specPath: string, options: LoadPlanOptions = {}): Promise<Plan> {
@@ -80,5 +92,7 @@ export async function loadPlan(specPath: string, options: LoadPlanOptions = {}):
   const targeted = selectDrones(inventory.drones, spec.fleet.selector);
   const fit = checkFleetFit(spec, inventory.drones, targeted, displayPath(spec.fleet.inventory));
   if (fit.length > 0) throw new SpecError(fit.map(check.source.pin));
-  return { specPath: absolute, spec, config, drones: targeted, steps: planSteps(spec, targeted) };
+  // A random canary's seed goes into the plan, and from there into the record and the audit log.
+  const seed = spec.canary.random ? { canarySeed: options.canarySeed ?? newCanarySeed() } : {};
+  return { specPath: absolute, spec, config, drones: targeted, steps: planSteps(spec, targeted, seed), ...seed };
 }

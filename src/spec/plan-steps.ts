@@ -1,3 +1,4 @@
+import { seededShuffle, spreadPick } from './canary-pick.js';
 import { formatLabels, matchesLabels } from './select-drones.js';
 import type { Drone, PlanStep, RolloutSpec } from './types.js';
 import type { PathProblem } from './yaml-source.js';
@@ -7,14 +8,50 @@ export function shareOf(percent: number, total: number): number {
   return Math.ceil((percent * total) / 100 - 1e-9);
 }
 
-/** The canary's drones, in inventory order. May be empty or short; `checkFleetFit` reports that. */
-export function canaryDrones(canary: RolloutSpec['canary'], targeted: readonly Drone[]): readonly Drone[] {
+export interface CanaryOptions {
+  /**
+   * The seed a canary drawn at random (`canary.random`) is drawn from; required then, ignored otherwise.
+   * The same seed and inventory always draw the same canary.
+   */
+  readonly canarySeed?: string;
+}
+
+/** How many drones the canary takes: `drones`, or ceil(`percent`%) of the targeted drones, at least one. */
+function canarySize(canary: RolloutSpec['canary'], targeted: number): number {
+  if (canary.percent !== undefined) return Math.max(1, shareOf(canary.percent, targeted));
+  return Math.min(canary.drones ?? 0, targeted);
+}
+
+/**
+ * The canary's drones, in inventory order. May be empty or short; `checkFleetFit` reports that. The first
+ * N targeted drones, unless `spreadBy` has them cover as many values of those labels as N allows and
+ * `random` shuffles the candidates first (with `options.canarySeed`).
+ */
+export function canaryDrones(
+  canary: RolloutSpec['canary'],
+  targeted: readonly Drone[],
+  options: CanaryOptions = {},
+): readonly Drone[] {
   if (canary.label !== undefined) {
     const label = canary.label;
     return targeted.filter((drone) => matchesLabels(drone, label));
   }
-  if (canary.percent !== undefined) return targeted.slice(0, Math.max(1, shareOf(canary.percent, targeted.length)));
-  return targeted.slice(0, canary.drones ?? 0);
+  const size = canarySize(canary, targeted.length);
+  if (!canary.random && canary.spreadBy === undefined) return targeted.slice(0, size);
+  let candidates = targeted;
+  if (canary.random) {
+    const seed = options.canarySeed;
+    if (seed === undefined || seed === '') {
+      throw new TypeError(
+        `Expected \`canarySeed\` to be a non-empty string for a random canary, got \`${String(seed)}\``,
+      );
+    }
+    candidates = seededShuffle(targeted, seed);
+  }
+  const chosen =
+    canary.spreadBy === undefined ? candidates.slice(0, size) : spreadPick(candidates, size, canary.spreadBy);
+  const ids = new Set(chosen.map((drone) => drone.id));
+  return targeted.filter((drone) => ids.has(drone.id));
 }
 
 /** Problems that only show once the spec meets its inventory: nothing targeted, a canary that does not fit. */
@@ -55,14 +92,15 @@ export function checkFleetFit(
 }
 
 /**
- * The canary, then each wave. A wave's percent is cumulative: it brings the total on the new config to
- * ceil(percent% of the targeted drones), taking the next drones in inventory order that no earlier step
- * took. Waves that would add nobody are left out; the last wave is 100, so every targeted drone lands in
- * exactly one step. Waves keep their spec number (`wave 2` stays `wave 2` when wave 1 is left out).
+ * The canary (see `canaryDrones`), then each wave. A wave's percent is cumulative: it brings the total on
+ * the new config to ceil(percent% of the targeted drones), taking the next drones in inventory order that
+ * no earlier step took. Waves that would add nobody are left out; the last wave is 100, so every targeted
+ * drone lands in exactly one step. Waves keep their spec number (`wave 2` stays `wave 2` when wave 1 is
+ * left out).
  */
-export function planSteps(spec: RolloutSpec, targeted: readonly Drone[]): PlanStep[] {
+export function planSteps(spec: RolloutSpec, targeted: readonly Drone[], options: CanaryOptions = {}): PlanStep[] {
   const total = targeted.length;
-  const canary = canaryDrones(spec.canary, targeted);
+  const canary = canaryDrones(spec.canary, targeted, options);
   const taken = new Set(canary.map((drone) => drone.id));
   const rest = targeted.filter((drone) => !taken.has(drone.id));
   const cumulativePercent = (count: number): number => (total === 0 ? 100 : (count * 100) / total);

@@ -86,6 +86,11 @@ const pause = z
           description: 'Pause every targeted drone before the first push and resume them all at the end.',
         }),
       timeout: positiveDuration.prefault('30s').meta({ description: 'How long pausing the fleet may take.' }),
+      hold: positiveDuration.prefault('2m').meta({
+        description:
+          'How long a pause holds a drone unless renewed: the rollout renews its holds every third of this while it runs, ' +
+          'and a drone whose holds all lapse (the rollout died) resumes by itself.',
+      }),
     },
     mapping,
   )
@@ -119,10 +124,37 @@ const canary = z
         .enum(['auto', 'manual'], { error: mustBe('auto or manual') })
         .default('auto')
         .meta({ description: 'manual waits for `rollout promote` after a passing canary.' }),
+      spread_by: z
+        .array(text('a label name'), { error: mustBe('a list of label names') })
+        .min(1, { error: 'must name at least one label' })
+        .optional()
+        .meta({
+          description:
+            "Picks canary drones covering as many distinct values of these labels as the canary's size allows; " +
+            'the baseline is drawn from drones with the same labels where there are any.',
+        }),
+      random: z
+        .boolean({ error: mustBe('true or false') })
+        .default(false)
+        .meta({
+          description:
+            'Draws the canary at random, with a seed recorded in the audit log (resume and replay see the same draw).',
+        }),
     },
     mapping,
   )
   .superRefine((value, ctx) => {
+    if (value.label !== undefined) {
+      for (const key of ['spread_by', 'random'] as const) {
+        if (key === 'random' ? value.random : value.spread_by !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'applies to a canary sized by drones or percent, not one chosen by label',
+          });
+        }
+      }
+    }
     const given = CANARY_SIZES.filter((key) => value[key] !== undefined);
     if (given.length === 1) return;
     ctx.addIssue({

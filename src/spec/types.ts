@@ -73,7 +73,12 @@ export interface RolloutSpec {
     /** What to do when the paused fleet runs more than one version besides the new one. */
     readonly mixedVersions: 'refuse' | 'adopt';
   };
-  readonly pause: { readonly fleet: boolean; readonly timeoutMs: number };
+  readonly pause: {
+    readonly fleet: boolean;
+    readonly timeoutMs: number;
+    /** How long a pause holds a drone unless renewed; the drone resumes by itself once all its holds lapse. */
+    readonly holdMs: number;
+  };
   readonly lock: { readonly ttlMs: number; readonly waitMs: number };
   readonly canary: {
     readonly drones?: number;
@@ -82,6 +87,10 @@ export interface RolloutSpec {
     readonly label?: Labels;
     readonly bakeMs: number;
     readonly approval: 'auto' | 'manual';
+    /** Label names whose distinct values the canary covers as far as its size allows. */
+    readonly spreadBy?: readonly string[];
+    /** Draw the canary at random, from a seed recorded in the audit log. */
+    readonly random: boolean;
   };
   readonly analysis: {
     readonly intervalMs: number;
@@ -100,7 +109,11 @@ export interface RolloutSpec {
     readonly inconclusive: 'rollback' | 'wait';
   };
   readonly waves: readonly { readonly percent: number; readonly bakeMs: number }[];
-  readonly push: { readonly concurrency: number; readonly timeoutMs: number; readonly retries: number };
+  readonly push: {
+    readonly concurrency: number;
+    readonly timeoutMs: number;
+    readonly retries: number;
+  };
   readonly abort: { readonly maxPushFailures: Threshold; readonly maxUnreachable: Threshold };
   /** Metric providers by name. */
   readonly providers: Readonly<Record<string, MetricProvider>>;
@@ -179,4 +192,6 @@ export interface Plan {
   /** The targeted drones (inventory order, selector applied). */
   readonly drones: readonly Drone[];
   readonly steps: readonly PlanStep[];
+  /** The seed the canary was drawn with (`canary.random`); the record and audit log keep it for resume and replay. */
+  readonly canarySeed?: string;
 }

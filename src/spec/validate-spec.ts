@@ -49,7 +49,7 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       ...(fleet.selector === undefined ? {} : { selector: fleet.selector }),
       mixedVersions: fleet.mixed_versions,
     },
-    pause: { fleet: pause.fleet, timeoutMs: pause.timeout },
+    pause: { fleet: pause.fleet, timeoutMs: pause.timeout, holdMs: pause.hold },
     lock: { ttlMs: lock.ttl, waitMs: lock.wait },
     canary: {
       ...(canary.drones === undefined ? {} : { drones: canary.drones }),
@@ -57,6 +57,8 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       ...(canary.label === undefined ? {} : { label: canary.label }),
       bakeMs: canary.bake,
       approval: canary.approval,
+      ...(canary.spread_by === undefined ? {} : { spreadBy: canary.spread_by }),
+      random: canary.random,
     },
     analysis: {
       intervalMs: analysis.interval,

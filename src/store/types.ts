@@ -18,6 +18,8 @@ export interface RolloutRecord {
   readonly specDigest: string;
   /** Absolute path of the inventory the rollout ran against (the spec's, or `--inventory`). */
   readonly inventory: string;
+  /** The seed of a canary drawn at random (`canary.random`): resume draws the same canary from it. */
+  readonly canarySeed?: string;
   readonly config: { readonly file: string; readonly version: string; readonly sha256: string };
   readonly owner: RolloutOwner;
   /** Targeted drones. */

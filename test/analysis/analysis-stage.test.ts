@@ -71,7 +71,7 @@ class FakeFleet {
 function specWith(analysis: Partial<RolloutSpec['analysis']> = {}): RolloutSpec {
   return specWithDefaults({
     config: { file: FILE, source: '/a/aim.conf', validate: [] },
-    canary: { drones: 2, bakeMs: 3_000, approval: 'auto' },
+    canary: { drones: 2, bakeMs: 3_000, approval: 'auto', random: false },
     analysis: { ...DEFAULT_ANALYSIS, intervalMs: 1_000, metrics: METRICS, ...analysis },
     waves: [
       { percent: 66, bakeMs: 1_000 },

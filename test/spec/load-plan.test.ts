@@ -28,9 +28,9 @@ describe('loadPlan', () => {
         name: 'app-v2',
         config: { file: 'app.conf', source: fixture('configs/app.conf'), version: 'v2', validate: [] },
         fleet: { inventory: fixture('fleet.yaml'), selector: { group: 'patrol' }, mixedVersions: 'refuse' },
-        pause: { fleet: true, timeoutMs: 10_000 },
+        pause: { fleet: true, timeoutMs: 10_000, holdMs: 120_000 },
         lock: { ttlMs: 20_000, waitMs: 60_000 },
-        canary: { percent: 25, bakeMs: 500, approval: 'manual' },
+        canary: { percent: 25, bakeMs: 500, approval: 'manual', random: false },
         analysis: {
           ...DEFAULT_ANALYSIS,
           intervalMs: 2_000,

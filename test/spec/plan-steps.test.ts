@@ -6,7 +6,7 @@ import { fleetOf, specWithDefaults } from '../helpers/spec.js';
 
 /** A spec with this canary (a default bake and approval) and these waves (one to 100 % unless given). */
 function specWith(canary: Partial<RolloutSpec['canary']>, waves?: RolloutSpec['waves']): RolloutSpec {
-  const spec = specWithDefaults({ canary: { bakeMs: 30_000, approval: 'auto', ...canary } });
+  const spec = specWithDefaults({ canary: { bakeMs: 30_000, approval: 'auto', random: false, ...canary } });
   return waves ? { ...spec, waves } : spec;
 }
 

@@ -15,7 +15,7 @@ function planWith(
   } = {},
 ): Plan {
   const spec = specWithDefaults({
-    canary: { drones: 2, bakeMs: 3_000, approval: 'auto', ...overrides.canary },
+    canary: { drones: 2, bakeMs: 3_000, approval: 'auto', random: false, ...overrides.canary },
     analysis: {
       ...DEFAULT_ANALYSIS,
       intervalMs: 1_000,

@@ -111,7 +111,7 @@ describe('shipped rollouts', () => {
 
   it.each(SHIPPED)('%s plans a canary of 3, then 50% and 100%', async (name) => {
     const plan = await loadPlan(rollouts(name));
-    expect(plan.spec.canary).toEqual({ drones: 3, bakeMs: 3_000, approval: 'auto' });
+    expect(plan.spec.canary).toEqual({ drones: 3, bakeMs: 3_000, approval: 'auto', random: false });
     expect(plan.spec.analysis).toEqual({
       intervalMs: 1_000,
       minSamples: 3,

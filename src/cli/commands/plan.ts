@@ -1,6 +1,7 @@
 import { SAMPLED_DRONES, spread } from '../../fleet/for-each-drone.js';
-import { preflight, type DroneCheck } from '../../fleet/preflight.js';
+import { missingFeatures, preflight, type DroneCheck } from '../../fleet/preflight.js';
 import { EXIT_CODES } from '../../rollout/report.js';
+import { planCanaryCoverage, type LabelCoverage } from '../../spec/canary-pick.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import { checkProviderQueries } from '../../signals/metric-providers.js';
 import { planWarnings } from '../../spec/plan-warnings.js';
@@ -11,6 +12,42 @@ import { describePlan, planSummary, type ValidateOptions } from './validate.js';
 
 export interface PlanOptions extends ValidateOptions {
   readonly tokenFile?: string;
+}
+
+/** Values listed per label and list before `…`: a label with a value per drone must not flood the terminal. */
+const LISTED_VALUES = 8;
+
+function listValues(values: readonly string[]): string {
+  const shown = values.slice(0, LISTED_VALUES).join(', ');
+  return values.length > LISTED_VALUES ? `${shown}, … ${values.length - LISTED_VALUES} more` : shown;
+}
+
+/** `canary label coverage: airframe 3 of 4 values (x4, x6, x8; missing: x9), site 2 of 2 values (north, south)` */
+export function describeCoverage(coverage: Readonly<Record<string, LabelCoverage>>): string {
+  const labels = Object.entries(coverage).map(([label, { covered, missing }]) => {
+    const all = covered.length + missing.length;
+    const lists = [listValues(covered), ...(missing.length > 0 ? [`missing: ${listValues(missing)}`] : [])];
+    return `${label} ${covered.length} of ${all} ${all === 1 ? 'value' : 'values'} (${lists.join('; ')})`;
+  });
+  return `canary label coverage: ${labels.join(', ')}`;
+}
+
+/** How the canary was chosen, when the spec says more than its size: what `plan` prints and adds to its JSON. */
+function canaryChoice(plan: Plan) {
+  const coverage = planCanaryCoverage(plan);
+  return {
+    json: {
+      ...(coverage === undefined ? {} : { canaryCoverage: coverage }),
+      ...(plan.canarySeed === undefined ? {} : { canarySeed: plan.canarySeed }),
+    },
+    lines: [
+      ...(coverage === undefined ? [] : [describeCoverage(coverage)]),
+      // Each `plan` draws a new seed: this is one possible draw, not the one a run will make.
+      ...(plan.canarySeed === undefined
+        ? []
+        : [`canary drawn at random, seed ${plan.canarySeed} (a run draws its own seed)`]),
+    ],
+  };
 }
 
 /** A drone the preflight could not use: unreachable, or misconfigured (and then with what to check). */
@@ -42,7 +79,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   const plan = await loadPlan(options.spec, options.inventory === undefined ? {} : { inventory: options.inventory });
   const token = await readToken(options.tokenFile);
   const { checks, hot, samplesPerSecond: rate, unknownMetrics: unreported } = await preflight(plan, token);
-  const warnings = planWarnings(plan, rate);
+  const warnings = [...planWarnings(plan, rate), ...missingFeatures(plan, checks)];
   // Each provider query runs once, over the targeted drones a rollout would sample first.
   const queries = await checkProviderQueries(
     plan,
@@ -80,9 +117,11 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   }
   const invalid = tooManyUnreachable || misconfigured.length > 0 || badMetrics.length > 0;
   const exitCode = hot.length > 0 ? EXIT_CODES.aborted_hot : invalid ? EXIT_CODES.invalid : 0;
+  const canary = canaryChoice(plan);
   if (options.output === 'json') {
     printJson({
       ...planSummary(plan),
+      ...canary.json,
       exitCode,
       hot,
       unreachable: unreachable.map((c) => ({ id: c.id, error: c.error })),
@@ -98,6 +137,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   for (const c of checks) if (c.version) versions.set(c.version, (versions.get(c.version) ?? 0) + 1);
   const lines = [
     describePlan(plan),
+    ...canary.lines,
     `health: ${answered.length}/${plan.drones.length} drones answered; current ${plan.config.file}: ${[...versions].map(([v, n]) => `${v} ×${n}`).join(', ') || 'none'}`,
   ];
   for (const c of misconfigured) lines.push(`  error: ${c.id}: ${c.error}; ${c.misconfigured}`);

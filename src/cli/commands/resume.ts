@@ -17,13 +17,26 @@ export interface ResumeOptions extends CommonOptions {
   readonly tokenFile?: string;
 }
 
-/** The spec must be the one the rollout started with: resuming under other rules would mix versions. */
+/**
+ * The spec must be the one the rollout started with: resuming under other rules would mix versions. A
+ * random canary is drawn again from the seed the rollout recorded, so the canary and waves are the same.
+ */
 async function planOf(record: RolloutRecord): Promise<Plan> {
-  const plan = await loadPlan(record.specPath, { inventory: record.inventory, validators: false });
+  const plan = await loadPlan(record.specPath, {
+    inventory: record.inventory,
+    validators: false,
+    ...(record.canarySeed === undefined ? {} : { canarySeed: record.canarySeed }),
+  });
   if ((await fileDigest(plan.specPath)) !== record.specDigest || plan.config.sha256 !== record.config.sha256) {
     throw new RolloutError(
       'E_SPEC_INVALID',
       `${record.specPath} or its config changed since rollout ${record.id} started; restore them to resume it, or resume with the original files`,
+    );
+  }
+  if (plan.spec.canary.random && record.canarySeed === undefined) {
+    throw new RolloutError(
+      'E_SPEC_INVALID',
+      `rollout ${record.id} recorded no canary seed: its random canary (canary.random) cannot be drawn again to resume it`,
     );
   }
   return plan;

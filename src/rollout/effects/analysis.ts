@@ -1,3 +1,4 @@
+import { baselineDrones } from '../../analysis/baseline-drones.js';
 import { compactSamples } from '../../analysis/replay.js';
 import { judgeWithSpec, summarize, type IntervalJudgement, type MetricSamples } from '../../analysis/judge.js';
 import { SamplePool } from '../../analysis/sample-pool.js';
@@ -120,8 +121,11 @@ export class AnalysisStage {
     // Drones another rollout left on a third version (an adopted mixed fleet) are never baseline.
     this.#offVersion ??= offVersionDrones(fleetVersions(this.#runtime));
     const offVersion = this.#offVersion;
-    const baselineIds = spread(
-      plan.drones.map((d) => d.id).filter((id) => !ledger.get(id).pushSent && !offVersion.has(id)),
+    // With canary.spread_by, baseline drones like the step's drones (same label values) come first.
+    const baselineIds = baselineDrones(
+      plan.drones.filter((d) => !ledger.get(d.id).pushSent && !offVersion.has(d.id)),
+      dronesOf(this.#runtime, step.drones),
+      plan.spec.canary.spreadBy,
       SAMPLED_DRONES,
     );
     const canary = this.#pool();

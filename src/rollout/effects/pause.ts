@@ -31,7 +31,7 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
   await forEachDrone(drones, options, async (drone, s) => {
     const progress = runtime.ledger.edit(drone.id);
     progress.pauseSent = true;
-    const reply = await runtime.client.pause(drone, runtime.rolloutId, s);
+    const reply = await runtime.client.pause(drone, runtime.rolloutId, { holdMs: spec.pause.holdMs, signal: s });
     runtime.observer.progress('pausing', ++done, drones.length);
     if (!reply.ok) {
       progress.pauseSent = landedMaybe(reply);
