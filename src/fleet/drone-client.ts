@@ -4,6 +4,8 @@ import type { Drone } from '../spec/types.js';
 import type { z } from 'zod';
 import {
   configPath,
+  confirmBodySchema,
+  confirmPath,
   healthBodySchema,
   isHotAnswer,
   PATHS,
@@ -13,6 +15,8 @@ import {
   rollbackPath,
   telemetryBodySchema,
   telemetryPath,
+  type ConfirmBody,
+  type ConfirmRequest,
   type HealthBody,
   type PauseBody,
   type PauseRequest,
@@ -210,6 +214,11 @@ export class DroneClient {
   ): Promise<DroneReply<RollbackBody>> {
     const request: RollbackRequest = { rollout, fence };
     return this.#request('POST', drone, rollbackPath(file), request, rollbackBodySchema, signal);
+  }
+
+  /** Confirms the drone's trial of the config `request.sha256`, so it keeps it. */
+  confirm(drone: Drone, file: string, request: ConfirmRequest, signal?: AbortSignal): Promise<DroneReply<ConfirmBody>> {
+    return this.#request('POST', drone, confirmPath(file), request, confirmBodySchema, signal);
   }
 
   telemetry(drone: Drone, since: number, signal?: AbortSignal): Promise<DroneReply<TelemetryBody>> {

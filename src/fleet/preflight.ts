@@ -140,12 +140,15 @@ function unknownMetrics(plan: Plan, reported: ReadonlySet<string> | null): strin
 /** What each agent feature protects, for the warning about drones whose agent lacks it. */
 const FEATURE_PROTECTS: Readonly<Record<AgentFeature, string>> = {
   pause_hold: 'pause holds that lapse: if this rollout dies, such a drone stays paused until `rollout resume`',
-  trial_config: 'trial configs that revert by themselves',
+  trial_config: 'trial configs (push.confirm_within): a push to such a drone stays until rolled back',
 };
 
 /** The agent features a run of this plan relies on. */
 function featuresUsed(plan: Plan): AgentFeature[] {
-  return plan.spec.pause.fleet ? ['pause_hold'] : [];
+  return [
+    ...(plan.spec.pause.fleet ? (['pause_hold'] as const) : []),
+    ...(plan.spec.push.confirmWithinMs === undefined ? [] : (['trial_config'] as const)),
+  ];
 }
 
 /** A warning per agent feature the plan relies on that some reachable drones lack, naming them: their agent predates it. */

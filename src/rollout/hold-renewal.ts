@@ -17,6 +17,7 @@ const HOLDING: ReadonlySet<StageKind> = new Set<StageKind>([
   'awaitingJudgement',
   'awaitingApproval',
   'confirmingPromotion',
+  'confirmingTrial',
   'verifying',
   'rollingBack',
 ]);

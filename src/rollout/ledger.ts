@@ -12,9 +12,11 @@ export interface DroneProgress {
   pushSent: boolean;
   rolledBack: boolean;
   lastError: string | null;
+  /** Its trial of the new config lapsed unconfirmed and it went back by itself (absent in older records). */
+  autoReverted?: boolean;
 }
 
-export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed';
+export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed' | 'auto_reverted';
 
 /** A drone the rollout has not touched yet. */
 export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
@@ -74,8 +76,9 @@ export class Ledger {
    * `updated` only if this rollout pushed to it.
    */
   stateOf(id: string, newSha256: string, attention: ReadonlySet<string>): DroneState {
-    if (attention.has(id)) return 'failed';
     const progress = this.get(id);
+    if (progress.autoReverted === true && progress.now?.sha256 !== newSha256) return 'auto_reverted';
+    if (attention.has(id)) return 'failed';
     if (progress.rolledBack) return 'rolled_back';
     return progress.pushSent && progress.now?.sha256 === newSha256 ? 'updated' : 'unchanged';
   }

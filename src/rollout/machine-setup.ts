@@ -21,6 +21,8 @@ export interface RolloutContext {
   readonly inconclusiveWaits: boolean;
   /** Absent in snapshots persisted before webhook gates existed: those rollouts have none. */
   readonly gates?: RolloutGates;
+  /** Absent in snapshots persisted before trial configs existed: those rollouts push none. */
+  readonly trials?: boolean;
   stepIndex: number;
   interval: number;
   failedIntervals: number;
@@ -92,6 +94,7 @@ export const rolloutSetup = setup({
     checkFleet: unbound<StageOutcome>('checkFleet'),
     preRollout: unbound<StageOutcome>('preRollout'),
     confirmPromotion: unbound<StageOutcome, { stepIndex: number }>('confirmPromotion'),
+    confirmStep: unbound<StageOutcome, { stepIndex: number; fence: number }>('confirmStep'),
     keepLease: fromCallback<RolloutEvent, { fence: number }>(() => {
       throw new Error("the rollout machine's keepLease effect is not bound: create it with withEffects()");
     }),
@@ -213,6 +216,7 @@ export const rolloutSetup = setup({
     hasNextStep: ({ context }) => context.stepIndex + 1 < context.steps.length,
     hasPreRolloutGate: ({ context }) => context.gates?.preRollout === true,
     hasConfirmGate: ({ context }) => context.gates?.confirmPromotion === true,
+    hasTrials: ({ context }) => context.trials === true,
     holdsLock: ({ context }) => context.fence !== null,
     hasIncomplete: (_, outcome: CleanupOutcome) => outcome.incomplete.length > 0,
     /** Whether the rollout ends as `result`, once a clean-up's outcome (if any) is counted. */

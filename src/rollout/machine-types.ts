@@ -32,6 +32,8 @@ export interface RolloutInput {
   readonly inconclusiveWaits: boolean;
   /** Which webhook gates the spec has; a rollout without them never enters their states. */
   readonly gates?: RolloutGates;
+  /** Pushes are trials (`push.confirm_within`): each step's drones are confirmed once the step has passed. */
+  readonly trials?: boolean;
 }
 
 export interface RolloutGates {
@@ -102,6 +104,14 @@ export interface RolloutEffects {
    * they all say yes or their wait runs out (a stop: the rollout rolls back).
    */
   confirmPromotion(input: { readonly stepIndex: number }, signal: AbortSignal): Promise<StageOutcome>;
+  /**
+   * Step `stepIndex` has passed: confirms its drones' trial configs, so they keep the new config (before
+   * any wait for a human, which may outlast a trial).
+   */
+  confirmStep(
+    input: { readonly stepIndex: number; readonly fence: number },
+    signal: AbortSignal,
+  ): Promise<StageOutcome>;
   /** Keeps the lease alive; calls `onLost` once if it is lost. Returns a function that stops it. */
   keepLease(fence: number, onLost: (reason: string) => void): () => void;
   pushStep(input: { readonly stepIndex: number; readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;
@@ -138,6 +148,7 @@ export type StageKind =
   | 'awaitingJudgement'
   | 'awaitingApproval'
   | 'confirmingPromotion'
+  | 'confirmingTrial'
   | 'verifying'
   | 'rollingBack'
   | 'resumingFleet'

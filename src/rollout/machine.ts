@@ -57,6 +57,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
     failureLimit: input.failureLimit,
     inconclusiveWaits: input.inconclusiveWaits,
     gates: input.gates ?? { preRollout: false, confirmPromotion: false },
+    trials: input.trials ?? false,
     stepIndex: 0,
     interval: 0,
     failedIntervals: 0,
@@ -277,6 +278,27 @@ export const rolloutMachine = rolloutSetup.createMachine({
               },
             },
             stepDone: {
+              always: [{ guard: 'hasTrials', target: 'confirmingTrial' }, { target: 'stepConfirmed' }],
+            },
+            confirmingTrial: {
+              meta: { stage: 'confirmingTrial' },
+              invoke: {
+                src: 'confirmStep',
+                input: ({ context }) => ({ stepIndex: context.stepIndex, fence: fenceOf(context) }),
+                onDone: [stopsTo('#rollingBack'), { target: 'stepConfirmed' }],
+                onError: {
+                  target: '#rollingBack',
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ context, event }) => ({
+                      what: `confirming the trial configs of ${currentStep(context).name}`,
+                      error: event.error,
+                    }),
+                  },
+                },
+              },
+            },
+            stepConfirmed: {
               always: [{ guard: 'awaitsApproval', target: 'awaitingApproval' }, ...toNextStep],
             },
             awaitingApproval: {
@@ -452,6 +474,9 @@ export function withEffects(effects: RolloutEffects) {
       acquireLock: fromPromise<LockOutcome>(({ signal }) => effects.acquireLock(signal)),
       checkFleet: fromPromise<StageOutcome>(({ signal }) => effects.checkFleet(signal)),
       preRollout: fromPromise<StageOutcome>(({ signal }) => effects.preRollout(signal)),
+      confirmStep: fromPromise<StageOutcome, { stepIndex: number; fence: number }>(({ input, signal }) =>
+        effects.confirmStep(input, signal),
+      ),
       confirmPromotion: fromPromise<StageOutcome, { stepIndex: number }>(({ input, signal }) =>
         effects.confirmPromotion(input, signal),
       ),

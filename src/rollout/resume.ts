@@ -36,6 +36,7 @@ interface PersistedSnapshot {
  */
 async function reread(
   plan: Plan,
+  rolloutId: string,
   stored: Readonly<Record<string, DroneProgressRecord>>,
   client: DroneClient,
 ): Promise<{ progress: Record<string, DroneProgressRecord>; highestFence: number }> {
@@ -54,6 +55,8 @@ async function reread(
     highestFence = Math.max(highestFence, config?.fence ?? 0);
     const now = config ? { version: config.version, sha256: config.sha256 } : null;
     const onNew = now?.sha256 === sha256;
+    // Its trial of the new config lapsed while no process could confirm it: it went back by itself.
+    const reverted = !onNew && config?.reverted?.rollout === rolloutId && config.reverted.sha256 === sha256;
     merged[drone.id] = {
       before: before.before ?? (onNew ? null : now),
       now,
@@ -61,6 +64,7 @@ async function reread(
       pushSent: before.pushSent || onNew,
       rolledBack: before.rolledBack && !onNew,
       lastError: null,
+      ...(reverted || before.autoReverted === true ? { autoReverted: true } : {}),
     };
     return 'continue';
   });
@@ -175,7 +179,7 @@ export async function prepareResume(options: PrepareResumeOptions): Promise<Resu
   });
   let fleet: Awaited<ReturnType<typeof reread>>;
   try {
-    fleet = await reread(plan, await store.loadProgress(record.id), client);
+    fleet = await reread(plan, record.id, await store.loadProgress(record.id), client);
   } finally {
     client.close();
   }

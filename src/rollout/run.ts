@@ -212,6 +212,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       preRollout: plan.spec.webhooks.some((hook) => hook.type === 'pre-rollout'),
       confirmPromotion: plan.spec.webhooks.some((hook) => hook.type === 'confirm-promotion'),
     },
+    trials: plan.spec.push.confirmWithinMs !== undefined,
   };
   const restored = options.resume?.snapshot;
   const actor =

@@ -46,6 +46,10 @@ export function stageLabel(snapshot: RolloutSnapshot): string {
     }
     case 'awaitingApproval':
       return `waiting for \`rollout promote ${rolloutId}\``;
+    case 'confirmingTrial': {
+      const drones = step?.droneCount ?? 0;
+      return `${name} passed: confirming the trial config on ${drones} drone${drones === 1 ? '' : 's'}`;
+    }
     case 'confirmingPromotion':
       return `${name} passed: asking the confirm-promotion webhooks before ${steps[stepIndex + 1]?.name ?? 'the next step'}`;
     default:

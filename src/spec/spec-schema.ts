@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { mustBe } from './describe-value.js';
+import { formatDuration } from './duration.js';
 import {
   confidenceLevel,
   count,
@@ -372,6 +373,12 @@ const push = z
       concurrency: positiveInt.default(32).meta({ description: 'Drones pushed to at the same time.' }),
       timeout: positiveDuration.prefault('5s').meta({ description: 'Timeout of one push request.' }),
       retries: count.default(2).meta({ description: 'Retries of a failed push request.' }),
+      confirm_within: positiveDuration.optional().meta({
+        description:
+          'Makes every push a trial: a drone reverts to its previous config by itself unless the rollout confirms ' +
+          "the push within this long; the rollout confirms a step's drones once the step has passed its analysis. " +
+          'Longer than the longest bake plus one analysis interval.',
+      }),
     },
     mapping,
   )
@@ -414,6 +421,24 @@ export const specSchema = z
     mapping,
   )
   .superRefine((value, ctx) => {
+    const trial = value.push.confirm_within;
+    if (trial !== undefined) {
+      const longest = Math.max(value.canary.bake, ...value.waves.map((wave) => wave.bake)) + value.analysis.interval;
+      if (value.analysis.inconclusive === 'wait') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['push', 'confirm_within'],
+          message:
+            'cannot go with analysis.inconclusive: wait: a verdict held for a human can outlast any trial, and the drones would revert meanwhile',
+        });
+      } else if (trial <= longest) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['push', 'confirm_within'],
+          message: `must be longer than the longest bake plus one analysis interval (${formatDuration(longest)}), got ${formatDuration(trial)}: a step's drones are confirmed only once it has passed`,
+        });
+      }
+    }
     const known = Object.keys(value.providers);
     const sources = new Map<string, { readonly source: string; readonly index: number }>();
     value.analysis.metrics.forEach((metric, index) => {

@@ -113,6 +113,8 @@ export interface RolloutSpec {
     readonly concurrency: number;
     readonly timeoutMs: number;
     readonly retries: number;
+    /** Every push is a trial the drone reverts by itself unless confirmed within this long. */
+    readonly confirmWithinMs?: number;
   };
   readonly abort: { readonly maxPushFailures: Threshold; readonly maxUnreachable: Threshold };
   /** Metric providers by name. */

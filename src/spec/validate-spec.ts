@@ -72,7 +72,12 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       inconclusive: analysis.inconclusive,
     },
     waves: parsed.waves.map((wave) => ({ percent: wave.percent, bakeMs: wave.bake })),
-    push: { concurrency: push.concurrency, timeoutMs: push.timeout, retries: push.retries },
+    push: {
+      concurrency: push.concurrency,
+      timeoutMs: push.timeout,
+      retries: push.retries,
+      ...(push.confirm_within === undefined ? {} : { confirmWithinMs: push.confirm_within }),
+    },
     abort: { maxPushFailures: abort.max_push_failures, maxUnreachable: abort.max_unreachable },
     providers: Object.fromEntries(
       Object.entries(parsed.providers).map(([name, { prometheus }]) => [name, toProvider(name, prometheus, baseDir)]),

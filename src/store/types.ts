@@ -46,6 +46,8 @@ export interface DroneProgressRecord {
   readonly pushSent: boolean;
   readonly rolledBack: boolean;
   readonly lastError: string | null;
+  /** Its trial of the new config lapsed unconfirmed and it went back by itself (absent in older records). */
+  readonly autoReverted?: boolean;
 }
 
 /** One line of the append-only audit log. */

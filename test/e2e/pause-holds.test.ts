@@ -8,6 +8,7 @@ import {
   parseReport,
   runArgs,
   tempDirPerTest,
+  untilStage,
   within,
   writeSpec,
 } from '../helpers/fleet.js';
@@ -41,13 +42,7 @@ describe('pause holds that lapse when the rollout dies', () => {
   it('renewed while the run lives; after SIGKILL every drone is active within the hold; resume finishes on one version', async () => {
     const path = await writeSpec(dir.path, 'held', { bake: '6s', extra: `pause: { hold: ${HOLD_MS}ms }` });
     const run = children.track(startCli([...runArgs(path, sim, dir.path), '--log-level', 'info']));
-    await within(
-      (async () => {
-        while (!run.output().stderr.includes('canary: baking')) await new Promise((r) => setTimeout(r, 50));
-      })(),
-      20_000,
-      'the canary bake',
-    );
+    await untilStage(run, 'canary: baking', 20_000);
 
     // Past one whole hold time into the bake, the live run's renewals keep every drone paused
     await new Promise((r) => setTimeout(r, HOLD_MS + 500));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, type SimProcess } from '../helpers/cli.js';
-import { Children, parseReport, runArgs, tempDirPerTest, within, writeSpec } from '../helpers/fleet.js';
+import { Children, parseReport, runArgs, tempDirPerTest, untilStage, within, writeSpec } from '../helpers/fleet.js';
 import { prometheusAvailable, startPrometheus, type PrometheusServer } from '../helpers/prometheus.js';
 
 /*
@@ -92,13 +92,7 @@ describe.skipIf(!prometheusAvailable())('a Prometheus that stops mid-bake', () =
       });
       const run = children.track(startCli([...runArgs(path, sim, dir.path), '--log-level', 'info']));
       // Stopped as soon as the canary bakes: its first interval is judged after Prometheus is gone.
-      await within(
-        (async () => {
-          while (!run.output().stderr.includes('canary: baking')) await new Promise((r) => setTimeout(r, 50));
-        })(),
-        30_000,
-        'the canary bake',
-      );
+      await untilStage(run, 'canary: baking', 30_000);
       await prometheus.stop();
       const result = await within(run.done, 60_000, 'the rollout');
       const report = parseReport(result);

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach } from 'vitest';
-import { BIN, ROOT, runCli, shippedConfig, tempDir, type CliResult, type SimProcess } from './cli.js';
+import { BIN, ROOT, runCli, shippedConfig, tempDir, type CliProcess, type CliResult, type SimProcess } from './cli.js';
 
 /** Shared pieces of the end-to-end tests that drive real CLI processes against real drones. */
 
@@ -236,6 +236,17 @@ export async function within<T>(done: Promise<T>, ms: number, what: string): Pro
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves once a CLI run started with `--log-level info` has logged the stage `stage` (e.g. `canary: baking`). */
+export function untilStage(run: CliProcess, stage: string, ms: number): Promise<void> {
+  return within(
+    (async () => {
+      while (!run.output().stderr.includes(stage)) await new Promise((r) => setTimeout(r, 50));
+    })(),
+    ms,
+    `the stage ${stage}`,
+  );
 }
 
 /**

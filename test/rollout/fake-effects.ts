@@ -57,6 +57,16 @@ export class FakeEffects implements RolloutEffects {
     return outcome;
   }
 
+  /** By the step index whose trial configs are confirmed; missing steps confirm. */
+  trialOutcomes = new Map<number, StageOutcome | Error>();
+
+  async confirmStep(input: { stepIndex: number }): Promise<StageOutcome> {
+    this.calls.push(`trial:${input.stepIndex}`);
+    const outcome = this.trialOutcomes.get(input.stepIndex) ?? { hot: [] };
+    if (outcome instanceof Error) throw outcome;
+    return outcome;
+  }
+
   async acquireLock(): Promise<LockOutcome> {
     this.calls.push('lock');
     return this.lockOutcome;

@@ -16,6 +16,7 @@ const input: RolloutInput = {
   failureLimit: 1,
   inconclusiveWaits: true,
   gates: { preRollout: true, confirmPromotion: true },
+  trials: true,
 };
 
 /** The id xstate gives each invoked effect: the index and the id of the state that invokes it. */
@@ -25,6 +26,7 @@ const INVOKED_BY: Readonly<Record<string, string>> = {
   checkFleet: 'rollout.locked.stages.checkingFleet',
   preRollout: 'rollout.locked.stages.gatingRollout',
   confirmPromotion: 'rollout.locked.stages.confirmingPromotion',
+  confirmStep: 'rollout.locked.stages.confirmingTrial',
   pushStep: 'rollout.locked.stages.pushing',
   waitInterval: 'rollout.locked.stages.baking',
   analyseInterval: 'rollout.locked.stages.analysing',
@@ -68,6 +70,12 @@ const OUTCOMES: Readonly<Record<string, readonly Event[]>> = {
     done('confirmPromotion', { hot: [] }),
     done('confirmPromotion', { hot: [], abortReason: 'webhook approve did not confirm' }),
     failed('confirmPromotion'),
+  ],
+  confirmingTrial: [
+    done('confirmStep', { hot: [] }),
+    done('confirmStep', { hot: ['drone-hot'] }),
+    done('confirmStep', { hot: [], abortReason: 'confirming canary: 2 drones unreachable' }),
+    failed('confirmStep'),
   ],
   pushing: [
     done('pushStep', { hot: [] }),

@@ -350,6 +350,45 @@ describe('rollout machine', () => {
     expectCleanEnd(effects);
   });
 
+  it('with trial configs, confirms each step once it has passed: before a manual gate, and before the final check', async () => {
+    const effects = new FakeEffects();
+    const actor = start(effects, { trials: true, steps: steps(['canary', 1, true], ['wave 1', 1], ['wave 2', 0]) });
+    await waitFor(actor, (s) => s.matches({ locked: { stages: 'awaitingApproval' } }));
+    // The canary is confirmed before the wait for a human, which may outlast its trial
+    expect(effects.calls.filter((c) => /^(trial|push|analyse):/.test(c))).toEqual([
+      'push:0:7',
+      'analyse:0:0',
+      'trial:0',
+    ]);
+    actor.send({ type: 'operator.promote', by: 'carol' });
+    expect((await toPromise(actor)).result).toBe('promoted');
+    expect(effects.calls.filter((c) => /^(trial|push):/.test(c) || c === 'verify')).toEqual([
+      'push:0:7',
+      'trial:0',
+      'push:1:7',
+      'trial:1',
+      'push:2:7',
+      'trial:2',
+      'verify',
+    ]);
+  });
+
+  it('rolls back when confirming a step meets a HOT drone: nothing more is pushed', async () => {
+    const effects = new FakeEffects();
+    effects.trialOutcomes.set(1, { hot: ['drone-5'] });
+    const output = await run(effects, { trials: true });
+    expect(output).toMatchObject({ result: 'aborted_hot', hot: ['drone-5'] });
+    expect(pushesAfter(effects, 'trial:1')).toEqual([]);
+    expect(effects.calls).toContain('rollback:7');
+    expectCleanEnd(effects);
+  });
+
+  it('a rollout without trial configs confirms nothing', async () => {
+    const effects = new FakeEffects();
+    await run(effects);
+    expect(effects.calls.filter((c) => c.startsWith('trial:'))).toEqual([]);
+  });
+
   it('a rollout without webhook gates never enters their states', async () => {
     const effects = new FakeEffects();
     await run(effects);

@@ -4,6 +4,7 @@ import type { RolloutRuntime } from '../context.js';
 import type { RolloutEffects } from '../machine-types.js';
 import { AnalysisStage } from './analysis.js';
 import { checkFleetVersions, rereadVersions } from './fleet-versions.js';
+import { confirmStep } from './confirm.js';
 import { confirmPromotion, preRollout } from './gates.js';
 import { RolloutLease, type ResumedLease } from './lease.js';
 import { pauseFleet } from './pause.js';
@@ -84,6 +85,12 @@ export function createRolloutEffects(
       const outcome = await push;
       analysis.markPushed();
       return outcome;
+    },
+
+    async confirmStep(input, signal) {
+      await persisted();
+      const mayWrite = () => lease.isFresh();
+      return confirmStep(runtime, { ...input, fence: lease.heldFor(input.fence).fence, mayWrite }, signal);
     },
 
     waitInterval(input, signal) {

@@ -24,6 +24,9 @@ export async function pushStep(
     sha256: config.sha256,
     fence: input.fence,
     content: config.content,
+    ...(runtime.plan.spec.push.confirmWithinMs === undefined
+      ? {}
+      : { trialMs: runtime.plan.spec.push.confirmWithinMs }),
   };
   runtime.recorder.audit('push.begin', {
     step: step.name,

@@ -16,7 +16,7 @@ export class FailureBudget {
   constructor(
     private readonly runtime: RolloutRuntime,
     /** The audit event kind of this stage's requests. */
-    private readonly kind: 'pause' | 'push',
+    private readonly kind: 'pause' | 'push' | 'confirm',
     /** How the stage reads in a reason: `pausing the fleet`, `pushing canary`. */
     private readonly stage: string,
   ) {}

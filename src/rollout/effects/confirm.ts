@@ -1,0 +1,83 @@
+import { forEachDrone } from '../../fleet/for-each-drone.js';
+import { dronesOf, type RolloutRuntime } from '../context.js';
+import type { StageOutcome } from '../machine-types.js';
+import { FailureBudget, concurrency } from './stage-support.js';
+
+/**
+ * Step `stepIndex` has passed: confirms the trial config on each of its drones that took it, so none
+ * reverts by itself. A drone that already reverted (its trial lapsed first) is `autoReverted` and no
+ * longer counts as updated; one whose confirm got no answer will revert at its deadline, so it no
+ * longer counts either. An agent that predates trials (no confirm endpoint) has nothing to confirm.
+ * HOT and a breached failure budget stop the rollout, as in a push.
+ */
+export async function confirmStep(
+  runtime: RolloutRuntime,
+  input: {
+    readonly stepIndex: number;
+    readonly fence: number;
+    /** Asked before every confirm: false once the lease may have expired (see LeaseKeeper.isFresh). */
+    readonly mayWrite: () => boolean;
+  },
+  signal: AbortSignal,
+): Promise<StageOutcome> {
+  const { config, steps } = runtime.plan;
+  const step = steps[input.stepIndex];
+  if (!step) throw new RangeError(`step ${input.stepIndex} is not in the plan`);
+  const budget = new FailureBudget(runtime, 'confirm', `confirming ${step.name}`);
+  const request = { rollout: runtime.rolloutId, fence: input.fence, sha256: config.sha256 };
+  const taken = dronesOf(runtime, step.drones).filter((drone) => {
+    const progress = runtime.ledger.get(drone.id);
+    return progress.pushSent && progress.now?.sha256 === config.sha256;
+  });
+  let done = 0;
+  let reverted = 0;
+  // Set in the callback below, which TypeScript's narrowing does not follow.
+  let expired = false as boolean;
+  await forEachDrone(taken, { concurrency: concurrency(runtime), signal }, async (drone, s) => {
+    if (!input.mayWrite()) {
+      expired = true;
+      return 'stop';
+    }
+    const reply = await runtime.client.confirm(drone, config.file, request, s);
+    runtime.observer.progress(`confirming ${step.name}`, ++done, taken.length);
+    const progress = runtime.ledger.edit(drone.id);
+    if (reply.ok) {
+      runtime.recorder.audit('confirm', { drone: drone.id, ok: true, fence: input.fence });
+      return 'continue';
+    }
+    if (reply.kind === 'cancelled') return 'stop';
+    if (reply.kind === 'refused' && reply.code === 'trial_reverted') {
+      reverted += 1;
+      progress.autoReverted = true;
+      progress.now = progress.before;
+      progress.lastError = reply.message;
+      runtime.recorder.audit('confirm', { drone: drone.id, ok: false, autoReverted: true, error: reply.message });
+      runtime.logger.warn({ drone: drone.id, step: step.name }, reply.message);
+      return 'continue';
+    }
+    if (reply.kind === 'refused' && (reply.code === 'method_not_allowed' || reply.code === 'not_found')) {
+      // An agent that predates trials ignored trialMs: its push is no trial, and it stays.
+      runtime.recorder.audit('confirm', { drone: drone.id, ok: true, trial: false });
+      return 'continue';
+    }
+    // Unconfirmed, it reverts by itself at its deadline: it is not on the new config for good.
+    if (reply.kind !== 'hot') progress.now = null;
+    return budget.record(drone, reply) ? 'stop' : 'continue';
+  });
+  runtime.logger.info(
+    { step: step.name, drones: taken.length, reverted, hot: budget.hot, abort: budget.reason },
+    'step confirmed',
+  );
+  if (reverted > 0) {
+    runtime.observer.note(
+      `${reverted} drone${reverted === 1 ? '' : 's'} of ${step.name} reverted by itself before its trial was confirmed`,
+    );
+  }
+  if (expired && budget.hot.length === 0 && budget.reason === undefined) {
+    return {
+      hot: [],
+      abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no confirm with fence ${input.fence}`,
+    };
+  }
+  return budget.outcome();
+}
