@@ -88,32 +88,39 @@ export class ConfigWrites {
         meta.installedBy?.action === 'push' &&
         meta.installedBy.rollout === request.rollout
       ) {
+        let trialNow = meta.trial;
         if (meta.installedBy.fence !== request.fence) {
           // The same rollout resumed under a new lease re-pushes what it already installed: keep the
-          // version it replaced as the one to roll back to, and only move the fence up (a trial's too).
+          // version it replaced as the one to roll back to, and move the fence up. A trial moves to the
+          // new fence and starts again: the resumed rollout bakes the step anew before it confirms.
+          trialNow =
+            meta.trial === null ? null : (trialOf(request, this.#now()) ?? { ...meta.trial, fence: request.fence });
           const next: ConfigMeta = {
             ...meta,
             installedBy: { ...meta.installedBy, fence: request.fence },
             highestFence: request.fence,
             fenceOwner: request.rollout,
-            trial: meta.trial === null ? null : { ...meta.trial, fence: request.fence },
+            trial: trialNow,
           };
           await this.#writing(file, () => this.#configs.commit(file, next, request.content));
         }
         // Otherwise an HTTP client's retry of a push that already landed: answer exactly as the first time.
-        // Either way a trial is neither started nor extended, and a confirmed one is not restarted.
+        // A retry neither starts nor extends a trial, and a confirmed one is not restarted.
         return {
           version: meta.current.version,
           sha256,
           previous: meta.previous,
           seq: this.#installSeq(file),
-          ...trialView(meta.trial, this.#now()),
+          ...trialView(trialNow, this.#now()),
         };
       }
       this.#beforePushWrite?.(file);
       const trial = trialOf(request, this.#now());
+      // Another rollout's trial that nobody confirmed is not a version to go back to: what it replaced is.
+      const onTrial =
+        meta !== undefined && meta.trial !== null && meta.trial.rollout !== request.rollout ? meta : undefined;
       const previous = await this.#writing(file, async () => {
-        const kept = await this.#configs.keepForRollback(file);
+        const kept = onTrial === undefined ? await this.#configs.keepForRollback(file) : onTrial.previous;
         const next: ConfigMeta = {
           current: { version: request.version, sha256 },
           installedBy: { rollout: request.rollout, fence: request.fence, action: 'push' },

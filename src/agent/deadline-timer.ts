@@ -1,5 +1,9 @@
-/** Node's timers overflow past this (about 24.8 days) and then fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The longest the timer sleeps before it looks at the clock again. Deadlines are times on the drone's
+ * wall clock, timers count elapsed time: a clock set forward (NTP after a boot without a real-time
+ * clock) brings a deadline closer than the timer knows, so it checks again at least this often.
+ */
+const RECHECK_MS = 30_000;
 
 /**
  * One timer at the earliest of some deadlines (epoch ms on the agent's clock), which never keeps the
@@ -23,10 +27,11 @@ export class DeadlineTimer {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (deadline === undefined || this.#closed) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#now()));
+    const delay = Math.min(RECHECK_MS, Math.max(0, deadline - this.#now()));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#fire();
+      if (this.#now() < deadline) this.schedule(deadline);
+      else this.#fire();
     }, delay);
     this.#timer.unref();
   }

@@ -1,3 +1,4 @@
+import type { DroneClient } from '../fleet/drone-client.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
 import { listIds } from '../wording.js';
 import type { RolloutRuntime } from './context.js';
@@ -26,17 +27,22 @@ const HOLDING: ReadonlySet<StageKind> = new Set<StageKind>([
  * Renews the rollout's pause holds while it runs, every third of `pause.hold`, by pausing again every
  * drone it has paused, so a live rollout's drones stay paused and a dead one's resume by themselves.
  * A drone that misses a renewal is logged, not failed: its next renewal may reach it, and a drone whose
- * hold lapsed is only active, never on another config.
+ * hold lapsed is only active, never on another config. Renewals go through their own client (a short
+ * timeout, no retries), and each pass starts a third of the way further along the fleet, so drones that
+ * do not answer slow one part of a pass, never the same drones' renewals every time.
  */
 export class HoldRenewal {
   readonly #runtime: RolloutRuntime;
+  readonly #client: DroneClient;
+  #passes = 0;
   readonly #stop = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #holding = false;
 
-  constructor(runtime: RolloutRuntime) {
+  constructor(runtime: RolloutRuntime, client: DroneClient) {
     this.#runtime = runtime;
+    this.#client = client;
   }
 
   /** Renews every third of the hold from now on, whenever the rollout is in a stage that holds the fleet. */
@@ -57,7 +63,7 @@ export class HoldRenewal {
    */
   renew(): Promise<void> {
     if (this.#running !== undefined) return this.#running;
-    if (!this.#holding || this.#stop.signal.aborted) return Promise.resolve();
+    if (!this.#runtime.plan.spec.pause.fleet || !this.#holding || this.#stop.signal.aborted) return Promise.resolve();
     this.#running = this.#renewAll().finally(() => {
       this.#running = undefined;
     });
@@ -73,7 +79,9 @@ export class HoldRenewal {
 
   async #renewAll(): Promise<void> {
     const runtime = this.#runtime;
-    const paused = runtime.plan.drones.filter((drone) => runtime.ledger.get(drone.id).pauseSent);
+    const held = runtime.plan.drones.filter((drone) => runtime.ledger.get(drone.id).pauseSent);
+    const start = held.length === 0 ? 0 : (this.#passes++ * Math.ceil(held.length / 3)) % held.length;
+    const paused = [...held.slice(start), ...held.slice(0, start)];
     const missed: string[] = [];
     const { holdMs } = runtime.plan.spec.pause;
     await forEachDrone(
@@ -81,7 +89,7 @@ export class HoldRenewal {
       { concurrency: runtime.plan.spec.push.concurrency, signal: this.#stop.signal },
       async (drone, signal) => {
         if (!this.#holding) return 'stop';
-        const reply = await runtime.client.pause(drone, runtime.rolloutId, { holdMs, signal });
+        const reply = await this.#client.pause(drone, runtime.rolloutId, { holdMs, signal });
         if (!reply.ok && reply.kind !== 'cancelled') missed.push(drone.id);
         return 'continue';
       },

@@ -14,6 +14,8 @@ export interface DroneProgress {
   lastError: string | null;
   /** Its trial of the new config lapsed unconfirmed and it went back by itself (absent in older records). */
   autoReverted?: boolean;
+  /** On the new config on trial, and no confirm of it has been answered yet (absent in older records). */
+  unconfirmed?: boolean;
 }
 
 export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed' | 'auto_reverted';

@@ -65,6 +65,8 @@ async function reread(
       rolledBack: before.rolledBack && !onNew,
       lastError: null,
       ...(reverted || before.autoReverted === true ? { autoReverted: true } : {}),
+      // Still on trial for this rollout: no confirm reached it before the process died.
+      ...(onNew && config?.trial?.rollout === rolloutId ? { unconfirmed: true } : {}),
     };
     return 'continue';
   });

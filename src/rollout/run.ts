@@ -230,7 +230,14 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   await recorder.flush();
   signals.notify('started', 'started', { step: null, reason: `${plan.config.file} → ${plan.config.version}` });
 
-  const renewal = new HoldRenewal(runtime);
+  // Renewals must not wait out a slow drone's push timeout and retries: their own client, one short try.
+  const renewalClient = new DroneClient({
+    timeoutMs: Math.min(plan.spec.push.timeoutMs, Math.max(1_000, Math.floor(plan.spec.pause.holdMs / 6))),
+    retries: 0,
+    maxSockets: plan.spec.push.concurrency,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  const renewal = new HoldRenewal(runtime, renewalClient);
   let lastStage = '';
   let rolledBack = false;
   let lastVerdict: VerdictRecord | undefined;
@@ -284,13 +291,14 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
   // A long stage (10,000 pushes) shows its progress in the store while it runs, not only at its end.
   const flusher = setInterval(() => void recorder.flushOrLog('writing the rollout state failed'), FLUSH_MS);
 
-  if (options.resume) {
-    // Holds lapsed while no process renewed them: the resumed rollout holds its drones again first.
-    renewal.stage(stageOf(actor.getSnapshot()));
-    await renewal.renew();
-  }
   renewal.start();
   actor.start();
+  if (options.resume) {
+    // Holds lapsed while no process renewed them: the resumed rollout holds its drones again at once,
+    // beside the machine (whose lease keeper is running by now).
+    renewal.stage(stageOf(actor.getSnapshot()));
+    void renewal.renew();
+  }
   const done = toPromise(actor)
     .then(async (output) => {
       await renewal.stop();
@@ -326,6 +334,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       clearInterval(heartbeat);
       clearInterval(flusher);
       await renewal.stop();
+      renewalClient.close();
       client.close();
     });
   return {

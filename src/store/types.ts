@@ -48,6 +48,8 @@ export interface DroneProgressRecord {
   readonly lastError: string | null;
   /** Its trial of the new config lapsed unconfirmed and it went back by itself (absent in older records). */
   readonly autoReverted?: boolean;
+  /** On the new config on trial, and no confirm of it has been answered yet (absent in older records). */
+  readonly unconfirmed?: boolean;
 }
 
 /** One line of the append-only audit log. */

@@ -161,7 +161,7 @@ describe('a push on trial', () => {
     expect(revertWarnings(agent)).toHaveLength(1);
   });
 
-  test('a repeated push keeps the trial and its deadline, also under a higher fence (a resumed rollout)', async () => {
+  test('a retried push keeps the trial and its deadline; under a higher fence (a resumed rollout) the trial starts again', async () => {
     const clock = manualClock();
     const agent = await agents.start({ now: clock.now });
     await onTrial(agent, 60_000);
@@ -170,11 +170,31 @@ describe('a push on trial', () => {
     const retried = await call(agent.url, 'PUT', PUSH_PATH, trialPush(GOOD_CONFIG, 60_000));
     const resumed = await call(agent.url, 'PUT', PUSH_PATH, trialPush(GOOD_CONFIG, 60_000, { fence: 3 }));
 
-    for (const reply of [retried, resumed])
-      expect(reply.body).toMatchObject({ ...V43, previous: V42, trial: { rollout: 'r-1', expiresInMs: 40_000 } });
+    expect(retried.body).toMatchObject({ ...V43, previous: V42, trial: { rollout: 'r-1', expiresInMs: 40_000 } });
+    // The resumed rollout bakes the step again before it confirms: its trial gets the whole time again.
+    expect(resumed.body).toMatchObject({ ...V43, previous: V42, trial: { rollout: 'r-1', expiresInMs: 60_000 } });
     // The trial moved to the new fence: the resumed rollout confirms with it.
     expect(await confirm(agent, GOOD_CONFIG, { fence: 3 })).toMatchObject({ status: 200 });
     expect(await configOf(agent)).toEqual({ ...V43, lock: 'free', fence: 3 });
+  });
+
+  test("a push over another rollout's unconfirmed trial keeps what that trial replaced as the version to go back to", async () => {
+    const clock = manualClock();
+    const agent = await agents.start({ now: clock.now });
+    await onTrial(agent, 600_000);
+
+    const other = await call(
+      agent.url,
+      'PUT',
+      PUSH_PATH,
+      pushBody(GOOD_CONFIG.replace('0.85', '0.80'), { rollout: 'r-2', version: 'v44', fence: 3 }),
+    );
+    expect(other.body).toMatchObject({ version: 'v44', previous: V42 });
+    expect((await call(agent.url, 'POST', ROLLBACK_PATH, { rollout: 'r-2', fence: 3 })).body).toMatchObject({
+      ...V42,
+      restored: true,
+    });
+    expect(await configOf(agent)).toEqual({ ...V42, lock: 'free', fence: 3 });
   });
 
   test('is refused beyond a day, and trialMs must be a positive integer', async () => {

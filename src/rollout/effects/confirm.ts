@@ -1,14 +1,15 @@
 import { forEachDrone } from '../../fleet/for-each-drone.js';
-import { dronesOf, type RolloutRuntime } from '../context.js';
+import type { RolloutRuntime } from '../context.js';
 import type { StageOutcome } from '../machine-types.js';
 import { FailureBudget, concurrency } from './stage-support.js';
 
 /**
- * Step `stepIndex` has passed: confirms the trial config on each of its drones that took it, so none
- * reverts by itself. A drone that already reverted (its trial lapsed first) is `autoReverted` and no
- * longer counts as updated; one whose confirm got no answer will revert at its deadline, so it no
- * longer counts either. An agent that predates trials (no confirm endpoint) has nothing to confirm.
- * HOT and a breached failure budget stop the rollout, as in a push.
+ * Step `stepIndex` has passed: confirms the trial config on each of its drones that took it, and on any
+ * earlier drone whose confirm is still unanswered, so none reverts by itself. A drone that already
+ * reverted (its trial lapsed first) is `autoReverted` and no longer counts as updated; one whose confirm
+ * got no answer stays `unconfirmed` (not updated) and is asked again at the next step's confirm. An
+ * agent that predates trials (no confirm endpoint) has nothing to confirm. HOT and a breached failure
+ * budget stop the rollout, as in a push.
  */
 export async function confirmStep(
   runtime: RolloutRuntime,
@@ -25,9 +26,11 @@ export async function confirmStep(
   if (!step) throw new RangeError(`step ${input.stepIndex} is not in the plan`);
   const budget = new FailureBudget(runtime, 'confirm', `confirming ${step.name}`);
   const request = { rollout: runtime.rolloutId, fence: input.fence, sha256: config.sha256 };
-  const taken = dronesOf(runtime, step.drones).filter((drone) => {
+  const inStep = new Set(step.drones);
+  const taken = runtime.plan.drones.filter((drone) => {
     const progress = runtime.ledger.get(drone.id);
-    return progress.pushSent && progress.now?.sha256 === config.sha256;
+    const due = inStep.has(drone.id) || progress.unconfirmed === true;
+    return due && progress.pushSent && progress.now?.sha256 === config.sha256;
   });
   let done = 0;
   let reverted = 0;
@@ -42,12 +45,14 @@ export async function confirmStep(
     runtime.observer.progress(`confirming ${step.name}`, ++done, taken.length);
     const progress = runtime.ledger.edit(drone.id);
     if (reply.ok) {
+      delete progress.unconfirmed;
       runtime.recorder.audit('confirm', { drone: drone.id, ok: true, fence: input.fence });
       return 'continue';
     }
     if (reply.kind === 'cancelled') return 'stop';
     if (reply.kind === 'refused' && reply.code === 'trial_reverted') {
       reverted += 1;
+      delete progress.unconfirmed;
       progress.autoReverted = true;
       progress.now = progress.before;
       progress.lastError = reply.message;
@@ -57,11 +62,13 @@ export async function confirmStep(
     }
     if (reply.kind === 'refused' && (reply.code === 'method_not_allowed' || reply.code === 'not_found')) {
       // An agent that predates trials ignored trialMs: its push is no trial, and it stays.
+      delete progress.unconfirmed;
       runtime.recorder.audit('confirm', { drone: drone.id, ok: true, trial: false });
       return 'continue';
     }
-    // Unconfirmed, it reverts by itself at its deadline: it is not on the new config for good.
-    if (reply.kind !== 'hot') progress.now = null;
+    // Unconfirmed, it reverts by itself at its deadline: not on the new config for good, unless a later
+    // confirm reaches it in time.
+    progress.unconfirmed = true;
     return budget.record(drone, reply) ? 'stop' : 'continue';
   });
   runtime.logger.info(
@@ -74,6 +81,7 @@ export async function confirmStep(
     );
   }
   if (expired && budget.hot.length === 0 && budget.reason === undefined) {
+    runtime.recorder.audit('lock.expired', { key: config.file, fence: input.fence });
     return {
       hot: [],
       abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no confirm with fence ${input.fence}`,

@@ -13,6 +13,12 @@ import { resumeFleet } from './resume-fleet.js';
 import { rollBack } from './rollback.js';
 import { verifyPromotion } from './verify.js';
 
+/** Why a write stage of a rollout that another took the lock from while it was stopped writes nothing. */
+const LOCK_TAKEN = {
+  hot: [],
+  abortReason: 'another rollout took the config lock while this one was stopped, so it sends nothing more to any drone',
+} as const;
+
 /**
  * The real effects of a rollout: drones over HTTP, the config lock in the lock store, telemetry analysis.
  * Each effect first waits until the transition that started it is in the state store. A rollback waits
@@ -72,13 +78,7 @@ export function createRolloutEffects(
       // The step's own drones before their push are the baseline of last resort (the last wave has no other).
       if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0)
         await analysis.capturePrePush(input.stepIndex, signal);
-      if (!lease.confirmed) {
-        return {
-          hot: [],
-          abortReason:
-            'another rollout took the config lock while this one was stopped, so it sends nothing more to any drone',
-        };
-      }
+      if (!lease.confirmed) return LOCK_TAKEN;
       const mayWrite = () => lease.isFresh();
       const push = pushStep(runtime, { ...input, fence: lease.heldFor(input.fence).fence, mayWrite }, signal);
       pushing = push.catch(() => undefined);
@@ -89,6 +89,8 @@ export function createRolloutEffects(
 
     async confirmStep(input, signal) {
       await persisted();
+      // A confirm is a write: a rollout whose lock another took while it was stopped makes none.
+      if (!lease.confirmed) return LOCK_TAKEN;
       const mayWrite = () => lease.isFresh();
       return confirmStep(runtime, { ...input, fence: lease.heldFor(input.fence).fence, mayWrite }, signal);
     },

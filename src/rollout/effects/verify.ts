@@ -1,9 +1,17 @@
 import type { RolloutRuntime } from '../context.js';
 import type { CleanupOutcome } from '../machine-types.js';
 
-/** Targeted drones that do not run the new config (a push that failed within the abort budget). */
+/**
+ * Targeted drones that do not run the new config for good: a push that failed within the abort budget,
+ * or a trial whose confirm went unanswered (it reverts at its deadline).
+ */
 export async function verifyPromotion(runtime: RolloutRuntime): Promise<CleanupOutcome> {
   const { sha256 } = runtime.plan.config;
-  const incomplete = runtime.plan.drones.map((d) => d.id).filter((id) => runtime.ledger.get(id).now?.sha256 !== sha256);
+  const incomplete = runtime.plan.drones
+    .map((d) => d.id)
+    .filter((id) => {
+      const progress = runtime.ledger.get(id);
+      return progress.now?.sha256 !== sha256 || progress.unconfirmed === true;
+    });
   return { incomplete };
 }
