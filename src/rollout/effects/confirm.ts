@@ -34,11 +34,9 @@ export async function confirmStep(
   });
   let done = 0;
   let reverted = 0;
-  // Set in the callback below, which TypeScript's narrowing does not follow.
-  let expired = false as boolean;
   await forEachDrone(taken, { concurrency: concurrency(runtime), signal }, async (drone, s) => {
     if (!input.mayWrite()) {
-      expired = true;
+      budget.leaseLapsed(input.fence);
       return 'stop';
     }
     const reply = await runtime.client.confirm(drone, config.file, request, s);
@@ -79,13 +77,6 @@ export async function confirmStep(
     runtime.observer.note(
       `${reverted} drone${reverted === 1 ? '' : 's'} of ${step.name} reverted by itself before its trial was confirmed`,
     );
-  }
-  if (expired && budget.hot.length === 0 && budget.reason === undefined) {
-    runtime.recorder.audit('lock.expired', { key: config.file, fence: input.fence });
-    return {
-      hot: [],
-      abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no confirm with fence ${input.fence}`,
-    };
   }
   return budget.outcome();
 }

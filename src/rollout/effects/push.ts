@@ -36,15 +36,12 @@ export async function pushStep(
   });
   await runtime.recorder.flush();
   let done = 0;
-  // Set in the callback below, which TypeScript's narrowing does not follow: `as boolean` keeps it from
-  // taking this for always false.
-  let expired = false as boolean;
   await forEachDrone(
     dronesOf(runtime, step.drones),
     { concurrency: concurrency(runtime), signal },
     async (drone, s) => {
       if (!input.mayWrite()) {
-        expired = true;
+        budget.leaseLapsed(input.fence);
         return 'stop';
       }
       const progress = runtime.ledger.edit(drone.id);
@@ -73,12 +70,5 @@ export async function pushStep(
     { step: step.name, drones: step.drones.length, hot: budget.hot, abort: budget.reason },
     'step pushed',
   );
-  if (expired && budget.hot.length === 0 && budget.reason === undefined) {
-    runtime.recorder.audit('lock.expired', { key: config.file, fence: input.fence });
-    return {
-      hot: [],
-      abortReason: `lease lost: not renewed within its TTL (${runtime.plan.spec.lock.ttlMs} ms; was this process paused?), so no more pushes with fence ${input.fence}`,
-    };
-  }
   return budget.outcome();
 }

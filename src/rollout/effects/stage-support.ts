@@ -12,6 +12,8 @@ export class FailureBudget {
   #unreachable = 0;
   #reason: string | undefined;
   #invalid = false;
+  /** The fence of a write stage that stopped because its lease may have lapsed. */
+  #lapsedFence: number | undefined;
 
   constructor(
     private readonly runtime: RolloutRuntime,
@@ -69,7 +71,23 @@ export class FailureBudget {
     return false;
   }
 
+  /**
+   * A write stage stopped before a write because its lease may have lapsed (LeaseKeeper.isFresh): no
+   * more writes with `fence`. The stage ends on that unless a HOT answer or another stop came first.
+   */
+  leaseLapsed(fence: number): void {
+    this.#lapsedFence ??= fence;
+  }
+
   outcome(): StageOutcome {
+    if (this.#reason === undefined && this.hot.length === 0 && this.#lapsedFence !== undefined) {
+      const { config, spec } = this.runtime.plan;
+      this.runtime.recorder.audit('lock.expired', { key: config.file, fence: this.#lapsedFence });
+      return {
+        hot: [],
+        abortReason: `lease lost: not renewed within its TTL (${spec.lock.ttlMs} ms; was this process paused?), so no more writes with fence ${this.#lapsedFence} while ${this.stage}`,
+      };
+    }
     if (this.#reason === undefined) return { hot: this.hot };
     return this.#invalid
       ? { hot: this.hot, abortReason: this.#reason, endsAs: 'invalid' }
