@@ -4,6 +4,7 @@ import { defaultLogger } from './default-logger.js';
 import { DroneAgent } from './drone-agent.js';
 import { serve, type RunningServer } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
+import type { OperationalSource } from './operational-source.js';
 import { expectInteger, expectNonEmptyString } from '../infra/argument-checks.js';
 import { createRequestHandler } from './request-handler.js';
 import { noTelemetry, type TelemetrySourceFactory } from './telemetry-source.js';
@@ -32,6 +33,11 @@ export interface AgentOptions {
    * project has no sensors. @default noTelemetry (empty pages; seqs still count)
    */
   readonly telemetry?: TelemetrySourceFactory;
+  /**
+   * Where the vehicle's operational state comes from (`operationalFile`, `operationalUrl`): health and
+   * pause answers carry it, and health lists the `operational_state` feature. @default none (neither)
+   */
+  readonly operational?: OperationalSource;
   /** The clock, injectable for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -66,6 +72,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
     now,
     logger,
     auth: options.token === undefined ? 'none' : 'bearer',
+    ...(options.operational === undefined ? {} : { operational: options.operational }),
   });
   collector.pin(agent);
   const server = await serve(
@@ -81,6 +88,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
     { drone: options.id, url: server.url, dir: options.dir },
     `drone agent ${options.id} listening on ${server.url}`,
   );
+  if (options.operational !== undefined) await warnIfUnknown(options.operational, options.id, logger);
   return {
     url: server.url,
     close: async () => {
@@ -89,4 +97,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
       agent.close();
     },
   };
+}
+
+/**
+ * Said once at start, so a wrong path or URL shows before a rollout finds every push to this drone held
+ * back; the agent serves anyway, since the vehicle's software may simply start later.
+ */
+async function warnIfUnknown(source: OperationalSource, id: string, logger: Logger): Promise<void> {
+  const view = await source.read().catch((error: unknown) => ({
+    error: error instanceof Error ? error.message : String(error),
+  }));
+  if ('error' in view)
+    logger.warn({ drone: id, operational: view }, `operational state unknown at start: ${view.error}`);
 }

@@ -5,6 +5,7 @@ import { ConfigWrites } from './config-writes.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import {
   AGENT_FEATURES,
+  type AgentFeature,
   type AuthMode,
   type ConfigState,
   type ConfirmAnswer,
@@ -13,6 +14,7 @@ import {
   type HealthAnswer,
   type LocksAnswer,
   type LockView,
+  type OperationalView,
   type PauseAnswer,
   type PushAnswer,
   type PushRequest,
@@ -24,6 +26,7 @@ import {
 } from '../protocol/v1.js';
 import { KeyedQueue } from '../infra/keyed-queue.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
+import type { OperationalSource } from './operational-source.js';
 import { removeInterruptedWrites } from './orphan-sweep.js';
 import { PauseHolds } from './pause-holds.js';
 import {
@@ -56,6 +59,11 @@ export interface DroneAgentOptions {
   readonly onLockSeen?: (agent: DroneAgent) => void;
   /** What the server in front of this drone checks; reported by health. @default 'none' */
   readonly auth?: AuthMode;
+  /**
+   * Where the vehicle's operational state comes from; health and pause answers carry it, read afresh
+   * each time. Without one the agent has no `operational_state` feature and its answers no `operational`.
+   */
+  readonly operational?: OperationalSource;
 }
 
 /** The answer of `GET /v1/telemetry`: the source's page, the drone's clock, state and configs. */
@@ -79,6 +87,8 @@ export class DroneAgent {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #auth: AuthMode;
+  readonly #operational: OperationalSource | undefined;
+  readonly #features: readonly AgentFeature[];
   /** Fires at the next pause hold's deadline. */
   readonly #lapseTimer: DeadlineTimer;
 
@@ -96,6 +106,10 @@ export class DroneAgent {
     this.#now = options.now;
     this.#logger = options.logger;
     this.#auth = options.auth ?? 'none';
+    this.#operational = options.operational;
+    this.#features = AGENT_FEATURES.filter(
+      (feature) => feature !== 'operational_state' || options.operational !== undefined,
+    );
     this.#telemetry = telemetry;
     this.#writes = new ConfigWrites({
       droneId: options.id,
@@ -161,8 +175,9 @@ export class DroneAgent {
       state: this.state,
       configs: await this.#configViews(),
       auth: this.#auth,
-      features: [...AGENT_FEATURES],
+      features: [...this.#features],
       ...this.#holdViews(),
+      ...(await this.#operationalView()),
     };
   }
 
@@ -172,7 +187,12 @@ export class DroneAgent {
     if (!held)
       this.#logger.warn({ drone: this.id, rollout }, 'ignored a late pause: this rollout already resumed this drone');
     this.#scheduleLapse();
-    return { state: this.state, configs: await this.#configViews(), ...this.#holdViews() };
+    return {
+      state: this.state,
+      configs: await this.#configViews(),
+      ...this.#holdViews(),
+      ...(await this.#operationalView()),
+    };
   }
 
   async resume(rollout: string, all: boolean): Promise<ResumeAnswer> {
@@ -203,6 +223,20 @@ export class DroneAgent {
         .map((hold) => ({ rollout: hold.rollout, expiresInMs: hold.until === null ? null : hold.until - now })),
       lapsed: [...this.#holds.lapsed],
     };
+  }
+
+  /** The vehicle's state for an answer; a source that throws makes it an error, not the request. */
+  async #operationalView(): Promise<{ operational?: OperationalView }> {
+    if (this.#operational === undefined) return {};
+    try {
+      return { operational: await this.#operational.read() };
+    } catch (error) {
+      return {
+        operational: {
+          error: `reading the operational state failed: ${error instanceof Error ? error.message : String(error)}`,
+        },
+      };
+    }
   }
 
   /** Wakes at the next hold's deadline to remove what lapsed and say so in the log. */

@@ -1,4 +1,7 @@
-/** The drone side of fleet-rollout: the real agent, its telemetry seam, and the protocol's error codes. */
+/**
+ * The drone side of fleet-rollout: the real agent, its telemetry and operational-state seams, and the
+ * protocol's error codes.
+ */
 export { startAgent, type AgentOptions, type RunningServer } from './agent-server.js';
 export { MAX_BODY_BYTES } from './http-io.js';
 export { WIRE_ERRORS, WireError, type WireErrorBody, type WireErrorCode } from '../protocol/wire-errors.js';
@@ -7,6 +10,8 @@ export type {
   ConfigState as ConfigView,
   HealthAnswer as HealthView,
   LockView,
+  Operational,
+  OperationalView,
   PushAnswer as PushResult,
   RollbackAnswer as RollbackResult,
 } from '../protocol/v1.js';
@@ -21,3 +26,12 @@ export {
   type TelemetrySource,
   type TelemetrySourceFactory,
 } from './telemetry-source.js';
+export {
+  DEFAULT_OPERATIONAL_MAX_AGE_MS,
+  DEFAULT_OPERATIONAL_TIMEOUT_MS,
+  operationalFile,
+  operationalUrl,
+  type OperationalFileOptions,
+  type OperationalSource,
+  type OperationalUrlOptions,
+} from './operational-source.js';

@@ -20,11 +20,18 @@ export interface RequestHandlerOptions {
   readonly resolve: (path: string) => DroneTarget | Promise<DroneTarget>;
   readonly logger: Logger;
   /**
-   * GET endpoints of the server itself, outside any drone (the simulator's `/sim/stats` and `/metrics`),
-   * answered after auth: JSON, or a TextAnswer as it is.
+   * Endpoints of the server itself by path, outside any drone (the simulator's `/sim/stats`, `/metrics`
+   * and `/sim/operational`), answered after auth.
    */
-  readonly serverRoutes?: ReadonlyMap<string, () => unknown>;
+  readonly serverRoutes?: ReadonlyMap<string, ServerRoute>;
   readonly hooks?: DroneRequestHooks;
+}
+
+/** An endpoint of the server itself: the one method it answers, and its answer (JSON, or a TextAnswer as it is). */
+export interface ServerRoute {
+  readonly method: 'GET' | 'POST';
+  /** `readBody` reads the request's body, up to MAX_BODY_BYTES; a WireError thrown is the answer. */
+  readonly answer: (readBody: () => Promise<Buffer>) => unknown;
 }
 
 /** Told of each request to a drone: the simulator counts requests and injects faults (HOT, slow) here. */
@@ -62,8 +69,9 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       }
       const own = options.serverRoutes?.get(path);
       if (own !== undefined) {
-        if (method !== 'GET') throw new WireError('method_not_allowed', `${path} answers GET, not ${method}`);
-        body = await own();
+        if (method !== own.method)
+          throw new WireError('method_not_allowed', `${path} answers ${own.method}, not ${method}`);
+        body = await own.answer(() => readBody(request));
       } else {
         target = await options.resolve(path);
         await options.hooks?.beforeRoute?.(target, method);

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { SpecError } from '../spec/spec-error.js';
+import { MAX_DURATION_MS, parseDuration } from '../spec/duration.js';
 import { EXIT_CODES } from '../rollout/report.js';
 import type { CommonOptions, OutputFormat } from './common.js';
 import { printJson } from './common.js';
@@ -47,6 +48,20 @@ interface RawFleetSim extends RawOutput {
   dir?: string;
   seed: number;
   tokenFile?: string;
+  airborne: string[];
+  battery: string[];
+  mission: string[];
+}
+
+interface RawAgent extends RawOutput {
+  id: string;
+  dir: string;
+  port: number;
+  host: string;
+  tokenFile?: string;
+  operationalFile?: string;
+  operationalUrl?: string;
+  operationalMaxAge?: number;
 }
 
 /** What each command runs; a test of the argv → options mapping passes its own. */
@@ -87,6 +102,14 @@ function signedInteger(value: string): number {
     );
   }
   return n;
+}
+
+/** A duration as a spec writes it (`500ms`, `30s`, `2m`, `1h`), from 1 ms to a day: milliseconds. */
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 1 || ms > MAX_DURATION_MS)
+    throw new InvalidArgumentError(`expected a duration from 1ms to 24h, such as 30s, 2m or 500ms, got "${value}"`);
+  return ms;
 }
 
 function pruneRule(value: string): PruneRule {
@@ -287,8 +310,21 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--token-file <file>', 'require this bearer token')
-    .action((raw: RawOutput & { id: string; dir: string; port: number; host: string; tokenFile?: string }) =>
-      act(commands.agent)(raw),
+    .option(
+      '--operational-file <path>',
+      'report the vehicle\'s operational state from this JSON file, {"flight","battery","mission"}, kept current by its software',
+    )
+    .option('--operational-url <url>', 'report it from this local http(s) endpoint instead (one or the other)')
+    .option(
+      '--operational-max-age <duration>',
+      'an operational file not rewritten for this long reads as unknown (default: 60s)',
+      duration,
+    )
+    .action(({ operationalMaxAge, ...raw }: RawAgent) =>
+      act(commands.agent)({
+        ...raw,
+        ...(operationalMaxAge === undefined ? {} : { operationalMaxAgeMs: operationalMaxAge }),
+      }),
     );
 
   const fleet = program.command('fleet').description('simulated fleets');
@@ -303,6 +339,9 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--fail <ids>', 'drones that fail every config write', idList, [])
     .option('--slow <ids>', 'drones that answer late', idList, [])
     .option('--slow-ms <ms>', 'how late slow drones answer', integer(0), 1500)
+    .option('--airborne <ids>', 'drones that report they fly; the others are grounded (comma-separated)', idList, [])
+    .option('--battery <pairs>', 'battery percent by drone, such as drone-2=15,drone-3=40 (default: 100)', idList, [])
+    .option('--mission <pairs>', 'the mission a drone is on, such as drone-5=survey-7 (default: none)', idList, [])
     .option(
       '--clock-offset <ms>',
       "run every simulated drone's clock this many ms off the host's (negative: --clock-offset=-300000)",

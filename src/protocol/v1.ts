@@ -111,16 +111,39 @@ const configs = z.record(z.string(), configStateSchema);
 
 /**
  * What an agent can do beyond the first protocol: `pause_hold`, pause holds that lapse; `trial_config`,
- * pushes on trial (`trialMs`) and their confirm. An agent that predates the list sends none.
+ * pushes on trial (`trialMs`) and their confirm; `operational_state`, the vehicle's operational state in
+ * health and pause answers (only an agent told where to read it has it). An agent that predates the list
+ * sends none.
  */
-export const AGENT_FEATURES = ['pause_hold', 'trial_config'] as const;
+export const AGENT_FEATURES = ['pause_hold', 'trial_config', 'operational_state'] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
+
+/** The longest mission id an operational state may carry. */
+export const MAX_MISSION_LENGTH = 256;
+
+/**
+ * What the vehicle is doing, as its own software reports it: whether it flies, its battery in percent,
+ * and the mission it is on (null: none). A rollout's `gates.push_when` is evaluated over it.
+ */
+export const operationalSchema = z.strictObject({
+  flight: z.enum(['grounded', 'airborne']),
+  battery: z.number().min(0).max(100),
+  mission: z.string().min(1).max(MAX_MISSION_LENGTH).nullable(),
+});
+export type Operational = z.infer<typeof operationalSchema>;
+/**
+ * The operational state in an answer, or why the agent cannot tell it (its source is missing, stale or
+ * malformed): a gate never passes a drone whose state is unknown.
+ */
+export const operationalViewSchema = z.union([operationalSchema, z.strictObject({ error: z.string() })]);
+export type OperationalView = z.infer<typeof operationalViewSchema>;
 
 /** Who holds the drone paused, and for how long yet (null: until resumed). */
 const holds = z.array(z.object({ rollout: z.string(), expiresInMs: z.number().nonnegative().nullable() }));
 /** Holds that lapsed unrenewed, newest last: `at` is the drone's clock (epoch ms). */
 const lapsed = z.array(z.object({ rollout: z.string(), at: z.number() }));
 
+/** `operational` only from an agent with the `operational_state` feature. */
 export const healthAnswerSchema = z.object({
   id: z.string(),
   state: droneStateSchema,
@@ -129,17 +152,34 @@ export const healthAnswerSchema = z.object({
   features: z.array(z.string()),
   holds,
   lapsed,
+  operational: operationalViewSchema.optional(),
 });
 export type HealthAnswer = z.infer<typeof healthAnswerSchema>;
-export const healthBodySchema = healthAnswerSchema.partial({ auth: true, features: true, holds: true, lapsed: true });
+/**
+ * The orchestrator reads `operational` as it comes and checks it where a gate needs it: an agent that
+ * reports a state this orchestrator does not know (a newer flight mode, more members) must not fail the
+ * health and pause answers of rollouts that have no gate.
+ */
+const operationalAsSent = z.unknown().optional();
+export const healthBodySchema = healthAnswerSchema
+  .partial({ auth: true, features: true, holds: true, lapsed: true })
+  .extend({ operational: operationalAsSent });
 export type HealthBody = z.infer<typeof healthBodySchema>;
 
 /** Pause answers this; resume answers its `state` alone. */
-export const pauseAnswerSchema = z.object({ state: droneStateSchema, configs, holds, lapsed });
+export const pauseAnswerSchema = z.object({
+  state: droneStateSchema,
+  configs,
+  holds,
+  lapsed,
+  operational: operationalViewSchema.optional(),
+});
 export type PauseAnswer = z.infer<typeof pauseAnswerSchema>;
 export type ResumeAnswer = Pick<PauseAnswer, 'state'>;
 /** Reads the answers of both pause and resume. */
-export const pauseBodySchema = pauseAnswerSchema.partial({ configs: true, holds: true, lapsed: true });
+export const pauseBodySchema = pauseAnswerSchema
+  .partial({ configs: true, holds: true, lapsed: true })
+  .extend({ operational: operationalAsSent });
 export type PauseBody = z.infer<typeof pauseBodySchema>;
 
 /** `trial` when the config is on trial: an agent that predates trials ignores `trialMs` and sends none. */

@@ -11,17 +11,19 @@ import { serve } from '../agent/http-server.js';
 import { LockCollector } from '../agent/lock-collector.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
 import { expectInteger } from '../infra/argument-checks.js';
-import { createRequestHandler, type DroneRequestHooks } from '../agent/request-handler.js';
+import { createRequestHandler, type DroneRequestHooks, type ServerRoute } from '../agent/request-handler.js';
 import { TextAnswer } from '../agent/http-io.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
 import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
+import { SIM_OPERATIONAL_PATH, SimOperational, type SimOperationalLists } from './sim-operational.js';
 import { simRequestKind, SimStats } from './sim-stats.js';
 
 export { writeInventory } from './inventory.js';
 
-export interface FleetSimOptions {
+/** `airborne`, `battery` and `missions`: what drones report other than grounded, 100 % and no mission. */
+export interface FleetSimOptions extends SimOperationalLists {
   /** How many drones: `drone-1` … `drone-N`. */
   readonly drones: number;
   /** @default 0 (a free port) */
@@ -65,7 +67,8 @@ export interface FleetSimOptions {
 export interface RunningFleet {
   /**
    * The simulator's base URL; each drone is at `<url>/d/<id>`, its counters at `<url>/sim/stats`
-   * (SimStatsView), every drone's latest telemetry for Prometheus at `<url>/metrics`.
+   * (SimStatsView), every drone's latest telemetry for Prometheus at `<url>/metrics`; `POST
+   * <url>/sim/operational` changes a drone's operational state.
    */
   readonly url: string;
   readonly drones: readonly Drone[];
@@ -87,6 +90,9 @@ const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
  * `GET /sim/stats` answers what the drones saw of pushes, rollbacks and resumes (see SimStatsView).
  * `GET /metrics` exposes every drone's latest telemetry sample as Prometheus gauges (metrics-text.ts)
  * without opening the drones never used; `GET /d/<id>/metrics` does so for one drone.
+ * Every drone reports an operational state (grounded, 100 %, no mission unless `airborne`, `battery` or
+ * `missions` say otherwise), and `POST /sim/operational` with `{"drone", "flight"?, "battery"?, "mission"?}`
+ * changes it while the fleet runs, answering `{drone, operational}`.
  */
 export async function startFleetSim(options: FleetSimOptions): Promise<RunningFleet> {
   expectInteger('drones', options.drones, 1);
@@ -106,7 +112,9 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     );
   const clockOffsetMs = options.clockOffsetMs ?? 0;
   expectInteger('clockOffsetMs', clockOffsetMs, Number.MIN_SAFE_INTEGER);
-  const faults = resolveFaults(options, (id) => droneNumber(id, options.drones) !== undefined, options.drones);
+  const isDrone = (id: string): boolean => droneNumber(id, options.drones) !== undefined;
+  const faults = resolveFaults(options, isDrone, options.drones);
+  const operational = new SimOperational(options, isDrone, options.drones);
   const logger = options.logger ?? defaultLogger('rollout-fleet-sim');
   const now = options.now ?? Date.now;
   const droneNow = clockOffsetMs === 0 ? now : () => now() + clockOffsetMs;
@@ -136,6 +144,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     faults,
     onLockSeen: (agent) => collector.watch(agent),
     auth: options.token === undefined ? 'none' : 'bearer',
+    operational: (id) => operational.sourceOf(id),
   });
 
   const stats = new SimStats(now);
@@ -148,9 +157,26 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
     const handler = createRequestHandler({
       resolve: (path) => drones.resolve(path),
-      serverRoutes: new Map<string, () => unknown>([
-        ['/sim/stats', () => stats.view()],
-        [METRICS_PATH, async () => new TextAnswer(METRICS_CONTENT_TYPE, formatMetrics(await drones.latestMetrics()))],
+      serverRoutes: new Map<string, ServerRoute>([
+        ['/sim/stats', { method: 'GET', answer: () => stats.view() }],
+        [
+          METRICS_PATH,
+          {
+            method: 'GET',
+            answer: async () => new TextAnswer(METRICS_CONTENT_TYPE, formatMetrics(await drones.latestMetrics())),
+          },
+        ],
+        [
+          SIM_OPERATIONAL_PATH,
+          {
+            method: 'POST',
+            answer: async (readBody) => {
+              const update = operational.update(await readBody());
+              logger.info(update, `${update.drone} now reports ${JSON.stringify(update.operational)}`);
+              return update;
+            },
+          },
+        ],
       ]),
       hooks: statsAndFaultHooks(drones, stats, configFile, slowMs),
       logger,
@@ -167,7 +193,14 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
       labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
     }));
     logger.info(
-      { url: server.url, drones: options.drones, dir: root, faults: summary(faults), clockOffsetMs },
+      {
+        url: server.url,
+        drones: options.drones,
+        dir: root,
+        faults: summary(faults),
+        operational: operational.changed(),
+        clockOffsetMs,
+      },
       `simulated fleet of ${options.drones} drones listening on ${server.url}`,
     );
     return {

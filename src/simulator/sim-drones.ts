@@ -6,6 +6,7 @@ import type { ConfigSeed } from '../agent/config-store.js';
 import type { AuthMode } from '../protocol/v1.js';
 import type { DroneMetrics } from '../protocol/metrics-text.js';
 import { DroneAgent } from '../agent/drone-agent.js';
+import type { OperationalSource } from '../agent/operational-source.js';
 import type { DroneTarget } from '../agent/request-handler.js';
 import {
   latestSample,
@@ -32,6 +33,8 @@ export interface SimDronesOptions {
   readonly onLockSeen: (agent: DroneAgent) => void;
   /** What the fleet's server checks, reported in each drone's health. */
   readonly auth: AuthMode;
+  /** Each drone's operational state: every simulated drone reports one. */
+  readonly operational: (id: string) => OperationalSource;
 }
 
 /**
@@ -104,6 +107,7 @@ export class SimDrones {
         ...(options.faults.fail.has(id) ? { beforePushWrite: failWrite(id) } : {}),
         onLockSeen: options.onLockSeen,
         auth: options.auth,
+        operational: options.operational(id),
       });
       this.#opened.set(id, agent);
       agent.then(

@@ -48,9 +48,10 @@ describe('a simulated fleet of three', () => {
       state: 'active',
       configs: { [FILE]: { version: 'v42', sha256: sha256Hex(SIM_INITIAL_CONFIG), lock: 'free', fence: 0 } },
       auth: 'none',
-      features: ['pause_hold', 'trial_config'],
+      features: ['pause_hold', 'trial_config', 'operational_state'],
       holds: [],
       lapsed: [],
+      operational: { flight: 'grounded', battery: 100, mission: null },
     });
     expect(await readFile(join(dir, 'drone-2', FILE), 'utf8')).toBe(
       '# aim lock config\naim_sensitivity = 0.80\nsafety_threshold = 0.95\nmax_turn_rate = 30\n',
