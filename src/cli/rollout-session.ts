@@ -77,6 +77,9 @@ export async function openRolloutSession(options: CommonOptions, rolloutId: stri
   return session;
 }
 
+/** Deferred drones the summary names one by one; `--output json` lists them all. */
+const DEFERRED_SHOWN = 10;
+
 function summarizeReport(report: RolloutReport): string {
   const counts = new Map<string, number>();
   for (const drone of Object.values(report.drones)) counts.set(drone.state, (counts.get(drone.state) ?? 0) + 1);
@@ -91,7 +94,18 @@ function summarizeReport(report: RolloutReport): string {
       `  HOT ${one ? 'drone' : 'drones'}: ${report.hot.join(', ')} (${one ? 'its' : 'their'} local lock on ${report.config.file} is held by another owner)`,
     );
   }
-  if (report.attention.length > 0) lines.push(`  needs attention: ${report.attention.join(', ')}`);
+  const deferred = report.deferred ?? [];
+  const deferredIds = new Set(deferred.map((drone) => drone.drone));
+  const attention = report.attention.filter((id) => !deferredIds.has(id));
+  if (attention.length > 0) lines.push(`  needs attention: ${attention.join(', ')}`);
+  if (deferred.length > 0) {
+    lines.push(
+      `  deferred (held back by gates.push_when, still on the old config; run the rollout again once they satisfy it): ${deferred
+        .slice(0, DEFERRED_SHOWN)
+        .map((drone) => `${drone.drone} (${drone.reason})`)
+        .join(', ')}${deferred.length > DEFERRED_SHOWN ? `, and ${deferred.length - DEFERRED_SHOWN} more` : ''}`,
+    );
+  }
   const { notifications } = report;
   if (notifications && notifications.sent + notifications.failed > 0) {
     lines.push(`  notifications: ${notifications.sent} sent, ${notifications.failed} failed (the log file says why)`);

@@ -1,6 +1,7 @@
 import { closestKey } from '../spec/did-you-mean.js';
 import type { Drone, Plan } from '../spec/types.js';
 import { isHot, type AgentFeature } from '../protocol/v1.js';
+import { compilePushGate } from '../spec/push-gate.js';
 import { listIds } from '../wording.js';
 import { DroneClient, misconfiguration } from './drone-client.js';
 import { forEachDrone, spread } from './for-each-drone.js';
@@ -19,6 +20,8 @@ export interface DroneCheck {
   readonly misconfigured?: string;
   /** What the drone's agent can do beyond the first protocol (`pause_hold`); empty for an older agent. */
   readonly features?: readonly string[];
+  /** The vehicle's operational state as sent, from an agent with `operational_state` (the gate checks it). */
+  readonly operational?: unknown;
 }
 
 export interface Preflight {
@@ -71,6 +74,7 @@ export async function preflight(plan: Plan, token: string | undefined): Promise<
           id: drone.id,
           state: reply.body.state,
           features: reply.body.features ?? [],
+          ...(reply.body.operational === undefined ? {} : { operational: reply.body.operational }),
           ...(config ? { version: config.version, sha256: config.sha256, lock: config.lock, fence: config.fence } : {}),
         });
         return 'continue';
@@ -141,6 +145,8 @@ function unknownMetrics(plan: Plan, reported: ReadonlySet<string> | null): strin
 const FEATURE_PROTECTS: Readonly<Record<AgentFeature, string>> = {
   pause_hold: 'pause holds that lapse: if this rollout dies, such a drone stays paused until `rollout resume`',
   trial_config: 'trial configs (push.confirm_within): a push to such a drone stays until rolled back',
+  operational_state:
+    'an operational state (gates.push_when): the gate holds such a drone back until gates.wait runs out, since it cannot tell whether the drone flies',
 };
 
 /** The agent features a run of this plan relies on. */
@@ -148,7 +154,27 @@ function featuresUsed(plan: Plan): AgentFeature[] {
   return [
     ...(plan.spec.pause.fleet ? (['pause_hold'] as const) : []),
     ...(plan.spec.push.confirmWithinMs === undefined ? [] : (['trial_config'] as const)),
+    ...(plan.spec.gates === undefined ? [] : (['operational_state'] as const)),
   ];
+}
+
+/** A drone the operational gate would hold back if its push came now, and why. */
+export interface HeldBack {
+  readonly id: string;
+  readonly reason: string;
+}
+
+/** The reachable drones `gates.push_when` holds back as they answered the preflight; empty without a gate. */
+export function heldBackNow(plan: Plan, checks: readonly DroneCheck[]): HeldBack[] {
+  if (plan.spec.gates === undefined) return [];
+  const gate = compilePushGate(plan.spec.gates.pushWhen);
+  const byId = new Map(plan.drones.map((drone) => [drone.id, drone]));
+  return checks.flatMap((check) => {
+    const drone = byId.get(check.id);
+    if (drone === undefined || check.error !== undefined) return [];
+    const answer = gate.check({ id: drone.id, labels: drone.labels, operational: check.operational });
+    return answer.pass ? [] : [{ id: drone.id, reason: answer.reason }];
+  });
 }
 
 /** A warning per agent feature the plan relies on that some reachable drones lack, naming them: their agent predates it. */

@@ -19,6 +19,7 @@ const HOLDING: ReadonlySet<StageKind> = new Set<StageKind>([
   'awaitingApproval',
   'confirmingPromotion',
   'confirmingTrial',
+  'pushingDeferred',
   'verifying',
   'rollingBack',
 ]);

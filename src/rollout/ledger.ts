@@ -16,9 +16,19 @@ export interface DroneProgress {
   autoReverted?: boolean;
   /** On the new config on trial, and no confirm of it has been answered yet (absent in older records). */
   unconfirmed?: boolean;
+  /**
+   * Held back by the operational gate (`gates.push_when`) and not pushed yet: why, and until when (epoch
+   * ms) it may still be pushed. Cleared by its push (absent in older records).
+   */
+  deferred?: DeferredPush;
 }
 
-export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed' | 'auto_reverted';
+export interface DeferredPush {
+  readonly until: number;
+  readonly reason: string;
+}
+
+export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed' | 'auto_reverted' | 'deferred';
 
 /** A drone the rollout has not touched yet. */
 export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
@@ -74,13 +84,14 @@ export class Ledger {
   }
 
   /**
-   * Where the drone ended: `failed` if the rollout left it where it should not be (`attention`), and
+   * Where the drone ended: `deferred` if the operational gate kept it from its push and the rollout ended
+   * for it on that (`attention`; after a rollback it is only `unchanged`), `failed` if the rollout left it where it should not be (`attention`), and
    * `updated` only if this rollout pushed to it.
    */
   stateOf(id: string, newSha256: string, attention: ReadonlySet<string>): DroneState {
     const progress = this.get(id);
     if (progress.autoReverted === true && progress.now?.sha256 !== newSha256) return 'auto_reverted';
-    if (attention.has(id)) return 'failed';
+    if (attention.has(id)) return progress.deferred !== undefined && !progress.pushSent ? 'deferred' : 'failed';
     if (progress.rolledBack) return 'rolled_back';
     return progress.pushSent && progress.now?.sha256 === newSha256 ? 'updated' : 'unchanged';
   }

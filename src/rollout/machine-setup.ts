@@ -13,6 +13,7 @@ import type {
   StepSchedule,
   VerdictRecord,
 } from './machine-types.js';
+import { listIds } from '../wording.js';
 
 export interface RolloutContext {
   readonly rolloutId: string;
@@ -23,6 +24,8 @@ export interface RolloutContext {
   readonly gates?: RolloutGates;
   /** Absent in snapshots persisted before trial configs existed: those rollouts push none. */
   readonly trials?: boolean;
+  /** Absent in snapshots persisted before operational gates existed: those rollouts have none. */
+  readonly pushGate?: boolean;
   stepIndex: number;
   interval: number;
   failedIntervals: number;
@@ -67,6 +70,23 @@ export function plural(count: number, one: string, many: string): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
+/**
+ * Why a rollout whose steps all passed still needs a human: drones not on the new config, and among them
+ * those the operational gate held back until its wait ran out.
+ */
+export function unfinishedReason(outcome: CleanupOutcome): string {
+  const deferred = outcome.deferred?.length ?? 0;
+  const others = outcome.incomplete.length - deferred;
+  return [
+    ...(others > 0 ? [`${plural(others, 'targeted drone is', 'targeted drones are')} not on the new config`] : []),
+    ...(deferred > 0
+      ? [
+          `${plural(deferred, 'drone was', 'drones were')} held back by gates.push_when until gates.wait ran out (deferred: ${listIds(outcome.deferred ?? [])}), still on the old config`,
+        ]
+      : []),
+  ].join('; ');
+}
+
 /** A rollback or resume that left drones behind, or ran without the lock, overrides any other result. */
 function resultAfterCleanup(context: RolloutContext, outcome: CleanupOutcome): RolloutResult | null {
   return outcome.notHeld !== undefined || outcome.incomplete.length > 0 ? 'needs_attention' : context.result;
@@ -99,6 +119,7 @@ export const rolloutSetup = setup({
       throw new Error("the rollout machine's keepLease effect is not bound: create it with withEffects()");
     }),
     pushStep: unbound<StageOutcome, { stepIndex: number; fence: number }>('pushStep'),
+    pushDeferred: unbound<StageOutcome, { fence: number }>('pushDeferred'),
     // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- the same output type as the actor machine.ts binds here, whose effect returns Promise<void>
     waitInterval: unbound<void, { ms: number }>('waitInterval'),
     analyseInterval: unbound<AnalysisOutcome, { stepIndex: number; interval: number }>('analyseInterval'),
@@ -217,6 +238,7 @@ export const rolloutSetup = setup({
     hasPreRolloutGate: ({ context }) => context.gates?.preRollout === true,
     hasConfirmGate: ({ context }) => context.gates?.confirmPromotion === true,
     hasTrials: ({ context }) => context.trials === true,
+    hasPushGate: ({ context }) => context.pushGate === true,
     holdsLock: ({ context }) => context.fence !== null,
     hasIncomplete: (_, outcome: CleanupOutcome) => outcome.incomplete.length > 0,
     /** Whether the rollout ends as `result`, once a clean-up's outcome (if any) is counted. */

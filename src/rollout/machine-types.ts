@@ -34,6 +34,8 @@ export interface RolloutInput {
   readonly gates?: RolloutGates;
   /** Pushes are trials (`push.confirm_within`): each step's drones are confirmed once the step has passed. */
   readonly trials?: boolean;
+  /** The spec has an operational gate (`gates.push_when`): drones it held back are waited for after the last step. */
+  readonly pushGate?: boolean;
 }
 
 export interface RolloutGates {
@@ -69,6 +71,8 @@ export interface CleanupOutcome {
   readonly incomplete: readonly string[];
   /** What happened to the incomplete drones, for the reason: `rollback did not complete on 2 drones: …`. */
   readonly note?: string;
+  /** Of `incomplete`, the drones the operational gate held back until its wait ran out (verify only). */
+  readonly deferred?: readonly string[];
   /** Drones that answered HOT during the clean-up. */
   readonly hot?: readonly string[];
   /**
@@ -115,6 +119,11 @@ export interface RolloutEffects {
   /** Keeps the lease alive; calls `onLost` once if it is lost. Returns a function that stops it. */
   keepLease(fence: number, onLost: (reason: string) => void): () => void;
   pushStep(input: { readonly stepIndex: number; readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;
+  /**
+   * Every step has passed: pushes the drones the operational gate held back as they come to satisfy it,
+   * until none is left or their wait runs out (`gates.on_timeout: rollback` then stops the rollout).
+   */
+  pushDeferred(input: { readonly fence: number }, signal: AbortSignal): Promise<StageOutcome>;
   analyseInterval(
     input: { readonly stepIndex: number; readonly interval: number },
     signal: AbortSignal,
@@ -149,6 +158,7 @@ export type StageKind =
   | 'awaitingApproval'
   | 'confirmingPromotion'
   | 'confirmingTrial'
+  | 'pushingDeferred'
   | 'verifying'
   | 'rollingBack'
   | 'resumingFleet'

@@ -1,5 +1,5 @@
 import { and, fromCallback, fromPromise } from 'xstate';
-import { currentStep, fenceOf, plural, rolloutSetup } from './machine-setup.js';
+import { currentStep, fenceOf, rolloutSetup, unfinishedReason } from './machine-setup.js';
 import type {
   AnalysisOutcome,
   CleanupOutcome,
@@ -20,10 +20,14 @@ function stopsTo(target: string) {
   };
 }
 
-/** After a step passed: the next step (asking the confirm-promotion webhooks first, if any), or the final check. */
+/**
+ * After a step passed: the next step (asking the confirm-promotion webhooks first, if any), or the drones
+ * the operational gate held back, or the final check.
+ */
 const toNextStep = [
   { guard: and(['hasNextStep', 'hasConfirmGate']), target: 'confirmingPromotion' },
   { guard: 'hasNextStep' as const, target: 'pushing', actions: 'advanceStep' as const },
+  { guard: 'hasPushGate' as const, target: 'pushingDeferred' },
   { target: 'verifying' },
 ];
 
@@ -58,6 +62,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
     inconclusiveWaits: input.inconclusiveWaits,
     gates: input.gates ?? { preRollout: false, confirmPromotion: false },
     trials: input.trials ?? false,
+    pushGate: input.pushGate ?? false,
     stepIndex: 0,
     interval: 0,
     failedIntervals: 0,
@@ -322,6 +327,21 @@ export const rolloutMachine = rolloutSetup.createMachine({
                 },
               },
             },
+            pushingDeferred: {
+              meta: { stage: 'pushingDeferred' },
+              invoke: {
+                src: 'pushDeferred',
+                input: ({ context }) => ({ fence: fenceOf(context) }),
+                onDone: [stopsTo('#rollingBack'), { target: 'verifying' }],
+                onError: {
+                  target: '#rollingBack',
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ event }) => ({ what: 'pushing the held-back drones', error: event.error }),
+                  },
+                },
+              },
+            },
             verifying: {
               meta: { stage: 'verifying' },
               invoke: {
@@ -334,10 +354,7 @@ export const rolloutMachine = rolloutSetup.createMachine({
                       { type: 'recordAttention', params: ({ event }) => event.output.incomplete },
                       {
                         type: 'decide',
-                        params: ({ event }) => ({
-                          result: 'needs_attention',
-                          reason: `${plural(event.output.incomplete.length, 'targeted drone is', 'targeted drones are')} not on the new config`,
-                        }),
+                        params: ({ event }) => ({ result: 'needs_attention', reason: unfinishedReason(event.output) }),
                       },
                     ],
                   },
@@ -485,6 +502,9 @@ export function withEffects(effects: RolloutEffects) {
       ),
       pushStep: fromPromise<StageOutcome, { stepIndex: number; fence: number }>(({ input, signal }) =>
         effects.pushStep(input, signal),
+      ),
+      pushDeferred: fromPromise<StageOutcome, { fence: number }>(({ input, signal }) =>
+        effects.pushDeferred(input, signal),
       ),
       // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- RolloutEffects returns Promise<void> here (and the tests' fakes implement it so), which fromPromise<undefined> refuses
       waitInterval: fromPromise<void, { ms: number }>(({ input, signal }) => effects.waitInterval(input, signal)),

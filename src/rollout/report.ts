@@ -25,6 +25,8 @@ export interface RolloutReport {
   readonly drones: Readonly<Record<string, { readonly state: DroneState; readonly version: string | null }>>;
   readonly hot: readonly string[];
   readonly attention: readonly string[];
+  /** Drones the operational gate held back and never pushed (state `deferred`), with why; absent when none. */
+  readonly deferred?: readonly { readonly drone: string; readonly reason: string }[];
   readonly reason: string;
   readonly verdicts: RolloutOutput['verdicts'];
   readonly started: string;
@@ -46,12 +48,12 @@ export function buildReport(input: {
   const { plan, ledger, output } = input;
   const drones: Record<string, { state: DroneState; version: string | null }> = {};
   const attention = new Set(output.attention);
+  const deferred: { drone: string; reason: string }[] = [];
   for (const drone of plan.drones) {
     const progress = ledger.get(drone.id);
-    drones[drone.id] = {
-      state: ledger.stateOf(drone.id, plan.config.sha256, attention),
-      version: (progress.now ?? progress.before)?.version ?? null,
-    };
+    const state = ledger.stateOf(drone.id, plan.config.sha256, attention);
+    drones[drone.id] = { state, version: (progress.now ?? progress.before)?.version ?? null };
+    if (state === 'deferred') deferred.push({ drone: drone.id, reason: progress.deferred?.reason ?? '' });
   }
   return {
     id: input.id,
@@ -62,6 +64,7 @@ export function buildReport(input: {
     drones,
     hot: output.hot,
     attention: output.attention,
+    ...(deferred.length === 0 ? {} : { deferred }),
     reason: output.reason,
     verdicts: output.verdicts,
     started: new Date(input.started).toISOString(),

@@ -67,6 +67,8 @@ async function reread(
       ...(reverted || before.autoReverted === true ? { autoReverted: true } : {}),
       // Still on trial for this rollout: no confirm reached it before the process died.
       ...(onNew && config?.trial?.rollout === rolloutId ? { unconfirmed: true } : {}),
+      // Still held back by the gate: the resumed rollout retries it until the same deadline.
+      ...(!onNew && before.deferred !== undefined ? { deferred: before.deferred } : {}),
     };
     return 'continue';
   });

@@ -97,7 +97,12 @@ function notifyTransition(
 ): void {
   const { stepIndex, interval, rolloutId } = context;
   const step = context.steps[stepIndex]?.name ?? null;
-  if (kind === 'confirmingPromotion' || kind === 'awaitingApproval' || kind === 'verifying') {
+  if (
+    kind === 'confirmingPromotion' ||
+    kind === 'awaitingApproval' ||
+    kind === 'pushingDeferred' ||
+    kind === 'verifying'
+  ) {
     signals.notify(`step_passed:${stepIndex}`, 'step_passed', {
       step,
       reason: context.verdicts.at(-1)?.summary ?? 'no analysis',
@@ -213,6 +218,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       confirmPromotion: plan.spec.webhooks.some((hook) => hook.type === 'confirm-promotion'),
     },
     trials: plan.spec.push.confirmWithinMs !== undefined,
+    pushGate: plan.spec.gates !== undefined,
   };
   const restored = options.resume?.snapshot;
   const actor =

@@ -9,6 +9,7 @@ const FIXED: Readonly<Partial<Record<StageKind, string>>> = {
   acquiringLock: 'taking the config lock',
   checkingFleet: "checking the fleet's versions",
   gatingRollout: 'asking the pre-rollout webhooks',
+  pushingDeferred: 'pushing the drones the operational gate held back, as they come to satisfy it',
   verifying: 'checking every drone runs the new config',
   rollingBack: 'rolling back',
   resumingFleet: 'resuming the fleet',

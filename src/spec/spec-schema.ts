@@ -16,6 +16,7 @@ import {
   weight,
 } from './spec-fields.js';
 import { notify, providerQuery, providers, validators, webhooks } from './signals-schema.js';
+import { MAX_PUSH_WHEN_LENGTH, PUSH_WHEN_VARIABLES, pushWhenProblem } from './push-gate.js';
 
 /*
  * The ONE schema of a rollout spec, in the snake_case the YAML uses. Validation, the typed result and
@@ -384,6 +385,46 @@ const push = z
   )
   .prefault({});
 
+const pushWhenMessage = mustBe('a CEL condition such as \'flight == "grounded" && battery >= 30\'');
+
+const gates = z
+  .strictObject(
+    {
+      push_when: z
+        .string({ error: pushWhenMessage })
+        .min(1, { error: pushWhenMessage })
+        .max(MAX_PUSH_WHEN_LENGTH, { error: `must be at most ${MAX_PUSH_WHEN_LENGTH} characters` })
+        .superRefine((source, ctx) => {
+          const problem = pushWhenProblem(source);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .meta({
+          description:
+            "A CEL condition over a drone's operational state, checked right before each push to it: a drone that does " +
+            `not satisfy it is not pushed but retried. Variables: ${Object.entries(PUSH_WHEN_VARIABLES)
+              .map(([name, type]) => `${name} (${type})`)
+              .join(', ')}; flight is "grounded" or "airborne", battery 0-100, mission null or an id.`,
+        }),
+      wait: duration.prefault('10m').meta({
+        description: 'How long a drone may defer its push, from the first time the gate held it back.',
+      }),
+      recheck: positiveDuration.prefault('5s').meta({
+        description: 'How often held-back drones are checked again once every step has been pushed.',
+      }),
+      on_timeout: z
+        .enum(['skip', 'rollback'], { error: mustBe('skip or rollback') })
+        .default('skip')
+        .meta({
+          description:
+            'A drone still held back after wait: skip leaves it on the old config, listed as deferred (the result is ' +
+            'needs_attention); rollback rolls the whole rollout back.',
+        }),
+    },
+    mapping,
+  )
+  .optional()
+  .meta({ description: "Operational gates: which drones may take a push now, by their vehicle's operational state." });
+
 const abort = z
   .strictObject(
     {
@@ -414,6 +455,7 @@ export const specSchema = z
       waves,
       push: push.meta({ description: 'How configs are pushed to drones.' }),
       abort: abort.meta({ description: 'When a rollout gives up and rolls back.' }),
+      gates,
       providers,
       webhooks,
       notify,

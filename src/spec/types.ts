@@ -117,10 +117,23 @@ export interface RolloutSpec {
     readonly confirmWithinMs?: number;
   };
   readonly abort: { readonly maxPushFailures: Threshold; readonly maxUnreachable: Threshold };
+  /** Operational gates; absent: every drone may take a push at any time. */
+  readonly gates?: GatesSpec;
   /** Metric providers by name. */
   readonly providers: Readonly<Record<string, MetricProvider>>;
   readonly webhooks: readonly WebhookSpec[];
   readonly notify: readonly NotifySpec[];
+}
+
+export interface GatesSpec {
+  /** A CEL condition over a drone's operational state (push-gate.ts); it has compiled. */
+  readonly pushWhen: string;
+  /** How long a drone may defer its push, from the first time the gate held it back. */
+  readonly waitMs: number;
+  /** How often held-back drones are checked again once every step has been pushed. */
+  readonly recheckMs: number;
+  /** A drone still held back after `waitMs`: left on the old config (`skip`), or the rollout rolls back. */
+  readonly onTimeout: 'skip' | 'rollback';
 }
 
 /** A Prometheus server; files are absolute paths (resolved against the spec's folder). */

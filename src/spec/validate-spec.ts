@@ -79,6 +79,16 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       ...(push.confirm_within === undefined ? {} : { confirmWithinMs: push.confirm_within }),
     },
     abort: { maxPushFailures: abort.max_push_failures, maxUnreachable: abort.max_unreachable },
+    ...(parsed.gates === undefined
+      ? {}
+      : {
+          gates: {
+            pushWhen: parsed.gates.push_when,
+            waitMs: parsed.gates.wait,
+            recheckMs: parsed.gates.recheck,
+            onTimeout: parsed.gates.on_timeout,
+          },
+        }),
     providers: Object.fromEntries(
       Object.entries(parsed.providers).map(([name, { prometheus }]) => [name, toProvider(name, prometheus, baseDir)]),
     ),

@@ -50,6 +50,8 @@ export interface DroneProgressRecord {
   readonly autoReverted?: boolean;
   /** On the new config on trial, and no confirm of it has been answered yet (absent in older records). */
   readonly unconfirmed?: boolean;
+  /** Held back by the operational gate and not pushed yet: why, and until when (epoch ms) (absent in older records). */
+  readonly deferred?: { readonly until: number; readonly reason: string };
 }
 
 /** One line of the append-only audit log. */

@@ -148,6 +148,8 @@ export interface SpecOptions {
   readonly waves?: readonly string[];
   /** `push.retries`. @default 1 */
   readonly retries?: number;
+  /** `push.confirm_within`. @default unset (pushes are for good) */
+  readonly confirmWithin?: string;
   /** The `analysis.metrics` entries, as YAML flow mappings. @default heart_rate max 120, trajectory_error max_increase 25% */
   readonly metrics?: readonly string[];
   /** More top-level YAML, appended as it is. */
@@ -187,7 +189,7 @@ export async function writeSpec(dir: string, name: string, options: SpecOptions 
       ),
       'waves:',
       ...(options.waves ?? ['{ percent: 100, bake: 0s }']).map((wave) => `  - ${wave}`),
-      `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: ${options.retries ?? 1} }`,
+      `push: { concurrency: ${options.concurrency ?? 8}, timeout: 5s, retries: ${options.retries ?? 1}${options.confirmWithin === undefined ? '' : `, confirm_within: ${options.confirmWithin}`} }`,
       ...(options.extra === undefined ? [] : [options.extra]),
       '',
     ].join('\n'),

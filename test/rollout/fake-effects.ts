@@ -87,6 +87,14 @@ export class FakeEffects implements RolloutEffects {
     return outcome;
   }
 
+  /** The outcome of pushing the drones the operational gate held back (machines with `pushGate`). */
+  deferredOutcome: StageOutcome = { hot: [] };
+
+  async pushDeferred(input: { fence: number }): Promise<StageOutcome> {
+    this.calls.push(`pushDeferred:${input.fence}`);
+    return this.deferredOutcome;
+  }
+
   async analyseInterval(input: { stepIndex: number; interval: number }): Promise<AnalysisOutcome> {
     this.calls.push(`analyse:${input.stepIndex}:${input.interval}`);
     const next = this.verdicts.shift() ?? 'pass';

@@ -383,6 +383,45 @@ describe('rollout machine', () => {
     expectCleanEnd(effects);
   });
 
+  it('with an operational gate, pushes the held-back drones after the last step, then verifies', async () => {
+    const effects = new FakeEffects();
+    const output = await run(effects, { pushGate: true });
+    expect(output.result).toBe('promoted');
+    const calls = effects.calls;
+    expect(calls.indexOf('pushDeferred:7')).toBeGreaterThan(calls.indexOf('analyse:2:0'));
+    expect(calls.indexOf('verify')).toBeGreaterThan(calls.indexOf('pushDeferred:7'));
+  });
+
+  it('rolls back when the held-back drones time out under on_timeout: rollback', async () => {
+    const effects = new FakeEffects();
+    effects.deferredOutcome = { hot: [], abortReason: 'drone-4 still held back by gates.push_when after gates.wait' };
+    const output = await run(effects, { pushGate: true });
+    expect(output).toMatchObject({
+      result: 'rolled_back',
+      reason: 'drone-4 still held back by gates.push_when after gates.wait',
+    });
+    expect(effects.calls).not.toContain('verify');
+    expect(effects.calls).toContain('rollback:7');
+    expectCleanEnd(effects);
+  });
+
+  it('ends needs_attention naming the deferred drones apart from the others', async () => {
+    const effects = new FakeEffects();
+    effects.verifyOutcome = { incomplete: ['drone-2', 'drone-4'], deferred: ['drone-4'] };
+    const output = await run(effects, { pushGate: true });
+    expect(output.result).toBe('needs_attention');
+    expect(output.reason).toBe(
+      '1 targeted drone is not on the new config; 1 drone was held back by gates.push_when until gates.wait ran out (deferred: drone-4), still on the old config',
+    );
+    expect(output.attention).toEqual(['drone-2', 'drone-4']);
+  });
+
+  it('a rollout without an operational gate never waits for held-back drones', async () => {
+    const effects = new FakeEffects();
+    await run(effects);
+    expect(effects.calls.filter((c) => c.startsWith('pushDeferred'))).toEqual([]);
+  });
+
   it('a rollout without trial configs confirms nothing', async () => {
     const effects = new FakeEffects();
     await run(effects);

@@ -72,6 +72,7 @@ describe('specJsonSchema', () => {
       'waves',
       'push',
       'abort',
+      'gates',
       'providers',
       'webhooks',
       'notify',

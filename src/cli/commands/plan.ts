@@ -1,5 +1,5 @@
 import { SAMPLED_DRONES, spread } from '../../fleet/for-each-drone.js';
-import { missingFeatures, preflight, type DroneCheck } from '../../fleet/preflight.js';
+import { heldBackNow, missingFeatures, preflight, type DroneCheck, type HeldBack } from '../../fleet/preflight.js';
 import { EXIT_CODES } from '../../rollout/report.js';
 import { planCanaryCoverage, type LabelCoverage } from '../../spec/canary-pick.js';
 import { loadPlan } from '../../spec/load-plan.js';
@@ -49,6 +49,22 @@ function canaryChoice(plan: Plan) {
     ],
   };
 }
+
+/** `gates.push_when holds back 2 of 20 drones now (...)`: each drone with why, a long list cut short. */
+function describeHeldBack(heldBack: readonly HeldBack[], answered: number): string {
+  if (heldBack.length === 0)
+    return `gates.push_when holds back none of the ${answered} drones that answered, as they are now`;
+  const shown = heldBack.slice(0, HELD_BACK_SHOWN).map((drone) => `    ${drone.id}: ${drone.reason}`);
+  const more = heldBack.length - shown.length;
+  return [
+    `gates.push_when holds back ${heldBack.length} of the ${answered} drones that answered, as they are now (a run retries them within gates.wait):`,
+    ...shown,
+    ...(more > 0 ? [`    … and ${more} more (--output json lists them all)`] : []),
+  ].join('\n');
+}
+
+/** Held-back drones `plan` lists one by one before it counts the rest. */
+const HELD_BACK_SHOWN = 20;
 
 /** A drone the preflight could not use: unreachable, or misconfigured (and then with what to check). */
 type FailedCheck = DroneCheck & { readonly error: string };
@@ -118,6 +134,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   const invalid = tooManyUnreachable || misconfigured.length > 0 || badMetrics.length > 0;
   const exitCode = hot.length > 0 ? EXIT_CODES.aborted_hot : invalid ? EXIT_CODES.invalid : 0;
   const canary = canaryChoice(plan);
+  const heldBack = heldBackNow(plan, checks);
   if (options.output === 'json') {
     printJson({
       ...planSummary(plan),
@@ -129,6 +146,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
       unknownMetrics: badMetrics,
       upToDate,
       samplesPerSecond: rate,
+      ...(plan.spec.gates === undefined ? {} : { heldBack }),
       warnings,
     });
     return exitCode;
@@ -149,6 +167,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
     );
   }
   if (tooManyUnreachable) lines.push('  too many drones unreachable for abort.max_unreachable: a run would abort.');
+  if (plan.spec.gates !== undefined) lines.push(describeHeldBack(heldBack, answered.length));
   for (const warning of warnings) lines.push(`warning: ${warning}`);
   if (exitCode === 0)
     lines.push(

@@ -9,6 +9,8 @@ import { confirmPromotion, preRollout } from './gates.js';
 import { RolloutLease, type ResumedLease } from './lease.js';
 import { pauseFleet } from './pause.js';
 import { pushStep } from './push.js';
+import { pushDeferred } from './deferred.js';
+import { compilePushGate } from '../../spec/push-gate.js';
 import { resumeFleet } from './resume-fleet.js';
 import { rollBack } from './rollback.js';
 import { verifyPromotion } from './verify.js';
@@ -33,6 +35,7 @@ export function createRolloutEffects(
   const analysis = new AnalysisStage(runtime);
   const { spec } = runtime.plan;
   const lease = new RolloutLease(runtime, locks, owner, resumed);
+  const gate = spec.gates === undefined ? undefined : compilePushGate(spec.gates.pushWhen);
   const persisted = () => runtime.recorder.flush();
   /** Clean-up (rollback, resume, release) runs even when the state store cannot be written. */
   const persistedIfPossible = () => runtime.recorder.flushOrLog('cleaning up without the state store');
@@ -80,11 +83,22 @@ export function createRolloutEffects(
         await analysis.capturePrePush(input.stepIndex, signal);
       if (!lease.confirmed) return LOCK_TAKEN;
       const mayWrite = () => lease.isFresh();
-      const push = pushStep(runtime, { ...input, fence: lease.heldFor(input.fence).fence, mayWrite }, signal);
+      const fence = lease.heldFor(input.fence).fence;
+      const push = pushStep(runtime, { ...input, fence, mayWrite, ...(gate === undefined ? {} : { gate }) }, signal);
       pushing = push.catch(() => undefined);
       const outcome = await push;
       analysis.markPushed();
       return outcome;
+    },
+
+    async pushDeferred(input, signal) {
+      await persisted();
+      if (gate === undefined) return { hot: [] };
+      if (!lease.confirmed) return LOCK_TAKEN;
+      const mayWrite = () => lease.isFresh();
+      const push = pushDeferred(runtime, { fence: lease.heldFor(input.fence).fence, mayWrite, gate }, signal);
+      pushing = push.catch(() => undefined);
+      return push;
     },
 
     async confirmStep(input, signal) {
