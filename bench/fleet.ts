@@ -1,16 +1,18 @@
 /**
- * `npm run bench`: the orchestrator against the bare HTTP ceiling on the same simulated fleet, plus the
- * lock, state-store and judge figures. Prints a table and writes bench-results.json; asserts nothing.
+ * `npm run bench`: the orchestrator against the bare HTTP ceiling on the same simulated fleet, HTTPS and
+ * mutual TLS against plain HTTP, plus the lock, state-store and judge figures. Prints a table and writes bench-results.json; asserts nothing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { SimStatsView } from '../src/simulator/sim-stats.js';
 import { startEtcd } from '../test/helpers/etcd.js';
+import { createTestPki } from '../test/helpers/tls.js';
 import { benchJudge } from './analysis.js';
 import { benchEmbeddedLock } from './lock.js';
 import { benchEtcdLock } from './lock-etcd.js';
@@ -74,13 +76,26 @@ async function startSim(drones: number, extra: readonly string[], work: string):
   };
 }
 
-/** The bare client: node:http with keep-alive, a pool of CONCURRENCY workers, nothing else. */
-function bareClient() {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+/** PEM texts for a bare client over HTTPS: the CA to trust, and a client certificate for mutual TLS. */
+interface BareTls {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/**
+ * The bare client: node:http (node:https with `tls`) with keep-alive, a pool of CONCURRENCY workers,
+ * nothing else.
+ */
+function bareClient(tls?: BareTls) {
+  const agent =
+    tls === undefined
+      ? new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
+      : new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls });
   const send = (url: string, method: string, body: object) =>
     new Promise<number>((done, fail) => {
       const payload = JSON.stringify(body);
-      const req = request(
+      const req = (tls === undefined ? request : httpsRequest)(
         url,
         {
           method,
@@ -241,6 +256,101 @@ function describeFleet(round: Awaited<ReturnType<typeof fleetRound>>): string {
 }
 
 /**
+ * The same zero-bake rollout of `drones` through the real CLI over plain HTTP, over HTTPS (the simulator
+ * serving a certificate from a CA generated for the round, which the rollout trusts with --ca-file) and
+ * over mutual TLS (the simulator asking for a client certificate, the rollout presenting one), each on a
+ * fresh fleet warmed up the same way, with the bare client's figure for the same requests beside it.
+ */
+async function tlsRound(drones: number, work: string) {
+  const pki = await createTestPki('fleet-bench-tls-');
+  try {
+    const ca = await pki.pem(pki.ca);
+    const client = { cert: await pki.pem(pki.clientCert), key: await pki.pem(pki.clientKey) };
+    const serve = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey];
+    const present = ['--client-cert', pki.clientCert, '--client-key', pki.clientKey];
+    const modes = [
+      { mode: 'http', sim: [], run: [], bare: undefined },
+      { mode: 'https', sim: serve, run: ['--ca-file', pki.ca], bare: { ca } },
+      {
+        mode: 'mutual TLS',
+        sim: [...serve, '--client-ca', pki.ca],
+        run: ['--ca-file', pki.ca, ...present],
+        bare: { ca, ...client },
+      },
+    ] as const;
+    const rounds = [];
+    for (const { mode, sim: simFlags, run, bare: bareTls } of modes) {
+      const sim = await startSim(drones, simFlags, work);
+      // The timed bare client starts after the rollout, with no sockets the simulator may have closed
+      // meanwhile, and pays its own handshakes as the rollout did.
+      const warm = bareClient(bareTls);
+      let bare: ReturnType<typeof bareClient> | undefined;
+      try {
+        await warm.forAll(drones, (i) =>
+          warm
+            .send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
+            .then(() => warm.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
+        );
+        warm.close();
+        // A spec's name is lower case: `tls-mutual-tls-1000`.
+        const name = `tls-${mode.replace(' ', '-').toLowerCase()}-${drones}`;
+        const spec = await writeSpec(work, name, sim.inventory);
+        const rollout = await runCli([
+          'run',
+          spec,
+          '--output',
+          'json',
+          '--state-dir',
+          join(work, `state-${name}`),
+          ...run,
+        ]);
+        const { content: text, sha256 } = content(`bare-${name}`);
+        const timed = bareClient(bareTls);
+        bare = timed;
+        const bareStart = performance.now();
+        await timed.forAll(drones, async (i) => {
+          const base = `${sim.url}/d/drone-${i}/v1`;
+          await timed.send(`${base}/pause`, 'POST', { rollout: 'bare' });
+          await timed.send(`${base}/configs/${FILE}`, 'PUT', {
+            rollout: 'bare',
+            version: 'bare',
+            sha256,
+            fence: 1_000_000,
+            content: text,
+          });
+          await timed.send(`${base}/resume`, 'POST', { rollout: 'bare' });
+        });
+        rounds.push({
+          mode,
+          result: rollout.report.result,
+          rolloutMs: rollout.ms,
+          bareMs: performance.now() - bareStart,
+          peakMb: rollout.peakMb,
+        });
+      } finally {
+        warm.close();
+        bare?.close();
+        await sim.stop();
+      }
+    }
+    return { drones, rounds };
+  } finally {
+    await pki.remove();
+  }
+}
+
+function describeTls(tls: Awaited<ReturnType<typeof tlsRound>>): string {
+  const plain = tls.rounds[0];
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const each = tls.rounds.map(
+    (round) =>
+      `${round.mode} ${round.result} in ${s(round.rolloutMs)}${round === plain || plain === undefined ? '' : ` (×${(round.rolloutMs / plain.rolloutMs).toFixed(2)})`}, ` +
+      `bare client ${s(round.bareMs)}, peak RSS ${round.peakMb.toFixed(0)} MB`,
+  );
+  return `tls at ${tls.drones.toLocaleString('en')} drones, the same rollout: ${each.join('; ')}`;
+}
+
+/**
  * The etcd backend's figures, when an `etcd` binary is on PATH: a single-node etcd on loopback (the
  * test suites' helper), lock acquire/release, the state-store bench, and a 10,000-drone rollout on it.
  */
@@ -363,13 +473,13 @@ async function abortRound(drones: number, work: string) {
 }
 
 /**
- * `npm run bench -- --only abort` (or `--only etcd`) runs that round alone and writes
+ * `npm run bench -- --only abort` (or `--only etcd`, `--only tls`) runs that round alone and writes
  * bench-results-<round>.json, so a partial run never overwrites the full figures.
  */
 async function main(): Promise<void> {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-  if (only !== undefined && only !== 'abort' && only !== 'etcd')
-    throw new TypeError(`Expected \`--only\` to be \`abort\` or \`etcd\`, got ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== 'abort' && only !== 'etcd' && only !== 'tls')
+    throw new TypeError(`Expected \`--only\` to be \`abort\`, \`etcd\` or \`tls\`, got ${JSON.stringify(only)}`);
   const work = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
@@ -387,6 +497,10 @@ async function main(): Promise<void> {
         const abort = await abortRound(10_000, work);
         out(describeAbort(abort));
         figures = { abort };
+      } else if (only === 'tls') {
+        const tls = await tlsRound(1_000, work);
+        out(describeTls(tls));
+        figures = { tls };
       } else {
         figures = { etcd: await etcdRound(work, out) };
       }
@@ -424,12 +538,14 @@ async function main(): Promise<void> {
         `persistence share of the 1,000-drone rollout: ${((store.totalMs / small.rolloutMs) * 100).toFixed(1)}% (store bench time / rollout wall time)`,
       );
     }
+    const tls = await tlsRound(1_000, work);
+    out(describeTls(tls));
     const abort = await abortRound(10_000, work);
     out(describeAbort(abort));
     const etcd = await etcdRound(work, out);
     await writeFile(
       join(ROOT, 'bench-results.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, abort, etcd }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), machine, lock, store, judge, fleet, tls, abort, etcd }, null, 2)}\n`,
     );
     out('figures written to bench-results.json');
   } finally {

@@ -1,15 +1,17 @@
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { prepareConfigDir } from './config-dir.js';
 import { defaultLogger } from './default-logger.js';
 import { DroneAgent } from './drone-agent.js';
-import { serve, type RunningServer } from './http-server.js';
+import { requireBearer } from './http-io.js';
+import { serve, type RunningServer, type ServerTls, type TlsClientRefusal } from './http-server.js';
 import { LockCollector } from './lock-collector.js';
 import type { OperationalSource } from './operational-source.js';
 import { expectInteger, expectNonEmptyString } from '../infra/argument-checks.js';
 import { createRequestHandler } from './request-handler.js';
 import { noTelemetry, type TelemetrySourceFactory } from './telemetry-source.js';
 
-export type { RunningServer } from './http-server.js';
+export type { RunningServer, ServerTls } from './http-server.js';
 
 export interface AgentOptions {
   /** The drone's id, reported by `/v1/health`. */
@@ -22,6 +24,18 @@ export interface AgentOptions {
   readonly host?: string;
   /** When set, every request needs `Authorization: Bearer <token>`, `/metrics` included. */
   readonly token?: string;
+  /**
+   * More tokens accepted besides `token`, each as good as it: the old and the new one while the fleet's
+   * token is rotated. @default none
+   */
+  readonly tokens?: readonly string[];
+  /** Serve HTTPS with this certificate; with `clientCa`, mutual TLS. @default plain HTTP */
+  readonly tls?: ServerTls;
+  /**
+   * Ed25519 public keys a push must be signed by (`--trust-key`; several during a key rotation): any other
+   * push is 403 `bad_signature`, see DroneAgentOptions.trustedKeys. @default none: unsigned pushes are accepted
+   */
+  readonly trustedKeys?: readonly KeyObject[];
   /** A local lock whose heartbeat is older than this is stale. @default 15000 */
   readonly lockTtlMs?: number;
   /** @default NDJSON on stderr at level info */
@@ -61,6 +75,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
   await prepareConfigDir(options.dir);
   const logger = options.logger ?? defaultLogger('rollout-agent');
   const now = options.now ?? Date.now;
+  const tokens = acceptedTokens(options);
 
   const collector = new LockCollector({ intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)), logger });
   const agent = await DroneAgent.open({
@@ -71,18 +86,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
     lockTtlMs,
     now,
     logger,
-    auth: options.token === undefined ? 'none' : 'bearer',
+    auth: tokens.length === 0 ? 'none' : 'bearer',
     ...(options.operational === undefined ? {} : { operational: options.operational }),
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
   });
   collector.pin(agent);
-  const server = await serve(
-    createRequestHandler({
-      resolve: (path) => ({ agent, path }),
-      logger,
-      ...(options.token === undefined ? {} : { token: options.token }),
-    }),
-    { port, host: options.host ?? '127.0.0.1' },
-  );
+  const handler = createRequestHandler({ resolve: (path) => ({ agent, path }), logger });
+  const server = await serve(tokens.length === 0 ? handler : requireBearer(handler, tokens), {
+    port,
+    host: options.host ?? '127.0.0.1',
+    ...(options.tls === undefined ? {} : { tls: options.tls, onTlsClientError: logTlsRefusal(logger) }),
+  });
   collector.start();
   logger.info(
     { drone: options.id, url: server.url, dir: options.dir },
@@ -96,6 +110,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningServer> 
       await server.close();
       agent.close();
     },
+  };
+}
+
+/** `token` and `tokens` together; an empty token would let anyone in who sends `Bearer `. */
+export function acceptedTokens(options: { readonly token?: string; readonly tokens?: readonly string[] }): string[] {
+  const tokens = [...(options.token === undefined ? [] : [options.token]), ...(options.tokens ?? [])];
+  for (const token of tokens) expectNonEmptyString('token', token);
+  return tokens;
+}
+
+/** A client turned away for its certificate is the drone operator's to see; other failed handshakes are noise. */
+export function logTlsRefusal(logger: Logger): (refusal: TlsClientRefusal) => void {
+  return (refusal) => {
+    const message = `refused a TLS client at ${refusal.peer}: ${refusal.reason}`;
+    if (refusal.certificate) logger.warn({ peer: refusal.peer }, message);
+    else logger.info({ peer: refusal.peer }, message);
   };
 }
 

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConfigStore, type ConfigSeed } from './config-store.js';
 import { trialFields } from './config-trials.js';
@@ -5,7 +6,6 @@ import { ConfigWrites } from './config-writes.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import {
   AGENT_FEATURES,
-  type AgentFeature,
   type AuthMode,
   type ConfigState,
   type ConfirmAnswer,
@@ -24,6 +24,8 @@ import {
   type TelemetryAnswer,
   type TelemetrySample,
 } from '../protocol/v1.js';
+import { trustedKey, verifyPush, type TrustedKey } from '../protocol/push-signature.js';
+import { WireError } from '../protocol/wire-errors.js';
 import { KeyedQueue } from '../infra/keyed-queue.js';
 import { LocalLocks, type LocalLockStatus } from './local-lock.js';
 import type { OperationalSource } from './operational-source.js';
@@ -64,6 +66,15 @@ export interface DroneAgentOptions {
    * each time. Without one the agent has no `operational_state` feature and its answers no `operational`.
    */
   readonly operational?: OperationalSource;
+  /**
+   * Ed25519 public keys a push must be signed by (`rollout agent --trust-key`; several during a key
+   * rotation). With any, a push without a valid signature by one of them is 403 `bad_signature`, checked
+   * before anything else about it (checksum, local lock, fence), so it changes nothing and is never HOT;
+   * health lists the `signed_config` feature. A rollback or a confirm needs no signature: it acts only on
+   * configs the drone verified when they were pushed. A key that is not an Ed25519 public key is a
+   * TypeError. @default none: unsigned pushes are accepted
+   */
+  readonly trustedKeys?: readonly KeyObject[];
 }
 
 /** The answer of `GET /v1/telemetry`: the source's page, the drone's clock, state and configs. */
@@ -88,7 +99,8 @@ export class DroneAgent {
   readonly #logger: Logger;
   readonly #auth: AuthMode;
   readonly #operational: OperationalSource | undefined;
-  readonly #features: readonly AgentFeature[];
+  readonly #features: readonly string[];
+  readonly #trustedKeys: readonly TrustedKey[];
   /** Fires at the next pause hold's deadline. */
   readonly #lapseTimer: DeadlineTimer;
 
@@ -98,6 +110,7 @@ export class DroneAgent {
     holds: PauseHolds,
     locks: LocalLocks,
     telemetry: TelemetrySource,
+    trustedKeys: readonly TrustedKey[],
   ) {
     this.id = options.id;
     this.#configs = configs;
@@ -107,9 +120,14 @@ export class DroneAgent {
     this.#logger = options.logger;
     this.#auth = options.auth ?? 'none';
     this.#operational = options.operational;
-    this.#features = AGENT_FEATURES.filter(
-      (feature) => feature !== 'operational_state' || options.operational !== undefined,
-    );
+    this.#trustedKeys = trustedKeys;
+    this.#features = [
+      ...AGENT_FEATURES.filter(
+        (feature) =>
+          (feature !== 'operational_state' || options.operational !== undefined) &&
+          (feature !== 'signed_config' || trustedKeys.length > 0),
+      ),
+    ];
     this.#telemetry = telemetry;
     this.#writes = new ConfigWrites({
       droneId: options.id,
@@ -135,6 +153,8 @@ export class DroneAgent {
    * contents nothing refers to, and the stale local locks a crashed writer left behind.
    */
   static async open(options: DroneAgentOptions): Promise<DroneAgent> {
+    // A key the agent cannot use fails before anything on disk is touched.
+    const trustedKeys = (options.trustedKeys ?? []).map(trustedKey);
     await removeInterruptedWrites(options.dir, options.id, options.logger);
     // The lock table reports lock files as soon as boot finds them, in reclaimStale() below: the agent
     // exists by then.
@@ -156,7 +176,7 @@ export class DroneAgent {
     });
     const telemetry = options.telemetry({ id: options.id, clock: options.clock, configs: loaded });
     const holds = await PauseHolds.load(options.dir);
-    const agent = new DroneAgent(options, configs, holds, locks, telemetry);
+    const agent = new DroneAgent(options, configs, holds, locks, telemetry, trustedKeys);
     await locks.reclaimStale();
     // Deadlines passed while the agent was down lapse now, and say so; so do trials.
     await agent.#lapseDue();
@@ -257,8 +277,28 @@ export class DroneAgent {
     this.#scheduleLapse();
   }
 
+  /** A drone with trusted keys first checks the push's signature: a refused push has touched nothing. */
   async push(file: string, request: PushRequest): Promise<PushAnswer> {
+    this.#checkSignature(file, request);
     return this.#writes.push(file, request);
+  }
+
+  #checkSignature(file: string, request: PushRequest): void {
+    if (this.#trustedKeys.length === 0) return;
+    const check = verifyPush(this.#trustedKeys, { file, ...request }, request.signature);
+    if (check.ok) return;
+    this.#logger.warn(
+      {
+        drone: this.id,
+        file,
+        rollout: request.rollout,
+        fence: request.fence,
+        version: request.version,
+        keyId: request.signature?.keyId ?? null,
+      },
+      `refused a push of ${file}: ${check.problem}`,
+    );
+    throw new WireError('bad_signature', check.problem);
   }
 
   /** Restores what this rollout's push replaced; anything else is a no-op, so a retried rollback is harmless. */

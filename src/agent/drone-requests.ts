@@ -26,6 +26,8 @@ const FIELD_RULES: Readonly<Record<string, string>> = {
   holdMs: 'a whole number of milliseconds from 1 to 86400000 (a day): how long the pause holds unless renewed',
   trialMs:
     'a whole number of milliseconds from 1 to 86400000 (a day): how long the drone waits for a confirm before reverting',
+  signature:
+    'an object {"keyId","sig"}: the id of the signing key (16 hex digits) and the base64 Ed25519 signature of the push',
 };
 
 export const parsePushRequest = (body: Buffer): PushRequest => parseBody(pushRequestSchema, body);

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_PUSH_BODY_BYTES } from '../spec/limits.js';
 import { WireError } from '../protocol/wire-errors.js';
+import type { RequestHandler } from './request-handler.js';
 
 /** The largest request body a drone accepts: a config file is a few KiB; 1 MiB is generous. */
 export const MAX_BODY_BYTES = MAX_PUSH_BODY_BYTES;
@@ -56,12 +57,37 @@ function sendText(response: ServerResponse, status: number, contentType: string,
 }
 
 /**
- * A check of `Authorization: Bearer <token>` in constant time: both sides are hashed first, so even
- * the length of the expected header does not leak through timing.
+ * A check of `Authorization: Bearer <token>` against one token or several (the old and the new one while
+ * a fleet's token is rotated), in constant time: both sides are hashed first, so even the length of an
+ * expected header does not leak through timing, and every token is compared whichever matches.
  */
-export function bearerCheck(token: string): (header: string | undefined) => boolean {
-  const expected = digest(`Bearer ${token}`);
-  return (header) => timingSafeEqual(expected, digest(header ?? ''));
+export function bearerCheck(tokens: string | readonly string[]): (header: string | undefined) => boolean {
+  const expected = (typeof tokens === 'string' ? [tokens] : tokens).map((token) => digest(`Bearer ${token}`));
+  if (expected.length === 0) throw new TypeError('Expected at least one bearer token, got none');
+  return (header) => {
+    const given = digest(header ?? '');
+    let matched = false;
+    // No early exit: which token matched, and whether it was the first, must not show in the time taken.
+    for (const token of expected) matched = timingSafeEqual(token, given) || matched;
+    return matched;
+  };
+}
+
+/** What a request without an accepted token is told: the same words whichever server refuses it. */
+export const UNAUTHORIZED_MESSAGE =
+  'missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with';
+
+/**
+ * `handler` behind a bearer token: a request that carries none of `tokens` is answered 401
+ * `unauthorized` before anything else, server routes (`/sim/stats`, `/metrics`) included.
+ */
+export function requireBearer(handler: RequestHandler, tokens: readonly string[]): RequestHandler {
+  const isAuthorized = bearerCheck(tokens);
+  return async (request, response) => {
+    if (isAuthorized(request.headers.authorization)) return handler(request, response);
+    const refusal = new WireError('unauthorized', UNAUTHORIZED_MESSAGE);
+    sendJson(response, refusal.status, refusal.toBody());
+  };
 }
 
 function digest(text: string): Buffer {

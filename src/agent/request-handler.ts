@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DroneAgent } from './drone-agent.js';
 import { routeDroneRequest } from './drone-routes.js';
-import { bearerCheck, readBody, sendAnswer, TextAnswer } from './http-io.js';
+import { readBody, sendAnswer, TextAnswer } from './http-io.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { WireError } from '../protocol/wire-errors.js';
 
@@ -13,9 +13,8 @@ export interface DroneTarget {
   readonly path: string;
 }
 
+/** Auth comes in front of this handler: `requireBearer` (http-io.ts) with the server's tokens. */
 export interface RequestHandlerOptions {
-  /** Requests must carry `Authorization: Bearer <token>` when set. */
-  readonly token?: string;
   /** Maps a raw path to its drone; throws a WireError (`not_found`, `unknown_drone`) when none. */
   readonly resolve: (path: string) => DroneTarget | Promise<DroneTarget>;
   readonly logger: Logger;
@@ -45,13 +44,12 @@ export interface DroneRequestHooks {
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
 /**
- * The one HTTP entry point of both the single agent and the simulated fleet: auth, then the drone
+ * The one HTTP entry point of both the single agent and the simulated fleet, behind `requireBearer`: the drone
  * (or one of the server's own routes), then its router; every failure leaves as `{"error","message"}`
  * with the registry's status. A drone's `/metrics` (its latest telemetry for Prometheus) is answered
  * here, beside the `/v1` protocol rather than in it, behind the same auth.
  */
 export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
-  const isAuthorized = options.token === undefined ? undefined : bearerCheck(options.token);
   return async (request, response) => {
     const started = performance.now();
     const method = request.method ?? 'GET';
@@ -61,12 +59,6 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
     let status = 200;
     let body: unknown;
     try {
-      if (isAuthorized !== undefined && !isAuthorized(request.headers.authorization)) {
-        throw new WireError(
-          'unauthorized',
-          'missing or wrong bearer token; send Authorization: Bearer <token> with the token the agent was started with',
-        );
-      }
       const own = options.serverRoutes?.get(path);
       if (own !== undefined) {
         if (method !== own.method)

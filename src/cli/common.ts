@@ -4,12 +4,14 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
+import { loadDroneTls, type DroneTls } from '../fleet/drone-tls.js';
 import { createEmbeddedLockStore } from '../lock/embedded/store.js';
 import { hostIdentity } from '../lock/host.js';
 import type { LockStore } from '../lock/types.js';
 import { createEmbeddedStateStore } from '../store/embedded/store.js';
 import { parseStoreUrl } from './store-url.js';
 import type { RolloutOwner, StateStore } from '../store/types.js';
+import type { TlsFiles } from '../spec/types.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -104,6 +106,31 @@ export async function readToken(tokenFile: string | undefined): Promise<string |
     const token = process.env.ROLLOUT_TOKEN;
     return token === '' ? undefined : token;
   }
+  return readTokenFile(tokenFile);
+}
+
+/** How many tokens an agent or the simulator accepts at once: the old one and the new one of a rotation. */
+export const MAX_TOKENS = 2;
+
+/**
+ * The tokens an agent or the simulator accepts: one per `--token-file` (twice while the fleet's token is
+ * rotated: the old file and the new one), else `$ROLLOUT_TOKEN`, else none.
+ */
+export async function readTokens(tokenFiles: readonly string[]): Promise<string[]> {
+  if (tokenFiles.length > MAX_TOKENS) {
+    throw new RolloutError(
+      'E_USAGE',
+      `--token-file given ${tokenFiles.length} times: an agent accepts ${MAX_TOKENS} tokens at once, the old one and the new one while the fleet's token is rotated; give it at most twice`,
+    );
+  }
+  if (tokenFiles.length === 0) {
+    const token = await readToken(undefined);
+    return token === undefined ? [] : [token];
+  }
+  return Promise.all(tokenFiles.map(readTokenFile));
+}
+
+async function readTokenFile(tokenFile: string): Promise<string> {
   try {
     const token = (await readFile(tokenFile, 'utf8')).trim();
     if (token === '')
@@ -116,6 +143,25 @@ export async function readToken(tokenFile: string | undefined): Promise<string |
       `--token-file ${tokenFile} cannot be read (${(error as Error).message}): check the path`,
     );
   }
+}
+
+/** `--ca-file`, `--client-cert`, `--client-key` of the commands that talk to drones. */
+export interface DroneTlsOptions {
+  readonly caFile?: string;
+  readonly clientCert?: string;
+  readonly clientKey?: string;
+}
+
+/**
+ * TLS to the drones: the spec's `fleet.tls` files, each replaced by its flag (relative to the cwd), read
+ * and checked once, before anything is sent to a drone.
+ */
+export function readDroneTls(files: TlsFiles | undefined, options: DroneTlsOptions): Promise<DroneTls | undefined> {
+  return loadDroneTls(files, {
+    ...(options.caFile === undefined ? {} : { caFile: resolve(options.caFile) }),
+    ...(options.clientCert === undefined ? {} : { clientCert: resolve(options.clientCert) }),
+    ...(options.clientKey === undefined ? {} : { clientKey: resolve(options.clientKey) }),
+  });
 }
 
 export function printJson(value: unknown): void {

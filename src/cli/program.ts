@@ -10,6 +10,8 @@ import { printJson } from './common.js';
 import { LOG_LEVELS } from './output/logger.js';
 import { parsePruneRule, type PruneRule } from './prune.js';
 import { resolveStateDir } from './state-dir.js';
+import { auditExportCommand, auditVerifyCommand } from './commands/audit.js';
+import { keysGenerateCommand } from './commands/keys.js';
 import { lockListCommand, lockReclaimCommand, lockReleaseCommand } from './commands/lock.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
@@ -32,6 +34,14 @@ interface RawCommon extends RawOutput {
   store?: string;
 }
 
+/** The flags of the commands that talk to drones: their token and TLS. */
+interface RawDroneAccess {
+  tokenFile?: string;
+  caFile?: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+
 interface RawFleetSim extends RawOutput {
   drones: number;
   port: number;
@@ -47,10 +57,14 @@ interface RawFleetSim extends RawOutput {
   inventoryOut?: string;
   dir?: string;
   seed: number;
-  tokenFile?: string;
+  tokenFile: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
   airborne: string[];
   battery: string[];
   mission: string[];
+  trustKey: string[];
 }
 
 interface RawAgent extends RawOutput {
@@ -58,10 +72,14 @@ interface RawAgent extends RawOutput {
   dir: string;
   port: number;
   host: string;
-  tokenFile?: string;
+  tokenFile: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
   operationalFile?: string;
   operationalUrl?: string;
   operationalMaxAge?: number;
+  trustKey: string[];
 }
 
 /** What each command runs; a test of the argv → options mapping passes its own. */
@@ -81,6 +99,9 @@ export const COMMANDS = {
   lockList: lockListCommand,
   lockReclaim: lockReclaimCommand,
   lockRelease: lockReleaseCommand,
+  keysGenerate: keysGenerateCommand,
+  auditVerify: auditVerifyCommand,
+  auditExport: auditExportCommand,
 };
 
 export type Commands = typeof COMMANDS;
@@ -120,6 +141,45 @@ function pruneRule(value: string): PruneRule {
     );
   }
   return rule;
+}
+
+/** A flag that may be given more than once, each value kept. */
+function repeated(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--token-file` of `run`, `plan`, `resume`; `--ca-file`, `--client-cert`, `--client-key`: TLS to the drones. */
+function withDroneAccess(command: Command): Command {
+  return command
+    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
+    .option('--ca-file <pem>', "trust drones whose certificates this CA signed (replaces the spec's fleet.tls.ca)")
+    .option('--client-cert <pem>', "present this client certificate to drones (replaces the spec's fleet.tls.cert)")
+    .option('--client-key <pem>', "the client certificate's private key (replaces the spec's fleet.tls.key)");
+}
+
+/** `--token-file` (repeatable), `--tls-cert`, `--tls-key`, `--client-ca`: how `agent` and `fleet sim` admit clients. */
+function withServerAccess(command: Command): Command {
+  return command
+    .option(
+      '--token-file <file>',
+      'require this bearer token; give it twice (the old and the new file) to accept both while the token is rotated',
+      repeated,
+      [],
+    )
+    .option('--tls-cert <pem>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <pem>', "the certificate's private key (PEM)")
+    .option('--client-ca <pem>', 'mutual TLS: refuse clients without a certificate this CA (PEM) signed')
+    .option(
+      '--trust-key <pub>',
+      'refuse pushes not signed by this Ed25519 public key (PEM, from `rollout keys generate`); repeat it to trust several while keys are rotated',
+      repeated,
+      [],
+    );
+}
+
+/** `tokenFile` as commander collects it, as `tokenFiles`; the TLS flags as they are. */
+function serverAccess<T extends { tokenFile: string[]; trustKey: string[] }>({ tokenFile, trustKey, ...rest }: T) {
+  return { ...rest, tokenFiles: tokenFile, trustKeyFiles: trustKey };
 }
 
 function idList(value: string, previous: string[] = []): string[] {
@@ -224,21 +284,21 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
       }
     };
 
-  withCommon(program.command('run').argument('<spec>', 'rollout spec (YAML)'))
-    .description('run one rollout to its end: pause, lock, canary, analysis, waves, promote or roll back')
-    .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
-    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
-    .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
-      act(commands.run)({ ...raw, ...common(raw), spec }),
-    );
+  withDroneAccess(
+    withCommon(program.command('run').argument('<spec>', 'rollout spec (YAML)'))
+      .description('run one rollout to its end: pause, lock, canary, analysis, waves, promote or roll back')
+      .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory"),
+  ).action((spec: string, raw: RawCommon & RawDroneAccess & { inventory?: string }) =>
+    act(commands.run)({ ...raw, ...common(raw), spec }),
+  );
 
-  withCommon(program.command('plan').argument('<spec>', 'rollout spec (YAML)'))
-    .description("validate, reach every drone's /v1/health, print canary and waves; writes nothing")
-    .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory")
-    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
-    .action((spec: string, raw: RawCommon & { inventory?: string; tokenFile?: string }) =>
-      act(commands.plan)({ ...raw, ...common(raw), spec }),
-    );
+  withDroneAccess(
+    withCommon(program.command('plan').argument('<spec>', 'rollout spec (YAML)'))
+      .description("validate, reach every drone's /v1/health, print canary and waves; writes nothing")
+      .option('--inventory <file>', "use this inventory instead of the spec's fleet.inventory"),
+  ).action((spec: string, raw: RawCommon & RawDroneAccess & { inventory?: string }) =>
+    act(commands.plan)({ ...raw, ...common(raw), spec }),
+  );
 
   withCommon(program.command('validate').argument('<spec>', 'rollout spec (YAML)'))
     .description('offline validation of the spec, its config and inventory; exit 0 or 2')
@@ -278,18 +338,21 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .description('pass a manual gate (canary.approval: manual) of a running rollout')
     .action((id: string, raw: RawCommon) => act(commands.promote)({ ...common(raw), id }));
 
-  withCommon(program.command('resume').argument('<id>', 'the rollout id'))
-    .description('continue a rollout whose process died, from its persisted state, or roll it back')
-    .option('--rollback', 'roll it back instead of finishing it', false)
-    .option('--token-file <file>', "file holding the agents' bearer token (else $ROLLOUT_TOKEN)")
-    .action((id: string, raw: RawCommon & { rollback: boolean; tokenFile?: string }) =>
-      act(commands.resume)({
-        ...common(raw),
-        id,
-        rollback: raw.rollback,
-        ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }),
-      }),
-    );
+  withDroneAccess(
+    withCommon(program.command('resume').argument('<id>', 'the rollout id'))
+      .description('continue a rollout whose process died, from its persisted state, or roll it back')
+      .option('--rollback', 'roll it back instead of finishing it', false),
+  ).action((id: string, raw: RawCommon & RawDroneAccess & { rollback: boolean }) =>
+    act(commands.resume)({
+      ...common(raw),
+      id,
+      rollback: raw.rollback,
+      ...(raw.tokenFile === undefined ? {} : { tokenFile: raw.tokenFile }),
+      ...(raw.caFile === undefined ? {} : { caFile: raw.caFile }),
+      ...(raw.clientCert === undefined ? {} : { clientCert: raw.clientCert }),
+      ...(raw.clientKey === undefined ? {} : { clientKey: raw.clientKey }),
+    }),
+  );
 
   withCommon(program.command('replay').argument('<id>', 'the rollout id'))
     .description("re-judge a past rollout's recorded telemetry with other thresholds, interval by interval")
@@ -303,13 +366,14 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .description('print the JSON Schema of the rollout spec')
     .action(() => act(commands.schema)({}));
 
-  withOutput(program.command('agent'))
-    .description('run one drone agent serving /v1 and writing configs to --dir')
-    .requiredOption('--id <id>', 'the drone id')
-    .requiredOption('--dir <dir>', 'the config directory')
-    .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--token-file <file>', 'require this bearer token')
+  withServerAccess(
+    withOutput(program.command('agent'))
+      .description('run one drone agent serving /v1 and writing configs to --dir')
+      .requiredOption('--id <id>', 'the drone id')
+      .requiredOption('--dir <dir>', 'the config directory')
+      .option('--port <port>', 'port (0 picks one)', integer(0), 7101)
+      .option('--host <host>', 'address to listen on', '127.0.0.1'),
+  )
     .option(
       '--operational-file <path>',
       'report the vehicle\'s operational state from this JSON file, {"flight","battery","mission"}, kept current by its software',
@@ -322,13 +386,13 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     )
     .action(({ operationalMaxAge, ...raw }: RawAgent) =>
       act(commands.agent)({
-        ...raw,
+        ...serverAccess(raw),
         ...(operationalMaxAge === undefined ? {} : { operationalMaxAgeMs: operationalMaxAge }),
       }),
     );
 
   const fleet = program.command('fleet').description('simulated fleets');
-  withOutput(fleet.command('sim'))
+  const sim = withOutput(fleet.command('sim'))
     .description('a simulated fleet on loopback, drones under /d/<id>, until stopped')
     .option('--drones <n>', 'how many drones', integer(1), 20)
     .option('--port <port>', 'port (0 picks one)', integer(0), 7100)
@@ -350,11 +414,21 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--config-file <name>', 'the config file every drone starts with', 'aim_lock_config.conf')
     .option('--inventory-out <file>', 'write the inventory (drones: [{id, url, labels}]) here')
     .option('--dir <dir>', "root of the drones' config dirs (default: a temp dir removed on exit)")
-    .option('--seed <n>', 'telemetry seed', integer(0), 1)
-    .option('--token-file <file>', 'require this bearer token')
-    .action(({ clockOffset, ...raw }: RawFleetSim) =>
-      act(commands.fleetSim)({ ...raw, ...(clockOffset === undefined ? {} : { clockOffsetMs: clockOffset }) }),
-    );
+    .option('--seed <n>', 'telemetry seed', integer(0), 1);
+  withServerAccess(sim).action(({ clockOffset, ...raw }: RawFleetSim) =>
+    act(commands.fleetSim)({
+      ...serverAccess(raw),
+      ...(clockOffset === undefined ? {} : { clockOffsetMs: clockOffset }),
+    }),
+  );
+
+  const keys = program
+    .command('keys')
+    .description('keys to sign configs with (config.sign.key_file) and to trust them with (agent --trust-key)');
+  withOutput(keys.command('generate'))
+    .description('write a new Ed25519 key pair: <name>.key (private, mode 0600) and <name>.pub (public)')
+    .requiredOption('--out <name>', 'write <name>.key and <name>.pub; refuses to overwrite either')
+    .action((raw: RawOutput & { out: string }) => act(commands.keysGenerate)(raw));
 
   const lock = program.command('lock').description('the config lock table');
   withCommon(lock.command('ls'))
@@ -369,6 +443,14 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .action((key: string, raw: RawCommon & { force: boolean }) =>
       act(commands.lockRelease)({ ...common(raw), key, force: raw.force }),
     );
+
+  const audit = program.command('audit').description("a rollout's hash-chained audit log");
+  withCommon(audit.command('verify').argument('<id>', 'the rollout id'))
+    .description('check the hash chain of the audit log; names the first line changed, removed, inserted or moved')
+    .action((id: string, raw: RawCommon) => act(commands.auditVerify)({ ...common(raw), id }));
+  withCommon(audit.command('export').argument('<id>', 'the rollout id'))
+    .description('print the audit log as NDJSON, each event with its seq and prev, for an archive elsewhere')
+    .action((id: string, raw: RawCommon) => act(commands.auditExport)({ ...common(raw), id }));
 
   return program;
 }

@@ -1,4 +1,5 @@
 import { RolloutError } from '../errors.js';
+import { redactUrl } from '../infra/redact.js';
 
 /** Where locks and rollout records live: the state dir (one machine) or an etcd cluster (a team). */
 export type StoreLocation =
@@ -16,7 +17,7 @@ export function parseStoreUrl(value: string | undefined): StoreLocation {
   if (!match?.[1]) {
     throw new RolloutError(
       'E_USAGE',
-      `--store ${value}: expected etcd://host:port[,host:port...] or embedded (the state dir)`,
+      `--store ${redactUrl(value)}: expected etcd://host:port[,host:port...] or embedded (the state dir)`,
     );
   }
   const endpoints = match[1]
@@ -27,7 +28,7 @@ export function parseStoreUrl(value: string | undefined): StoreLocation {
   if (endpoints.length === 0 || bad !== undefined) {
     throw new RolloutError(
       'E_USAGE',
-      `--store ${value}: "${bad ?? ''}" is not host:port; expected etcd://host:port[,host:port...]`,
+      `--store ${redactUrl(value)}: "${redactUrl(bad ?? '')}" is not host:port (credentials in the URL are not supported); expected etcd://host:port[,host:port...]`,
     );
   }
   return { kind: 'etcd', endpoints };

@@ -28,7 +28,9 @@ import {
   type TelemetryBody,
 } from '../protocol/v1.js';
 import { isErrorBody } from '../protocol/wire-errors.js';
-import { requestJson, type JsonAnswer, type JsonRequest } from './json-request.js';
+import type { DroneTls } from './drone-tls.js';
+import { requestJson, TlsHangUpError, type JsonAnswer, type JsonRequest } from './json-request.js';
+import { TLS_REFUSED_STATUS, tlsCheck, tlsFailure, tlsHangUp } from './tls-failure.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
 export type DroneReply<T> =
@@ -39,7 +41,12 @@ export type DroneReply<T> =
   | { readonly ok: false; readonly kind: 'stale'; readonly highestFence: number | null; readonly message: string }
   /** A 2xx whose body is not the protocol's: the drone may have acted, and it is a failure of that drone. */
   | { readonly ok: false; readonly kind: 'bad_answer'; readonly message: string }
-  /** Any other 4xx/5xx answer: the drone is there and said no. */
+  /**
+   * Any other 4xx/5xx answer: the drone is there and said no. Or, with `status` TLS_REFUSED_STATUS (0:
+   * no HTTP answer), the TLS handshake failed on a certificate: the drone's did not verify (`code`
+   * UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, CERT_HAS_EXPIRED…), or the drone
+   * refused ours; the message names the drone and why.
+   */
   | {
       readonly ok: false;
       readonly kind: 'refused';
@@ -61,9 +68,14 @@ const MISCONFIGURED: Readonly<Record<number, string>> = {
   404: "check the drone's url in the inventory (the agent's base URL, without /v1)",
 };
 
-/** What to check when a failure is the rollout's configuration (wrong token, wrong URL); else undefined. */
+/**
+ * What to check when a failure is the rollout's configuration (wrong token, wrong URL, a certificate
+ * that does not verify); else undefined.
+ */
 export function misconfiguration(failure: DroneFailure): string | undefined {
-  return failure.kind === 'refused' ? MISCONFIGURED[failure.status] : undefined;
+  // A refused signature is the push's, not the rollout's access: it counts as a failed push.
+  if (failure.kind !== 'refused' || failure.code === 'bad_signature') return undefined;
+  return failure.status === TLS_REFUSED_STATUS ? tlsCheck(failure.code) : MISCONFIGURED[failure.status];
 }
 
 export interface DroneClientOptions {
@@ -75,6 +87,8 @@ export interface DroneClientOptions {
   readonly maxSockets?: number;
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** For `https://` drones: the CA their certificates must chain to, our client certificate. @default Node's CAs, none */
+  readonly tls?: DroneTls;
 }
 
 /** Idle keep-alive sockets are closed after this (or sooner, when the drone's Keep-Alive hint says so). */
@@ -124,13 +138,23 @@ export class DroneClient {
   readonly #headers: Readonly<Record<string, string>>;
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #tls: DroneTls | undefined;
 
   constructor(options: DroneClientOptions) {
     const maxSockets = options.maxSockets ?? 64;
     // With a `timeout`, Node's agent also honours a server's `Keep-Alive: timeout=N` hint and drops idle
     // sockets before the server closes them, instead of finding out on the next request.
     const agentOptions = { keepAlive: true, maxSockets, timeout: IDLE_SOCKET_TIMEOUT_MS };
-    this.#agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
+    const { tls } = options;
+    this.#tls = tls;
+    this.#agents = {
+      http: new HttpAgent(agentOptions),
+      https: new HttpsAgent({
+        ...agentOptions,
+        ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls?.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
+      }),
+    };
     this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.#timeoutMs = options.timeoutMs;
     this.#retries = options.retries;
@@ -173,7 +197,13 @@ export class DroneClient {
       } catch (error) {
         if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };
         const code = errorCode(error);
+        // A certificate that does not verify will not verify on the next try: the rollout is set up wrong.
+        const tls = tlsFailure(error, drone, this.#tls);
+        if (tls !== undefined) return { ok: false, kind: 'refused', status: TLS_REFUSED_STATUS, ...tls };
         if (!last && code !== undefined && RETRIED_ERRORS.has(code)) continue;
+        // A hang-up after our client certificate may be a drone that died in the middle: tried again first.
+        if (error instanceof TlsHangUpError && this.#tls?.cert !== undefined)
+          return { ok: false, kind: 'refused', status: TLS_REFUSED_STATUS, ...tlsHangUp(drone, this.#tls) };
         const message = error instanceof Error ? error.message : String(error);
         return { ok: false, kind: 'unreachable', message: `${method} ${where}: ${message}` };
       }

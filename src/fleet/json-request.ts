@@ -31,6 +31,16 @@ export class AnswerCutOffError extends Error {
   readonly code = 'ECONNRESET';
 }
 
+/**
+ * A new TLS connection the server closed, without a TLS alert, before any answer. Node's TLS server
+ * refuses a client certificate that does not verify in just this way, so with a client certificate this
+ * is most likely that; the code stays ECONNRESET, since a server that died in the middle looks the same.
+ */
+export class TlsHangUpError extends Error {
+  override readonly name = 'TlsHangUpError';
+  readonly code = 'ECONNRESET';
+}
+
 const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
 /**
@@ -77,6 +87,7 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
     const https = options.url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     let answered = false;
+    let connected = false;
     const req: ClientRequest = send(
       options.url,
       { method: options.method, headers, agent: https ? options.agents.https : options.agents.http },
@@ -103,7 +114,17 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       const code = (error as { code?: unknown } | null)?.code;
       const stale = !answered && req.reusedSocket && typeof code === 'string' && STALE_SOCKET_ERRORS.has(code);
       const plain = error instanceof Error ? error : new Error(String(error));
+      if (https && connected && !answered && !req.reusedSocket && code === 'ECONNRESET') {
+        reject(new TlsHangUpError(plain.message, { cause: plain }));
+        return;
+      }
       reject(stale ? new StaleSocketError(plain) : plain);
+    }
+    if (https) {
+      // Whether the TCP connection was up when it broke: a hang-up then is the TLS server's, not the network's.
+      req.once('socket', (socket) => {
+        if (!req.reusedSocket) socket.once('connect', () => (connected = true));
+      });
     }
     options.signal?.addEventListener('abort', onAbort, { once: true });
     req.once('error', fail);

@@ -4,6 +4,7 @@ import { isHot, type AgentFeature } from '../protocol/v1.js';
 import { compilePushGate } from '../spec/push-gate.js';
 import { listIds } from '../wording.js';
 import { DroneClient, misconfiguration } from './drone-client.js';
+import type { DroneTls } from './drone-tls.js';
 import { forEachDrone, spread } from './for-each-drone.js';
 
 /** One drone's answer to the preflight's health check. */
@@ -16,7 +17,7 @@ export interface DroneCheck {
   readonly fence?: number;
   /** No answer, or an answer that is not the protocol. */
   readonly error?: string;
-  /** An answer that says the rollout is set up wrong (401, 404), with what to check. */
+  /** An answer that says the rollout is set up wrong (401, 404, a certificate that does not verify), with what to check. */
   readonly misconfigured?: string;
   /** What the drone's agent can do beyond the first protocol (`pause_hold`); empty for an older agent. */
   readonly features?: readonly string[];
@@ -42,14 +43,15 @@ const METRIC_DRONES = 8;
 
 /**
  * Reaches every targeted drone's /v1/health and a few drones' telemetry, and writes nothing to any
- * drone: what `rollout plan` reports before a run.
+ * drone: what `rollout plan` reports before a run. `tls` is for `https://` drones (loadDroneTls).
  */
-export async function preflight(plan: Plan, token: string | undefined): Promise<Preflight> {
+export async function preflight(plan: Plan, token: string | undefined, tls?: DroneTls): Promise<Preflight> {
   const client = new DroneClient({
     timeoutMs: plan.spec.push.timeoutMs,
     retries: 0,
     maxSockets: plan.spec.push.concurrency,
     ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
   });
   const checks: DroneCheck[] = [];
   const hot: string[] = [];
@@ -147,6 +149,7 @@ const FEATURE_PROTECTS: Readonly<Record<AgentFeature, string>> = {
   trial_config: 'trial configs (push.confirm_within): a push to such a drone stays until rolled back',
   operational_state:
     'an operational state (gates.push_when): the gate holds such a drone back until gates.wait runs out, since it cannot tell whether the drone flies',
+  signed_config: 'signature checks (--trust-key): such a drone takes any push, signed (config.sign) or not',
 };
 
 /** The agent features a run of this plan relies on. */
@@ -155,6 +158,7 @@ function featuresUsed(plan: Plan): AgentFeature[] {
     ...(plan.spec.pause.fleet ? (['pause_hold'] as const) : []),
     ...(plan.spec.push.confirmWithinMs === undefined ? [] : (['trial_config'] as const)),
     ...(plan.spec.gates === undefined ? [] : (['operational_state'] as const)),
+    ...(plan.spec.config.sign === undefined ? [] : (['signed_config'] as const)),
   ];
 }
 

@@ -35,8 +35,21 @@ export const MAX_HOLD_MS = 24 * 60 * 60 * 1000;
 export const MAX_TRIAL_MS = MAX_HOLD_MS;
 
 /**
+ * A push's Ed25519 signature (push-signature.ts): `keyId`, the first 16 hex digits of the sha256 of the
+ * signer's public key (SPKI DER); `sig`, base64, over the canonical message of the push's file, version,
+ * sha256, rollout and fence. Only its shape is checked here: an agent with trusted keys checks the rest
+ * (403 `bad_signature`), an agent without any ignores it.
+ */
+export const pushSignatureSchema = z.object({
+  keyId: z.string().min(1).max(64),
+  sig: z.string().min(1).max(256),
+});
+export type PushSignature = z.infer<typeof pushSignatureSchema>;
+
+/**
  * `trialMs`: the push is a trial, which the drone reverts by itself (to the version the push replaced)
  * unless the rollout confirms it within this long; without it, the push stays until rolled back.
+ * `signature`: when the rollout's spec signs its config (`config.sign`).
  */
 export const pushRequestSchema = z.object({
   rollout,
@@ -45,6 +58,7 @@ export const pushRequestSchema = z.object({
   fence: requestFence,
   content: z.string(),
   trialMs: z.number().int().positive().max(MAX_TRIAL_MS).optional(),
+  signature: pushSignatureSchema.optional(),
 });
 export const rollbackRequestSchema = z.object({ rollout, fence: requestFence });
 /** Keeps the config of `sha256` that this rollout pushed on trial: it no longer reverts by itself. */
@@ -112,12 +126,12 @@ const configs = z.record(z.string(), configStateSchema);
 /**
  * What an agent can do beyond the first protocol: `pause_hold`, pause holds that lapse; `trial_config`,
  * pushes on trial (`trialMs`) and their confirm; `operational_state`, the vehicle's operational state in
- * health and pause answers (only an agent told where to read it has it). An agent that predates the list
+ * health and pause answers (only an agent told where to read it has it); `signed_config`, it refuses a
+ * push not signed by a key it trusts (only an agent given trusted keys has it; see push-signature.ts). An agent that predates the list
  * sends none.
  */
-export const AGENT_FEATURES = ['pause_hold', 'trial_config', 'operational_state'] as const;
+export const AGENT_FEATURES = ['pause_hold', 'trial_config', 'operational_state', 'signed_config'] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
-
 /** The longest mission id an operational state may carry. */
 export const MAX_MISSION_LENGTH = 256;
 

@@ -15,6 +15,11 @@ export const WIRE_ERRORS = {
   body_too_large: { status: 400, meaning: 'the request body exceeds 1 MiB' },
   bad_request: { status: 400, meaning: 'the body is not JSON or a field is missing or malformed' },
   checksum_mismatch: { status: 400, meaning: 'the sha256 in the body does not match the content' },
+  bad_signature: {
+    status: 403,
+    meaning:
+      'the drone trusts signing keys (rollout agent --trust-key) and the push is unsigned, signed by another key, or its signature does not match its file, version, sha256, rollout and fence',
+  },
   lock_mismatch: { status: 409, meaning: "the drone's local lock on the file is held by another live owner (HOT)" },
   stale_fence: {
     status: 409,

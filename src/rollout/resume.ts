@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RolloutError } from '../errors.js';
 import { DroneClient } from '../fleet/drone-client.js';
+import type { DroneTls } from '../fleet/drone-tls.js';
 import { forEachDrone } from '../fleet/for-each-drone.js';
 import { describeHolder, formatDuration } from '../lock/describe.js';
 import type { Lease, LockStore } from '../lock/types.js';
@@ -20,6 +21,8 @@ export interface PrepareResumeOptions {
   /** This process: the lease it re-takes is its own. */
   readonly owner: RolloutOwner;
   readonly token?: string;
+  /** For `https://` drones: the CA to trust and our client certificate (loadDroneTls). */
+  readonly tls?: DroneTls;
   /** What a person watching should know: waits for a lease, a lock another rollout holds. */
   readonly note: (text: string) => void;
 }
@@ -180,6 +183,7 @@ export async function prepareResume(options: PrepareResumeOptions): Promise<Resu
     timeoutMs: plan.spec.push.timeoutMs,
     retries: plan.spec.push.retries,
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   let fleet: Awaited<ReturnType<typeof reread>>;
   try {

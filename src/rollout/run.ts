@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createActor, toPromise, type SnapshotFrom } from 'xstate';
 import { stageLabel, stageOf } from './stage.js';
 import { DroneClient } from '../fleet/drone-client.js';
+import type { DroneTls } from '../fleet/drone-tls.js';
 import type { Lease, LockStore } from '../lock/types.js';
 import { withEffects } from './machine.js';
 import type { RolloutOutput, StageKind, StepSchedule, VerdictRecord } from './machine-types.js';
@@ -28,6 +29,8 @@ export interface RunRolloutOptions {
   readonly specDigest: string;
   /** Bearer token for the drones' agents. */
   readonly token?: string;
+  /** For `https://` drones: the CA to trust and our client certificate (loadDroneTls). */
+  readonly tls?: DroneTls;
   readonly now?: () => number;
   readonly rolloutId?: string;
   /** Continues a rollout an earlier process started, from its persisted snapshot. */
@@ -175,6 +178,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     retries: plan.spec.push.retries,
     maxSockets: plan.spec.push.concurrency,
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const ledger = new Ledger();
   if (options.resume) ledger.load(options.resume.progress);
@@ -242,6 +246,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     retries: 0,
     maxSockets: plan.spec.push.concurrency,
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const renewal = new HoldRenewal(runtime, renewalClient);
   let lastStage = '';

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { assertPositiveInteger } from '../infra/argument-checks.js';
 import { KeyedQueue } from '../infra/keyed-queue.js';
 import type { NotifyEvent, NotifySpec } from '../spec/types.js';
-import { postJson, redactUrl, scrubText, type Backoff } from './post-json.js';
+import { postJson, type Backoff } from './post-json.js';
+import { redactUrl } from '../infra/redact.js';
 
 /** What every notification of one rollout says about it. */
 export interface NotifyContext {
@@ -227,11 +228,11 @@ export class Notifier {
         record = { key, event, url, ok: true, status: result.status };
       } else if (result.answered) {
         const said = result.text.trim().replace(/\s+/g, ' ').slice(0, 200);
-        const error = scrubText(`${url} answered ${result.status}${said === '' ? '' : `: ${said}`}`);
+        const error = redactUrl(`${url} answered ${result.status}${said === '' ? '' : `: ${said}`}`);
         record = { key, event, url, ok: false, status: result.status, error };
       } else {
         const why = result.code === 'ETIMEDOUT' ? `ETIMEDOUT (no answer within ${target.timeoutMs} ms)` : result.code;
-        record = { key, event, url, ok: false, status: null, error: scrubText(`${url} unreachable: ${why}`) };
+        record = { key, event, url, ok: false, status: null, error: redactUrl(`${url} unreachable: ${why}`) };
       }
     } catch {
       record = { key, event, url, ok: false, status: null, error: 'cancelled: the notifier was closed' };

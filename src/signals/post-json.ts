@@ -140,22 +140,3 @@ export async function settledOrAborted<T>(
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }
-
-/**
- * `url` without its secrets; works on any text, where it cleans every URL. Gone: `user:pass@`, and in
- * http(s) URLs query values (`?token=…`), and path segments shaped like tokens (16 or more letters, digits, `-` or
- * `_`, with a digit among them), as in Slack's `/services/T0/B0/<secret>` or Discord's webhook URLs.
- */
-export function redactUrl(url: string): string {
-  return url
-    .replace(/(\/\/)[^/?#@\s]*@/gu, '$1')
-    .replace(/https?:\/\/[^\s"'<>]+/giu, (found) =>
-      found.replace(/([?&][^=&#]*=)[^&#]*/gu, '$1…').replace(/\/(?=[\w-]*\d)[\w-]{16,}(?=[/?#]|$)/gu, '/…'),
-    );
-}
-
-/** `text` without URL credentials, and without `secret` (when given) wherever it appears. */
-export function scrubText(text: string, secret?: string): string {
-  const clean = redactUrl(text);
-  return secret ? clean.split(secret).join('[redacted]') : clean;
-}

@@ -3,7 +3,8 @@ import got, { type RetryObject } from 'got';
 import { z } from 'zod';
 import { argumentError, assertPositiveInteger } from '../infra/argument-checks.js';
 import { DRONES_PLACEHOLDER } from '../spec/signals-schema.js';
-import { redactUrl, settledOrAborted } from './post-json.js';
+import { settledOrAborted } from './post-json.js';
+import { redactUrl, scrubSecrets } from '../infra/redact.js';
 
 /**
  * A Prometheus server as a metric provider: range queries over its HTTP API (`/api/v1/query_range`),
@@ -208,7 +209,7 @@ async function ask(
   const failure = (kind: QueryErrorKind, text: string): QueryFailure => ({
     ok: false,
     kind,
-    error: scrub(`${where} ${kind === 'rejected' ? 'rejected' : 'failed'}: ${text}`, secrets.values),
+    error: scrubSecrets(`${where} ${kind === 'rejected' ? 'rejected' : 'failed'}: ${text}`, secrets.values),
   });
 
   const call = got.post(url, {
@@ -246,7 +247,7 @@ async function ask(
         ? `no answer within ${provider.timeoutMs} ms`
         : `${messageOf(error)}${kind === 'unreachable' ? ` (${RETRIES + 1} tries)` : ''}`;
     return kind === 'unreachable'
-      ? { ok: false, kind, error: scrub(`${where}: cannot reach Prometheus: ${detail}`, secrets.values) }
+      ? { ok: false, kind, error: scrubSecrets(`${where}: cannot reach Prometheus: ${detail}`, secrets.values) }
       : failure(kind, detail);
   }
   return readAnswer(status, body, failure);
@@ -350,11 +351,4 @@ function shownBody(body: string): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** No URL credentials, and no secret, wherever they appear (a proxy may echo a header back in its error page). */
-function scrub(text: string, secrets: readonly string[]): string {
-  let clean = redactUrl(text);
-  for (const secret of secrets) if (secret !== '') clean = clean.split(secret).join('[redacted]');
-  return clean;
 }

@@ -1,9 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { WebhookSpec, WebhookType } from '../spec/types.js';
-import { postJson, redactUrl, scrubText, type Backoff, type PostJsonResult } from './post-json.js';
+import { postJson, type Backoff, type PostJsonResult } from './post-json.js';
+import { redactUrl, scrubSecrets } from '../infra/redact.js';
 
-export { redactUrl } from './post-json.js';
+export { redactUrl } from '../infra/redact.js';
 
 /**
  * What a call needs of a webhook of the spec (`waitMs` is the rollout's business): `retries` are tries
@@ -121,7 +122,7 @@ export async function callWebhook(
     ...(options.backoff ? { backoff: options.backoff } : {}),
     ...(signal ? { signal } : {}),
   });
-  const scrub = (text: string) => scrubText(text, secret);
+  const scrub = (text: string) => scrubSecrets(text, secret === undefined ? [] : [secret]);
   const ms = Math.round(performance.now() - started);
   return { ...base, ...describe(result, hook, scrub), ms, attempts: result.attempts };
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,14 +6,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Drone } from '../spec/types.js';
 import { configPath } from '../protocol/v1.js';
-import { DEFAULT_LOCK_TTL_MS, DEFAULT_SAMPLE_INTERVAL_MS } from '../agent/agent-server.js';
+import {
+  acceptedTokens,
+  DEFAULT_LOCK_TTL_MS,
+  DEFAULT_SAMPLE_INTERVAL_MS,
+  logTlsRefusal,
+  type ServerTls,
+} from '../agent/agent-server.js';
 import { defaultLogger } from '../agent/default-logger.js';
 import { serve } from '../agent/http-server.js';
 import { LockCollector } from '../agent/lock-collector.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
 import { expectInteger } from '../infra/argument-checks.js';
 import { createRequestHandler, type DroneRequestHooks, type ServerRoute } from '../agent/request-handler.js';
-import { TextAnswer } from '../agent/http-io.js';
+import { requireBearer, TextAnswer } from '../agent/http-io.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
@@ -46,7 +53,14 @@ export interface FleetSimOptions extends SimOperationalLists {
   readonly slow?: readonly string[];
   /** @default 1500 */
   readonly slowMs?: number;
+  /** Ed25519 public keys every drone trusts: each refuses a push not signed by one of them. @default none */
+  readonly trustKeys?: readonly KeyObject[];
+  /** Every drone and the simulator's own routes need `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** More tokens accepted besides `token`: the old and the new one while the token is rotated. */
+  readonly tokens?: readonly string[];
+  /** Serve HTTPS with this certificate (for the address the drones' URLs name); with `clientCa`, mutual TLS. */
+  readonly tls?: ServerTls;
   /** Seeds the telemetry PRNG; drone i uses seed + i. @default 1 */
   readonly seed?: number;
   /** @default 200 */
@@ -117,6 +131,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const operational = new SimOperational(options, isDrone, options.drones);
   const logger = options.logger ?? defaultLogger('rollout-fleet-sim');
   const now = options.now ?? Date.now;
+  const tokens = acceptedTokens(options);
   const droneNow = clockOffsetMs === 0 ? now : () => now() + clockOffsetMs;
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
   const removeRoot =
@@ -143,8 +158,9 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     logger,
     faults,
     onLockSeen: (agent) => collector.watch(agent),
-    auth: options.token === undefined ? 'none' : 'bearer',
+    auth: tokens.length === 0 ? 'none' : 'bearer',
     operational: (id) => operational.sourceOf(id),
+    ...(options.trustKeys === undefined ? {} : { trustedKeys: options.trustKeys }),
   });
 
   const stats = new SimStats(now);
@@ -180,11 +196,11 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
       ]),
       hooks: statsAndFaultHooks(drones, stats, configFile, slowMs),
       logger,
-      ...(options.token === undefined ? {} : { token: options.token }),
     });
-    const server = await serve(handler, {
+    const server = await serve(tokens.length === 0 ? handler : requireBearer(handler, tokens), {
       port,
       host: options.host ?? '127.0.0.1',
+      ...(options.tls === undefined ? {} : { tls: options.tls, onTlsClientError: logTlsRefusal(logger) }),
     });
     collector.start();
     const inventory: Drone[] = Array.from({ length: options.drones }, (_, index) => ({
@@ -232,6 +248,9 @@ function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: stri
       stats.arrived(kind);
       // Only a push of the config the fault is about turns the drone HOT: the lock is planted on that file.
       if (kind === 'push' && target.path === pushPath) await drones.beforePush(target.agent.id);
+      // The simulated owner of a HOT lock is alive: its heartbeat is fresh whenever the drone looks at it,
+      // even when this process stalled past the lock TTL between two collector sweeps.
+      await drones.refreshHotLock(target.agent.id);
       if (drones.isSlow(target.agent.id) && slowMs > 0) await sleep(slowMs);
     },
     answered: (target, method, status, body) =>

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -35,6 +36,11 @@ export interface SimDronesOptions {
   readonly auth: AuthMode;
   /** Each drone's operational state: every simulated drone reports one. */
   readonly operational: (id: string) => OperationalSource;
+  /**
+   * The Ed25519 public keys every drone trusts: each refuses a push not signed by one of them (see
+   * `DroneAgentOptions.trustedKeys`). @default none: unsigned pushes are accepted
+   */
+  readonly trustedKeys?: readonly KeyObject[];
 }
 
 /**
@@ -108,6 +114,7 @@ export class SimDrones {
         onLockSeen: options.onLockSeen,
         auth: options.auth,
         operational: options.operational(id),
+        ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
       });
       this.#opened.set(id, agent);
       agent.then(
@@ -166,6 +173,11 @@ export class SimDrones {
   /** A `slow` drone: every answer waits `slowMs` first. */
   isSlow(id: string): boolean {
     return this.#options.faults.slow.has(id);
+  }
+
+  /** Rewrites the heartbeat of this drone's HOT lock, if one is planted; before each request to it. */
+  refreshHotLock(id: string): Promise<void> {
+    return this.#hotLocks.refreshOne(id);
   }
 
   /** Rewrites the heartbeat of every HOT lock planted so far; the lock collector runs it before each sweep. */

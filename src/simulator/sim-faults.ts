@@ -106,7 +106,13 @@ export class HotLocks {
 
   /** The lock collector calls this before each sweep, so no planted lock ever looks stale. */
   async refresh(): Promise<void> {
-    for (const [id, acquired] of this.#acquired) await plantHotLock(this.#dirOf(id), this.#file, acquired, this.#now());
+    for (const id of this.#acquired.keys()) await this.refreshOne(id);
+  }
+
+  /** Renews one drone's planted lock, if it has one. */
+  async refreshOne(id: string): Promise<void> {
+    const acquired = this.#acquired.get(id);
+    if (acquired !== undefined) await plantHotLock(this.#dirOf(id), this.#file, acquired, this.#now());
   }
 }
 

@@ -1,3 +1,4 @@
+import { redactUrl } from '../infra/redact.js';
 import { describeValue } from './describe-value.js';
 
 /**
@@ -24,20 +25,4 @@ export function droneUrlProblem(text: string): string | undefined {
 /** How a URL reads in an error message: quoted, with any password (or lone user name, often a token) as `***`. */
 export function describeUrl(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(redactUrl(value)) : describeValue(value);
-}
-
-const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/*/;
-
-/** `http://op:hunter2@h/d` → `http://op:***@h/d`; `https://tok@h` → `https://***@h`. */
-export function redactUrl(text: string): string {
-  const start = SCHEME.exec(text)?.[0].length ?? 0;
-  const rest = text.slice(start);
-  const authorityEnd = rest.search(/[/?#\\]/);
-  const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
-  const at = authority.lastIndexOf('@');
-  if (at === -1) return text;
-  const userInfo = authority.slice(0, at);
-  const colon = userInfo.indexOf(':');
-  const hidden = colon === -1 ? '***' : `${userInfo.slice(0, colon)}:***`;
-  return `${text.slice(0, start)}${hidden}${rest.slice(at)}`;
 }

@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { runConfigValidators } from './config-validators.js';
 import { MAX_SPEC_BYTES } from './limits.js';
-import { pushSizeProblem, readConfigContent, readInventory, readInventoryOverride } from './plan-inputs.js';
+import {
+  checkSigningKey,
+  pushSizeProblem,
+  readConfigContent,
+  readInventory,
+  readInventoryOverride,
+} from './plan-inputs.js';
 import { checkFleetFit, planSteps } from './plan-steps.js';
 import { selectDrones } from './select-drones.js';
 import { SpecError, sortIssues } from './spec-error.js';
@@ -37,10 +43,10 @@ export function newCanarySeed(): string {
 }
 
 /**
- * Reads and validates a spec, its config (with the spec's own validators) and its inventory, and
- * computes the canary and waves (a random canary from `options.canarySeed` or a new seed, returned as
- * `plan.canarySeed`). Throws a SpecError listing every problem found; nothing here talks to
- * a drone.
+ * Reads and validates a spec, its config (with the spec's own validators), its inventory and its signing
+ * key (whose path alone the plan keeps: plans are printed and logged), and computes the canary and waves
+ * (a random canary from `options.canarySeed` or a new seed, returned as `plan.canarySeed`). Throws a
+ * SpecError listing every problem found; nothing here talks to a drone.
  */
 export async function loadPlan(specPath: string, options: LoadPlanOptions = {}): Promise<Plan> {
   const absolute = resolve(specPath);
@@ -58,11 +64,12 @@ export async function loadPlan(specPath: string, options: LoadPlanOptions = {}):
   const check = checkSpecText(text, file, baseDir);
   const overridePath = options.inventory === undefined ? undefined : resolve(options.inventory);
   // The referenced files are checked even when the rest of the spec is invalid, so one run shows everything.
-  const [content, inventory] = await Promise.all([
+  const [content, inventory, signing] = await Promise.all([
     readConfigContent(check.source, baseDir),
     overridePath === undefined ? readInventory(check.source, baseDir) : readInventoryOverride(overridePath),
+    checkSigningKey(check.source, baseDir),
   ]);
-  const issues = [...check.issues, ...content.issues, ...inventory.issues];
+  const issues = [...check.issues, ...content.issues, ...inventory.issues, ...signing];
   if (check.spec === undefined || content.text === undefined || inventory.drones === undefined || issues.length > 0) {
     throw new SpecError(sortIssues(issues), inventory.unlisted);
   }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { KEY_ID_LENGTH, parseSigningKey, type KeyParse, type SigningKey } from '../protocol/push-signature.js';
 import { checkInventoryText, type InventoryCheck } from './inventory.js';
 import { valueAt } from './key-path.js';
 import { formatBytes, MAX_INVENTORY_BYTES, MAX_PUSH_BODY_BYTES } from './limits.js';
@@ -8,8 +9,9 @@ import type { ConfigArtifact, RolloutSpec } from './types.js';
 import type { YamlSource } from './yaml-source.js';
 
 /*
- * The files a spec names: its config and its inventory. Each must lie inside the spec's folder, be a
- * regular file and stay under its size limit; problems are pinned to the spec key that names the file.
+ * The files a spec names: its config, its inventory and its signing key. The config and the inventory
+ * must lie inside the spec's folder; each must be a regular file and stay under its size limit; problems
+ * are pinned to the spec key that names the file.
  */
 
 export interface ConfigRead {
@@ -20,6 +22,9 @@ export interface ConfigRead {
 
 const CONFIG_LIMIT = { what: 'a config (a drone accepts pushes up to 1 MiB)', limit: MAX_PUSH_BODY_BYTES };
 const INVENTORY_LIMIT = { what: 'an inventory', limit: MAX_INVENTORY_BYTES };
+/** An Ed25519 private key in PEM is about 120 bytes. */
+const SIGNING_KEY_LIMIT = { what: 'a signing key (an Ed25519 PEM is about 120 bytes)', limit: 16 * 1024 };
+const SIGNING_KEY_HINT = 'generate one with `rollout keys generate --out <name>`';
 
 export async function readConfigContent(source: YamlSource, baseDir: string): Promise<ConfigRead> {
   const empty = Buffer.alloc(0);
@@ -73,6 +78,32 @@ function checkInventoryBytes(bytes: Buffer, absolute: string): InventoryCheck {
   return checkInventoryText(text, file);
 }
 
+/**
+ * `config.sign.key_file`, checked as the rollout will read it: a readable, unencrypted Ed25519 private key
+ * in PEM. Not confined to the spec's folder: the key is never sent anywhere, and it is better kept out of
+ * the repository the spec lives in. Only the path goes into the plan; the rollout reads the key again.
+ */
+export async function checkSigningKey(source: YamlSource, baseDir: string): Promise<readonly SpecIssue[]> {
+  const key = ['config', 'sign', 'key_file'];
+  const path = valueAt(source.data, key);
+  if (typeof path !== 'string' || path === '') return [];
+  const read = await readSigningKey(resolve(baseDir, path));
+  return 'problem' in read ? [source.pin({ path: key, message: `${read.problem}; ${SIGNING_KEY_HINT}` })] : [];
+}
+
+/**
+ * The signing key at `path` (absolute), or what is wrong with it, worded after the spec key that names it:
+ * `is not an Ed25519 private key (PEM): keys/release.pub: it holds a public key; …`.
+ */
+export async function readSigningKey(path: string): Promise<KeyParse<SigningKey>> {
+  const shown = displayPath(path);
+  const read = await readInputFile(path, SIGNING_KEY_LIMIT);
+  const parsed = 'problem' in read ? read : parseSigningKey(read.bytes.toString('utf8'));
+  if ('key' in parsed) return parsed;
+  const where = 'problem' in read ? read.problem : `${shown}: ${parsed.problem}`;
+  return { problem: `is not an Ed25519 private key (PEM): ${where}` };
+}
+
 /** Rollout ids are the spec's name, a dash and a suffix of about a dozen characters; this is generous. */
 const ROLLOUT_ID_SUFFIX = 32;
 
@@ -87,6 +118,8 @@ export function pushSizeProblem(spec: RolloutSpec, config: ConfigArtifact): stri
     sha256: config.sha256,
     fence: Number.MAX_SAFE_INTEGER,
     content: config.content,
+    // An Ed25519 signature is 88 characters of base64.
+    ...(spec.config.sign === undefined ? {} : { signature: { keyId: 'x'.repeat(KEY_ID_LENGTH), sig: 'x'.repeat(88) } }),
   };
   const bytes = Buffer.byteLength(JSON.stringify(push));
   if (bytes <= MAX_PUSH_BODY_BYTES) return undefined;

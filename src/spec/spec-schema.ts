@@ -52,10 +52,50 @@ const config = z
         .optional()
         .meta({ description: "A version label; defaults to the first 12 hex digits of the content's sha256." }),
       validate: validators,
+      sign: z
+        .strictObject(
+          {
+            key_file: text('a path').meta({
+              description:
+                'An Ed25519 private key (PEM, as `rollout keys generate` writes it), a path relative to this spec.',
+            }),
+          },
+          mapping,
+        )
+        .optional()
+        .meta({
+          description:
+            'Signs every push (file, version, sha256, rollout id and fence) with this key; agents started with --trust-key refuse a push without a valid signature.',
+        }),
     },
     mapping,
   )
   .meta({ description: 'The config file to roll out.' });
+
+const tls = z
+  .strictObject(
+    {
+      ca: text('a path').optional().meta({
+        description: "A CA certificate (PEM) the drones' certificates must be signed by, relative to this spec.",
+      }),
+      cert: text('a path').optional().meta({
+        description: "This orchestrator's client certificate (PEM) for drones that ask for one (mutual TLS).",
+      }),
+      key: text('a path').optional().meta({ description: "The client certificate's private key (PEM)." }),
+    },
+    mapping,
+  )
+  .superRefine((value, ctx) => {
+    if ((value.cert === undefined) !== (value.key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [value.cert === undefined ? 'cert' : 'key'],
+        message: `is required with ${value.cert === undefined ? 'key' : 'cert'}: a client certificate needs its key`,
+      });
+    }
+  })
+  .optional()
+  .meta({ description: 'TLS to drones whose inventory URL is https://.' });
 
 const fleet = z
   .strictObject(
@@ -73,6 +113,7 @@ const fleet = z
             'refuse stops before the lock (needs_attention, the drones named); adopt rolls out over them, keeps them out ' +
             'of the baseline, and a rollback returns each drone to the version it ran.',
         }),
+      tls,
     },
     mapping,
   )

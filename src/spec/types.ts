@@ -65,6 +65,8 @@ export interface RolloutSpec {
     readonly version?: string;
     /** Checks of the content run before anything reaches a drone. */
     readonly validate: readonly ConfigValidator[];
+    /** Every push is signed with this Ed25519 private key (an absolute path). */
+    readonly sign?: { readonly keyFile: string };
   };
   readonly fleet: {
     /** Absolute path of the inventory file. */
@@ -72,6 +74,8 @@ export interface RolloutSpec {
     readonly selector?: Labels;
     /** What to do when the paused fleet runs more than one version besides the new one. */
     readonly mixedVersions: 'refuse' | 'adopt';
+    /** TLS to `https://` drones: absolute paths of PEM files. */
+    readonly tls?: TlsFiles;
   };
   readonly pause: {
     readonly fleet: boolean;
@@ -123,6 +127,14 @@ export interface RolloutSpec {
   readonly providers: Readonly<Record<string, MetricProvider>>;
   readonly webhooks: readonly WebhookSpec[];
   readonly notify: readonly NotifySpec[];
+}
+
+/** PEM files for TLS to the drones; `certFile` and `keyFile` come together (mutual TLS). */
+export interface TlsFiles {
+  /** The CA the drones' certificates must chain to; absent: the system's trusted CAs. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
 }
 
 export interface GatesSpec {

@@ -43,11 +43,21 @@ function toRolloutSpec(parsed: ParsedSpec, baseDir: string): RolloutSpec {
       source: resolve(baseDir, config.source),
       ...(config.version === undefined ? {} : { version: config.version }),
       validate: config.validate.map((validator) => toValidator(validator, baseDir)),
+      ...(config.sign === undefined ? {} : { sign: { keyFile: resolve(baseDir, config.sign.key_file) } }),
     },
     fleet: {
       inventory: resolve(baseDir, fleet.inventory),
       ...(fleet.selector === undefined ? {} : { selector: fleet.selector }),
       mixedVersions: fleet.mixed_versions,
+      ...(fleet.tls === undefined
+        ? {}
+        : {
+            tls: definedOnly({
+              caFile: fleet.tls.ca === undefined ? undefined : resolve(baseDir, fleet.tls.ca),
+              certFile: fleet.tls.cert === undefined ? undefined : resolve(baseDir, fleet.tls.cert),
+              keyFile: fleet.tls.key === undefined ? undefined : resolve(baseDir, fleet.tls.key),
+            }),
+          }),
     },
     pause: { fleet: pause.fleet, timeoutMs: pause.timeout, holdMs: pause.hold },
     lock: { ttlMs: lock.ttl, waitMs: lock.wait },

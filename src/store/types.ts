@@ -54,13 +54,27 @@ export interface DroneProgressRecord {
   readonly deferred?: { readonly until: number; readonly reason: string };
 }
 
-/** One line of the append-only audit log. */
+/**
+ * One line of the append-only audit log. The store chains what it appends (audit-chain.ts): events read
+ * back carry `seq` and `prev` too, unless they were recorded before the chain; events given to
+ * `appendAudit` must leave both out.
+ */
 export interface AuditEvent {
   /** Epoch ms. */
   readonly t: number;
   /** `transition`, `push`, `rollback`, `pause`, `resume`, `verdict`, `operator`, `lock`, … */
   readonly kind: string;
   readonly [field: string]: unknown;
+}
+
+/** One stored line of the audit log, unparsed: what the hash chain is checked on. */
+export interface AuditLine {
+  /**
+   * 1-based. In the embedded store the line of `audit.ndjson` as an editor numbers it (blank lines are
+   * counted but not returned); in etcd the event's place in the log, as `rollout audit export` prints it.
+   */
+  readonly number: number;
+  readonly text: string;
 }
 
 export interface OperatorCommand {
@@ -85,9 +99,16 @@ export interface StateStore {
   /** Records the progress of the drones given (only those that changed). */
   saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void>;
   loadProgress(id: string): Promise<Record<string, DroneProgressRecord>>;
-  /** Appends to the audit log; never rewrites it. */
+  /**
+   * Appends to the audit log; never rewrites it. Each event gets the next `seq` and the hash of the event
+   * before it as `prev`, following on from whatever the log already holds (another instance's or another
+   * process's appends included).
+   */
   appendAudit(id: string, events: readonly AuditEvent[]): Promise<void>;
+  /** The events, parsed and checked; a line that is not an event fails with E_STATE_STORE naming it. */
   readAudit(id: string): Promise<AuditEvent[]>;
+  /** The log's lines as stored, unparsed, in order, so a line that no longer parses can be named. */
+  readAuditLines(id: string): Promise<AuditLine[]>;
   /** Queues an operator command for the running rollout (from any process). */
   sendCommand(id: string, command: OperatorCommand): Promise<void>;
   /** Takes the queued commands, each exactly once, oldest first. */

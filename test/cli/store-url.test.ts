@@ -23,4 +23,17 @@ describe('parseStoreUrl', () => {
     expect(() => parseStoreUrl('etcd://nohost')).toThrow(/"nohost" is not host:port/);
     expect(() => parseStoreUrl('etcd://')).toThrow(/expected etcd/);
   });
+
+  it('never repeats a password given in the URL', () => {
+    const refused = (() => {
+      try {
+        parseStoreUrl('etcd://root:s3cret@10.0.0.1:2379');
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+      return '';
+    })();
+    expect(refused).toContain('"root:***@10.0.0.1:2379" is not host:port (credentials in the URL are not supported)');
+    expect(refused).not.toContain('s3cret');
+  });
 });

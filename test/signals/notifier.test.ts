@@ -189,8 +189,9 @@ describe('Notifier', () => {
     await notifier.drain(5_000);
 
     expect(notifier.counts()).toEqual({ sent: 0, failed: 1 });
-    expect(records[0]).toMatchObject({ ok: false, status: null, url: gone.url('/x') });
-    expect(records[0]?.error).toBe(`${gone.url('/x')} unreachable: ECONNREFUSED`);
+    const shown = gone.url('/x').replace('http://', 'http://bot:***@');
+    expect(records[0]).toMatchObject({ ok: false, status: null, url: shown });
+    expect(records[0]?.error).toBe(`${shown} unreachable: ECONNREFUSED`);
     expect(JSON.stringify({ records, logs })).not.toContain('t0ken');
   });
 

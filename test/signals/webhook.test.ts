@@ -216,8 +216,8 @@ describe('callWebhook', () => {
 
   it('reports a URL that is not http(s) without sending', async () => {
     const call = await callWebhook(hook({ url: 'ftp://u:pw@example.test/x' }), payloadFor(hook()), undefined, FAST);
-    expect(call).toMatchObject({ ok: false, attempts: 0, url: 'ftp://example.test/x' });
-    expect(call.error).toBe('webhook smoke: "ftp://example.test/x" is not an http(s) URL (ftp:)');
+    expect(call).toMatchObject({ ok: false, attempts: 0, url: 'ftp://u:***@example.test/x' });
+    expect(call.error).toBe('webhook smoke: "ftp://u:***@example.test/x" is not an http(s) URL (ftp:)');
   });
 
   it('never shows the secret or the URL credentials in its texts', async () => {
@@ -238,8 +238,8 @@ describe('callWebhook', () => {
       expect(texts).not.toContain('hunter2');
       expect(call.error).toBeDefined();
     }
-    expect(answered.error).toBe('webhook smoke answered 500: bad key [redacted] for http://10.0.0.1/');
-    expect(answered.url).toBe(receiver.url('/smoke'));
+    expect(answered.error).toBe('webhook smoke answered 500: bad key [redacted] for http://ops:***@10.0.0.1/');
+    expect(answered.url).toBe(receiver.url('/smoke').replace('http://', 'http://ops:***@'));
   });
 
   it('rejects with the abort reason when aborted, before or during the call', async () => {
@@ -271,9 +271,9 @@ describe('callWebhook', () => {
 });
 
 describe('redactUrl', () => {
-  it('strips user:pass@, query values and token-shaped path segments, and leaves the rest as it came', () => {
+  it('hides passwords, lone user names, query values and token-shaped path segments, and leaves the rest as it came', () => {
     expect(redactUrl('https://user:pa%40ss@hooks.example.com:8443/a?b=c&token=s3cr3t#d')).toBe(
-      'https://hooks.example.com:8443/a?b=…&token=…#d',
+      'https://user:***@hooks.example.com:8443/a?b=…&token=…#d',
     );
     expect(redactUrl('https://hooks.slack.com/services/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')).toBe(
       'https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/…',
@@ -281,9 +281,10 @@ describe('redactUrl', () => {
     expect(redactUrl('failed: "http://127.0.0.1:9/hooks/rollout-notifications-channel"')).toBe(
       'failed: "http://127.0.0.1:9/hooks/rollout-notifications-channel"',
     );
-    expect(redactUrl('http://token@host/x')).toBe('http://host/x');
+    expect(redactUrl('http://token@host/x')).toBe('http://***@host/x');
     expect(redactUrl('http://127.0.0.1:8080/smoke')).toBe('http://127.0.0.1:8080/smoke');
-    expect(redactUrl('see http://a:b@x/ and https://c:d@y/')).toBe('see http://x/ and https://y/');
+    expect(redactUrl('see http://a:b@x/ and https://c:d@y/')).toBe('see http://a:***@x/ and https://c:***@y/');
+    expect(redactUrl('etcd://root:pw@10.0.0.1:2379')).toBe('etcd://root:***@10.0.0.1:2379');
   });
 });
 

@@ -6,6 +6,7 @@ import type {
   RolloutRecord,
   StateStore,
 } from '../../src/store/types.js';
+import { verifyChain } from '../../src/store/audit-chain.js';
 import { rejection } from '../helpers/rejection.js';
 
 /**
@@ -61,6 +62,14 @@ export function sampleProgress(version: string | null, fields: Partial<DroneProg
     lastError: null,
     ...fields,
   };
+}
+
+/** Events as they were given to appendAudit: read back, without the chain's `seq` and `prev`. */
+export function unchained(events: readonly AuditEvent[]): AuditEvent[] {
+  return events.map(
+    (event) =>
+      Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'seq' && key !== 'prev')) as AuditEvent,
+  );
 }
 
 /**
@@ -282,7 +291,7 @@ export function describeStateStoreConformance(
         const readOnce = await store.readAudit('aim-v43');
         const readTwice = await harness.open().readAudit('aim-v43');
         expect(readTwice).toEqual(readOnce);
-        expect(readOnce).toEqual(first);
+        expect(unchained(readOnce)).toEqual(first);
 
         const second: AuditEvent[] = [
           {
@@ -299,14 +308,16 @@ export function describeStateStoreConformance(
         await store.appendAudit('aim-v43', []);
         const after = await store.readAudit('aim-v43');
         expect(after.slice(0, readOnce.length)).toEqual(readOnce);
-        expect(after).toEqual([...first, ...second]);
+        expect(unchained(after)).toEqual([...first, ...second]);
+        expect(after.map((event) => event['seq'])).toEqual([0, 1, 2]);
+        expect(verifyChain('aim-v43', await store.readAuditLines('aim-v43'))).toMatchObject({ ok: true, events: 3 });
       });
 
       it('keeps every event of batches appended at once from two instances, each batch in order', async () => {
         await store.createRollout(sampleRecord('aim-v43'));
         const other = harness.open();
         const batch = (writer: string, index: number): AuditEvent[] =>
-          Array.from({ length: 5 }, (_, seq) => ({ t: now, kind: 'push', writer, batch: index, seq }));
+          Array.from({ length: 5 }, (_, n) => ({ t: now, kind: 'push', writer, batch: index, n }));
         await Promise.all(
           Array.from({ length: 10 }, (_, index) => [
             store.appendAudit('aim-v43', batch('a', index)),
@@ -317,9 +328,12 @@ export function describeStateStoreConformance(
         expect(events).toHaveLength(100);
         for (let start = 0; start < events.length; start += 5) {
           const slice = events.slice(start, start + 5);
-          expect(slice.map((event) => event['seq'])).toEqual([0, 1, 2, 3, 4]);
+          expect(slice.map((event) => event['n'])).toEqual([0, 1, 2, 3, 4]);
           expect(new Set(slice.map((event) => `${String(event['writer'])}${String(event['batch'])}`)).size).toBe(1);
         }
+        // One chain through both writers' batches.
+        expect(events.map((event) => event['seq'])).toEqual(Array.from({ length: 100 }, (_, seq) => seq));
+        expect(verifyChain('aim-v43', await store.readAuditLines('aim-v43'))).toMatchObject({ ok: true, events: 100 });
       });
 
       it('rejects an event without a time or a kind', async () => {
@@ -435,7 +449,10 @@ export function describeStateStoreConformance(
         expect(await store.getRollout('aim-v43')).toMatchObject({ name: 'second' });
         expect(await store.readAudit('aim-v43')).toEqual([]);
         await store.appendAudit('aim-v43', [{ t: now, kind: 'started', again: true }]);
-        expect(await harness.open().readAudit('aim-v43')).toEqual([{ t: now, kind: 'started', again: true }]);
+        expect(unchained(await harness.open().readAudit('aim-v43'))).toEqual([
+          { t: now, kind: 'started', again: true },
+        ]);
+        expect(await store.readAudit('aim-v43')).toMatchObject([{ seq: 0 }]);
       });
     });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,12 +10,17 @@ import {
   sampleProgress,
   sampleRecord,
   START,
+  unchained,
   writeEachConcern,
   type StateStoreHarness,
 } from './conformance.js';
 import { makeEmbeddedHarness } from './embedded-harness.js';
 
 describeStateStoreConformance('embedded', (context) => makeEmbeddedHarness(context));
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
 
 describe('embedded state store on disk', () => {
   const ID = 'aim-v43';
@@ -51,8 +57,12 @@ describe('embedded state store on disk', () => {
     expect(JSON.parse(await readFile(at('record.json'), 'utf8'))).toEqual(sampleRecord(ID));
     expect(await readFile(at('snapshot.json'), 'utf8')).toBe('{"value":"canary"}');
     expect((await readFile(at('progress.ndjson'), 'utf8')).split('\n')).toHaveLength(3);
+    // Each event chained: its seq, and the sha256 of the event before it in canonical form (keys sorted).
+    const genesis = sha256(ID);
+    const first = `{"kind":"transition","prev":"${genesis}","seq":0,"t":${START}}`;
     expect(await readFile(at('audit.ndjson'), 'utf8')).toBe(
-      `{"t":${START},"kind":"transition"}\n{"t":${START},"kind":"push","drone":"drone-1"}\n`,
+      `{"t":${START},"kind":"transition","seq":0,"prev":"${genesis}"}\n` +
+        `{"t":${START},"kind":"push","drone":"drone-1","seq":1,"prev":"${sha256(first)}"}\n`,
     );
     expect((await readdir(at('commands'))).filter((name) => name.endsWith('.json'))).toHaveLength(1);
     expect(await readdir(at('commands/taken'))).toHaveLength(2);
@@ -119,12 +129,13 @@ describe('embedded state store on disk', () => {
   it('skips a line torn by a crash mid-append and cuts it off before the next append', async () => {
     await store.appendAudit(ID, [{ t: START, kind: 'transition' }]);
     await appendFile(at('audit.ndjson'), '{"t": 1, "kind": "pu');
-    expect(await store.readAudit(ID)).toEqual([{ t: START, kind: 'transition' }]);
+    expect(unchained(await store.readAudit(ID))).toEqual([{ t: START, kind: 'transition' }]);
     await store.appendAudit(ID, [{ t: START + 1, kind: 'push' }]);
-    expect(await store.readAudit(ID)).toEqual([
+    expect(unchained(await store.readAudit(ID))).toEqual([
       { t: START, kind: 'transition' },
       { t: START + 1, kind: 'push' },
     ]);
+    expect((await store.readAudit(ID)).map((event) => event['seq'])).toEqual([0, 1]);
 
     await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
     await appendFile(at('progress.ndjson'), '{"drone-1": {"bef');

@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUDIT_CHUNK_BYTES, batchPuts, chunkLines, MAX_TXN_BYTES, MAX_TXN_OPS } from '../../src/store/etcd/batches.js';
 import { benchEtcdStateStore } from '../../bench/store-etcd.js';
+import { verifyChain } from '../../src/store/audit-chain.js';
 import { createEtcdStateStore, type EtcdStateStoreOptions } from '../../src/store/etcd/store.js';
 import type { AuditEvent, DroneProgressRecord, StateStore } from '../../src/store/types.js';
 import { etcdAvailable } from '../helpers/etcd.js';
@@ -12,12 +13,17 @@ import {
   sampleProgress,
   sampleRecord,
   START,
+  unchained,
   writeEachConcern,
   type StateStoreContext,
   type StateStoreHarness,
 } from './conformance.js';
 
 const ID = 'aim-v43';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
 
 describe('cutting writes to fit etcd', () => {
   const put = (index: number, bytes: number) => ({ key: Buffer.from(`k/${index}`), value: Buffer.alloc(bytes) });
@@ -133,9 +139,17 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       expect(JSON.parse((await harness.value(`${dir}record`)) ?? '')).toEqual(sampleRecord(ID));
       expect(await harness.value(`${dir}snapshot`)).toBe('{"value":"canary"}');
       expect(await harness.value(`${dir}audit-next`)).toBe('3');
+      // Each event chained: its seq, and the sha256 of the event before it in canonical form (keys sorted).
+      const genesis = sha256(ID);
+      const first = `{"kind":"transition","prev":"${genesis}","seq":0,"t":${START}}`;
       expect(await harness.value(`${dir}audit/000000000000`)).toBe(
-        `{"t":${START},"kind":"transition"}\n{"t":${START},"kind":"push","drone":"drone-1"}\n`,
+        `{"t":${START},"kind":"transition","seq":0,"prev":"${genesis}"}\n` +
+          `{"t":${START},"kind":"push","drone":"drone-1","seq":1,"prev":"${sha256(first)}"}\n`,
       );
+      expect(JSON.parse((await harness.value(`${dir}audit/000000000002`)) ?? '')).toMatchObject({
+        kind: 'resume',
+        seq: 2,
+      });
       expect(JSON.parse((await harness.value(`${dir}progress/drone-1`)) ?? '')).toEqual(sampleProgress('v43'));
 
       // A finished rollout leaves its history and nothing else.
@@ -180,12 +194,12 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
     it('loses and overwrites no audit event appended from two instances at once, seqs unique and contiguous', async () => {
       const writers = { a: store, b: harness.open() };
       const batch = (writer: string, index: number, size = 3, pad = ''): AuditEvent[] =>
-        Array.from({ length: size }, (_, seq) => ({
+        Array.from({ length: size }, (_, n) => ({
           t: now,
           kind: 'push',
           writer,
           batch: index,
-          seq,
+          n,
           ...(pad ? { pad } : {}),
         }));
       // Besides many small batches, one of 2 MiB: more than one txn can hold.
@@ -199,7 +213,7 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       ]);
       const events = await harness.open().readAudit(ID);
       expect(events).toHaveLength(240 + big.length);
-      const ids = events.map((event) => `${String(event['writer'])}/${String(event['batch'])}/${String(event['seq'])}`);
+      const ids = events.map((event) => `${String(event['writer'])}/${String(event['batch'])}/${String(event['n'])}`);
       expect(new Set(ids).size).toBe(events.length);
       for (const writer of ['a', 'b']) {
         expect(events.filter((event) => event['writer'] === writer && event['batch'] !== 999)).toHaveLength(120);
@@ -207,11 +221,14 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       // Each small batch is in one chunk, in order; the big one in order, if cut into parts.
       const small = events.filter((event) => event['batch'] !== 999);
       for (let start = 0; start < small.length; start += 3) {
-        expect(small.slice(start, start + 3).map((event) => event['seq'])).toEqual([0, 1, 2]);
+        expect(small.slice(start, start + 3).map((event) => event['n'])).toEqual([0, 1, 2]);
       }
-      expect(events.filter((event) => event['batch'] === 999).map((event) => event['seq'])).toEqual(
-        big.map((event) => event['seq']),
+      expect(events.filter((event) => event['batch'] === 999).map((event) => event['n'])).toEqual(
+        big.map((event) => event['n']),
       );
+      // One chain through every writer's batches, the big one's parts included.
+      expect(events.map((event) => event['seq'])).toEqual(events.map((_, seq) => seq));
+      expect(verifyChain(ID, await store.readAuditLines(ID))).toMatchObject({ ok: true, events: events.length });
 
       // Chunk keys carry the seq of their first event: they start at 0 and follow on without gap or overlap.
       const dir = `rollouts/${ID}/`;
@@ -232,7 +249,7 @@ describe.skipIf(!etcdAvailable())('etcd state store', () => {
       const error = await rejection(harness.open().appendAudit(ID, [{ t: now, kind: 'push' }]));
       expect(error.code).toBe('E_STATE_STORE');
       expect(error.message).toContain(`${harness.prefix}rollouts/${ID}/audit-next`);
-      expect(await store.readAudit(ID)).toEqual([{ t: now, kind: 'transition' }]);
+      expect(unchained(await store.readAudit(ID))).toEqual([{ t: now, kind: 'transition' }]);
     });
 
     it('saves the progress of 3,000 drones in one call, in txns etcd takes', async () => {

@@ -7,10 +7,12 @@ import { checkProviderQueries } from '../../signals/metric-providers.js';
 import { planWarnings } from '../../spec/plan-warnings.js';
 import { allowed } from '../../spec/threshold.js';
 import type { Plan } from '../../spec/types.js';
-import { openLockStore, printJson, readToken } from '../common.js';
+import type { DroneTls } from '../../fleet/drone-tls.js';
+import { listIds } from '../../wording.js';
+import { openLockStore, printJson, readDroneTls, readToken, type DroneTlsOptions } from '../common.js';
 import { describePlan, planSummary, type ValidateOptions } from './validate.js';
 
-export interface PlanOptions extends ValidateOptions {
+export interface PlanOptions extends ValidateOptions, DroneTlsOptions {
   readonly tokenFile?: string;
 }
 
@@ -66,6 +68,17 @@ function describeHeldBack(heldBack: readonly HeldBack[], answered: number): stri
 /** Held-back drones `plan` lists one by one before it counts the rest. */
 const HELD_BACK_SHOWN = 20;
 
+/** Plain `http://` drones of a plan that sets up TLS: the CA and client certificate do nothing for them. */
+function plainDrones(plan: Plan, tls: DroneTls | undefined): string[] {
+  if (tls === undefined) return [];
+  const plain = plan.drones.filter((drone) => drone.url.startsWith('http:')).map((drone) => drone.id);
+  if (plain.length === 0) return [];
+  return [
+    `TLS is set up (fleet.tls or --ca-file/--client-cert), but ${listIds(plain)} ${plain.length === 1 ? 'has an http:// url' : 'have http:// urls'}: ` +
+      'requests to them are neither encrypted nor checked; use https:// in the inventory',
+  ];
+}
+
 /** A drone the preflight could not use: unreachable, or misconfigured (and then with what to check). */
 type FailedCheck = DroneCheck & { readonly error: string };
 
@@ -94,8 +107,9 @@ async function fenceNote(
 export async function planCommand(options: PlanOptions): Promise<number> {
   const plan = await loadPlan(options.spec, options.inventory === undefined ? {} : { inventory: options.inventory });
   const token = await readToken(options.tokenFile);
-  const { checks, hot, samplesPerSecond: rate, unknownMetrics: unreported } = await preflight(plan, token);
-  const warnings = [...planWarnings(plan, rate), ...missingFeatures(plan, checks)];
+  const tls = await readDroneTls(plan.spec.fleet.tls, options);
+  const { checks, hot, samplesPerSecond: rate, unknownMetrics: unreported } = await preflight(plan, token, tls);
+  const warnings = [...planWarnings(plan, rate), ...missingFeatures(plan, checks), ...plainDrones(plan, tls)];
   // Each provider query runs once, over the targeted drones a rollout would sample first.
   const queries = await checkProviderQueries(
     plan,

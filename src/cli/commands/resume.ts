@@ -5,12 +5,21 @@ import { runRollout } from '../../rollout/run.js';
 import { loadPlan } from '../../spec/load-plan.js';
 import type { Plan } from '../../spec/types.js';
 import type { RolloutRecord } from '../../store/types.js';
-import { currentOwner, fileDigest, operatorName, printJson, readToken, type CommonOptions } from '../common.js';
+import {
+  currentOwner,
+  fileDigest,
+  operatorName,
+  printJson,
+  readDroneTls,
+  readToken,
+  type CommonOptions,
+  type DroneTlsOptions,
+} from '../common.js';
 import { livenessOf } from '../liveness.js';
 import { openRolloutSession, superviseRollout, type RolloutSession } from '../rollout-session.js';
 import { mustGet } from './status.js';
 
-export interface ResumeOptions extends CommonOptions {
+export interface ResumeOptions extends CommonOptions, DroneTlsOptions {
   readonly id: string;
   /** Roll back instead of finishing. */
   readonly rollback: boolean;
@@ -84,6 +93,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
     }
     const plan = await planOf(record);
     const token = await readToken(options.tokenFile);
+    const tls = await readDroneTls(plan.spec.fleet.tls, options);
     const start = await prepareResume({
       plan,
       record,
@@ -92,6 +102,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
       owner: currentOwner(),
       note: (text) => session.display.note(text),
       ...(token === undefined ? {} : { token }),
+      ...(tls === undefined ? {} : { tls }),
     });
     if ('ended' in start) return await reportEnded(session, start.ended, options);
     const { point } = start;
@@ -109,6 +120,7 @@ export async function resumeCommand(options: ResumeOptions): Promise<number> {
       rolloutId: record.id,
       resume: point,
       ...(token === undefined ? {} : { token }),
+      ...(tls === undefined ? {} : { tls }),
     });
     if (options.rollback) running.abort(operatorName(), 'resumed with --rollback');
     return await superviseRollout(running, session, options);

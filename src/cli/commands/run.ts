@@ -1,6 +1,6 @@
 import { newRolloutId, runRollout } from '../../rollout/run.js';
 import { loadPlan } from '../../spec/load-plan.js';
-import { currentOwner, fileDigest, readToken } from '../common.js';
+import { currentOwner, fileDigest, readDroneTls, readToken } from '../common.js';
 import { openRolloutSession, superviseRollout } from '../rollout-session.js';
 import type { PlanOptions } from './plan.js';
 
@@ -8,6 +8,7 @@ import type { PlanOptions } from './plan.js';
 export async function runCommand(options: PlanOptions): Promise<number> {
   const plan = await loadPlan(options.spec, options.inventory === undefined ? {} : { inventory: options.inventory });
   const token = await readToken(options.tokenFile);
+  const tls = await readDroneTls(plan.spec.fleet.tls, options);
   const rolloutId = newRolloutId(plan.spec.name);
   const session = await openRolloutSession(options, rolloutId);
   try {
@@ -24,6 +25,7 @@ export async function runCommand(options: PlanOptions): Promise<number> {
       observer: session.display,
       rolloutId,
       ...(token === undefined ? {} : { token }),
+      ...(tls === undefined ? {} : { tls }),
     });
     return await superviseRollout(running, session, options);
   } finally {

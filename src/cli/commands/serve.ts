@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { startAgent } from '../../agent/agent-server.js';
+import { startAgent, type ServerTls } from '../../agent/agent-server.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../../agent/config-name.js';
 import {
   DEFAULT_OPERATIONAL_MAX_AGE_MS,
@@ -8,28 +8,43 @@ import {
   operationalUrl,
   type OperationalSource,
 } from '../../agent/operational-source.js';
+import { keyIdOf } from '../../protocol/push-signature.js';
 import { MAX_MISSION_LENGTH } from '../../protocol/v1.js';
 import { startFleetSim, writeInventory } from '../../simulator/fleet-sim.js';
 import { DEFAULT_SEED, modelTelemetry } from '../../simulator/model-telemetry.js';
 import { RolloutError } from '../../errors.js';
-import { printJson, readToken, type OutputOptions } from '../common.js';
+import { checkKeyPair, readCertificates, readPrivateKey, type PemSource } from '../../infra/pem-files.js';
+import { printJson, readTokens, type OutputOptions } from '../common.js';
 import { createLogger } from '../output/logger.js';
+import { readTrustedKeys } from './keys.js';
 
-export interface AgentCommandOptions extends OutputOptions {
+/** `--tls-cert`, `--tls-key` and `--client-ca` of `agent` and `fleet sim`. */
+export interface ServerTlsOptions {
+  /** The server's certificate (PEM); with `tlsKey`, it serves HTTPS. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** With it, mutual TLS: clients need a certificate this CA (PEM) signed. */
+  readonly clientCa?: string;
+}
+
+export interface AgentCommandOptions extends OutputOptions, ServerTlsOptions {
   readonly id: string;
   readonly dir: string;
   readonly port: number;
   readonly host: string;
-  readonly tokenFile?: string;
+  /** One `--token-file` per accepted token: two while the fleet's token is rotated. @default $ROLLOUT_TOKEN */
+  readonly tokenFiles?: readonly string[];
   /** `--operational-file <path>`: the vehicle's operational state, in a JSON file its software keeps current. */
   readonly operationalFile?: string;
   /** `--operational-url <url>`: the same, from a local http(s) endpoint of that software. */
   readonly operationalUrl?: string;
   /** `--operational-max-age`: an operational file older than this reads as unknown. @default 60000 */
   readonly operationalMaxAgeMs?: number;
+  /** `--trust-key <pub>` (repeatable): refuse every push not signed by one of these Ed25519 public keys. */
+  readonly trustKeyFiles?: readonly string[];
 }
 
-export interface FleetSimOptions extends OutputOptions {
+export interface FleetSimOptions extends OutputOptions, ServerTlsOptions {
   readonly drones: number;
   readonly port: number;
   readonly host: string;
@@ -43,7 +58,8 @@ export interface FleetSimOptions extends OutputOptions {
   readonly inventoryOut?: string;
   readonly dir?: string;
   readonly seed: number;
-  readonly tokenFile?: string;
+  /** One `--token-file` per accepted token: two while the fleet's token is rotated. @default $ROLLOUT_TOKEN */
+  readonly tokenFiles?: readonly string[];
   /** `--clock-offset <ms>`: every simulated drone's clock runs this far from the host's. */
   readonly clockOffsetMs?: number;
   /** `--airborne <ids>`: drones that report they fly. */
@@ -52,6 +68,8 @@ export interface FleetSimOptions extends OutputOptions {
   readonly battery: readonly string[];
   /** `--mission drone-5=survey-7,...`: the mission by drone, as written (`<id>=<mission>`). */
   readonly mission: readonly string[];
+  /** `--trust-key <pub>` (repeatable): every drone refuses a push not signed by one of these. */
+  readonly trustKeyFiles?: readonly string[];
 }
 
 /** Resolves once SIGINT or SIGTERM arrives; servers close cleanly after it. */
@@ -116,10 +134,49 @@ function operationalSource(options: AgentCommandOptions): OperationalSource | un
   return undefined;
 }
 
+const flagFile = (name: string, path: string): PemSource => ({ name, path: resolve(path), code: 'E_USAGE' });
+
+/**
+ * HTTPS from `--tls-cert` and `--tls-key`, mutual TLS with `--client-ca`: each file read and checked
+ * (it parses, the key is the certificate's), E_USAGE naming the flag and the file otherwise.
+ */
+export async function readServerTls(options: ServerTlsOptions): Promise<ServerTls | undefined> {
+  const { tlsCert, tlsKey, clientCa } = options;
+  if (tlsCert === undefined && tlsKey === undefined) {
+    if (clientCa === undefined) return undefined;
+    throw new RolloutError(
+      'E_USAGE',
+      '--client-ca needs --tls-cert and --tls-key: mutual TLS is HTTPS that also asks each client for a certificate; give the server its certificate and key too',
+    );
+  }
+  if (tlsCert === undefined || tlsKey === undefined) {
+    const [given, missing] = tlsCert === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
+    throw new RolloutError(
+      'E_USAGE',
+      `${given} given without ${missing}: HTTPS needs both the server's certificate (--tls-cert, PEM) and its private key (--tls-key, PEM)`,
+    );
+  }
+  const certSource = flagFile('--tls-cert', tlsCert);
+  const keySource = flagFile('--tls-key', tlsKey);
+  const cert = await readCertificates(certSource);
+  const key = await readPrivateKey(keySource);
+  checkKeyPair(certSource, cert, keySource, key);
+  const ca = clientCa === undefined ? undefined : await readCertificates(flagFile('--client-ca', clientCa));
+  return { cert: cert.pem, key: key.pem, ...(ca === undefined ? {} : { clientCa: ca.pem }) };
+}
+
+/** `; HTTPS`, `; mutual TLS`: what the start-up line adds about TLS. */
+function tlsNote(tls: ServerTls | undefined): string {
+  if (tls === undefined) return '';
+  return tls.clientCa === undefined ? '; HTTPS' : '; mutual TLS: clients need a certificate signed by --client-ca';
+}
+
 /** One real drone agent writing configs under --dir, until stopped. */
 export async function agentCommand(options: AgentCommandOptions): Promise<number> {
   const operational = operationalSource(options);
-  const token = await readToken(options.tokenFile);
+  const tokens = await readTokens(options.tokenFiles ?? []);
+  const tls = await readServerTls(options);
+  const trustedKeys = await readTrustedKeys(options.trustKeyFiles ?? []);
   const logger = createLogger({ level: options.logLevel, format: options.output });
   const server = await startAgent({
     id: options.id,
@@ -130,9 +187,11 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
     // No real sensors here: the agent reports the simulator's model, as every drone of this project does.
     telemetry: modelTelemetry({ keyOf: () => DEFAULT_SEED }),
     ...(operational === undefined ? {} : { operational }),
-    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(trustedKeys.length === 0 ? {} : { trustedKeys }),
+    tokens,
   });
-  if (token === undefined) {
+  if (tokens.length === 0) {
     // Said on stderr whatever the log level or output: an open agent is a choice someone must see.
     process.stderr.write(
       `warning: no --token-file: this agent accepts requests from anyone who can reach ${new URL(server.url).host}; start it with --token-file <file> (or $ROLLOUT_TOKEN) to require a bearer token\n`,
@@ -142,7 +201,8 @@ export async function agentCommand(options: AgentCommandOptions): Promise<number
   else
     process.stdout.write(
       `agent ${options.id} listening on ${server.url} (configs in ${resolve(options.dir)}` +
-        `${operationalFrom(options) ?? ''})\n`,
+        `${operationalFrom(options) ?? ''}${tlsNote(tls)}${tokens.length > 1 ? `; accepts ${tokens.length} tokens` : ''}` +
+        `${trustedKeys.length === 0 ? '' : `; takes only pushes signed by ${trustedKeys.length === 1 ? 'key' : 'keys'} ${trustedKeys.map((key) => keyIdOf(key)).join(', ')}`})\n`,
     );
   await untilStopped();
   await server.close();
@@ -230,7 +290,9 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
       `--clock-offset ${options.clockOffsetMs}: expected a whole number of milliseconds, such as -300000 for a clock 5 minutes behind`,
     );
   }
-  const token = await readToken(options.tokenFile);
+  const tokens = await readTokens(options.tokenFiles ?? []);
+  const tls = await readServerTls(options);
+  const trustKeys = await readTrustedKeys(options.trustKeyFiles ?? []);
   const logger = createLogger({ level: options.logLevel, format: options.output });
   const fleet = await startFleetSim({
     drones: options.drones,
@@ -250,7 +312,9 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
     logger,
     ...(options.clockOffsetMs === undefined ? {} : { clockOffsetMs: options.clockOffsetMs }),
     ...(options.dir === undefined ? {} : { dir: resolve(options.dir) }),
-    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(trustKeys.length === 0 ? {} : { trustKeys }),
+    tokens,
   });
   if (options.inventoryOut !== undefined) await writeInventory(resolve(options.inventoryOut), fleet.drones);
   if (options.output === 'json') {
@@ -274,7 +338,7 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
       .filter(([, values]) => values.length > 0)
       .map(([name, values]) => `${name}: ${values.join(',')}`);
     process.stdout.write(
-      `fleet sim: ${fleet.drones.length} drones on ${fleet.url}/d/<id>${planted.length ? ` (${planted.join('; ')})` : ''}` +
+      `fleet sim: ${fleet.drones.length} drones on ${fleet.url}/d/<id>${planted.length ? ` (${planted.join('; ')})` : ''}${tlsNote(tls)}` +
         `${options.inventoryOut === undefined ? '' : `; inventory written to ${options.inventoryOut}`}\n`,
     );
   }

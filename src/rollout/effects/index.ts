@@ -1,5 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LockOwner, LockStore } from '../../lock/types.js';
+import type { SigningKey } from '../../protocol/push-signature.js';
+import { readSigningKey } from '../../spec/plan-inputs.js';
+import type { RolloutSpec } from '../../spec/types.js';
 import type { RolloutRuntime } from '../context.js';
 import type { RolloutEffects } from '../machine-types.js';
 import { AnalysisStage } from './analysis.js';
@@ -36,6 +39,7 @@ export function createRolloutEffects(
   const { spec } = runtime.plan;
   const lease = new RolloutLease(runtime, locks, owner, resumed);
   const gate = spec.gates === undefined ? undefined : compilePushGate(spec.gates.pushWhen);
+  const signing = signingKeyOf(spec);
   const persisted = () => runtime.recorder.flush();
   /** Clean-up (rollback, resume, release) runs even when the state store cannot be written. */
   const persistedIfPossible = () => runtime.recorder.flushOrLog('cleaning up without the state store');
@@ -82,9 +86,15 @@ export function createRolloutEffects(
       if (step && step.bakeMs > 0 && spec.analysis.metrics.length > 0)
         await analysis.capturePrePush(input.stepIndex, signal);
       if (!lease.confirmed) return LOCK_TAKEN;
+      const signed = await signing();
+      if ('problem' in signed) return { hot: [], abortReason: signed.problem };
       const mayWrite = () => lease.isFresh();
       const fence = lease.heldFor(input.fence).fence;
-      const push = pushStep(runtime, { ...input, fence, mayWrite, ...(gate === undefined ? {} : { gate }) }, signal);
+      const push = pushStep(
+        runtime,
+        { ...input, fence, mayWrite, ...signed, ...(gate === undefined ? {} : { gate }) },
+        signal,
+      );
       pushing = push.catch(() => undefined);
       const outcome = await push;
       analysis.markPushed();
@@ -95,8 +105,14 @@ export function createRolloutEffects(
       await persisted();
       if (gate === undefined) return { hot: [] };
       if (!lease.confirmed) return LOCK_TAKEN;
+      const signed = await signing();
+      if ('problem' in signed) return { hot: [], abortReason: signed.problem };
       const mayWrite = () => lease.isFresh();
-      const push = pushDeferred(runtime, { fence: lease.heldFor(input.fence).fence, mayWrite, gate }, signal);
+      const push = pushDeferred(
+        runtime,
+        { fence: lease.heldFor(input.fence).fence, mayWrite, gate, ...signed },
+        signal,
+      );
       pushing = push.catch(() => undefined);
       return push;
     },
@@ -150,4 +166,23 @@ export function createRolloutEffects(
       await lease.release(input.fence);
     },
   };
+}
+
+type Signing = { readonly signingKey?: SigningKey } | { readonly problem: string };
+
+/**
+ * The spec's signing key for the pushes (`config.sign.key_file`), read when the first push needs it and
+ * kept for the rest of the rollout: the plan holds only its path. `{}` when the spec does not sign; the
+ * reason to stop when the key can no longer be read (loadPlan read it when the rollout started).
+ */
+function signingKeyOf(spec: RolloutSpec): () => Promise<Signing> {
+  const sign = spec.config.sign;
+  if (sign === undefined) return () => Promise.resolve({});
+  let read: Promise<Signing> | undefined;
+  return () =>
+    (read ??= readSigningKey(sign.keyFile).then((parsed) =>
+      'key' in parsed
+        ? { signingKey: parsed.key }
+        : { problem: `cannot sign the pushes: config.sign.key_file ${parsed.problem}` },
+    ));
 }

@@ -1,4 +1,6 @@
+import type { DroneFailure } from '../../fleet/drone-client.js';
 import { forEachDrone } from '../../fleet/for-each-drone.js';
+import { signPush, type SigningKey } from '../../protocol/push-signature.js';
 import type { PushRequest } from '../../protocol/v1.js';
 import type { PushGate } from '../../spec/push-gate.js';
 import type { Drone } from '../../spec/types.js';
@@ -14,6 +16,8 @@ export interface PushInput {
   readonly mayWrite: () => boolean;
   /** `gates.push_when`, checked on each drone right before its push; absent: every drone is pushed. */
   readonly gate?: PushGate;
+  /** The spec's signing key (`config.sign`), read once per rollout; absent: pushes go unsigned. */
+  readonly signingKey?: SigningKey;
 }
 
 /** A round of pushes: `quiet` ones (retries of held-back drones) leave no `push.begin` in the audit log. */
@@ -76,13 +80,15 @@ export async function pushDrones(
   const { config } = runtime.plan;
   const budget = new FailureBudget(runtime, 'push', `pushing ${input.label}`);
   const trialMs = runtime.plan.spec.push.confirmWithinMs;
+  const signed = { rollout: runtime.rolloutId, version: config.version, sha256: config.sha256, fence: input.fence };
   const request: PushRequest = {
-    rollout: runtime.rolloutId,
-    version: config.version,
-    sha256: config.sha256,
-    fence: input.fence,
+    ...signed,
     content: config.content,
     ...(trialMs === undefined ? {} : { trialMs }),
+    // One signature for the whole round: it covers the config, the rollout and the fence, not the drone.
+    ...(input.signingKey === undefined
+      ? {}
+      : { signature: signPush(input.signingKey, { file: config.file, ...signed }) }),
   };
   if (input.quiet !== true) {
     runtime.recorder.audit('push.begin', {
@@ -123,7 +129,7 @@ export async function pushDrones(
     if (!reply.ok) {
       progress.pushSent = landedMaybe(reply);
       if (reply.kind === 'cancelled') return 'stop';
-      return budget.record(drone, reply) ? 'stop' : 'continue';
+      return budget.record(drone, signatureRefused(drone, reply)) ? 'stop' : 'continue';
     }
     progress.before ??= reply.body.previous;
     progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
@@ -141,4 +147,14 @@ export async function pushDrones(
     return 'continue';
   });
   return { stage: budget.outcome(), deferred, pushed };
+}
+
+/**
+ * A drone that refused the push's signature (403 `bad_signature`) said no as any drone refusing a push
+ * does: it counts against `abort.max_push_failures`, and the reason names it and says "signature
+ * refused". The caller has already noted that the push did not land.
+ */
+function signatureRefused(drone: Drone, failure: DroneFailure): DroneFailure {
+  if (failure.kind !== 'refused' || failure.code !== 'bad_signature') return failure;
+  return { ...failure, message: `signature refused by ${drone.id}: ${failure.message}` };
 }

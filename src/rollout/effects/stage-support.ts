@@ -1,4 +1,5 @@
 import { misconfiguration, type DroneFailure } from '../../fleet/drone-client.js';
+import { TLS_REFUSED_STATUS } from '../../fleet/tls-failure.js';
 import type { Drone } from '../../spec/types.js';
 import { count } from '../../wording.js';
 import { allowed, describeThreshold } from '../../spec/threshold.js';
@@ -58,7 +59,11 @@ export class FailureBudget {
     } else if (failure.kind === 'refused' && misconfigured !== undefined) {
       // Wrong credentials or a wrong URL are the rollout's configuration, not the drone's health.
       this.#invalid = true;
-      this.#reason ??= `${drone.id} answered ${failure.status} ${failure.code} while ${this.stage}: ${failure.message}; ${misconfigured}`;
+      const answered =
+        failure.status === TLS_REFUSED_STATUS
+          ? `failed TLS (${failure.code})`
+          : `answered ${failure.status} ${failure.code}`;
+      this.#reason ??= `${drone.id} ${answered} while ${this.stage}: ${failure.message}; ${misconfigured}`;
       return true;
     } else if (failure.kind === 'refused' || failure.kind === 'bad_answer') {
       this.#refused += 1;

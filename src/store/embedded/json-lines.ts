@@ -9,17 +9,37 @@ import { open, type FileHandle } from 'node:fs/promises';
 const NEWLINE = 0x0a;
 const SCAN_CHUNK = 64 * 1024;
 
+/** What an append sees of the file it appends to, read only when asked for. */
+export interface AppendTarget {
+  /** The last complete, non-blank line, or undefined when there is none. */
+  lastLine(): Promise<string | undefined>;
+  /** Every complete, non-blank line. */
+  completeLines(): Promise<TextLine[]>;
+}
+
 /**
  * Appends `text` (whole lines, each ending in a newline) and fsyncs it; the file is created if missing,
- * but not its directory. The caller keeps other writers out while the tail is repaired.
+ * but not its directory. `text` may be made from what the file holds, seen without its torn tail. The
+ * caller keeps other writers out while the tail is repaired.
  * @returns the file's size afterwards, in bytes
  */
-export async function appendLines(path: string, text: string): Promise<number> {
-  const data = Buffer.from(text, 'utf8');
+export async function appendLines(
+  path: string,
+  text: string | ((target: AppendTarget) => Promise<string>),
+): Promise<number> {
   const handle = await open(path, 'a+', 0o644);
   try {
     const { size } = await handle.stat();
     const complete = await completeLength(handle, size);
+    const data = Buffer.from(
+      typeof text === 'string'
+        ? text
+        : await text({
+            lastLine: () => lastLine(handle, complete),
+            completeLines: async () => completeLines((await readRange(handle, 0, complete)).toString('utf8')),
+          }),
+      'utf8',
+    );
     if (complete < size) {
       await handle.truncate(complete);
     }
@@ -70,4 +90,41 @@ async function completeLength(handle: FileHandle, size: number): Promise<number>
     end = start;
   }
   return 0;
+}
+
+async function readRange(handle: FileHandle, start: number, end: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(end - start);
+  let read = 0;
+  while (read < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, read, buffer.length - read, start + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return buffer.subarray(0, read);
+}
+
+/** The last non-blank line before `end` (just past a newline, or 0), read back from the end in chunks. */
+async function lastLine(handle: FileHandle, end: number): Promise<string | undefined> {
+  // `tail` holds the bytes from `from` to `end`; a line is decoded only once its start is in it.
+  let tail = Buffer.alloc(0);
+  let from = end;
+  // Where the line being looked at ends: the offset of its newline.
+  let lineEnd = end - 1;
+  while (lineEnd >= 0) {
+    const searchFrom = lineEnd - from - 1;
+    const found = searchFrom >= 0 ? tail.lastIndexOf(NEWLINE, searchFrom) : -1;
+    if (found === -1 && from > 0) {
+      const start = Math.max(0, from - SCAN_CHUNK);
+      tail = Buffer.concat([await readRange(handle, start, from), tail]);
+      from = start;
+      continue;
+    }
+    const lineStart = from + found + 1;
+    const line = tail.subarray(lineStart - from, lineEnd - from).toString('utf8');
+    if (line.trim() !== '') {
+      return line;
+    }
+    lineEnd = lineStart - 1;
+  }
+  return undefined;
 }

@@ -10,7 +10,8 @@ import { withFileLock, type AssertHeld } from '../../infra/critical-section.js';
 import { InFlight } from '../../infra/in-flight.js';
 import { KeyedQueue } from '../../infra/keyed-queue.js';
 import { readTextIfExists } from '../../infra/optional-files.js';
-import { appendAuditEvents, readAuditEvents } from './audit-log.js';
+import { assertUnchained } from '../audit-chain.js';
+import { appendAuditEvents, readAuditEvents, readAuditLines } from './audit-log.js';
 import { claimCommands, enqueueCommand } from './command-queue.js';
 import { appendProgress, loadProgress } from './progress-log.js';
 import { readRecord } from './record-file.js';
@@ -25,7 +26,14 @@ import {
 } from '../record-schemas.js';
 import { filesIn, rolloutFiles, rolloutsRoot, type RolloutFiles } from './rollout-files.js';
 import { rolloutNotFound, storeFailure } from '../store-errors.js';
-import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../types.js';
+import type {
+  AuditEvent,
+  AuditLine,
+  DroneProgressRecord,
+  OperatorCommand,
+  RolloutRecord,
+  StateStore,
+} from '../types.js';
 
 export interface EmbeddedStateStoreOptions {
   /** The state dir (`--state-dir`); each rollout keeps its files under `<dir>/rollouts/<id>/`. */
@@ -203,13 +211,17 @@ class EmbeddedStateStore implements StateStore {
     );
   }
 
-  /** An empty batch writes nothing. */
+  /**
+   * Chains the batch on from the file's last line, read inside the section, so appends from this
+   * instance, others and other processes chain one after the other. An empty batch writes nothing.
+   */
   async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
     const checked = checkInput(auditBatchSchema, events, 'events');
+    assertUnchained(checked, 'events');
     return this.#run(async () => {
       if (checked.length > 0) {
         await this.#write(id, 'audit', 'append to', (files) =>
-          this.#section(files.audit, (assertHeld) => appendAuditEvents(files.audit, checked, assertHeld)),
+          this.#section(files.audit, (assertHeld) => appendAuditEvents(files.audit, id, checked, assertHeld)),
         );
       }
     });
@@ -217,6 +229,11 @@ class EmbeddedStateStore implements StateStore {
 
   async readAudit(id: string): Promise<AuditEvent[]> {
     return this.#run(() => this.#read(id, [], 'audit', 'read', (files) => readAuditEvents(files.audit)));
+  }
+
+  /** The lines of `audit.ndjson` as they are, numbered as in the file. */
+  async readAuditLines(id: string): Promise<AuditLine[]> {
+    return this.#run(() => this.#read(id, [], 'audit', 'read', (files) => readAuditLines(files.audit)));
   }
 
   async sendCommand(id: string, command: OperatorCommand): Promise<void> {

@@ -10,7 +10,7 @@ import { ROLLOUT_ID_PATTERN } from '../record-schemas.js';
  * | `snapshot` | the machine's persisted snapshot, JSON | replaced after every transition |
  * | `progress/<drone id>` | that drone's progress, JSON | put for the drones that changed |
  * | `audit-next` | the seq the next audit event gets, decimal | raised in the same txn that adds the events |
- * | `audit/<seq>` | events `seq`, `seq + 1`, … one JSON per line (a chunk of one batch) | added once, never rewritten |
+ * | `audit/<seq>` | events `seq`, `seq + 1`, … one JSON per line (a chunk of one batch), each chained by its `seq` and `prev` (audit-chain.ts) | added once, never rewritten |
  * | `commands/<time>-<n>-<rand>` | an operator command, JSON | put by a sender, deleted by the one taker that gets it |
  *
  * A finished rollout leaves its history (record, snapshot, progress, audit-next and audit) and nothing

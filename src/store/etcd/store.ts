@@ -16,8 +16,16 @@ import {
   rolloutRecordSchema,
   serializeRecord,
 } from '../record-schemas.js';
-import type { AuditEvent, DroneProgressRecord, OperatorCommand, RolloutRecord, StateStore } from '../types.js';
-import { appendAuditChunks, auditTxns, decodeAuditChunks, NO_COUNTER, type AuditCounter } from './audit.js';
+import type {
+  AuditEvent,
+  AuditLine,
+  DroneProgressRecord,
+  OperatorCommand,
+  RolloutRecord,
+  StateStore,
+} from '../types.js';
+import { assertUnchained } from '../audit-chain.js';
+import { appendAuditTxn, auditLinesOf, decodeAuditChunks, emptyCounter, type AuditCounter } from './audit.js';
 import { assertFits, batchPuts, type Put } from './batches.js';
 import { EtcdStoreClient, keyAfter, retryCompacted } from './client.js';
 import { claimCommands } from './commands.js';
@@ -287,23 +295,27 @@ class EtcdStateStore implements StateStore {
   /**
    * Events go into chunks of up to 64 KiB under `audit/<seq of the chunk's first event>`; a txn adds up
    * to 127 chunks (1 MiB) and raises `audit-next` past them, if `audit-next` is what this instance last
-   * saw. An empty batch writes nothing.
+   * saw; else it reads the counter and the last event and chains the events on from them (audit.ts). An
+   * instance that has not written yet assumes an empty log, and learns otherwise from its first txn. An
+   * empty batch writes nothing.
    */
   async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
     const checked = checkInput(auditBatchSchema, events, 'events');
+    assertUnchained(checked, 'events');
     if (checked.length === 0) {
       return;
     }
     return this.#run(`append to the audit log of ${id}`, async () => {
       const keys = this.#keysOf(id);
-      const txns = auditTxns(keys, checked);
       await this.#queues.run(`${id}/audit`, async () => {
-        for (const chunks of txns) {
-          const counter = await appendAuditChunks(this.#etcd, keys, this.#counters.get(id) ?? NO_COUNTER, chunks);
-          if (counter === undefined) {
+        for (let written = 0; written < checked.length;) {
+          const start = this.#counters.get(id) ?? emptyCounter(keys);
+          const appended = await appendAuditTxn(this.#etcd, keys, start, checked, written);
+          if (appended === undefined) {
             throw this.#notFound(id);
           }
-          this.#counters.set(id, counter);
+          this.#counters.set(id, appended.counter);
+          written += appended.events;
         }
       });
     });
@@ -316,6 +328,17 @@ class EtcdStateStore implements StateStore {
         return [];
       }
       return decodeAuditChunks(await this.#etcd.readPrefix(keys.audit, AUDIT_PAGE_KEYS));
+    });
+  }
+
+  /** Every event's line in order, numbered from 1 across chunks, as `rollout audit export` prints them. */
+  async readAuditLines(id: string): Promise<AuditLine[]> {
+    return this.#run(`read the audit log of ${id}`, async () => {
+      const keys = rolloutKeys(this.#prefix, id);
+      if (keys === undefined) {
+        return [];
+      }
+      return auditLinesOf(await this.#etcd.readPrefix(keys.audit, AUDIT_PAGE_KEYS));
     });
   }
 
