@@ -1,4 +1,4 @@
-import got, { type RetryObject } from 'got';
+import type { RetryObject } from 'got';
 
 /** The wait before retry `retry` (1-based), in ms. */
 export type Backoff = (retry: number) => number;
@@ -77,6 +77,8 @@ export async function postJson(request: PostJsonRequest): Promise<PostJsonResult
     return { answered: false, code: 'ERR_INVALID_URL', message: `not an http(s) URL (${url.protocol})`, ...tries() };
   }
 
+  // got is loaded on the first call: a rollout without signals never pays for it at start-up.
+  const { default: got } = await import('got');
   const call = got.post(url, {
     body: request.body,
     headers: { 'content-type': 'application/json', 'user-agent': 'fleet-rollout', ...request.headers },

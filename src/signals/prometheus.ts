@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import got, { type RetryObject } from 'got';
+import type { RetryObject } from 'got';
 import { z } from 'zod';
 import { argumentError, assertPositiveInteger } from '../infra/argument-checks.js';
 import { DRONES_PLACEHOLDER } from '../spec/signals-schema.js';
@@ -212,6 +212,8 @@ async function ask(
     error: scrubSecrets(`${where} ${kind === 'rejected' ? 'rejected' : 'failed'}: ${text}`, secrets.values),
   });
 
+  // got is loaded on the first query: a rollout without providers never pays for it at start-up.
+  const { default: got } = await import('got');
   const call = got.post(url, {
     form,
     headers: { accept: 'application/json', 'user-agent': 'fleet-rollout', ...secrets.headers },

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { formatDuration } from './duration.js';
 import { MAX_SPEC_BYTES } from './limits.js';
 import type { SpecIssue } from './spec-error.js';
@@ -101,10 +100,11 @@ async function compileSchema(specDir: string, schemaPath: string): Promise<Compi
   }
   const draft = (schema as { $schema?: unknown }).$schema;
   // 2020-12 schemas need their own vocabulary; everything else is read as draft-07, Ajv's default.
+  // ajv is loaded for the first schema: a spec without json_schema validators never pays for it.
   const ajv =
     typeof draft === 'string' && draft.includes('2020-12')
-      ? new Ajv2020({ allErrors: true, strict: false })
-      : new Ajv({ allErrors: true, strict: false });
+      ? new (await import('ajv/dist/2020.js')).Ajv2020({ allErrors: true, strict: false })
+      : new (await import('ajv')).Ajv({ allErrors: true, strict: false });
   try {
     return { validate: ajv.compile(schema) };
   } catch (error) {
