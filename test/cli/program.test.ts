@@ -1,26 +1,18 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COMMANDS, main, type Commands } from '../../src/cli/program.js';
+import { main, type Commands } from '../../src/cli/program.js';
+import { recordingCommands, type RecordedCall } from '../helpers/recorded-commands.js';
 
 /** argv → options: every command replaced by one that records what it was given. */
 describe('the command line', () => {
-  let calls: { command: keyof Commands; options: Record<string, unknown> }[];
+  let calls: RecordedCall[];
   let commands: Commands;
 
   const run = (...args: string[]) => main(['node', 'rollout', ...args], commands);
 
   beforeEach(() => {
     calls = [];
-    const names = Object.keys(COMMANDS) as (keyof Commands)[];
-    commands = Object.fromEntries(
-      names.map((command) => [
-        command,
-        async (options?: unknown) => {
-          calls.push({ command, options: { ...(options as object | undefined) } });
-          return 0;
-        },
-      ]),
-    ) as Record<keyof Commands, (options?: unknown) => Promise<number>>;
+    commands = recordingCommands(calls);
     // Commander's own usage errors would clutter the test output.
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     vi.stubEnv('ROLLOUT_STATE_DIR', '');
