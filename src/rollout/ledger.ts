@@ -52,7 +52,10 @@ export class Ledger {
     return this.#drones.get(id) ?? UNTOUCHED;
   }
 
-  /** The drone's progress, to change in place; it is persisted with the next `takeChanged`. */
+  /**
+   * The drone's progress, to change in place; it is persisted with the next `takeChanged`. Call it again
+   * after an await: once a flush has taken the changes, changes through an older reference are not seen.
+   */
   edit(id: string): DroneProgress {
     let progress = this.#drones.get(id);
     if (!progress) {

@@ -29,9 +29,10 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
     stopCancelsInFlight: false,
   };
   await forEachDrone(drones, options, async (drone, s) => {
-    const progress = runtime.ledger.edit(drone.id);
-    progress.pauseSent = true;
+    runtime.ledger.edit(drone.id).pauseSent = true;
     const reply = await runtime.client.pause(drone, runtime.rolloutId, { holdMs: spec.pause.holdMs, signal: s });
+    // Edited again: a flush of the store while the pause was in flight has taken the edit above.
+    const progress = runtime.ledger.edit(drone.id);
     runtime.observer.progress('pausing', ++done, drones.length);
     if (!reply.ok) {
       progress.pauseSent = landedMaybe(reply);

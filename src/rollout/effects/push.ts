@@ -120,11 +120,13 @@ export async function pushDrones(
         return 'stop';
       }
     }
-    const progress = runtime.ledger.edit(drone.id);
-    progress.pushSent = true;
+    const sending = runtime.ledger.edit(drone.id);
+    sending.pushSent = true;
     // Sent, it is no longer held back: whatever its answer, it is reported as pushed (or failed), never deferred.
-    delete progress.deferred;
+    delete sending.deferred;
     const reply = await runtime.client.push(drone, config.file, request, s);
+    // Edited again: a flush of the store while the push was in flight has taken the edit above.
+    const progress = runtime.ledger.edit(drone.id);
     runtime.observer.progress(input.label, ++done, drones.length);
     if (!reply.ok) {
       progress.pushSent = landedMaybe(reply);

@@ -23,12 +23,12 @@ export async function rollBack(
   const unsent: string[] = [];
   let done = 0;
   await forEachDrone(dronesOf(runtime, ids), { concurrency: concurrency(runtime), signal }, async (drone, s) => {
-    const progress = runtime.ledger.edit(drone.id);
     if (!input.mayWrite()) {
       unsent.push(drone.id);
       return 'continue';
     }
     const reply = await runtime.client.rollback(drone, config.file, runtime.rolloutId, input.fence, s);
+    const progress = runtime.ledger.edit(drone.id);
     runtime.observer.progress('rolling back', ++done, ids.length);
     if (!reply.ok) {
       progress.lastError = reply.message;
