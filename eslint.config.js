@@ -12,8 +12,9 @@ export default defineConfig(
   {
     languageOptions: {
       parserOptions: {
-        // tsconfig.test.json covers src/, test/, bench/ and vitest.config.ts (tsconfig.json is src/ only).
-        project: ['./tsconfig.test.json'],
+        // tsconfig.test.json covers src/, test/, bench/ and vitest.config.ts (tsconfig.json is src/ only);
+        // tsconfig.web.json the page script that runs in the browser (src/ui/web/).
+        project: ['./tsconfig.test.json', './tsconfig.web.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -41,6 +42,11 @@ export default defineConfig(
       // entry['level'] on a Record marks a key that may be absent, as TS's noPropertyAccessFromIndexSignature does.
       '@typescript-eslint/dot-notation': ['error', { allowIndexSignaturePropertyAccess: true }],
     },
+  },
+  {
+    // The page script runs in the browser, as a classic script (a report inlines it).
+    files: ['src/ui/web/**/*.ts'],
+    languageOptions: { globals: globals.browser, sourceType: 'script' },
   },
   {
     files: ['test/**/*.ts'],

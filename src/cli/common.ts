@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { loadDroneTls, type DroneTls } from '../fleet/drone-tls.js';
@@ -48,6 +48,21 @@ async function loadEtcdBackend<T>(code: 'E_LOCK_STORE' | 'E_STATE_STORE', load: 
       { cause: error },
     );
   }
+}
+
+/**
+ * The flags another command needs to reach the same store from the current directory, such as
+ * ` --state-dir .rollout/demo` or ` --store etcd://10.0.0.5:2379`; empty for `./.rollout`.
+ */
+export function storeFlags(options: CommonOptions): string {
+  const store = storeOf(options);
+  if (store.kind === 'etcd') return ` --store etcd://${store.endpoints.join(',')}`;
+  const absolute = resolve(options.stateDir);
+  const nearby = relative(process.cwd(), absolute) || '.';
+  if (nearby === '.rollout') return '';
+  // A path that climbs out of the current directory reads better, and copies safer, from the root.
+  const shown = nearby.startsWith('..') ? absolute : nearby;
+  return ` --state-dir ${/\s/.test(shown) ? JSON.stringify(shown) : shown}`;
 }
 
 /** Where a command that writes keeps its state, as its first line on stderr says: `state: <dir>` or `store: etcd://…`. */

@@ -101,6 +101,8 @@ export const COMMANDS = {
   keysGenerate: lazy(() => import('./commands/keys.js'), 'keysGenerateCommand'),
   auditVerify: lazy(() => import('./commands/audit.js'), 'auditVerifyCommand'),
   auditExport: lazy(() => import('./commands/audit.js'), 'auditExportCommand'),
+  ui: lazy(() => import('./commands/ui.js'), 'uiCommand'),
+  report: lazy(() => import('./commands/report.js'), 'reportCommand'),
 };
 
 export type Commands = typeof COMMANDS;
@@ -358,6 +360,32 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--spec <file>', "judge with this spec's analysis section (default: the rollout's own spec)")
     .action((id: string, raw: RawCommon & { spec?: string }) =>
       act(commands.replay)({ ...common(raw), id, ...(raw.spec === undefined ? {} : { spec: raw.spec }) }),
+    );
+
+  withCommon(program.command('ui'))
+    .description('a live web page of every rollout in the state store (stages, drones, charts, audit log)')
+    .option('--port <port>', 'port (0 picks one)', integer(0), 7300)
+    .option(
+      '--host <host>',
+      'address to listen on (anything but loopback shows every rollout to the network)',
+      '127.0.0.1',
+    )
+    .option('--allow-actions', 'add promote and abort buttons, recorded in the audit log as operator commands', false)
+    .action((raw: RawCommon & { port: number; host: string; allowActions: boolean }) =>
+      act(commands.ui)({ ...common(raw), port: raw.port, host: raw.host, allowActions: raw.allowActions }),
+    );
+
+  withCommon(program.command('report').argument('<id>', 'the rollout id'))
+    .description('a report of one rollout: Markdown, one self-contained HTML file, or (--output json) every interval')
+    .addOption(new Option('--format <format>', 'md (the default) or html').choices(['md', 'html']))
+    .option('--out <file>', 'write it to this file instead of stdout')
+    .action((id: string, raw: RawCommon & { format?: 'md' | 'html'; out?: string }) =>
+      act(commands.report)({
+        ...common(raw),
+        id,
+        ...(raw.format === undefined ? {} : { format: raw.format }),
+        ...(raw.out === undefined ? {} : { out: raw.out }),
+      }),
     );
 
   program

@@ -15,6 +15,7 @@ import {
 } from './common.js';
 import { createLogger } from './output/logger.js';
 import { ProgressDisplay } from './output/progress.js';
+import { appendStepSummary } from './step-summary.js';
 
 /** How often a running orchestrator looks for stale locks after the one pass at start. */
 const RECLAIM_INTERVAL_MS = 30_000;
@@ -145,6 +146,7 @@ export async function superviseRollout(
     session.display.finish();
     if (options.output === 'json') printJson(report);
     else process.stdout.write(`${summarizeReport(report)}\n`);
+    await appendStepSummary(session.store, report.id, (text) => session.display.note(text));
     return report.exitCode;
   } finally {
     process.off('SIGINT', onSignal);

@@ -33,6 +33,23 @@ describe('the command line', () => {
     expect(await run('fleet', 'sim', '--clock-offset=soon')).toBe(2);
   });
 
+  it('maps ui and report: loopback port 7300 and read-only by default; md, html, --out', async () => {
+    expect(await run('ui')).toBe(0);
+    expect(await run('ui', '--port', '0', '--host', '0.0.0.0', '--allow-actions')).toBe(0);
+    expect(calls.map((call) => [call.options['port'], call.options['host'], call.options['allowActions']])).toEqual([
+      [7300, '127.0.0.1', false],
+      [0, '0.0.0.0', true],
+    ]);
+    expect(await run('report', 'r-1')).toBe(0);
+    expect(await run('report', 'r-1', '--format', 'html', '--out', 'r.html')).toBe(0);
+    expect(calls.slice(2).map((call) => [call.options['id'], call.options['format'], call.options['out']])).toEqual([
+      ['r-1', undefined, undefined],
+      ['r-1', 'html', 'r.html'],
+    ]);
+    expect(await run('report', 'r-1', '--format', 'pdf')).toBe(2);
+    expect(await run('ui', '--port', '-1')).toBe(2);
+  });
+
   it('gives schema no flags, and agent and fleet sim only --output and --log-level', async () => {
     expect(await run('schema')).toBe(0);
     expect(calls[0]).toEqual({ command: 'schema', options: {} });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, tempDir, type CliResult, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable } from '../helpers/etcd.js';
+import { startUiProcess } from '../helpers/ui.js';
 import { machineArgs, useEtcd } from '../helpers/etcd-suite.js';
 import {
   Children,
@@ -184,6 +185,15 @@ describe.runIf(etcdAvailable())(
       const [held, ...others] = await locks('machine-b');
       expect(others).toEqual([]);
       expect(held).toMatchObject({ key: FILE, state: 'held', owner: { rollout: id, pid: a.child.pid } });
+      // And machine C's `rollout ui` over the same etcd shows it: running, its canary updated, the rest paused
+      const ui = children.track(await startUiProcess(on('machine-c')));
+      const view = (await (await fetch(`${ui.url}/api/rollouts/${id}`)).json()) as {
+        summary: { liveness: string };
+        counts: Record<string, number>;
+      };
+      expect(view.summary.liveness).toBe('running');
+      expect(view.counts).toMatchObject({ updated: CANARY.length, paused: WAVE.length });
+      await ui.stop();
 
       // When machine B promotes it
       const promoted = await cli('machine-b', 'promote', id);

@@ -16,6 +16,7 @@ import { RolloutError } from '../../errors.js';
 import { checkKeyPair, readCertificates, readPrivateKey, type PemSource } from '../../infra/pem-files.js';
 import { printJson, readTokens, type OutputOptions } from '../common.js';
 import { createLogger } from '../output/logger.js';
+import { untilStopped } from '../until-stopped.js';
 import { readTrustedKeys } from './keys.js';
 
 /** `--tls-cert`, `--tls-key` and `--client-ca` of `agent` and `fleet sim`. */
@@ -70,19 +71,6 @@ export interface FleetSimOptions extends OutputOptions, ServerTlsOptions {
   readonly mission: readonly string[];
   /** `--trust-key <pub>` (repeatable): every drone refuses a push not signed by one of these. */
   readonly trustKeyFiles?: readonly string[];
-}
-
-/** Resolves once SIGINT or SIGTERM arrives; servers close cleanly after it. */
-function untilStopped(): Promise<NodeJS.Signals> {
-  return new Promise((done) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done(signal);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 function checkIds(flag: string, ids: readonly string[], drones: number): void {
