@@ -1,11 +1,13 @@
 import { hostIdentity } from '../lock/host.js';
 import { isPidAlive } from '../infra/process.js';
+import type { RolloutLiveness } from '../report/rollout-view.js';
 import type { RolloutRecord } from '../store/types.js';
 
 /** A running rollout's record is refreshed this often (runner HEARTBEAT_MS); three misses mean it is gone. */
 const HEARTBEAT_GRACE_MS = 6_000;
 
-export type Liveness = 'running' | 'ended' | 'gone';
+/** `running`, `ended`, or `gone`: its process died before it ended. */
+export type Liveness = RolloutLiveness;
 
 /**
  * Whether the process running a rollout is still there: on this host by its pid and boot id, on another

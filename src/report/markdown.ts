@@ -14,9 +14,13 @@ const STATE_WORDS: Readonly<Record<DroneViewState, string>> = {
   hot: 'HOT',
 };
 
-/** A table cell: pipes and line breaks would end the cell or the row. */
+/**
+ * Text from the store and the drones inside Markdown: a pipe or a line break would end its table cell or
+ * row, and brackets, angle brackets, backticks and stars would make links, images, HTML or code of it in
+ * a job summary. (Underscores stay: GitHub reads none inside a word as emphasis.)
+ */
 function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return text.replace(/[\\`*[\]<>!|]/g, '\\$&').replace(/\r?\n/g, ' ');
 }
 
 function iso(ms: number | null): string {

@@ -1,7 +1,14 @@
 import { EXIT_CODES } from '../rollout/report.js';
 import type { RolloutResult } from '../rollout/machine-types.js';
 import type { AuditEvent, DroneProgressRecord, RolloutRecord, StateStore } from '../store/types.js';
-import { DRONE_VIEW_STATES, droneViews, hotDrones, type DroneView, type DroneViewState } from './drone-states.js';
+import {
+  attentionDrones,
+  DRONE_VIEW_STATES,
+  droneViews,
+  hotDrones,
+  type DroneView,
+  type DroneViewState,
+} from './drone-states.js';
 import { intervalRecords, metricSeries, type IntervalRecord, type MetricSeries } from './metric-series.js';
 import { buildTimeline, type TimelineStage } from './timeline.js';
 
@@ -92,7 +99,11 @@ const FAILED_RESULTS: ReadonlySet<RolloutResult> = new Set([
 export function buildRolloutView(input: ViewInput): RolloutView {
   const { record, liveness, audit } = input;
   const hot = hotDrones(audit);
-  const drones = droneViews(input.progress, record.config.sha256, new Set(hot), liveness === 'ended');
+  const drones = droneViews(input.progress, record.config.sha256, {
+    hot: new Set(hot),
+    attention: new Set(attentionDrones(audit)),
+    ended: liveness === 'ended',
+  });
   const counts = Object.fromEntries(DRONE_VIEW_STATES.map((state) => [state, 0])) as Record<DroneViewState, number>;
   for (const drone of drones) counts[drone.state] += 1;
   const unseenDrones = Math.max(0, record.drones - drones.length);
@@ -108,13 +119,17 @@ export function buildRolloutView(input: ViewInput): RolloutView {
     sha256: record.config.sha256,
     resumeCommand: liveness === 'gone' ? `rollout resume ${record.id}${input.storeFlags ?? ''}` : null,
     hot,
-    timeline: buildTimeline(audit, stepNamesOf(input.snapshot), { running: liveness === 'running', failed }),
+    timeline: buildTimeline(audit, stepNamesOf(input.snapshot), { liveness, failed }),
     drones,
     unseenDrones,
     counts,
     metrics: metricSeries(intervals),
     intervals,
-    events: audit.slice(-limit).reverse(),
+    // Without the samples judged: the page lists events, and a few hundred samples each would dwarf them.
+    events: audit
+      .slice(-limit)
+      .reverse()
+      .map((event) => (event.samples === undefined ? event : { ...event, samples: undefined })),
     eventCount: audit.length,
   };
 }

@@ -5,7 +5,8 @@ export interface TimelineStage {
   /** `pause`, `lock`, a step's name (`canary`, `wave 1`), `promote`, `rollback`, `resume`, `release`. */
   readonly key: string;
   readonly label: string;
-  readonly state: 'done' | 'current' | 'failed' | 'skipped' | 'pending';
+  /** `stopped`: where the rollout's process died (it is gone), until `rollout resume` takes it over. */
+  readonly state: 'done' | 'current' | 'stopped' | 'failed' | 'skipped' | 'pending';
   /** Epoch ms of its first and last moments, when it was entered. */
   readonly started: number | null;
   readonly ended: number | null;
@@ -61,8 +62,14 @@ function entries(audit: readonly AuditEvent[], stepNames: readonly string[]): En
       seen.push({ key: fixed, t: event.t });
       continue;
     }
-    const prefix = /^([^:]+): /.exec(event.to)?.[1];
-    if (prefix !== undefined && (stepNames.length === 0 || stepNames.includes(prefix))) step = prefix;
+    // `canary: baking …`, `wave 1 passed: confirming …`; `waiting for …` names no step: it stays the last.
+    const prefix = /^(.+?)(?: passed)?: /.exec(event.to)?.[1];
+    if (
+      prefix !== undefined &&
+      !event.to.startsWith('waiting for') &&
+      (stepNames.length === 0 || stepNames.includes(prefix))
+    )
+      step = prefix;
     seen.push({ key: step, t: event.t });
   }
   return seen;
@@ -76,7 +83,7 @@ function entries(audit: readonly AuditEvent[], stepNames: readonly string[]): En
 export function buildTimeline(
   audit: readonly AuditEvent[],
   stepNames: readonly string[],
-  status: { readonly running: boolean; readonly failed: boolean },
+  status: { readonly liveness: 'running' | 'ended' | 'gone'; readonly failed: boolean },
 ): TimelineStage[] {
   const seen = entries(audit, stepNames);
   const steps = [...stepNames];
@@ -84,12 +91,12 @@ export function buildTimeline(
   const rolledBack = seen.some((entry) => entry.key === 'rollback');
   const order = ['pause', 'lock', ...steps, rolledBack ? 'rollback' : 'promote', 'resume', 'release'];
   const first = new Map<string, number>();
-  const last = new Map<string, number>();
+  const until = new Map<string, number>();
   seen.forEach((entry, i) => {
     if (!first.has(entry.key)) first.set(entry.key, entry.t);
-    last.set(entry.key, seen[i + 1]?.t ?? entry.t);
+    until.set(entry.key, seen[i + 1]?.t ?? entry.t);
   });
-  const current = status.running ? seen.at(-1)?.key : undefined;
+  const last = seen.at(-1)?.key;
   const furthest = Math.max(...seen.map((entry) => order.indexOf(entry.key)));
   // The stage the rollout left for a rollback (or, with none, the resume): where it went wrong.
   const leftFor = seen.findIndex((entry) => entry.key === 'rollback' || (status.failed && entry.key === 'resume'));
@@ -97,15 +104,23 @@ export function buildTimeline(
   return order.map((key, index) => {
     const started = first.get(key) ?? null;
     const state: TimelineStage['state'] =
-      key === current
+      key === last && status.liveness === 'running'
         ? 'current'
-        : key === failedAt
-          ? 'failed'
-          : started !== null
-            ? 'done'
-            : index < furthest
-              ? 'skipped'
-              : 'pending';
-    return { key, label: LABELS[key] ?? key, state, started, ended: started === null ? null : (last.get(key) ?? null) };
+        : key === last && status.liveness === 'gone'
+          ? 'stopped'
+          : key === failedAt
+            ? 'failed'
+            : started !== null
+              ? 'done'
+              : index < furthest || status.liveness === 'ended'
+                ? 'skipped'
+                : 'pending';
+    return {
+      key,
+      label: LABELS[key] ?? key,
+      state,
+      started,
+      ended: started === null ? null : (until.get(key) ?? null),
+    };
   });
 }

@@ -43,5 +43,7 @@ export function pageAssets(): Promise<PageAssets> {
     ]);
     return { pageJs, pageCss: PAGE_CSS, chartJs, chartCss };
   })();
+  // A failed read is tried again next time (after `npm run build`), not remembered.
+  loaded.catch(() => (loaded = undefined));
   return loaded;
 }

@@ -31,6 +31,7 @@ tr.running td:first-child { border-left: 3px solid #1c7ed6; }
 .timeline li { padding: 4px 10px; border-radius: 4px; background: #e9ecef; color: var(--muted); }
 .timeline li.done { background: #d3f9d8; color: var(--good); }
 .timeline li.current { background: #1c7ed6; color: #fff; font-weight: 600; }
+.timeline li.stopped { background: #fff3bf; color: var(--warn); font-weight: 600; }
 .timeline li.failed { background: var(--bad); color: #fff; font-weight: 600; }
 .timeline li.skipped { text-decoration: line-through; }
 .legend { list-style: none; display: flex; flex-wrap: wrap; gap: 10px; padding: 0; margin: 0 0 8px; }

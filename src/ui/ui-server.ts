@@ -8,6 +8,7 @@ import type { OperatorCommand, RolloutRecord, StateStore } from '../store/types.
 import { pageAssets } from './assets.js';
 import { LiveFeed } from './live-feed.js';
 import { pageHtml } from './page-shell.js';
+import { allowedHosts, isLoopback, MAX_BODY_BYTES, readBody, sendError, sendJson, sendText } from './http-answers.js';
 
 export interface UiServerOptions {
   readonly store: StateStore;
@@ -35,8 +36,6 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 16 * 1024;
-
 const ASSETS = {
   '/assets/page.js': ['pageJs', 'text/javascript'],
   '/assets/page.css': ['pageCss', 'text/css'],
@@ -44,38 +43,30 @@ const ASSETS = {
   '/assets/uPlot.min.css': ['chartCss', 'text/css'],
 } as const;
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  response.end(text);
-}
-
-function sendError(response: ServerResponse, status: number, error: string, message: string): void {
-  sendJson(response, status, { error, message });
-}
-
-function sendText(response: ServerResponse, status: number, type: string, text: string): void {
-  response.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
-  response.end(text);
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  let text = '';
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    text += chunk.toString('utf8');
-    if (text.length > MAX_BODY_BYTES) throw new RolloutError('E_USAGE', `a request body over ${MAX_BODY_BYTES} bytes`);
+/** A rollout id from its URL segment; undefined for an escape that does not decode. */
+function decodedId(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
   }
-  return text;
 }
 
 /**
  * The web page of `rollout ui` over a state store: `/` lists every rollout, `/rollouts/<id>` shows one,
  * both kept current by server-sent events; `/api/…` serves the same as JSON. Read-only unless
- * `allowActions`; then POST `/api/rollouts/<id>/abort|promote` queues an operator command, from a page
- * of this server only (its Origin) and as JSON (which a form on another site cannot send).
+ * `allowActions` (loopback only); then POST `/api/rollouts/<id>/abort|promote` queues an operator
+ * command, from a page of this server only (its Origin) and as JSON (which a form on another site cannot
+ * send). Every request must name this server in its Host header (no DNS rebinding), and no page may frame
+ * these (no clickjacking).
  */
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
   const { store, logger } = options;
+  if (options.allowActions && !isLoopback(options.host))
+    throw new RolloutError(
+      'E_USAGE',
+      `--allow-actions serves promote and abort on loopback only, and --host is ${options.host}: bind to 127.0.0.1 and reach the page through an SSH tunnel (ssh -L 7300:127.0.0.1:7300 <host>), or leave --allow-actions out for a read-only page`,
+    );
   const pollMs = options.pollMs ?? 400;
   const feeds = new Map<string, LiveFeed>();
 
@@ -129,9 +120,19 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       sendError(response, 415, 'json_required', 'send the command as application/json: {"reason": "..."}');
       return;
     }
+    const text = await readBody(request);
+    if (text === null) {
+      sendError(
+        response,
+        413,
+        'too_large',
+        `a command is a small JSON object; this one is over ${MAX_BODY_BYTES} bytes`,
+      );
+      return;
+    }
     let reason: string | undefined;
     try {
-      const body = JSON.parse((await readBody(request)) || '{}') as { reason?: unknown };
+      const body = JSON.parse(text || '{}') as { reason?: unknown };
       reason = typeof body.reason === 'string' ? body.reason.slice(0, 500) : undefined;
     } catch (error) {
       sendError(
@@ -157,12 +158,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
   };
 
+  let hosts: ReadonlySet<string> | null = null;
+
   const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const host = request.headers.host ?? '';
+    if (hosts !== null && !hosts.has(host)) {
+      sendError(response, 421, 'unknown_host', `this server answers to ${[...hosts].join(', ')}, not to "${host}"`);
+      return;
+    }
     const path = new URL(request.url ?? '/', 'http://ui').pathname;
     const method = request.method ?? 'GET';
-    const asset = (ASSETS as Readonly<Record<string, readonly [keyof Awaited<ReturnType<typeof pageAssets>>, string]>>)[
-      path
-    ];
+    const asset = Object.hasOwn(ASSETS, path) ? ASSETS[path as keyof typeof ASSETS] : undefined;
     if (method === 'GET' && asset !== undefined) {
       const assets = await pageAssets();
       sendText(response, 200, asset[1], assets[asset[0]]);
@@ -185,7 +191,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       return;
     }
     const match = /^\/(?:api\/)?rollouts\/([^/]+)(?:\/(events|abort|promote))?$/.exec(path);
-    const id = match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+    const id = match?.[1] === undefined ? undefined : decodedId(match[1]);
     if (match === null || id === undefined || !ROLLOUT_ID_PATTERN.test(id)) {
       sendError(response, 404, 'not_found', `nothing at ${path}: the page lists rollouts at /`);
       return;
@@ -200,35 +206,33 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       sendError(response, 405, 'method_not_allowed', `${method} ${path} is not served here`);
       return;
     }
+    // A stream answers whatever the store holds, a removed rollout (null) or an unreadable store included:
+    // an error answer would end the browser's reconnecting for good.
+    if (action === 'events') {
+      feed(`rollout:${id}`, async () => JSON.stringify(await viewOf(id))).add(response);
+      return;
+    }
     const record = await store.getRollout(id);
     if (record === null) {
       sendError(response, 404, 'E_ROLLOUT_NOT_FOUND', `no rollout ${id} in this state store; / lists them`);
       return;
     }
-    if (!api) {
+    if (api) sendJson(response, 200, await viewOf(id));
+    else
       sendText(
         response,
         200,
         'text/html',
         pageHtml({ title: record.name, mode: 'rollout', id, allowActions: options.allowActions }),
       );
-    } else if (action === 'events') {
-      feed(`rollout:${id}`, async () => JSON.stringify(await viewOf(id))).add(response);
-    } else {
-      sendJson(response, 200, await viewOf(id));
-    }
   };
 
   const server: Server = createServer((request, response) => {
     route(request, response).catch((error: unknown) => {
       logger.error({ err: error, url: request.url }, 'rollout ui request failed');
-      if (!response.headersSent)
-        sendError(
-          response,
-          500,
-          'E_STATE_STORE',
-          `reading the state store failed: ${error instanceof Error ? error.message : String(error)}`,
-        );
+      const code = error instanceof RolloutError ? error.code : 'internal';
+      const message = error instanceof Error ? error.message : String(error);
+      if (!response.headersSent) sendError(response, 500, code, `rollout ui could not answer: ${message}`);
       else response.end();
     });
   });
@@ -237,6 +241,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     server.listen(options.port, options.host, () => done());
   });
   const { port } = server.address() as AddressInfo;
+  hosts = allowedHosts(options.host, port);
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${shownHost}:${port}`,

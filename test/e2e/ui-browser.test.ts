@@ -89,7 +89,7 @@ describe.skipIf(!HAVE_CHROMIUM)('rollout ui and its reports in a real browser', 
 
     // Given the canary passed and waits for approval: its 3 drones updated, the other 9 still paused.
     await page.locator('#status', { hasText: 'waiting for `rollout promote' }).waitFor({ timeout: 15_000 });
-    await expect.poll(() => droneCount('updated')).toBe(3);
+    await expect.poll(() => droneCount('updated'), { timeout: 5_000 }).toBe(3);
     expect(await droneCount('paused')).toBe(9);
     expect(await page.locator('.timeline li.current').getAttribute('data-stage')).toBe('canary');
     expect(await page.locator('.chart[data-metric="heart_rate"] canvas').count()).toBe(1);
@@ -103,13 +103,15 @@ describe.skipIf(!HAVE_CHROMIUM)('rollout ui and its reports in a real browser', 
 
     // Then resumed, it waits again; the page's Promote button passes the gate and the fleet is promoted.
     const resumed = start('resume', id, '--output', 'json');
+    await page.locator('.events b', { hasText: /^resumed$/ }).waitFor({ timeout: 20_000 });
     await page.locator('#status', { hasText: 'waiting for `rollout promote' }).waitFor({ timeout: 20_000 });
+    page.once('dialog', (dialog) => void dialog.accept());
     const answered = page.waitForResponse((response) => response.url().endsWith(`/api/rollouts/${id}/promote`));
     await page.locator('button[data-action="promote"]').click();
     expect((await answered).status()).toBe(202);
     await page.locator('#status', { hasText: 'promoted (exit 0)' }).waitFor({ timeout: 20_000 });
     expect((await within(resumed.done, 20_000, 'rollout resume')).code).toBe(0);
-    await expect.poll(() => droneCount('updated')).toBe(12);
+    await expect.poll(() => droneCount('updated'), { timeout: 5_000 }).toBe(12);
     const health = await fleetHealth(sim, 12);
     expect(Object.values(health).every((d) => d.state === 'active' && d.configs[FILE]?.version !== 'v42')).toBe(true);
     const audit = await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8');
@@ -130,7 +132,7 @@ describe.skipIf(!HAVE_CHROMIUM)('rollout ui and its reports in a real browser', 
     expect(await banner.getAttribute('data-hot')).toBe('drone-7');
     expect(await banner.textContent()).toContain('drone-7: lock mismatch: aim_lock_config.conf HOT');
     expect(await page.locator('.drone[data-drone="drone-7"]').getAttribute('data-state')).toBe('hot');
-    await expect.poll(() => droneCount('rolled_back')).toBe(9);
+    await expect.poll(() => droneCount('rolled_back'), { timeout: 5_000 }).toBe(9);
     expect(await droneCount('unchanged')).toBe(10);
     expect(await page.locator('.timeline li.failed').getAttribute('data-stage')).toBe('wave 1');
     expect(await page.locator('button[data-action]').count()).toBe(0);

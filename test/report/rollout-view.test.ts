@@ -152,10 +152,28 @@ describe('the view of a rollout', () => {
     expect(running.resumeCommand).toBeNull();
   });
 
-  it('gives a rollout whose process is gone the command that takes it over', () => {
+  it('gives a rollout whose process is gone the command that takes it over, and where it stopped', () => {
     const input = hotRollout({ result: null, ended: null });
-    const view = buildRolloutView({ ...input, liveness: 'gone', storeFlags: ' --state-dir /srv/state' });
+    const audit = input.audit.slice(0, 6);
+    const view = buildRolloutView({ ...input, audit, liveness: 'gone', storeFlags: ' --state-dir /srv/state' });
     expect(view.resumeCommand).toBe('rollout resume aim-v43-1 --state-dir /srv/state');
+    expect(view.timeline.find((s) => s.key === 'canary')?.state).toBe('stopped');
+    expect(view.timeline.find((s) => s.key === 'wave 1')?.state).toBe('pending');
+  });
+
+  it('skips, once ended, every stage the rollout never entered', () => {
+    const input = hotRollout();
+    const stoppedAtPause = [...input.audit.slice(0, 1), ...input.audit.slice(8)].filter(
+      (e) => e.kind !== 'transition' || e.value !== 'releasingLock',
+    );
+    const view = buildRolloutView({ ...input, audit: stoppedAtPause, snapshot: null });
+    expect(view.timeline.map((s) => [s.key, s.state])).toEqual([
+      ['pause', 'failed'],
+      ['lock', 'skipped'],
+      ['rollback', 'done'],
+      ['resume', 'done'],
+      ['release', 'skipped'],
+    ]);
   });
 
   it('keeps the newest audit events first, at most the limit asked for, and says how many there are', () => {
@@ -166,7 +184,8 @@ describe('the view of a rollout', () => {
 });
 
 describe('a drone state', () => {
-  const flags = { hot: false, ended: false };
+  const flags = { hot: false, attention: false, ended: false };
+  const ended = { ...flags, ended: true };
   it('reads the ledger against the new config', () => {
     expect(droneViewState(progress({ pauseSent: false, before: null, now: null }), NEW.sha256, flags)).toBe('pending');
     expect(droneViewState(progress(), NEW.sha256, flags)).toBe('paused');
@@ -177,8 +196,22 @@ describe('a drone state', () => {
     expect(droneViewState(progress({ deferred: { until: 1, reason: 'airborne' } }), NEW.sha256, flags)).toBe(
       'deferred',
     );
-    expect(droneViewState(progress({ pushSent: true, now: NEW }), NEW.sha256, { hot: true, ended: false })).toBe('hot');
-    expect(droneViewState(progress({ pushSent: true }), NEW.sha256, { hot: false, ended: true })).toBe('failed');
+    expect(droneViewState(progress({ pushSent: true, now: NEW }), NEW.sha256, { ...flags, hot: true })).toBe('hot');
+    expect(droneViewState(progress({ pushSent: true }), NEW.sha256, ended)).toBe('failed');
+  });
+
+  it('shows a drone this rollout did not push as not updated, even when it already ran the new config', () => {
+    const already = progress({ before: NEW, now: NEW });
+    expect(droneViewState(already, NEW.sha256, flags)).toBe('paused');
+    expect(droneViewState({ ...already, pauseSent: false }, NEW.sha256, ended)).toBe('unchanged');
+  });
+
+  it('shows a drone whose rollback failed, or that the end left for a human, as failed, not updated', () => {
+    const stuck = progress({ pushSent: true, now: NEW, lastError: 'rollback: HTTP 500' });
+    expect(droneViewState(stuck, NEW.sha256, flags)).toBe('failed');
+    expect(droneViewState(progress({ pushSent: true, now: NEW }), NEW.sha256, { ...ended, attention: true })).toBe(
+      'failed',
+    );
   });
 });
 
@@ -198,5 +231,11 @@ describe('the Markdown report', () => {
     const drones = { 'drone-7': progress({ lastError: 'a | b\nc' }) };
     const text = markdownReport(buildRolloutView({ ...input, progress: drones }));
     expect(text).toContain('| drone-7 | HOT | v42 | a \\| b c |');
+  });
+
+  it('makes no link, image, HTML or code of what a drone answered', () => {
+    const drones = { 'drone-7': progress({ lastError: '![x](http://evil.example/p.png) <img src=x> `rm`' }) };
+    const text = markdownReport(buildRolloutView({ ...hotRollout(), progress: drones }));
+    expect(text).toContain('\\!\\[x\\](http://evil.example/p.png) \\<img src=x\\> \\`rm\\`');
   });
 });

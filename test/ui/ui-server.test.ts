@@ -13,6 +13,7 @@ import { sampleRecord, START } from '../store/conformance.js';
 interface Answer {
   readonly status: number;
   readonly type: string;
+  readonly frame: string | string[];
   readonly body: string;
 }
 
@@ -21,7 +22,14 @@ function send(url: string, options: { method?: string; headers?: Record<string, 
     const req = request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => done({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body }));
+      res.on('end', () =>
+        done({
+          status: res.statusCode ?? 0,
+          type: res.headers['content-type'] ?? '',
+          frame: res.headers['x-frame-options'] ?? '',
+          body,
+        }),
+      );
     });
     req.on('error', fail);
     req.end(options.body);
@@ -110,6 +118,22 @@ describe('rollout ui over HTTP', () => {
     ]);
     expect((await send(`${url}/rollouts/no-such`)).status).toBe(404);
     expect((await send(`${url}/rollouts/..%2Fetc`)).status).toBe(404);
+    expect((await send(`${url}/rollouts/%E0%A4%A`)).status).toBe(404);
+    expect(page.frame).toBe('DENY');
+  });
+
+  it('answers only to its own names in the Host header, so a rebound DNS name reads nothing', async () => {
+    const url = await start();
+    const port = new URL(url).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`])
+      expect((await send(`${url}/api/rollouts`, { headers: { host } })).status).toBe(200);
+    const rebound = await send(`${url}/api/rollouts`, { headers: { host: `evil.example:${port}` } });
+    expect(rebound.status).toBe(421);
+    expect(JSON.parse(rebound.body)).toMatchObject({ error: 'unknown_host' });
+  });
+
+  it('refuses --allow-actions on an address other than loopback', async () => {
+    await expect(start({ allowActions: true, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'E_USAGE' });
   });
 
   it('streams a rollout and sends each change within the next read of the store', async () => {

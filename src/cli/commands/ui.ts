@@ -1,4 +1,5 @@
 import { RolloutError } from '../../errors.js';
+import { isLoopback } from '../../ui/http-answers.js';
 import { startUiServer } from '../../ui/ui-server.js';
 import { describeStore, openStateStore, operatorName, printJson, storeFlags, type CommonOptions } from '../common.js';
 import { livenessOf } from '../liveness.js';
@@ -16,8 +17,6 @@ export interface UiOptions extends CommonOptions {
   /** Resolves when the server should stop. @default SIGINT or SIGTERM */
   readonly until?: Promise<unknown>;
 }
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /** `rollout ui`: the live page of every rollout in the state store, until Ctrl-C. */
 export async function uiCommand(options: UiOptions): Promise<number> {
@@ -48,13 +47,11 @@ export async function uiCommand(options: UiOptions): Promise<number> {
     });
     const mode = options.allowActions ? 'promote and abort allowed' : 'read-only';
     if (options.output === 'json') printJson({ url: server.url, allowActions: options.allowActions });
-    else {
-      process.stdout.write(`rollout ui: ${server.url}/ (${mode}) over ${describeStore(options)}; Ctrl-C stops it\n`);
-      if (!LOOPBACK.test(options.host))
-        process.stdout.write(
-          `  listening on ${options.host}: anyone who reaches this address sees every rollout${options.allowActions ? ' and can abort or promote it' : ''}\n`,
-        );
-    }
+    else process.stdout.write(`rollout ui: ${server.url}/ (${mode}) over ${describeStore(options)}; Ctrl-C stops it\n`);
+    if (!isLoopback(options.host))
+      process.stderr.write(
+        `warning: rollout ui listens on ${options.host}: anyone who reaches that address sees every rollout in the store, who started it and why it failed\n`,
+      );
     await (options.until ?? untilStopped());
     await server.close();
     return 0;

@@ -144,6 +144,9 @@ function pointLabel(p: PagePoint): string {
   return `${p.step} #${p.interval}`;
 }
 
+/** The charts on the page: uPlot keeps each one in a list of its own until it is destroyed. */
+let charts: uPlot[] = [];
+
 function renderChart(metric: { metric: string; points: readonly PagePoint[] }, into: HTMLElement): void {
   const xs = metric.points.map((_, i) => i + 1);
   const data: uPlot.AlignedData = [
@@ -154,7 +157,7 @@ function renderChart(metric: { metric: string; points: readonly PagePoint[] }, i
     metric.points.map((p) => p.lower),
   ];
   const width = Math.max(320, Math.min(720, into.clientWidth || 640));
-  new uPlot(
+  const chart = new uPlot(
     {
       width,
       height: 220,
@@ -181,6 +184,7 @@ function renderChart(metric: { metric: string; points: readonly PagePoint[] }, i
     data,
     into,
   );
+  charts.push(chart);
 }
 
 function renderMetrics(view: PageView): HTMLElement {
@@ -237,17 +241,28 @@ let actionAnswer = '';
 
 function renderActions(view: PageView): HTMLElement | null {
   if (document.body.dataset.actions !== 'true' || view.summary.liveness !== 'running') return null;
-  const act = (type: 'abort' | 'promote') => async () => {
-    if (type === 'abort' && !window.confirm(`Abort ${view.summary.id}? It rolls back every drone it updated.`)) return;
-    const answer = await fetch(`/api/rollouts/${encodeURIComponent(view.summary.id)}/${type}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ reason: 'from rollout ui' }),
-    });
-    const body = (await answer.json()) as { message?: string };
-    actionAnswer = body.message ?? `${type}: HTTP ${String(answer.status)}`;
+  const tell = (text: string) => {
+    actionAnswer = text;
     const shown = document.querySelector('.action-result');
-    if (shown) shown.textContent = actionAnswer;
+    if (shown) shown.textContent = text;
+  };
+  const act = (type: 'abort' | 'promote') => async () => {
+    const question =
+      type === 'abort'
+        ? `Abort ${view.summary.id}? It rolls back every drone it updated.`
+        : `Promote ${view.summary.id} past its gate?`;
+    if (!window.confirm(question)) return;
+    try {
+      const answer = await fetch(`/api/rollouts/${encodeURIComponent(view.summary.id)}/${type}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'from rollout ui' }),
+      });
+      const body = (await answer.json()) as { message?: string };
+      tell(body.message ?? `${type}: HTTP ${String(answer.status)}`);
+    } catch (error) {
+      tell(`${type} was not sent: ${error instanceof Error ? error.message : String(error)}`);
+    }
   };
   const button = (type: 'abort' | 'promote', text: string) => {
     const b = el('button', { type: 'button', 'data-action': type }, text);
@@ -325,6 +340,8 @@ function show(content: HTMLElement): void {
 }
 
 function showRollout(view: PageView): void {
+  for (const chart of charts) chart.destroy();
+  charts = [];
   show(renderRollout(view));
   for (const metric of view.metrics) {
     const into = document.querySelector<HTMLElement>(`.chart[data-metric="${CSS.escape(metric.metric)}"]`);
@@ -333,7 +350,10 @@ function showRollout(view: PageView): void {
   document.title = `${view.summary.name}: ${statusText(view.summary)}`;
 }
 
-/** Follows a server-sent event stream; the browser reconnects by itself when the server comes back. */
+/**
+ * Follows a server-sent event stream. The browser reconnects by itself after a dropped connection; after
+ * an error answer it gives up, so then the page opens a new stream itself, a few seconds later.
+ */
 function follow(url: string, render: (data: string) => void): void {
   const connection = document.getElementById('connection');
   const source = new EventSource(url);
@@ -347,6 +367,7 @@ function follow(url: string, render: (data: string) => void): void {
   });
   source.addEventListener('error', () => {
     if (connection) connection.textContent = 'disconnected from rollout ui: retrying';
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => follow(url, render), 3000);
   });
 }
 
