@@ -4,6 +4,7 @@ import type { AssertHeld } from '../../infra/critical-section.js';
 import { readTextIfExists, sizeOf } from '../../infra/optional-files.js';
 import { appendLines, completeLines } from './json-lines.js';
 import { parseStored, progressBatchSchema } from '../record-schemas.js';
+import { corruptFile } from '../store-errors.js';
 import type { RolloutFiles } from './rollout-files.js';
 import type { DroneProgressRecord } from '../types.js';
 
@@ -28,25 +29,44 @@ export async function appendProgress(files: RolloutFiles, changes: Progress, ass
 }
 
 export async function loadProgress(files: RolloutFiles): Promise<Progress> {
+  return fold(files, (text) => parseStored(progressBatchSchema, text, files.progressBase));
+}
+
+/**
+ * Folds the base and the log, last wins; `readBase` parses the base's text. Every log line is checked,
+ * so a line damaged by hand is named by its file and line.
+ */
+async function fold(files: RolloutFiles, readBase: (text: string) => Progress): Promise<Progress> {
   const drones = new Map<string, DroneProgressRecord>();
-  const fold = (batch: Progress): void => {
+  const add = (batch: Progress): void => {
     for (const [drone, record] of Object.entries(batch)) {
       drones.set(drone, record);
     }
   };
   const base = await readTextIfExists(files.progressBase);
   if (base !== undefined) {
-    fold(parseStored(progressBatchSchema, base, files.progressBase));
+    add(readBase(base));
   }
   for (const line of completeLines((await readTextIfExists(files.progressLog)) ?? '')) {
-    fold(parseStored(progressBatchSchema, line.text, `${files.progressLog}:${line.number}`));
+    add(parseStored(progressBatchSchema, line.text, `${files.progressLog}:${line.number}`));
   }
   // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
   return Object.fromEntries(drones);
 }
 
+/**
+ * The base is this store's own fold of lines checked when they were folded, so it is only parsed here,
+ * not checked again: at 100,000 drones checking it took most of a compaction's time and memory. A
+ * load (`rollout resume`) still checks it.
+ */
 async function compact(files: RolloutFiles, assertHeld: AssertHeld): Promise<void> {
-  const folded = await loadProgress(files);
+  const folded = await fold(files, (text) => {
+    try {
+      return JSON.parse(text) as Progress;
+    } catch (error) {
+      throw corruptFile(files.progressBase, `not valid JSON (${(error as Error).message})`, error);
+    }
+  });
   await writeFileAtomic(files.progressBase, JSON.stringify(folded), { beforeCommit: assertHeld });
   // A crash before the unlink replays the log onto a base that already holds it: same result, last wins.
   await unlink(files.progressLog);
