@@ -2,7 +2,7 @@ import { unlink } from 'node:fs/promises';
 import { writeFileAtomic } from '../../infra/atomic-write.js';
 import type { AssertHeld } from '../../infra/critical-section.js';
 import { readTextIfExists, sizeOf } from '../../infra/optional-files.js';
-import { appendLines, completeLines } from './json-lines.js';
+import { appendLines, streamCompleteLines } from './json-lines.js';
 import { parseStored, progressBatchSchema } from '../record-schemas.js';
 import { corruptFile } from '../store-errors.js';
 import type { RolloutFiles } from './rollout-files.js';
@@ -41,8 +41,9 @@ export async function loadProgress(files: RolloutFiles): Promise<Progress> {
 }
 
 /**
- * Folds the base and the log, last wins; `readBase` parses the base's text. Every log line is checked,
- * so a line damaged by hand is named by its file and line.
+ * Folds the base and the log, last wins; `readBase` parses the base's text. The log is read line by line
+ * (it may be several times the base), each line checked, so a line damaged by hand is named by its file
+ * and line; what is held is the fold, one record per drone, and the line being read.
  */
 async function fold(files: RolloutFiles, readBase: (text: string) => Progress): Promise<Progress> {
   const drones = new Map<string, DroneProgressRecord>();
@@ -55,7 +56,7 @@ async function fold(files: RolloutFiles, readBase: (text: string) => Progress): 
   if (base !== undefined) {
     add(readBase(base));
   }
-  for (const line of completeLines((await readTextIfExists(files.progressLog)) ?? '')) {
+  for await (const line of streamCompleteLines(files.progressLog)) {
     add(parseStored(progressBatchSchema, line.text, `${files.progressLog}:${line.number}`));
   }
   // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
