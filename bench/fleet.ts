@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: the orchestrator against the bare HTTP ceiling on the same simulated fleet, HTTPS and
- * mutual TLS against plain HTTP, plus the lock, state-store and judge figures. Prints a table and writes bench-results.json; asserts nothing.
+ * mutual TLS against plain HTTP, the lock, state-store and judge figures, and the scale rounds on
+ * in-memory fleets up to 100,000 drones (scale.ts). Prints a table and writes bench-results.json;
+ * asserts nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -209,7 +211,7 @@ async function etcdRound(work: string, out: (line: string) => void) {
 }
 
 /**
- * `npm run bench -- --only abort` (or `--only etcd`, `--only tls`) runs that round alone and writes
+ * `npm run bench -- --only abort` (or `--only etcd`, `--only tls`, `--only scale`) runs that round alone and writes
  * bench-results-<round>.json, so a partial run never overwrites the full figures.
  */
 async function main(): Promise<void> {
