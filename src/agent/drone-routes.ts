@@ -1,5 +1,5 @@
 import { assertConfigName } from './config-name.js';
-import type { DroneAgent } from './drone-agent.js';
+import type { ProtocolDrone } from './request-handler.js';
 import {
   parseConfirmRequest,
   parsePauseRequest,
@@ -23,7 +23,7 @@ export interface DroneRequest {
  * The `/v1` protocol of one drone. Checks run in the contract's order: endpoint, config name, body
  * size, body fields, then whatever the drone itself decides (checksum, lock, fence).
  */
-export async function routeDroneRequest(agent: DroneAgent, request: DroneRequest): Promise<unknown> {
+export async function routeDroneRequest(agent: ProtocolDrone, request: DroneRequest): Promise<unknown> {
   const { method, path } = request;
   switch (path) {
     case PATHS.health:

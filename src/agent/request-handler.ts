@@ -6,9 +6,18 @@ import { readBody, sendAnswer, TextAnswer } from './http-io.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { WireError } from '../protocol/wire-errors.js';
 
+/**
+ * What the `/v1` router calls on a drone: the agent, or a simulator's in-memory drone
+ * (src/simulator/memory-drones.ts).
+ */
+export type ProtocolDrone = Pick<
+  DroneAgent,
+  'id' | 'health' | 'pause' | 'resume' | 'push' | 'rollback' | 'confirm' | 'telemetry' | 'locks' | 'latestSample'
+>;
+
 /** Which drone a request is for, and the rest of its path. */
 export interface DroneTarget {
-  readonly agent: DroneAgent;
+  readonly agent: ProtocolDrone;
   /** The path below the drone's base URL, e.g. `/v1/health`. */
   readonly path: string;
 }

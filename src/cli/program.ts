@@ -279,8 +279,9 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--config-file <name>', 'the config file every drone starts with', 'aim_lock_config.conf')
     .option('--inventory-out <file>', 'write the inventory (drones: [{id, url, labels}]) here')
     .option('--dir <dir>', "root of the drones' config dirs (default: a temp dir removed on exit)")
+    .option('--in-memory', "keep the drones' state in memory: no config dir, no file written, no fsync", false)
     .option('--seed <n>', 'telemetry seed', integer(0), 1);
-  withServerAccess(sim).action(({ clockOffset, ...raw }: RawFleetSim) =>
+  withServerAccess(sim).action(({ clockOffset, ...raw }: RawFleetSim & { inMemory: boolean }) =>
     act(commands.fleetSim)({
       ...serverAccess(raw),
       ...(clockOffset === undefined ? {} : { clockOffsetMs: clockOffset }),

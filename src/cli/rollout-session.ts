@@ -82,8 +82,9 @@ export async function openRolloutSession(options: CommonOptions, rolloutId: stri
 const DEFERRED_SHOWN = 10;
 
 function summarizeReport(report: RolloutReport): string {
-  const counts = new Map<string, number>();
-  for (const drone of Object.values(report.drones)) counts.set(drone.state, (counts.get(drone.state) ?? 0) + 1);
+  const counts = new Map<string, number>(Object.entries(report.droneSummary?.states ?? {}));
+  if (report.droneSummary === undefined)
+    for (const drone of Object.values(report.drones)) counts.set(drone.state, (counts.get(drone.state) ?? 0) + 1);
   const lines = [
     `${report.result}: ${report.name} (${report.id}), exit ${report.exitCode}`,
     `  ${report.reason}`,

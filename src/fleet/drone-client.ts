@@ -28,6 +28,7 @@ import {
   type TelemetryBody,
 } from '../protocol/v1.js';
 import { isErrorBody } from '../protocol/wire-errors.js';
+import { plainAnswer } from './answer-shapes.js';
 import type { DroneTls } from './drone-tls.js';
 import { requestJson, TlsHangUpError, type JsonAnswer, type JsonRequest } from './json-request.js';
 import { TLS_REFUSED_STATUS, tlsCheck, tlsFailure, tlsHangUp } from './tls-failure.js';
@@ -267,6 +268,8 @@ function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>):
     // The drone (or something in front of it) said yes without saying what it did: it may have acted.
     if (body === undefined)
       return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+    const plain = plainAnswer(schema, body);
+    if (plain !== undefined) return { ok: true, body: plain };
     const parsed = schema.safeParse(body);
     if (parsed.success) return { ok: true, body: parsed.data };
     const issue = parsed.error.issues[0];

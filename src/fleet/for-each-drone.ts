@@ -1,5 +1,4 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
-import PQueue from 'p-queue';
 import type { Drone } from '../spec/types.js';
 
 export type DroneWork = (drone: Drone, signal: AbortSignal) => Promise<'continue' | 'stop'>;
@@ -37,30 +36,23 @@ export async function forEachDrone(
   const listeners = options.concurrency + 8;
   setMaxListeners(listeners, signal);
   if (getMaxListeners(options.signal) < listeners) setMaxListeners(listeners, options.signal);
-  const queue = new PQueue({ concurrency: options.concurrency });
-  const drop = () => queue.clear();
   let failure: { readonly error: unknown } | undefined;
-  signal.addEventListener('abort', drop, { once: true });
-  try {
-    for (const drone of drones) {
-      // Feed the queue as it drains: 10,000 drones never sit in it as 10,000 pending tasks at once.
-      if (queue.size >= options.concurrency) await queue.onSizeLessThan(options.concurrency);
-      if (signal.aborted) break;
-      void queue.add(async () => {
-        if (signal.aborted) return;
-        try {
-          if ((await work(drone, requestSignal)) === 'stop') stop.abort();
-        } catch (error) {
-          failure ??= { error };
-          stop.abort();
-        }
-      });
+  let next = 0;
+  // `concurrency` workers, each taking the next drone as it finishes one: nothing is queued per drone, so
+  // a run over 100,000 drones allocates a promise per request and no task, closure or event per drone.
+  const worker = async (): Promise<void> => {
+    while (next < drones.length && !signal.aborted) {
+      const drone = drones[next++] as Drone;
+      try {
+        if ((await work(drone, requestSignal)) === 'stop') stop.abort();
+      } catch (error) {
+        failure ??= { error };
+        stop.abort();
+      }
     }
-    await queue.onIdle();
-    if (failure) throw failure.error;
-  } finally {
-    signal.removeEventListener('abort', drop);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, drones.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** Drones analysis reads per group and interval: enough for a median, bounded for a 10,000-drone wave. */

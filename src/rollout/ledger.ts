@@ -47,6 +47,28 @@ export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
 export class Ledger {
   readonly #drones = new Map<string, DroneProgress>();
   #dirty = new Set<string>();
+  /** One frozen VersionRef per (version, sha256): a fleet runs two or three versions, not one per drone. */
+  readonly #refs = new Map<string, Readonly<VersionRef>>();
+
+  /**
+   * The shared VersionRef of this version and sha256. Each drone's answer parses into strings of its own
+   * (a 64-character sha256 among them): kept per drone in `before` and `now`, they cost about 300 bytes a
+   * drone; shared, nothing.
+   */
+  ref(version: string, sha256: string): Readonly<VersionRef> {
+    const key = `${sha256} ${version}`;
+    let ref = this.#refs.get(key);
+    if (ref === undefined) {
+      ref = Object.freeze({ version, sha256 });
+      this.#refs.set(key, ref);
+    }
+    return ref;
+  }
+
+  /** `ref` of an answer's version, or null. */
+  refOf(answered: Readonly<VersionRef> | null): Readonly<VersionRef> | null {
+    return answered === null ? null : this.ref(answered.version, answered.sha256);
+  }
 
   get(id: string): Readonly<DroneProgress> {
     return this.#drones.get(id) ?? UNTOUCHED;
@@ -68,7 +90,13 @@ export class Ledger {
 
   /** Progress as persisted by an earlier process (resume). */
   load(records: Readonly<Record<string, Readonly<DroneProgress>>>): void {
-    for (const [id, record] of Object.entries(records)) this.#drones.set(id, { ...record });
+    for (const [id, record] of Object.entries(records))
+      this.#drones.set(id, { ...record, before: this.refOf(record.before), now: this.refOf(record.now) });
+  }
+
+  /** Whether a drone changed since the last `takeChanged`. */
+  get hasChanged(): boolean {
+    return this.#dirty.size > 0;
   }
 
   /** The drones changed since the last call, and forgets them. */

@@ -276,7 +276,9 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
     );
     if (stage === lastStage || snapshot.status === 'done') return;
     lastStage = stage;
-    logger.info({ stage }, 'stage');
+    // Memory as each stage starts: where a large rollout's memory goes, for `--log-level info` and the bench.
+    const { rss, heapUsed } = process.memoryUsage();
+    logger.info({ stage, rssMb: Math.round(rss / 2 ** 20), heapUsedMb: Math.round(heapUsed / 2 ** 20) }, 'stage');
     options.observer.stage(stage);
   });
 
@@ -328,6 +330,7 @@ export async function runRollout(options: RunRolloutOptions): Promise<RunningRol
       // Told once the fleet is resumed and the lock released; nothing said or answered changes the result.
       const told = await signals.end(decided, rolledBack || ledger.ids((p) => p.rolledBack).length > 0);
       await recorder.flushOrLog('recording the notifications and webhooks of the end failed');
+      logger.info({ storeWrites: recorder.writeTimes }, 'state store writes');
       const report = { ...decided, ...told };
       const failure = recorder.failure;
       if (failure === null) return report;

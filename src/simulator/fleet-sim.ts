@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Drone } from '../spec/types.js';
+import type { DroneMetrics } from '../protocol/metrics-text.js';
 import { configPath } from '../protocol/v1.js';
 import {
   acceptedTokens,
@@ -18,14 +19,20 @@ import { serve } from '../agent/http-server.js';
 import { LockCollector } from '../agent/lock-collector.js';
 import { CONFIG_NAME_RULE, configNameProblem, shownName } from '../agent/config-name.js';
 import { expectInteger } from '../infra/argument-checks.js';
-import { createRequestHandler, type DroneRequestHooks, type ServerRoute } from '../agent/request-handler.js';
+import {
+  createRequestHandler,
+  type DroneRequestHooks,
+  type DroneTarget,
+  type ServerRoute,
+} from '../agent/request-handler.js';
 import { requireBearer, TextAnswer } from '../agent/http-io.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, METRICS_PATH } from '../protocol/metrics-text.js';
 import { DEFAULT_SEED, modelTelemetry } from './model-telemetry.js';
+import { MemoryDrones, type FleetCensus } from './memory-drones.js';
 import { droneNumber, SimDrones } from './sim-drones.js';
 import { plantStaleLock, resolveFaults, type SimFaults } from './sim-faults.js';
 import { SIM_OPERATIONAL_PATH, SimOperational, type SimOperationalLists } from './sim-operational.js';
-import { simRequestKind, SimStats } from './sim-stats.js';
+import { simRequestKind, SimStats, type SimStatsView } from './sim-stats.js';
 
 export { writeInventory } from './inventory.js';
 
@@ -39,6 +46,11 @@ export interface FleetSimOptions extends SimOperationalLists {
   readonly host?: string;
   /** Holds every drone's config dir (`<dir>/<id>/`). @default a fresh temp dir, removed on close */
   readonly dir?: string;
+  /**
+   * Keep every drone's state in memory (memory-drones.ts): no config dir, no file written, no fsync, so
+   * a bench measures the orchestrator rather than the fleet's disk. Refuses `dir` and `trustKeys`. @default false
+   */
+  readonly inMemory?: boolean;
   /** @default 'aim_lock_config.conf' */
   readonly configFile?: string;
   /** Drones holding a live foreign lock on `configFile`. */
@@ -133,6 +145,29 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const now = options.now ?? Date.now;
   const tokens = acceptedTokens(options);
   const droneNow = clockOffsetMs === 0 ? now : () => now() + clockOffsetMs;
+  if (options.inMemory === true && (options.dir !== undefined || options.trustKeys !== undefined))
+    throw new TypeError(
+      'Expected `inMemory` without `dir` or `trustKeys`: in-memory drones keep no dir and check no signature',
+    );
+  const telemetrySeed = options.seed ?? DEFAULT_SEED;
+  const telemetry = modelTelemetry({ keyOf: (id) => telemetrySeed + (droneNumber(id, options.drones) ?? 0) });
+  const seed = { file: configFile, content: SIM_INITIAL_CONFIG, version: SIM_INITIAL_VERSION };
+  const auth = tokens.length === 0 ? 'none' : 'bearer';
+  if (options.inMemory === true) {
+    const drones = new MemoryDrones({
+      size: options.drones,
+      seed,
+      clock: { intervalMs: sampleIntervalMs, bootMs: droneNow() },
+      telemetry,
+      now: droneNow,
+      logger,
+      faults,
+      auth,
+      operational: (id) => operational.sourceOf(id),
+    });
+    const context = { options, operational, logger, stats: new SimStats(now), tokens, configFile, slowMs, faults };
+    return serveFleet(drones, context);
+  }
   const root = options.dir ?? (await mkdtemp(join(tmpdir(), 'fleet-sim-')));
   const removeRoot =
     options.dir === undefined
@@ -141,7 +176,6 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
           // The caller's dir: the caller removes it.
         };
 
-  const telemetrySeed = options.seed ?? DEFAULT_SEED;
   const collector = new LockCollector({
     intervalMs: Math.max(1, Math.floor(lockTtlMs / 3)),
     logger,
@@ -150,20 +184,18 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   const drones = new SimDrones({
     root,
     size: options.drones,
-    seed: { file: configFile, content: SIM_INITIAL_CONFIG, version: SIM_INITIAL_VERSION },
+    seed,
     clock: { intervalMs: sampleIntervalMs, bootMs: droneNow() },
-    telemetry: modelTelemetry({ keyOf: (id) => telemetrySeed + (droneNumber(id, options.drones) ?? 0) }),
+    telemetry,
     lockTtlMs,
     now: droneNow,
     logger,
     faults,
     onLockSeen: (agent) => collector.watch(agent),
-    auth: tokens.length === 0 ? 'none' : 'bearer',
+    auth,
     operational: (id) => operational.sourceOf(id),
     ...(options.trustKeys === undefined ? {} : { trustedKeys: options.trustKeys }),
   });
-
-  const stats = new SimStats(now);
 
   try {
     if (options.dir !== undefined) await drones.scanRoot();
@@ -171,60 +203,23 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
     for (const id of faults.stale) await plantStaleLock(drones.dirOf(id), configFile, droneNow());
     // Drones with planted locks boot now, so the stale ones are reclaimed (and logged) at start.
     for (const id of [...faults.hot, ...faults.stale]) await drones.open(id);
-    const handler = createRequestHandler({
-      resolve: (path) => drones.resolve(path),
-      serverRoutes: new Map<string, ServerRoute>([
-        ['/sim/stats', { method: 'GET', answer: () => stats.view() }],
-        [
-          METRICS_PATH,
-          {
-            method: 'GET',
-            answer: async () => new TextAnswer(METRICS_CONTENT_TYPE, formatMetrics(await drones.latestMetrics())),
-          },
-        ],
-        [
-          SIM_OPERATIONAL_PATH,
-          {
-            method: 'POST',
-            answer: async (readBody) => {
-              const update = operational.update(await readBody());
-              logger.info(update, `${update.drone} now reports ${JSON.stringify(update.operational)}`);
-              return update;
-            },
-          },
-        ],
-      ]),
-      hooks: statsAndFaultHooks(drones, stats, configFile, slowMs),
+    const fleet = await serveFleet(drones, {
+      options,
+      operational,
       logger,
-    });
-    const server = await serve(tokens.length === 0 ? handler : requireBearer(handler, tokens), {
-      port,
-      host: options.host ?? '127.0.0.1',
-      ...(options.tls === undefined ? {} : { tls: options.tls, onTlsClientError: logTlsRefusal(logger) }),
+      stats: new SimStats(now),
+      tokens,
+      configFile,
+      slowMs,
+      faults,
+      dir: root,
     });
     collector.start();
-    const inventory: Drone[] = Array.from({ length: options.drones }, (_, index) => ({
-      id: `drone-${index + 1}`,
-      url: `${server.url}/d/drone-${index + 1}`,
-      labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
-    }));
-    logger.info(
-      {
-        url: server.url,
-        drones: options.drones,
-        dir: root,
-        faults: summary(faults),
-        operational: operational.changed(),
-        clockOffsetMs,
-      },
-      `simulated fleet of ${options.drones} drones listening on ${server.url}`,
-    );
     return {
-      url: server.url,
-      drones: inventory,
+      ...fleet,
       close: async () => {
         await collector.stop();
-        await server.close();
+        await fleet.close();
         drones.close();
         await removeRoot();
       },
@@ -236,11 +231,104 @@ export async function startFleetSim(options: FleetSimOptions): Promise<RunningFl
   }
 }
 
+/** What the server needs of a fleet's drones, on disk (SimDrones) or in memory (MemoryDrones). */
+interface ServedDrones {
+  resolve(path: string): DroneTarget | Promise<DroneTarget>;
+  latestMetrics(): DroneMetrics[] | Promise<DroneMetrics[]>;
+  beforePush(id: string): void | Promise<void>;
+  /** Only drones whose HOT lock is a file on disk need its heartbeat kept fresh. */
+  refreshHotLock?(id: string): Promise<void>;
+  isSlow(id: string): boolean;
+  /** Only an in-memory fleet counts its drones' state at once. */
+  census?(): FleetCensus;
+}
+
+interface ServeContext {
+  readonly options: FleetSimOptions;
+  readonly operational: SimOperational;
+  readonly logger: Logger;
+  readonly stats: SimStats;
+  readonly tokens: readonly string[];
+  readonly configFile: string;
+  readonly slowMs: number;
+  readonly faults: SimFaults;
+  /** The drones' config dirs; none in memory. */
+  readonly dir?: string;
+}
+
+/** The one HTTP server of a simulated fleet, its own routes (`/sim/stats`, `/metrics`, `/sim/operational`), and its inventory. */
+async function serveFleet(drones: ServedDrones, context: ServeContext): Promise<RunningFleet> {
+  const { options, operational, logger, stats, tokens } = context;
+  const handler = createRequestHandler({
+    resolve: (path) => drones.resolve(path),
+    serverRoutes: new Map<string, ServerRoute>([
+      [
+        '/sim/stats',
+        {
+          method: 'GET',
+          answer: (): SimStatsView => ({
+            ...stats.view(),
+            ...(drones.census === undefined ? {} : { fleet: drones.census() }),
+          }),
+        },
+      ],
+      [
+        METRICS_PATH,
+        {
+          method: 'GET',
+          answer: async () => new TextAnswer(METRICS_CONTENT_TYPE, formatMetrics(await drones.latestMetrics())),
+        },
+      ],
+      [
+        SIM_OPERATIONAL_PATH,
+        {
+          method: 'POST',
+          answer: async (readBody) => {
+            const update = operational.update(await readBody());
+            logger.info(update, `${update.drone} now reports ${JSON.stringify(update.operational)}`);
+            return update;
+          },
+        },
+      ],
+    ]),
+    hooks: statsAndFaultHooks(drones, stats, context.configFile, context.slowMs),
+    logger,
+  });
+  const server = await serve(tokens.length === 0 ? handler : requireBearer(handler, tokens), {
+    port: options.port ?? 0,
+    host: options.host ?? '127.0.0.1',
+    ...(options.tls === undefined ? {} : { tls: options.tls, onTlsClientError: logTlsRefusal(logger) }),
+  });
+  const inventory: Drone[] = Array.from({ length: options.drones }, (_, index) => ({
+    id: `drone-${index + 1}`,
+    url: `${server.url}/d/drone-${index + 1}`,
+    labels: { group: 'patrol', zone: ZONES[index % ZONES.length] ?? 'zone-a' },
+  }));
+  logger.info(
+    {
+      url: server.url,
+      drones: options.drones,
+      dir: context.dir ?? null,
+      inMemory: context.dir === undefined,
+      faults: summary(context.faults),
+      operational: operational.changed(),
+      clockOffsetMs: options.clockOffsetMs ?? 0,
+    },
+    `simulated fleet of ${options.drones} drones listening on ${server.url}`,
+  );
+  return { url: server.url, drones: inventory, close: () => server.close() };
+}
+
 /**
  * Every push, rollback and resume is counted as it arrives; a push may turn its drone HOT before it is
  * handled; a slow drone then waits `slowMs` before it starts answering.
  */
-function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: string, slowMs: number): DroneRequestHooks {
+function statsAndFaultHooks(
+  drones: ServedDrones,
+  stats: SimStats,
+  configFile: string,
+  slowMs: number,
+): DroneRequestHooks {
   const pushPath = configPath(configFile);
   return {
     beforeRoute: async (target, method) => {
@@ -250,7 +338,7 @@ function statsAndFaultHooks(drones: SimDrones, stats: SimStats, configFile: stri
       if (kind === 'push' && target.path === pushPath) await drones.beforePush(target.agent.id);
       // The simulated owner of a HOT lock is alive: its heartbeat is fresh whenever the drone looks at it,
       // even when this process stalled past the lock TTL between two collector sweeps.
-      await drones.refreshHotLock(target.agent.id);
+      await drones.refreshHotLock?.(target.agent.id);
       if (drones.isSlow(target.agent.id) && slowMs > 0) await sleep(slowMs);
     },
     answered: (target, method, status, body) =>

@@ -187,15 +187,9 @@ export class SimDrones {
 
   /** Routes `/d/<id>/...` to its drone. */
   async resolve(path: string): Promise<DroneTarget> {
-    const match = /^\/d\/([^/]+)(\/.*)?$/u.exec(path);
-    if (match === null)
-      throw new WireError(
-        'not_found',
-        `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`,
-      );
-    const id = decodeSegment(match[1] ?? '');
+    const { id, rest } = parseDronePath(path);
     const agent = await this.open(id);
-    return { agent, path: match[2] ?? '/' };
+    return { agent, path: rest };
   }
 }
 
@@ -211,6 +205,17 @@ export function droneNumber(id: string, size: number): number | undefined {
   const digits = /^drone-([1-9]\d*)$/u.exec(id)?.[1];
   const number = digits === undefined ? Number.NaN : Number(digits);
   return number >= 1 && number <= size ? number : undefined;
+}
+
+/** `/d/<id>/v1/...` → the drone's id and the path below its base URL; 404 `not_found` for any other path. */
+export function parseDronePath(path: string): { readonly id: string; readonly rest: string } {
+  const match = /^\/d\/([^/]+)(\/.*)?$/u.exec(path);
+  if (match === null)
+    throw new WireError(
+      'not_found',
+      `no endpoint ${path}: this simulated fleet serves each drone under /d/<id>/v1/..., e.g. /d/drone-1/v1/health`,
+    );
+  return { id: decodeSegment(match[1] ?? ''), rest: match[2] ?? '/' };
 }
 
 function decodeSegment(segment: string): string {

@@ -1,3 +1,4 @@
+import type { FleetCensus } from './memory-drones.js';
 import { CONFIGS_PREFIX, isHotAnswer, PATHS, ROLLBACK_SUFFIX } from '../protocol/v1.js';
 
 /** What a drone request does, as the simulator's counters tell them apart. */
@@ -34,6 +35,8 @@ export interface SimStatsView {
   readonly resumes: number;
   /** When the latest answer to a rollback or a resume was sent: the fleet's cleanup as the drones saw it end. Null until one is. */
   readonly lastCleanupAnswerT: number | null;
+  /** An in-memory fleet only (`--in-memory`): how many drones are paused, and how many run each version. */
+  readonly fleet?: FleetCensus;
 }
 
 /** The counters behind `/sim/stats`: a handful of numbers, whatever the fleet's size or traffic. */

@@ -86,4 +86,66 @@ describe('RolloutRecorder', () => {
       'rolling back without the state store',
     );
   });
+
+  it('writes behind: transitions while the store is slow make one batch, the latest snapshot, every event in order', async () => {
+    const writes: string[] = [];
+    const { store, recorder } = await recorderOver((s) => slowStore(s, writes));
+
+    recorder.transition({ value: 'pausingFleet' }, { stage: 'pausing' }, { to: 'pausing' });
+    // The first batch is being written now; these wait for the next one, together.
+    for (const stage of ['locking', 'pushing', 'resuming']) {
+      recorder.audit('pause', { drone: `drone-${stage}`, ok: true });
+      recorder.transition({ value: stage }, { stage }, { to: stage });
+    }
+    await recorder.flush();
+
+    expect(writes.filter((write) => write === 'saveSnapshot')).toHaveLength(2);
+    expect(await store.loadSnapshot(ID)).toEqual({ value: 'resuming' });
+    expect((await store.readAudit(ID)).map((event) => event.to ?? event.drone)).toEqual([
+      'pausing',
+      'drone-locking',
+      'locking',
+      'drone-pushing',
+      'pushing',
+      'drone-resuming',
+      'resuming',
+    ]);
+    expect((await store.getRollout(ID))?.stage).toBe('resuming');
+  });
+
+  it('a flush waits for what was buffered when it was called, not for a stage that goes on logging', async () => {
+    const { store, recorder } = await recorderOver((s) => slowStore(s, []));
+    recorder.audit('push.begin');
+    const logging = new AbortController();
+    const logger = (async () => {
+      for (let n = 0; !logging.signal.aborted; n += 1) {
+        recorder.audit('push', { drone: `drone-${n}` });
+        void recorder.flushOrLog('periodic flush');
+        await new Promise((done) => setTimeout(done, 1));
+      }
+    })();
+
+    await recorder.flush();
+    logging.abort();
+    await logger;
+
+    expect((await store.readAudit(ID))[0]?.kind).toBe('push.begin');
+  });
 });
+
+/** The store, each write 30 ms slower, its name recorded as it starts. */
+function slowStore(store: StateStore, writes: string[]): StateStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+      if (!['saveSnapshot', 'appendAudit', 'saveProgress', 'updateRollout'].includes(String(property))) return method;
+      return async (...args: unknown[]) => {
+        writes.push(String(property));
+        await new Promise((done) => setTimeout(done, 30));
+        return method(...args);
+      };
+    },
+  });
+}

@@ -58,6 +58,8 @@ export interface FleetSimOptions extends OutputOptions, ServerTlsOptions {
   readonly configFile: string;
   readonly inventoryOut?: string;
   readonly dir?: string;
+  /** `--in-memory`: the drones keep their state in memory, with no dir and no fsync (for benches). @default false */
+  readonly inMemory?: boolean;
   readonly seed: number;
   /** One `--token-file` per accepted token: two while the fleet's token is rotated. @default $ROLLOUT_TOKEN */
   readonly tokenFiles?: readonly string[];
@@ -278,6 +280,12 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
       `--clock-offset ${options.clockOffsetMs}: expected a whole number of milliseconds, such as -300000 for a clock 5 minutes behind`,
     );
   }
+  if (options.inMemory === true && (options.dir !== undefined || (options.trustKeyFiles ?? []).length > 0)) {
+    throw new RolloutError(
+      'E_USAGE',
+      `--in-memory keeps no config dir and checks no signature: leave out ${options.dir === undefined ? '--trust-key' : '--dir'}`,
+    );
+  }
   const tokens = await readTokens(options.tokenFiles ?? []);
   const tls = await readServerTls(options);
   const trustKeys = await readTrustedKeys(options.trustKeyFiles ?? []);
@@ -303,6 +311,7 @@ export async function fleetSimCommand(options: FleetSimOptions): Promise<number>
     ...(tls === undefined ? {} : { tls }),
     ...(trustKeys.length === 0 ? {} : { trustKeys }),
     tokens,
+    ...(options.inMemory === true ? { inMemory: true } : {}),
   });
   if (options.inventoryOut !== undefined) await writeInventory(resolve(options.inventoryOut), fleet.drones);
   if (options.output === 'json') {

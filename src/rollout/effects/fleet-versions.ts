@@ -107,7 +107,7 @@ export async function rereadVersions(runtime: RolloutRuntime, signal: AbortSigna
     const state = reply.ok ? reply.body.configs[config.file] : undefined;
     if (state) {
       const progress = runtime.ledger.edit(drone.id);
-      progress.before = progress.now = { version: state.version, sha256: state.sha256 };
+      progress.before = progress.now = runtime.ledger.ref(state.version, state.sha256);
     }
     return 'continue';
   });

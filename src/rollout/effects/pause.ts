@@ -41,7 +41,7 @@ export async function pauseFleet(runtime: RolloutRuntime, signal: AbortSignal): 
     }
     const state = reply.body.configs?.[config.file];
     if (state) {
-      progress.before = progress.now = { version: state.version, sha256: state.sha256 };
+      progress.before = progress.now = runtime.ledger.ref(state.version, state.sha256);
       highestFence = Math.max(highestFence, state.fence);
     }
     runtime.recorder.audit('pause', {

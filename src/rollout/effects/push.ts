@@ -133,8 +133,8 @@ export async function pushDrones(
       if (reply.kind === 'cancelled') return 'stop';
       return budget.record(drone, signatureRefused(drone, reply)) ? 'stop' : 'continue';
     }
-    progress.before ??= reply.body.previous;
-    progress.now = { version: reply.body.version, sha256: reply.body.sha256 };
+    progress.before ??= runtime.ledger.refOf(reply.body.previous);
+    progress.now = runtime.ledger.ref(reply.body.version, reply.body.sha256);
     // On trial until a confirm answers: the next confirm asks it, whichever step it was pushed in.
     if (reply.body.trial !== undefined) progress.unconfirmed = true;
     if (reply.body.seq !== undefined) runtime.configSeq.set(drone.id, reply.body.seq);

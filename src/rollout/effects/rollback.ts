@@ -39,7 +39,7 @@ export async function rollBack(
     }
     const { version, sha256 } = reply.body;
     runtime.recorder.audit('rollback', { drone: drone.id, ok: true, version, restored: reply.body.restored ?? null });
-    progress.now = version === null || sha256 === null ? null : { version, sha256 };
+    progress.now = version === null || sha256 === null ? null : runtime.ledger.ref(version, sha256);
     const back =
       progress.before === null ? reply.body.sha256 !== config.sha256 : reply.body.sha256 === progress.before.sha256;
     if (back) {

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { isErrno } from '../../infra/errno.js';
 
 /**
  * Append-only NDJSON files. A crash in the middle of an append leaves a last line without its newline:
@@ -69,6 +70,42 @@ export function completeLines(text: string): TextLine[] {
     }
   });
   return lines;
+}
+
+/**
+ * The complete, non-blank lines of an NDJSON file, read as they stream: the whole text is never held,
+ * only the line being read (a progress batch of 100,000 drones is tens of MB per file, but a few MB per
+ * line). A torn last line is left out, as by completeLines; a missing file has none.
+ */
+export async function* streamCompleteLines(path: string): AsyncGenerator<TextLine> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return;
+    throw error;
+  }
+  try {
+    // Pieces of the line being read: joined once its newline arrives, so a long line is copied once.
+    let pieces: string[] = [];
+    let number = 0;
+    for await (const chunk of handle.createReadStream({ encoding: 'utf8', autoClose: false })) {
+      const text = chunk as string;
+      let start = 0;
+      for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
+        pieces.push(text.slice(start, newline));
+        const line = pieces.join('');
+        pieces = [];
+        number += 1;
+        if (line.trim() !== '') yield { number, text: line };
+        start = newline + 1;
+      }
+      if (start < text.length) pieces.push(text.slice(start));
+    }
+    // What is left in `pieces` had no newline: a line still being written, or torn by a crash.
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Bytes up to and including the last newline: everything but a torn tail. */

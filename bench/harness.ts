@@ -1,0 +1,197 @@
+/**
+ * What the bench's rounds share: the simulated fleet in its own process, the bare node:http client,
+ * specs, and the real CLI run with its peak RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { SimStatsView } from '../src/simulator/sim-stats.js';
+
+// Compiled to dist-bench/bench/harness.js: the repository root is two folders up.
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
+export const FILE = 'aim_lock_config.conf';
+export const CONCURRENCY = 64;
+
+export interface Sim {
+  readonly url: string;
+  readonly inventory: string;
+  stop(): Promise<void>;
+}
+
+export const running = new Set<ChildProcess>();
+
+export async function startSim(drones: number, extra: readonly string[], work: string): Promise<Sim> {
+  const inventory = join(work, `fleet-${drones}.yaml`);
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'fleet',
+      'sim',
+      '--drones',
+      String(drones),
+      '--port',
+      '0',
+      '--inventory-out',
+      inventory,
+      '--output',
+      'json',
+      // An in-memory fleet keeps no dir (`fleet sim --in-memory` refuses `--dir`).
+      ...(extra.includes('--in-memory') ? [] : ['--dir', join(work, `drones-${drones}-${Date.now()}`)]),
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  running.add(child);
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const url = await new Promise<string>((done, fail) => {
+    createInterface({ input: child.stdout }).once('line', (line) => done((JSON.parse(line) as { url: string }).url));
+    child.once('exit', (code, signal) =>
+      fail(new Error(`fleet sim exited with ${code === null ? `signal ${signal ?? 'unknown'}` : `code ${code}`}`)),
+    );
+  });
+  return {
+    url,
+    inventory,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      running.delete(child);
+    },
+  };
+}
+
+/** PEM texts for a bare client over HTTPS: the CA to trust, and a client certificate for mutual TLS. */
+export interface BareTls {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/**
+ * The bare client: node:http (node:https with `tls`) with keep-alive, a pool of CONCURRENCY workers,
+ * nothing else.
+ */
+export function bareClient(tls?: BareTls) {
+  const agent =
+    tls === undefined
+      ? new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
+      : new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls });
+  const send = (url: string, method: string, body: object) =>
+    new Promise<number>((done, fail) => {
+      const payload = JSON.stringify(body);
+      const req = (tls === undefined ? request : httpsRequest)(
+        url,
+        {
+          method,
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', fail);
+      req.end(payload);
+    });
+  const forAll = async (count: number, work: (i: number) => Promise<unknown>) => {
+    let next = 1;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next <= count) await work(next++);
+      }),
+    );
+  };
+  return { send, forAll, close: () => agent.destroy() };
+}
+
+export function content(tag: string): { content: string; sha256: string } {
+  const text = `# aim lock config ${tag}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`;
+  return { content: text, sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+export async function writeSpec(work: string, name: string, inventory: string, extra = ''): Promise<string> {
+  const config = join(work, `${name}.conf`);
+  await writeFile(config, content(name).content);
+  const path = join(work, `${name}.yaml`);
+  await writeFile(
+    path,
+    [
+      `name: ${name}`,
+      `config: { file: ${FILE}, source: ${config} }`,
+      `fleet: { inventory: ${inventory} }`,
+      'canary: { percent: 1, bake: 0s }',
+      'waves: [{ percent: 50, bake: 0s }, { percent: 100, bake: 0s }]',
+      `push: { concurrency: ${CONCURRENCY}, timeout: 10s, retries: 1 }`,
+      extra,
+    ].join('\n'),
+  );
+  return path;
+}
+
+/**
+ * Runs the real CLI; answers its wall time, when it was spawned and exited (epoch ms), its exit code,
+ * report and peak RSS (VmHWM, polled), and the NDJSON log lines on its stderr when `logs` is set.
+ */
+export async function runCli(args: readonly string[], logs = false) {
+  const spawnedAt = Date.now();
+  const started = performance.now();
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', logs ? 'pipe' : 'ignore'] });
+  running.add(child);
+  let stdout = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const logLines: string[] = [];
+  if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', (line) => logLines.push(line));
+  let peakKb = 0;
+  const poll = setInterval(() => {
+    const pid = child.pid;
+    if (pid === undefined) return; // the spawn failed: no process to measure
+    readFile(`/proc/${pid}/status`, 'utf8').then(
+      (status) => {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        peakKb = Math.max(peakKb, kb);
+      },
+      () => undefined,
+    );
+  }, 50);
+  const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+  const exitedAt = Date.now();
+  clearInterval(poll);
+  running.delete(child);
+  return {
+    ms: performance.now() - started,
+    spawnedAt,
+    exitedAt,
+    code,
+    stdoutBytes: Buffer.byteLength(stdout),
+    report: JSON.parse(stdout) as { id: string; result: string; drones?: Record<string, { state: string }> },
+    peakMb: peakKb / 1024,
+    logLines,
+  };
+}
+
+export async function auditOf(
+  stateDir: string,
+  id: string,
+): Promise<{ t: number; kind: string; ok?: boolean; failure?: string }[]> {
+  const text = await readFile(join(stateDir, 'rollouts', id, 'audit.ndjson'), 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { t: number; kind: string });
+}
+
+/** `GET /sim/stats`: what the simulator's drones saw (see SimStatsView in src/simulator/sim-stats.ts). */
+export async function simStats(url: string): Promise<SimStatsView> {
+  const response = await fetch(`${url}/sim/stats`);
+  if (!response.ok) throw new Error(`GET ${url}/sim/stats answered ${response.status}`);
+  return (await response.json()) as SimStatsView;
+}

@@ -1,0 +1,57 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SimStatsView } from '../../src/simulator/sim-stats.js';
+import { startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { Children, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
+
+const DRONES = 30;
+const TWO_WAVES = ['{ percent: 50, bake: 0s }', '{ percent: 100, bake: 0s }'];
+
+async function fleetOf(sim: SimProcess): Promise<SimStatsView['fleet']> {
+  const response = await fetch(`${sim.url}/sim/stats`);
+  return ((await response.json()) as SimStatsView).fleet;
+}
+
+describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
+  let state: { path: string; remove(): Promise<void> };
+  let sim: SimProcess | undefined;
+  const children = new Children();
+
+  beforeEach(async () => {
+    state = await tempDir('rollout-in-memory-');
+  });
+
+  afterEach(async () => {
+    await children.reap();
+    await sim?.stop();
+    sim = undefined;
+    expect(await lockTable(state.path)).toEqual([]);
+    await state.remove();
+  });
+
+  it('promotes: every drone on the new version, none left paused, each drone in the JSON result', async () => {
+    sim = await startSimProcess(['--drones', String(DRONES), '--in-memory']);
+    const spec = await writeSpec(state.path, 'in-memory', { bake: '0s', concurrency: 8, waves: TWO_WAVES });
+
+    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 60_000, 'rollout run');
+
+    expect(run.code, run.stderr).toBe(0);
+    const report = parseReport(run);
+    expect(report.result).toBe('promoted');
+    expect(Object.keys(report.drones)).toHaveLength(DRONES);
+    expect(await fleetOf(sim)).toEqual({ paused: 0, versions: { v43: DRONES } });
+  });
+
+  it('aborts on a drone that turns HOT at its push in the last wave: rolled back, resumed, no push after it', async () => {
+    sim = await startSimProcess(['--drones', String(DRONES), '--in-memory', '--hot-on-push', 'drone-25']);
+    const spec = await writeSpec(state.path, 'in-memory-hot', { bake: '0s', concurrency: 1, waves: TWO_WAVES });
+
+    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 60_000, 'rollout run');
+
+    expect(run.code, run.stderr).toBe(4);
+    expect(parseReport(run)).toMatchObject({ result: 'aborted_hot', hot: ['drone-25'] });
+    const stats = (await (await fetch(`${sim.url}/sim/stats`)).json()) as SimStatsView;
+    // One push at a time: the HOT answer is the last push any drone sees.
+    expect(stats.pushesAfterFirstHot).toBe(0);
+    expect(stats.fleet).toEqual({ paused: 0, versions: { v42: DRONES } });
+  });
+});
