@@ -39,6 +39,7 @@ export interface RawFleetSim extends RawOutput {
   configFile: string;
   inventoryOut?: string;
   dir?: string;
+  inMemory: boolean;
   seed: number;
   tokenFile: string[];
   tlsCert?: string;

@@ -281,7 +281,7 @@ export function buildProgram(result: { exitCode: number }, commands: Commands = 
     .option('--dir <dir>', "root of the drones' config dirs (default: a temp dir removed on exit)")
     .option('--in-memory', "keep the drones' state in memory: no config dir, no file written, no fsync", false)
     .option('--seed <n>', 'telemetry seed', integer(0), 1);
-  withServerAccess(sim).action(({ clockOffset, ...raw }: RawFleetSim & { inMemory: boolean }) =>
+  withServerAccess(sim).action(({ clockOffset, ...raw }: RawFleetSim) =>
     act(commands.fleetSim)({
       ...serverAccess(raw),
       ...(clockOffset === undefined ? {} : { clockOffsetMs: clockOffset }),
