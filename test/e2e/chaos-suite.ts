@@ -262,114 +262,122 @@ const CASES: readonly ChaosCase[] = [
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
-describe('durable rollouts: SIGKILL a real run anywhere, `rollout resume` leaves the fleet on one version', () => {
-  const children = new Children();
-  let sim: SimProcess | undefined;
-  let proxy: HoldingProxy | undefined;
-  let state: { path: string; remove(): Promise<void> };
+/**
+ * The cases whose index has the given parity (`#1`, `#3`, … or `#2`, `#4`, …), numbered as in the whole
+ * list: two test files, so the two workers of `npm test` share the longest suite instead of one of them
+ * running it alone at the end.
+ */
+export function chaosSuite(parity: 0 | 1): void {
+  describe(`durable rollouts: SIGKILL a real run anywhere, \`rollout resume\` leaves the fleet on one version (${parity === 0 ? 'odd' : 'even'} cases)`, () => {
+    const children = new Children();
+    let sim: SimProcess | undefined;
+    let proxy: HoldingProxy | undefined;
+    let state: { path: string; remove(): Promise<void> };
 
-  beforeEach(async () => {
-    state = await tempDir('rollout-chaos-');
-  });
+    beforeEach(async () => {
+      state = await tempDir('rollout-chaos-');
+    });
 
-  afterEach(async () => {
-    await children.reap();
-    await proxy?.close();
-    await sim?.stop();
-    proxy = undefined;
-    sim = undefined;
-    await state.remove();
-  });
+    afterEach(async () => {
+      await children.reap();
+      await proxy?.close();
+      await sim?.stop();
+      proxy = undefined;
+      sim = undefined;
+      await state.remove();
+    });
 
-  /** The spec, with an inventory whose drones are reached through the proxy. */
-  async function writeSpec(name: string, fleet: SimProcess, via: HoldingProxy, shape: SpecShape): Promise<string> {
-    const inventory = join(state.path, 'fleet.yaml');
-    await writeFile(inventory, (await readFile(fleet.inventory, 'utf8')).replaceAll(fleet.url, via.url));
-    const path = join(state.path, `${name}.yaml`);
-    const config = shape.bad ? 'aim_lock_config.bad.conf' : 'aim_lock_config.conf';
-    await writeFile(
-      path,
-      [
-        `name: ${name}`,
-        `config: { file: ${FILE}, source: ${await shippedConfig(state.path, config)} }`,
-        `fleet: { inventory: ${inventory} }`,
-        `canary: { drones: 3, bake: ${shape.bake ?? '0s'} }`,
-        'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: trajectory_error, max_increase: 25% }] }',
-        `waves: ${shape.waves ?? '[{ percent: 100, bake: 0s }]'}`,
-        `push: { concurrency: ${shape.concurrency}, timeout: 5s, retries: 2 }`,
-      ].join('\n'),
-    );
-    return path;
-  }
-
-  const resumeArgs = (id: string, rollback: boolean) => [
-    'resume',
-    id,
-    '--output',
-    'json',
-    ...(rollback ? ['--rollback'] : []),
-    '--state-dir',
-    state.path,
-  ];
-
-  CASES.forEach((c, index) => {
-    const label = `${c.point.label}${c.resumeKilledAt ? `, then ${c.resumeKilledAt.label}` : ''}`;
-    it(`#${index + 1} killed ${label}; resume${c.rollback ? ' --rollback' : ''} → ${c.expected}`, async () => {
-      const began = Date.now();
-      const fleet = (sim = await startSimProcess(['--drones', String(DRONES)]));
-      const via = (proxy = await startHoldingProxy(fleet.url, c.holds ?? []));
-      const spec = await writeSpec(`chaos-${index + 1}`, fleet, via, c.spec);
-
-      const killed = await killAt(
-        children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])),
-        state.path,
-        c.point,
-        { proxy: via },
+    /** The spec, with an inventory whose drones are reached through the proxy. */
+    async function writeSpec(name: string, fleet: SimProcess, via: HoldingProxy, shape: SpecShape): Promise<string> {
+      const inventory = join(state.path, 'fleet.yaml');
+      await writeFile(inventory, (await readFile(fleet.inventory, 'utf8')).replaceAll(fleet.url, via.url));
+      const path = join(state.path, `${name}.yaml`);
+      const config = shape.bad ? 'aim_lock_config.bad.conf' : 'aim_lock_config.conf';
+      await writeFile(
+        path,
+        [
+          `name: ${name}`,
+          `config: { file: ${FILE}, source: ${await shippedConfig(state.path, config)} }`,
+          `fleet: { inventory: ${inventory} }`,
+          `canary: { drones: 3, bake: ${shape.bake ?? '0s'} }`,
+          'analysis: { interval: 500ms, min_samples: 1, metrics: [{ name: trajectory_error, max_increase: 25% }] }',
+          `waves: ${shape.waves ?? '[{ percent: 100, bake: 0s }]'}`,
+          `push: { concurrency: ${shape.concurrency}, timeout: 5s, retries: 2 }`,
+        ].join('\n'),
       );
-      const killedAfter = Date.now() - began;
-      const { id } = killed;
-      if (!c.lateLanding) await via.idle();
-      if (c.resumeKilledAt) {
-        const first = children.track(startCli(resumeArgs(id, false)));
-        await killAt(first, state.path, c.resumeKilledAt, { id, from: killed.after.length });
+      return path;
+    }
+
+    const resumeArgs = (id: string, rollback: boolean) => [
+      'resume',
+      id,
+      '--output',
+      'json',
+      ...(rollback ? ['--rollback'] : []),
+      '--state-dir',
+      state.path,
+    ];
+
+    CASES.forEach((c, index) => {
+      if (index % 2 !== parity) return;
+      const label = `${c.point.label}${c.resumeKilledAt ? `, then ${c.resumeKilledAt.label}` : ''}`;
+      it(`#${index + 1} killed ${label}; resume${c.rollback ? ' --rollback' : ''} → ${c.expected}`, async () => {
+        const began = Date.now();
+        const fleet = (sim = await startSimProcess(['--drones', String(DRONES)]));
+        const via = (proxy = await startHoldingProxy(fleet.url, c.holds ?? []));
+        const spec = await writeSpec(`chaos-${index + 1}`, fleet, via, c.spec);
+
+        const killed = await killAt(
+          children.track(startCli(['run', spec, '--output', 'json', '--state-dir', state.path])),
+          state.path,
+          c.point,
+          { proxy: via },
+        );
+        const killedAfter = Date.now() - began;
+        const { id } = killed;
+        if (!c.lateLanding) await via.idle();
+        if (c.resumeKilledAt) {
+          const first = children.track(startCli(resumeArgs(id, false)));
+          await killAt(first, state.path, c.resumeKilledAt, { id, from: killed.after.length });
+          await via.idle();
+        }
+        const resumeStart = Date.now();
+        const resumed = await within(
+          children.track(startCli(resumeArgs(id, c.rollback ?? false))).done,
+          20_000,
+          `rollout resume ${id}`,
+        );
+        const resumedIn = Date.now() - resumeStart;
+        const exitCode = EXIT_CODES[c.expected];
+        expect(resumed.code, resumed.stderr).toBe(exitCode);
+        const report = parseReport(resumed);
+        expect(report).toMatchObject({ id, result: c.expected, exitCode });
+
+        // Requests the killed processes sent and the proxy still holds land now, before the fleet is checked.
         await via.idle();
-      }
-      const resumeStart = Date.now();
-      const resumed = await within(
-        children.track(startCli(resumeArgs(id, c.rollback ?? false))).done,
-        20_000,
-        `rollout resume ${id}`,
-      );
-      const resumedIn = Date.now() - resumeStart;
-      const exitCode = EXIT_CODES[c.expected];
-      expect(resumed.code, resumed.stderr).toBe(exitCode);
-      const report = parseReport(resumed);
-      expect(report).toMatchObject({ id, result: c.expected, exitCode });
+        const [drones, locks, audit] = await Promise.all([
+          fleetHealth(fleet, DRONES),
+          lockTable(state.path),
+          readAudit(state.path, id),
+        ]);
+        const version = c.expected === 'promoted' ? report.config.version : OLD_VERSION;
+        expect(report.config.version).not.toBe(OLD_VERSION);
+        expect(
+          Object.fromEntries(
+            Object.entries(drones).map(([drone, h]) => [drone, `${h.state} ${h.configs[FILE]?.version}`]),
+          ),
+        ).toEqual(Object.fromEntries(Object.keys(drones).map((drone) => [drone, `active ${version}`])));
+        expect(Object.keys(drones)).toHaveLength(DRONES);
+        expect(locks).toEqual([]);
+        const versions = Object.fromEntries(
+          Object.entries(drones).map(([drone, h]) => [drone, h.configs[FILE]?.version]),
+        );
+        expect(auditProblems(audit, c.expected, versions, report.config.version)).toEqual([]);
 
-      // Requests the killed processes sent and the proxy still holds land now, before the fleet is checked.
-      await via.idle();
-      const [drones, locks, audit] = await Promise.all([
-        fleetHealth(fleet, DRONES),
-        lockTable(state.path),
-        readAudit(state.path, id),
-      ]);
-      const version = c.expected === 'promoted' ? report.config.version : OLD_VERSION;
-      expect(report.config.version).not.toBe(OLD_VERSION);
-      expect(
-        Object.fromEntries(
-          Object.entries(drones).map(([drone, h]) => [drone, `${h.state} ${h.configs[FILE]?.version}`]),
-        ),
-      ).toEqual(Object.fromEntries(Object.keys(drones).map((drone) => [drone, `active ${version}`])));
-      expect(Object.keys(drones)).toHaveLength(DRONES);
-      expect(locks).toEqual([]);
-      const versions = Object.fromEntries(
-        Object.entries(drones).map(([drone, h]) => [drone, h.configs[FILE]?.version]),
-      );
-      expect(auditProblems(audit, c.expected, versions, report.config.version)).toEqual([]);
-
-      console.log(
-        `chaos #${index + 1}: killed ${label} [it had logged ${countKinds(killed.seen)}; at "${lastStage(killed.seen)}"]; resume${c.rollback ? ' --rollback' : ''} → ${report.result} (exit ${resumed.code}); ${seconds(Date.now() - began)} s (killed after ${seconds(killedAfter)} s, last resume ${seconds(resumedIn)} s)`,
-      );
+        console.log(
+          `chaos #${index + 1}: killed ${label} [it had logged ${countKinds(killed.seen)}; at "${lastStage(killed.seen)}"]; resume${c.rollback ? ' --rollback' : ''} → ${report.result} (exit ${resumed.code}); ${seconds(Date.now() - began)} s (killed after ${seconds(killedAfter)} s, last resume ${seconds(resumedIn)} s)`,
+        );
+      });
     });
   });
-});
+}
