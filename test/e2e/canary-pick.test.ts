@@ -170,6 +170,16 @@ describe('representative canaries (canary.spread_by, canary.random)', () => {
         interval: 100,
       })
       .toMatch(/^waiting for `rollout promote/);
+    // The record's stage is written after the audit event, in the same batch: promote reads the record.
+    await expect
+      .poll(
+        async () => {
+          const listed = await runCli(['history', '--output', 'json', '--state-dir', dir.path]);
+          return (JSON.parse(listed.stdout) as { id: string; state: string }[]).find((r) => r.id === killed.id)?.state;
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toMatch(/^waiting for `rollout promote/);
     expect((await runCli(['promote', killed.id, '--state-dir', dir.path])).code).toBe(0);
     const ended = await within(resumed.done, 30_000, 'rollout resume');
 

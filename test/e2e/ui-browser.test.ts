@@ -103,8 +103,24 @@ describe.skipIf(!HAVE_CHROMIUM)('rollout ui and its reports in a real browser', 
 
     // Then resumed, it waits again; the page's Promote button passes the gate and the fleet is promoted.
     const resumed = start('resume', id, '--output', 'json');
-    await page.locator('.events b', { hasText: /^resumed$/ }).waitFor({ timeout: 20_000 });
-    await page.locator('#status', { hasText: 'waiting for `rollout promote' }).waitFor({ timeout: 20_000 });
+    // The record still says the killed run's stage until the resumed run's own transition to the gate is
+    // written (its audit event first, then the record, in one batch): wait for both.
+    await expect
+      .poll(
+        async () => {
+          const events = (await readFile(join(state.path, 'rollouts', id, 'audit.ndjson'), 'utf8'))
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as { kind: string; to?: string });
+          const resumedAt = events.findIndex((e) => e.kind === 'resumed');
+          return (
+            resumedAt >= 0 && events.slice(resumedAt).some((e) => e.to?.startsWith('waiting for `rollout promote'))
+          );
+        },
+        { timeout: 20_000, interval: 100 },
+      )
+      .toBe(true);
+    await page.locator('#status', { hasText: 'running: waiting for `rollout promote' }).waitFor({ timeout: 10_000 });
     page.once('dialog', (dialog) => void dialog.accept());
     const answered = page.waitForResponse((response) => response.url().endsWith(`/api/rollouts/${id}/promote`));
     await page.locator('button[data-action="promote"]').click();
