@@ -13,7 +13,7 @@ import { createTestPki } from '../test/helpers/tls.js';
 import { abortRound, describeAbort } from './abort.js';
 import { benchJudge } from './analysis.js';
 import { scaleRounds } from './scale.js';
-import { bareClient, content, FILE, ROOT, runCli, running, startSim, writeSpec } from './harness.js';
+import { bareClient, bareRollout, ROOT, runCli, running, startSim, warmUp, writeSpec } from './harness.js';
 import { benchEmbeddedLock } from './lock.js';
 import { benchEtcdLock } from './lock-etcd.js';
 import { benchStateStore } from './store.js';
@@ -28,11 +28,7 @@ async function fleetRound(drones: number, work: string, store?: string) {
   const sim = await startSim(drones, [], work);
   const bare = bareClient();
   try {
-    await bare.forAll(drones, (i) =>
-      bare
-        .send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
-        .then(() => bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
-    );
+    await warmUp(bare, sim.url, drones);
     const stateDir = join(work, `state-${drones}${store === undefined ? '' : '-etcd'}`);
     const spec = await writeSpec(work, `bench-${drones}`, sim.inventory);
     const rollout = await runCli([
@@ -44,21 +40,7 @@ async function fleetRound(drones: number, work: string, store?: string) {
       stateDir,
       ...(store === undefined ? [] : ['--store', store]),
     ]);
-    const { content: text, sha256 } = content(`bare-${drones}`);
-    const bareStart = performance.now();
-    await bare.forAll(drones, async (i) => {
-      const base = `${sim.url}/d/drone-${i}/v1`;
-      await bare.send(`${base}/pause`, 'POST', { rollout: 'bare' });
-      await bare.send(`${base}/configs/${FILE}`, 'PUT', {
-        rollout: 'bare',
-        version: 'bare',
-        sha256,
-        fence: 1_000_000,
-        content: text,
-      });
-      await bare.send(`${base}/resume`, 'POST', { rollout: 'bare' });
-    });
-    const bareMs = performance.now() - bareStart;
+    const bareMs = await bareRollout(bare, sim.url, drones, `bare-${drones}`);
     const auditBytesPerDrone =
       store === undefined
         ? (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length / drones
@@ -119,11 +101,7 @@ async function tlsRound(drones: number, work: string) {
       const warm = bareClient(bareTls);
       let bare: ReturnType<typeof bareClient> | undefined;
       try {
-        await warm.forAll(drones, (i) =>
-          warm
-            .send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
-            .then(() => warm.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
-        );
+        await warmUp(warm, sim.url, drones);
         warm.close();
         // A spec's name is lower case: `tls-mutual-tls-1000`.
         const name = `tls-${mode.replace(' ', '-').toLowerCase()}-${drones}`;
@@ -137,27 +115,14 @@ async function tlsRound(drones: number, work: string) {
           join(work, `state-${name}`),
           ...run,
         ]);
-        const { content: text, sha256 } = content(`bare-${name}`);
         const timed = bareClient(bareTls);
         bare = timed;
-        const bareStart = performance.now();
-        await timed.forAll(drones, async (i) => {
-          const base = `${sim.url}/d/drone-${i}/v1`;
-          await timed.send(`${base}/pause`, 'POST', { rollout: 'bare' });
-          await timed.send(`${base}/configs/${FILE}`, 'PUT', {
-            rollout: 'bare',
-            version: 'bare',
-            sha256,
-            fence: 1_000_000,
-            content: text,
-          });
-          await timed.send(`${base}/resume`, 'POST', { rollout: 'bare' });
-        });
+        const bareMs = await bareRollout(timed, sim.url, drones, `bare-${name}`);
         rounds.push({
           mode,
           result: rollout.report.result,
           rolloutMs: rollout.ms,
-          bareMs: performance.now() - bareStart,
+          bareMs,
           peakMb: rollout.peakMb,
         });
       } finally {

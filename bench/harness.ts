@@ -113,6 +113,36 @@ export function bareClient(tls?: BareTls) {
   return { send, forAll, close: () => agent.destroy() };
 }
 
+export type BareClient = ReturnType<typeof bareClient>;
+
+/** Pauses and resumes every drone once, so both sides of a round meet a fleet with its sockets warm. */
+export function warmUp(client: BareClient, url: string, drones: number): Promise<void> {
+  return client.forAll(drones, (i) =>
+    client
+      .send(`${url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
+      .then(() => client.send(`${url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
+  );
+}
+
+/** The bare client's rollout: pause, push and resume per drone, nothing else; answers its wall time (ms). */
+export async function bareRollout(client: BareClient, url: string, drones: number, tag: string): Promise<number> {
+  const { content: text, sha256 } = content(tag);
+  const started = performance.now();
+  await client.forAll(drones, async (i) => {
+    const base = `${url}/d/drone-${i}/v1`;
+    await client.send(`${base}/pause`, 'POST', { rollout: 'bare' });
+    await client.send(`${base}/configs/${FILE}`, 'PUT', {
+      rollout: 'bare',
+      version: 'bare',
+      sha256,
+      fence: 1_000_000,
+      content: text,
+    });
+    await client.send(`${base}/resume`, 'POST', { rollout: 'bare' });
+  });
+  return performance.now() - started;
+}
+
 export function content(tag: string): { content: string; sha256: string } {
   const text = `# aim lock config ${tag}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`;
   return { content: text, sha256: createHash('sha256').update(text).digest('hex') };

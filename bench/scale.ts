@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { abortRound, describeAbort } from './abort.js';
-import { bareClient, content, FILE, runCli, simStats, startSim, writeSpec } from './harness.js';
+import { bareClient, bareRollout, runCli, simStats, startSim, warmUp, writeSpec } from './harness.js';
 
 /**
  * Pausing 100,000 drones takes longer than the default `pause.timeout` of 30 s allows on a loaded 2-core
@@ -100,11 +100,7 @@ export async function scaleRound(drones: number, work: string, run: number) {
   const sim = await startSim(drones, ['--in-memory'], work);
   const bare = bareClient();
   try {
-    await bare.forAll(drones, (i) =>
-      bare
-        .send(`${sim.url}/d/drone-${i}/v1/pause`, 'POST', { rollout: 'warm-up' })
-        .then(() => bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'warm-up' })),
-    );
+    await warmUp(bare, sim.url, drones);
     const stateDir = join(work, `state-scale-${drones}-${run}`);
     const spec = await writeSpec(work, `scale-${drones}-${run}`, sim.inventory, PAUSE);
     const rollout = await runCli(
@@ -112,21 +108,7 @@ export async function scaleRound(drones: number, work: string, run: number) {
       true,
     );
     const fleet = (await simStats(sim.url)).fleet;
-    const { content: text, sha256 } = content(`bare-scale-${drones}-${run}`);
-    const bareStart = performance.now();
-    await bare.forAll(drones, async (i) => {
-      const base = `${sim.url}/d/drone-${i}/v1`;
-      await bare.send(`${base}/pause`, 'POST', { rollout: 'bare' });
-      await bare.send(`${base}/configs/${FILE}`, 'PUT', {
-        rollout: 'bare',
-        version: 'bare',
-        sha256,
-        fence: 1_000_000,
-        content: text,
-      });
-      await bare.send(`${base}/resume`, 'POST', { rollout: 'bare' });
-    });
-    const bareMs = performance.now() - bareStart;
+    const bareMs = await bareRollout(bare, sim.url, drones, `bare-scale-${drones}-${run}`);
     const auditPath = join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson');
     return {
       drones,
