@@ -241,7 +241,7 @@ export class DroneAgent {
       holds: this.#holds.holds
         .filter((hold) => hold.until === null || hold.until > now)
         .map((hold) => ({ rollout: hold.rollout, expiresInMs: hold.until === null ? null : hold.until - now })),
-      lapsed: [...this.#holds.lapsed],
+      lapsed: [...this.#holds.lapsedAt(now)],
     };
   }
 

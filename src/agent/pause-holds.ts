@@ -74,9 +74,15 @@ export class PauseHolds {
     return this.#saved.holds.map((hold) => hold.rollout).sort();
   }
 
-  /** The holds that lapsed, oldest first. */
-  get lapsed(): readonly LapsedHold[] {
-    return this.#saved.lapsed;
+  /**
+   * The holds that lapsed by `now`, oldest first: those `lapse` recorded, and those past their deadline
+   * that it has not removed yet (its timer may fire late), so that a drone that reads active names why.
+   */
+  lapsedAt(now: number): readonly LapsedHold[] {
+    const due = this.#saved.holds.flatMap((hold) =>
+      hold.until !== null && hold.until <= now ? [{ rollout: hold.rollout, at: hold.until }] : [],
+    );
+    return due.length === 0 ? this.#saved.lapsed : [...this.#saved.lapsed, ...due].slice(-LAPSED_KEPT);
   }
 
   /** The earliest deadline of a hold, or undefined when none has one. */
