@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { assertPositiveInteger } from '../src/infra/argument-checks.js';
 import { createEmbeddedLockStore } from '../src/lock/embedded/store.js';
-import { hostIdentity } from '../src/lock/host.js';
+import { hostIdentity } from '../src/infra/host.js';
 import type { LockStore } from '../src/lock/types.js';
 
 export interface LatencySummary {

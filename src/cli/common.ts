@@ -6,7 +6,7 @@ import type { Level } from 'pino';
 import { RolloutError } from '../errors.js';
 import { loadDroneTls, type DroneTls } from '../fleet/drone-tls.js';
 import { createEmbeddedLockStore } from '../lock/embedded/store.js';
-import { hostIdentity } from '../lock/host.js';
+import { hostIdentity } from '../infra/host.js';
 import type { LockStore } from '../lock/types.js';
 import { createEmbeddedStateStore } from '../store/embedded/store.js';
 import { parseStoreUrl } from './store-url.js';

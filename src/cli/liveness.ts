@@ -1,4 +1,4 @@
-import { hostIdentity } from '../lock/host.js';
+import { hostIdentity } from '../infra/host.js';
 import { isPidAlive } from '../infra/process.js';
 import type { RolloutLiveness } from '../report/rollout-view.js';
 import type { RolloutRecord } from '../store/types.js';

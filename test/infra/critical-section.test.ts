@@ -1,10 +1,15 @@
-import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RolloutError } from '../../src/errors.js';
 import { withFileLock, type FileLockOptions } from '../../src/infra/critical-section.js';
+import { hostIdentity } from '../../src/infra/host.js';
+import { ROOT } from '../helpers/cli.js';
 
 let dir: string;
 let file: string;
@@ -104,6 +109,79 @@ describe('withFileLock', () => {
       message: expect.stringMatching(
         /^Lost the critical section of the test file \(.+\); nothing was written, try again$/u,
       ),
+    });
+  });
+
+  describe('a marker that names its holder', () => {
+    /** A pid no process has any more: a child that has already exited. */
+    const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid;
+    const markerOf = async (owner: { host: string; bootId: string; pid: number }) => {
+      await mkdir(`${file}.lock`);
+      await writeFile(join(`${file}.lock`, 'owner.json'), JSON.stringify(owner));
+    };
+
+    it('held by a dead process of this host and boot, is broken at once, leaving nothing behind', async () => {
+      await markerOf({ ...hostIdentity(), pid: deadPid() });
+      await expect(withFileLock(file, { ...section, retries: 0 }, async () => 'in')).resolves.toBe('in');
+      expect(await readdir(dir)).toEqual([]);
+    });
+
+    it('held by a process of this host from before a reboot, is broken at once', async () => {
+      await markerOf({ ...hostIdentity(), bootId: 'an-earlier-boot', pid: process.pid });
+      await expect(withFileLock(file, { ...section, retries: 0 }, async () => 'in')).resolves.toBe('in');
+    });
+
+    it('held by a live process, or by one on another host, is waited for and left as it is', async () => {
+      for (const owner of [
+        { ...hostIdentity(), pid: process.pid },
+        { ...hostIdentity(), host: 'hangar-2', pid: deadPid() },
+      ]) {
+        await markerOf(owner);
+        await expect(withFileLock(file, { ...section, retries: 2 }, async () => 'in')).rejects.toMatchObject({
+          code: 'E_STATE_STORE',
+        });
+        expect(JSON.parse(await readFile(join(`${file}.lock`, 'owner.json'), 'utf8'))).toEqual(owner);
+        await rm(`${file}.lock`, { recursive: true });
+      }
+    });
+
+    it('of another host, left untouched for longer than staleMs, is broken', async () => {
+      await markerOf({ ...hostIdentity(), host: 'hangar-2', pid: 1 });
+      const longAgo = new Date(Date.now() - 60_000);
+      await utimes(`${file}.lock`, longAgo, longAgo);
+      await expect(withFileLock(file, { ...section, retries: 0 }, async () => 'in')).resolves.toBe('in');
+      expect(await readdir(dir)).toEqual([]);
+    });
+
+    it("is still its holder's after staleMs: signing it does not look like a break-in", async () => {
+      const held = await withFileLock(file, { ...section, staleMs: 1_000 }, async (assertHeld) => {
+        // Past two of proper-lockfile's touches (every staleMs / 2), each of which compares the mtime.
+        await sleep(1_300);
+        assertHeld();
+        return JSON.parse(await readFile(join(`${file}.lock`, 'owner.json'), 'utf8')) as unknown;
+      });
+      expect(held).toEqual({ ...hostIdentity(), pid: process.pid });
+    });
+
+    it('left by a process SIGKILLed inside its section is taken over without waiting', async () => {
+      const module = pathToFileURL(join(ROOT, 'dist', 'infra', 'critical-section.js')).href;
+      const holder = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const { withFileLock } = await import(${JSON.stringify(module)});
+           await withFileLock(${JSON.stringify(file)}, { name: 'x', code: 'E_STATE_STORE' }, async () => {
+             process.stdout.write('inside\\n');
+             await new Promise(() => setInterval(() => undefined, 1_000));
+           });`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await once(holder.stdout, 'data');
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
+      await expect(withFileLock(file, { ...section, retries: 0 }, async () => 'in')).resolves.toBe('in');
     });
   });
 });

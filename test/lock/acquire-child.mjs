@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 const [moduleDir, stateDir, rollout, keyCount] = process.argv.slice(2);
 const load = (file) => import(pathToFileURL(join(moduleDir, 'src/lock', file)).href);
 const { createEmbeddedLockStore } = await load('embedded/store.js');
-const { hostIdentity } = await load('host.js');
+const { hostIdentity } = await import(pathToFileURL(join(moduleDir, 'src/infra/host.js')).href);
 
 const store = createEmbeddedLockStore({ dir: stateDir });
 const owner = { ...hostIdentity(), pid: process.pid, rollout };

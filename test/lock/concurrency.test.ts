@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedLockStore } from '../../src/lock/embedded/store.js';
-import { hostIdentity } from '../../src/lock/host.js';
+import { hostIdentity } from '../../src/infra/host.js';
 import type { LockOwner, LockStore } from '../../src/lock/types.js';
 import { buildChildModule } from '../helpers/child-module.js';
 import { expectFencesAboveFloors, raceForFences } from './fence-race.js';

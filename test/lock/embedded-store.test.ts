@@ -163,7 +163,7 @@ describe('embedded lock store', () => {
   it('defaults to this host, its boot id, the real clock and real pids', async () => {
     const real = createEmbeddedLockStore({ dir: harness.dir });
     try {
-      const { hostIdentity } = await import('../../src/lock/host.js');
+      const { hostIdentity } = await import('../../src/infra/host.js');
       const me: LockOwner = { ...hostIdentity(), pid: process.pid, rollout: 'me' };
       const result = await real.acquire('real.conf', me, { ttlMs: 60_000, waitMs: 0 });
       expect(result.acquired).toBe(true);

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 
 const [moduleDir, backend, rollout, rounds, logFile] = process.argv.slice(2);
 const load = (file) => import(pathToFileURL(join(moduleDir, 'src/lock', file)).href);
-const { hostIdentity } = await load('host.js');
+const { hostIdentity } = await import(pathToFileURL(join(moduleDir, 'src/infra/host.js')).href);
 
 async function openStore() {
   const [kind, ...rest] = backend.split(':');

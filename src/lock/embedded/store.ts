@@ -4,7 +4,7 @@ import { assertNonEmptyString, assertPositiveInteger } from '../../infra/argumen
 import { isPidAlive } from '../../infra/process.js';
 import { assertAcquireOptions, assertKey, assertLease, assertOwner } from '../arguments.js';
 import { describeHolder } from '../describe.js';
-import { hostIdentity, type HostIdentity } from '../host.js';
+import { hostIdentity, type HostIdentity } from '../../infra/host.js';
 import { highestFence, nextFence, type LockTable } from './lock-table.js';
 import { isSameProcess, lockStatus, staleReason, type HostView } from '../staleness.js';
 import { LockTableFile, type TableChange } from './table-file.js';

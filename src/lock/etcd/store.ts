@@ -8,7 +8,7 @@ import { describeHolder } from '../describe.js';
 import { EtcdConnection } from './connection.js';
 import { nextEtcdFence, readLockAndCounter, takeRequest } from './fence.js';
 import { decodeLock, encodeLockValue, lockKey, locksPrefix, type EtcdLock } from './record.js';
-import { hostIdentity } from '../host.js';
+import { hostIdentity } from '../../infra/host.js';
 import { isPidAlive } from '../../infra/process.js';
 import { isSameProcess, lockStatus, type HostView } from '../staleness.js';
 import type { AcquireOptions, AcquireResult, Lease, LockOwner, LockStatus, LockStore, StaleLock } from '../types.js';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { isPidAlive } from '../../src/infra/process.js';
-import { hostIdentity } from '../../src/lock/host.js';
+import { hostIdentity } from '../../src/infra/host.js';
 
 describe('hostIdentity', () => {
   it('is this host and its kernel boot id, the same on every call', () => {
