@@ -8,7 +8,7 @@ import { BAD_CONFIG, call, FILE, GOOD_CONFIG, pushBody } from './helpers.js';
 const agents = agentFixture();
 afterEach(agents.cleanup);
 
-const PUSHES = 300;
+const PUSHES = 100;
 const READERS = 4;
 
 /** Reads `/v1/health` in a loop until `done` is set, answering every lock state it saw. */

@@ -184,9 +184,9 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   it('resume of a run killed on another machine waits for its lease to run out, then takes the lock with a larger fence', async () => {
     // Given a run whose process died mid-bake on another machine: this host cannot see its pid, so its
-    // lock (TTL 8 s) and its record stay live until their heartbeats are old enough
+    // lock (TTL 4 s) and its record stay live until their heartbeats are old enough
     const path = await spec('killed-elsewhere', '{ drones: 2, bake: 3s }');
-    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 8s }\n`);
+    await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 4s }\n`);
     const run = start('run', path);
     const id = await rolloutAt(/^canary: baking/);
     run.child.kill('SIGKILL');
@@ -224,7 +224,7 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     // Then it waits for the lease, takes the lock with a larger fence, and finishes
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(
-      /the config lock is still held by rollout killed-elsewhere-\S+ \(host hangar-2, pid \d+\).*; waiting up to 10.0s for that lease to run out/,
+      /the config lock is still held by rollout killed-elsewhere-\S+ \(host hangar-2, pid \d+\).*; waiting up to 6.0s for that lease to run out/,
     );
     expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted' });
     const drones = await fleet();

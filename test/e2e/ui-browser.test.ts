@@ -66,9 +66,7 @@ describe.skipIf(!HAVE_CHROMIUM)('rollout ui and its reports in a real browser', 
   const droneCount = (state: string) => page.locator(`.grid .drone[data-state="${state}"]`).count();
 
   it('shows a running rollout live, shows it gone when its process dies, and promotes it from the page', async () => {
-    // The canary answers each request after 1.2 s, longer than the runner's periodic flush of the store
-    // (1 s): a push's answer must still reach the store once a flush has taken the edit made before it.
-    sim = await startSimProcess(['--drones', '12', '--slow', 'drone-1,drone-2,drone-3', '--slow-ms', '1200']);
+    sim = await startSimProcess(['--drones', '12']);
     ui = await startUiProcess(['--state-dir', state.path, '--allow-actions']);
     const spec = join(state.path, 'gated.yaml');
     await writeFile(
