@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import lockfile from 'proper-lockfile';
 import { RolloutError, type ErrorCode } from '../errors.js';
 import { isErrno } from './errno.js';
 import { hostIdentity } from './host.js';
@@ -18,18 +16,18 @@ export interface FileLockOptions {
   readonly code: Extract<ErrorCode, 'E_LOCK_STORE' | 'E_STATE_STORE'>;
   /**
    * How long the marker may go untouched before another process breaks it. Sections last a few
-   * milliseconds and proper-lockfile touches the marker every stale/2 while it is held, so only a holder
-   * killed with SIGKILL (signal-exit cleans up on every other exit) or frozen that long is taken over.
-   * A marker whose owner file names a dead process of this host and boot is broken at once instead.
-   * Breaking a marker is not atomic (two waiters breaking it at once can both get in), which only
-   * matters after such a kill mid-section; the fences the drones check still stop a stale writer.
+   * milliseconds and the holder touches the marker every staleMs / 2, so only a holder frozen that long,
+   * or killed on another host, is taken over this way. A marker that names a dead process of this host
+   * (SIGKILL mid-section) is broken at once. Breaking is not atomic (two waiters breaking one marker at
+   * once can both get in), which only matters after such a kill mid-section; the fences the drones check
+   * still stop a stale writer.
    * @default 5000
    */
   readonly staleMs?: number;
   /**
    * Attempts after the first while another process holds the marker: short and jittered at first because
    * sections are short, then every 100 ms. The default waits ~7 s in all, so a waiter outlives a marker
-   * left by a killed holder instead of failing.
+   * left by a frozen holder instead of failing.
    * @default 80
    */
   readonly retries?: number;
@@ -50,105 +48,107 @@ export async function withFileLock<T>(
   options: FileLockOptions,
   work: (assertHeld: AssertHeld) => Promise<T>,
 ): Promise<T> {
-  let compromised: Error | undefined;
-  const release = await acquire(path, options, (error) => {
-    compromised = error;
-  });
+  const held = await acquire(path, options);
   try {
     return await work(() => {
-      if (compromised !== undefined) {
+      if (held.lost !== undefined) {
         throw new RolloutError(
           options.code,
-          `Lost the critical section of ${options.name} (${compromised.message}); nothing was written, try again`,
-          {
-            cause: compromised,
-          },
+          `Lost the critical section of ${options.name} (${held.lost}); nothing was written, try again`,
         );
       }
     });
   } finally {
-    // The change is durable or abandoned by now; a marker left behind is broken once stale, so failing
-    // the caller here would only misreport the outcome.
-    await release().catch(() => undefined);
+    // The change is durable or abandoned by now; a marker left behind is broken as its owner is dead,
+    // so failing the caller here would only misreport the outcome.
+    await held.release().catch(() => undefined);
   }
 }
 
-/** Retries only while another process holds the marker: proper-lockfile's own retries would also wait out an ENOENT. */
-async function acquire(
-  path: string,
-  options: FileLockOptions,
-  onCompromised: (error: Error) => void,
-): Promise<() => Promise<void>> {
-  const retries = options.retries ?? 80;
-  const marker = `${path}.lock`;
-  for (let attempt = 0; ;) {
-    try {
-      // onCompromised: the default throws from a timer and would crash the process; checked before committing instead.
-      const release = await lockfile.lock(path, {
-        stale: options.staleMs ?? 5_000,
-        retries: 0,
-        realpath: false,
-        onCompromised,
-      });
-      await signMarker(marker);
-      return async () => {
-        await rm(join(marker, OWNER_FILE), { force: true });
-        await release();
-      };
-    } catch (error) {
-      // proper-lockfile judged the marker stale but removes it with rmdir, which an owner file inside refuses.
-      if (isErrno(error, 'ENOTEMPTY')) {
-        await removeMarker(marker, null);
-        continue;
-      }
-      if (!isErrno(error, 'ELOCKED')) throw options.lockFailure?.(error) ?? error;
-      const owner = await ownerOf(marker);
-      if (owner !== null && isDeadHere(owner) && (await removeMarker(marker, owner))) continue;
-      if (attempt === retries) {
-        throw new RolloutError(
-          options.code,
-          `Timed out waiting for the critical section of ${options.name}: ${path}.lock is held by another process. ` +
-            `If no rollout process is running from this state dir, remove ${path}.lock`,
-          { cause: error },
-        );
-      }
-      const wait = Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 1.5 ** attempt);
-      attempt += 1;
-      await delay(wait * (0.5 + Math.random()));
-    }
-  }
-}
-
-/** The file in a marker that names its holder, so that a holder killed mid-section is known dead at once. */
-const OWNER_FILE = 'owner.json';
-
+/** Who holds a marker: the marker file's content. */
 interface MarkerOwner {
   readonly host: string;
   readonly bootId: string;
   readonly pid: number;
 }
 
-/**
- * Writes this process into the marker it just took. The write changes the marker's mtime, which
- * proper-lockfile compares with the one it set to tell whether someone broke in, so it is set back.
- * Without an owner file (a failed write) the marker is broken only once stale, as before.
- */
-async function signMarker(marker: string): Promise<void> {
-  const taken = await stat(marker);
-  const owner: MarkerOwner = { ...hostIdentity(), pid: process.pid };
-  await writeFile(join(marker, OWNER_FILE), JSON.stringify(owner)).catch(() => undefined);
-  await utimes(marker, taken.atime, taken.mtime);
+/** What a waiter sees of a marker: which file it is, when it was last touched, and who wrote it. */
+interface MarkerSeen {
+  readonly ino: number;
+  readonly mtimeMs: number;
+  /** Null for a marker that names nobody (one left by an earlier version, a directory). */
+  readonly owner: MarkerOwner | null;
 }
 
-async function ownerOf(marker: string): Promise<MarkerOwner | null> {
+async function acquire(path: string, options: FileLockOptions): Promise<HeldMarker> {
+  const marker = `${path}.lock`;
+  const staleMs = options.staleMs ?? 5_000;
+  const retries = options.retries ?? 80;
+  const owner = JSON.stringify({ ...hostIdentity(), pid: process.pid } satisfies MarkerOwner);
+  for (let attempt = 0; ;) {
+    let taken: boolean;
+    try {
+      taken = await create(marker, owner);
+    } catch (error) {
+      throw options.lockFailure?.(error) ?? error;
+    }
+    if (taken) return HeldMarker.start(marker, staleMs);
+    const seen = await look(marker);
+    if (seen === null) continue;
+    const abandoned = seen.owner === null ? false : isDeadHere(seen.owner);
+    if ((abandoned || Date.now() - seen.mtimeMs > staleMs) && (await breakMarker(marker, seen.ino))) continue;
+    if (attempt === retries) {
+      throw new RolloutError(
+        options.code,
+        `Timed out waiting for the critical section of ${options.name}: ${marker} is held by another process. ` +
+          `If no rollout process is running from this state dir, remove ${marker}`,
+      );
+    }
+    const wait = Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 1.5 ** attempt);
+    attempt += 1;
+    await delay(wait * (0.5 + Math.random()));
+  }
+}
+
+/**
+ * Creates the marker with its owner already in it: written to a draft of its own, then hard-linked
+ * into place, which fails if the marker exists. So no marker is ever seen without its owner, even one
+ * whose holder was killed the instant it took it. Answers false if someone else holds it.
+ */
+async function create(marker: string, owner: string): Promise<boolean> {
+  const draft = `${marker}.${randomUUID()}`;
+  await writeFile(draft, owner);
   try {
-    const owner = JSON.parse(await readFile(join(marker, OWNER_FILE), 'utf8')) as Partial<MarkerOwner> | null;
+    await link(draft, marker);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return false;
+    throw error;
+  } finally {
+    await rm(draft, { force: true });
+  }
+}
+
+/** The marker as it is now, or null if it is gone (try again at once). */
+async function look(marker: string): Promise<MarkerSeen | null> {
+  try {
+    const found = await stat(marker);
+    const owner = found.isFile() ? parseOwner(await readFile(marker, 'utf8')) : null;
+    return { ino: found.ino, mtimeMs: found.mtimeMs, owner };
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return null;
+    throw error;
+  }
+}
+
+function parseOwner(text: string): MarkerOwner | null {
+  try {
+    const owner = JSON.parse(text) as Partial<MarkerOwner> | null;
     if (typeof owner?.host !== 'string' || typeof owner.bootId !== 'string' || typeof owner.pid !== 'number') {
       return null;
     }
     return isPid(owner.pid) ? { host: owner.host, bootId: owner.bootId, pid: owner.pid } : null;
   } catch {
-    // Not written yet (its holder is between taking the marker and signing it), or gone: not known dead.
     return null;
   }
 }
@@ -159,15 +159,12 @@ function isDeadHere(owner: MarkerOwner): boolean {
   return owner.host === here.host && (owner.bootId !== here.bootId || !isPidAlive(owner.pid));
 }
 
-const sameOwner = (a: MarkerOwner | null, b: MarkerOwner | null) =>
-  a?.pid === b?.pid && a?.host === b?.host && a?.bootId === b?.bootId;
-
 /**
- * Moves the marker aside and removes it, if it is still the one `owner` held (null: a stale marker,
- * whoever held it). A marker that another waiter broke and retook meanwhile is put back. Answers whether
- * the marker is gone, so the caller may try again at once.
+ * Moves the marker `ino` aside and removes it. If another waiter broke it and took a new one meanwhile,
+ * that one was moved instead: it is linked back, unless yet another marker exists by then. Answers
+ * whether the marker seen is gone, so the caller may try again at once.
  */
-async function removeMarker(marker: string, owner: MarkerOwner | null): Promise<boolean> {
+async function breakMarker(marker: string, ino: number): Promise<boolean> {
   const aside = `${marker}.broken-${randomUUID()}`;
   try {
     await rename(marker, aside);
@@ -175,10 +172,72 @@ async function removeMarker(marker: string, owner: MarkerOwner | null): Promise<
     if (isErrno(error, 'ENOENT')) return true;
     throw error;
   }
-  if (owner !== null && !sameOwner(await ownerOf(aside), owner)) {
-    await rename(aside, marker).catch(() => undefined);
+  const moved = await stat(aside);
+  if (moved.ino !== ino && moved.isFile()) {
+    await link(aside, marker).catch(() => undefined);
+    await unlink(aside);
     return false;
   }
   await rm(aside, { recursive: true, force: true });
   return true;
+}
+
+/** A marker this process holds: touched every staleMs / 2, so that nobody judges it stale. */
+class HeldMarker {
+  #timer: NodeJS.Timeout | undefined;
+  #touchedAt = performance.now();
+  #lost: string | undefined;
+  #released = false;
+
+  private constructor(
+    private readonly marker: string,
+    private readonly ino: number,
+    private readonly staleMs: number,
+  ) {}
+
+  static async start(marker: string, staleMs: number): Promise<HeldMarker> {
+    const held = new HeldMarker(marker, (await stat(marker)).ino, staleMs);
+    held.#schedule();
+    return held;
+  }
+
+  /** Why the section may have been broken into, once it may have been. */
+  get lost(): string | undefined {
+    return this.#lost;
+  }
+
+  #schedule(): void {
+    if (this.#released) return;
+    this.#timer = setTimeout(() => void this.#touch(), this.staleMs / 2);
+    this.#timer.unref();
+  }
+
+  async #touch(): Promise<void> {
+    if (performance.now() - this.#touchedAt > this.staleMs) {
+      this.#lost = `the marker went untouched for more than ${this.staleMs} ms, so another process may have broken it`;
+      return;
+    }
+    try {
+      const found = await stat(this.marker);
+      if (this.#released) return;
+      if (found.ino !== this.ino) {
+        this.#lost = 'another process replaced the marker';
+        return;
+      }
+      const now = new Date();
+      await utimes(this.marker, now, now);
+      this.#touchedAt = performance.now();
+      this.#schedule();
+    } catch (error) {
+      if (!this.#released) this.#lost = isErrno(error, 'ENOENT') ? 'another process removed the marker' : String(error);
+    }
+  }
+
+  async release(): Promise<void> {
+    this.#released = true;
+    clearTimeout(this.#timer);
+    if (this.#lost !== undefined) return;
+    const found = await stat(this.marker).catch(() => undefined);
+    if (found?.ino === this.ino) await unlink(this.marker);
+  }
 }

@@ -11,7 +11,7 @@ const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
  * error registry and src/infra), for child processes, which cannot load TypeScript on Node 20; they
  * import `<dir>/src/lock/...` or `<dir>/src/store/...`. Built in a temp dir apart from dist/, so a test
  * depends neither on a prior build nor on other modules compiling; node_modules is linked so
- * proper-lockfile, zod and etcd3 resolve.
+ * zod and etcd3 resolve.
  */
 export async function buildChildModule(
   folder: 'src/lock' | 'src/store',

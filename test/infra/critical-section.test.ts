@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -115,10 +115,9 @@ describe('withFileLock', () => {
   describe('a marker that names its holder', () => {
     /** A pid no process has any more: a child that has already exited. */
     const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid;
-    const markerOf = async (owner: { host: string; bootId: string; pid: number }) => {
-      await mkdir(`${file}.lock`);
-      await writeFile(join(`${file}.lock`, 'owner.json'), JSON.stringify(owner));
-    };
+    const markerOf = (owner: { host: string; bootId: string; pid: number }) =>
+      writeFile(`${file}.lock`, JSON.stringify(owner));
+    const ownerOfMarker = async () => JSON.parse(await readFile(`${file}.lock`, 'utf8')) as unknown;
 
     it('held by a dead process of this host and boot, is broken at once, leaving nothing behind', async () => {
       await markerOf({ ...hostIdentity(), pid: deadPid() });
@@ -140,8 +139,8 @@ describe('withFileLock', () => {
         await expect(withFileLock(file, { ...section, retries: 2 }, async () => 'in')).rejects.toMatchObject({
           code: 'E_STATE_STORE',
         });
-        expect(JSON.parse(await readFile(join(`${file}.lock`, 'owner.json'), 'utf8'))).toEqual(owner);
-        await rm(`${file}.lock`, { recursive: true });
+        expect(await ownerOfMarker()).toEqual(owner);
+        await rm(`${file}.lock`);
       }
     });
 
@@ -153,12 +152,13 @@ describe('withFileLock', () => {
       expect(await readdir(dir)).toEqual([]);
     });
 
-    it("is still its holder's after staleMs: signing it does not look like a break-in", async () => {
+    it("is touched while held: a section longer than staleMs is still its holder's", async () => {
       const held = await withFileLock(file, { ...section, staleMs: 1_000 }, async (assertHeld) => {
-        // Past two of proper-lockfile's touches (every staleMs / 2), each of which compares the mtime.
         await sleep(1_300);
         assertHeld();
-        return JSON.parse(await readFile(join(`${file}.lock`, 'owner.json'), 'utf8')) as unknown;
+        const marker = await stat(`${file}.lock`);
+        expect(Date.now() - marker.mtimeMs).toBeLessThan(1_000);
+        return ownerOfMarker();
       });
       expect(held).toEqual({ ...hostIdentity(), pid: process.pid });
     });
