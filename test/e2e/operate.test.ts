@@ -235,8 +235,12 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   it("resume refuses (exit 3) while the rollout's lock is still renewed, even when its record looks gone, and the live run finishes untouched", async () => {
     // Given a live run whose record names a process that is gone (its record's pid edited to a dead one),
-    // while the live process keeps renewing the lock through a bake that outlasts resume's wait (5 s)
-    const { run, id } = await liveRunWithDeadPid('alive-under-the-record', '15s');
+    // while the live process waits at its manual gate and keeps renewing the lock
+    const { run, id } = await liveRunWithDeadPid(
+      'alive-under-the-record',
+      '{ drones: 2, bake: 0s, approval: manual }',
+      /^waiting for `rollout promote/,
+    );
 
     // When someone resumes it
     const resumed = await cli('resume', id);
@@ -245,6 +249,9 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(resumed.code, resumed.stderr).toBe(3);
     expect(resumed.stdout).toMatch(/waiting up to 5\.0s for that lease to run out/);
     expect(resumed.stderr).toMatch(/still being renewed by rollout \S+'s process \d+ on .*, so that process is alive/);
+    // and the live run, its record naming its process again, is promoted and finishes
+    await recordOwnerPid(id, run.child.pid ?? 0, false);
+    expect((await cli('promote', id)).code).toBe(0);
     const finished = await run.done;
     expect(finished.code, finished.stderr).toBe(0);
     expect(JSON.parse(finished.stdout)).toMatchObject({ id, result: 'promoted' });
@@ -253,7 +260,11 @@ describe('operating rollouts from other shells: status, history, abort, promote,
 
   it('resume waiting on a live run that ends meanwhile reports its result and drives nothing again', async () => {
     // Given a live run that looks gone, in a bake shorter than resume's wait for the lease (5 s)
-    const { run, id } = await liveRunWithDeadPid('ends-while-resume-waits', '2s');
+    const { run, id } = await liveRunWithDeadPid(
+      'ends-while-resume-waits',
+      '{ drones: 2, bake: 2s }',
+      /^canary: baking/,
+    );
 
     // When someone resumes it, and the run ends and releases the lock while resume waits
     const resumed = await cli('resume', id, '--output', 'json');
@@ -282,24 +293,32 @@ describe('operating rollouts from other shells: status, history, abort, promote,
     expect(JSON.parse(resumed.stdout)).toMatchObject({ id, result: 'promoted', exitCode: 0, alreadyEnded: true });
   });
 
-  /** A run in its canary bake whose record names a dead pid, so `status` calls it gone while it runs. */
-  async function liveRunWithDeadPid(name: string, bake: string) {
-    const path = await spec(name, `{ drones: 2, bake: ${bake} }`);
+  /**
+   * A run at the given stage whose record names a dead pid, so `status` calls it gone while it runs:
+   * in its canary bake, or (with `approval: manual`) at its gate.
+   */
+  async function liveRunWithDeadPid(name: string, canary: string, stage: RegExp) {
+    const path = await spec(name, canary);
     await writeFile(path, `${await readFile(path, 'utf8')}\nlock: { ttl: 3s }\n`);
     const run = start('run', path, '--output', 'json');
-    const id = await rolloutAt(/^canary: baking/);
+    const id = await rolloutAt(stage);
+    await recordOwnerPid(id, 2_147_483_646, true);
+    return { run, id };
+  }
+
+  /** Edits the pid the rollout's record names until `history` shows it gone, or not, as that pid makes it. */
+  async function recordOwnerPid(id: string, pid: number, gone: boolean): Promise<void> {
     const recordFile = join(state.path, 'rollouts', id, 'record.json');
     await expect
       .poll(
         async () => {
           const record = JSON.parse(await readFile(recordFile, 'utf8')) as { owner: { pid: number } };
-          record.owner.pid = 2_147_483_646;
+          record.owner.pid = pid;
           await writeFile(recordFile, JSON.stringify(record));
-          return (await history())[0]?.state;
+          return (await history())[0]?.state === 'gone';
         },
         { timeout: 10_000, interval: 200 },
       )
-      .toBe('gone');
-    return { run, id };
+      .toBe(gone);
   }
 });
