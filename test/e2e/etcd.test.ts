@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyInto, runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { etcdAvailable } from '../helpers/etcd.js';
 import { machineArgs, useEtcd } from '../helpers/etcd-suite.js';
-import { FILE, fleetHealth, type Health } from '../helpers/fleet.js';
+import { Children, FILE, fleetHealth, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
   id: string;
@@ -19,11 +19,14 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   // Undefined if a beforeAll failed before making them (etcd's runs first).
   let sim: SimProcess | undefined;
   let work: { path: string; remove(): Promise<void> } | undefined;
+  const children = new Children();
 
   beforeAll(async () => {
     sim = await startSimProcess(['--drones', '6']);
     work = await tempDir('rollout-etcd-');
   });
+
+  afterEach(() => children.reap());
 
   afterAll(async () => {
     await sim?.stop();
@@ -60,7 +63,7 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   }
 
   it('a second machine gets exit 3 and pushes nothing; a third sees both in history, aborts the first, and no lock key is left', async () => {
-    const first = startCli(on('laptop', 'run', await spec('from-laptop', '60s'), '--output', 'json'));
+    const first = children.track(startCli(on('laptop', 'run', await spec('from-laptop', '60s'), '--output', 'json')));
     let firstId = '';
     await expect
       .poll(
@@ -109,8 +112,8 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   const fleet = async (): Promise<Health[]> => Object.values(await fleetHealth(sim!, 6));
 
   it('a holder frozen past its TTL loses its etcd lease; the next orchestrator takes over with a larger fence; woken, the first changes nothing', async () => {
-    const frozen = startCli(
-      on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json'),
+    const frozen = children.track(
+      startCli(on('laptop', 'run', await spec('frozen', '60s', { ttl: '2s', version: 'v50' }), '--output', 'json')),
     );
     await expect
       .poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v50').length, {
@@ -149,7 +152,9 @@ describe.runIf(etcdAvailable())('a team sharing one etcd: lock and history acros
   });
 
   it('etcd restarted mid-bake: the rollout rides through the outage or rolls back safely, never leaves the fleet mixed', async () => {
-    const run = startCli(on('laptop', 'run', await spec('outage', '4s', { version: 'v52' }), '--output', 'json'));
+    const run = children.track(
+      startCli(on('laptop', 'run', await spec('outage', '4s', { version: 'v52' }), '--output', 'json')),
+    );
     await expect
       .poll(async () => (await fleet()).filter((d) => d.configs[FILE]?.version === 'v52').length, {
         timeout: 20_000,

@@ -10,7 +10,7 @@ import {
   tempDir,
   type SimProcess,
 } from '../helpers/cli.js';
-import { FILE, fleetHealth, lockTable, parseReport, type Health } from '../helpers/fleet.js';
+import { Children, FILE, fleetHealth, lockTable, parseReport, type Health } from '../helpers/fleet.js';
 
 interface HistoryRow {
   id: string;
@@ -20,6 +20,7 @@ interface HistoryRow {
 }
 
 describe('operating rollouts from other shells: status, history, abort, promote, resume, signals', () => {
+  const children = new Children();
   let sim: SimProcess;
   let state: { path: string; remove(): Promise<void> };
 
@@ -29,13 +30,15 @@ describe('operating rollouts from other shells: status, history, abort, promote,
   });
 
   afterEach(async () => {
+    // A run a failed test left behind (at a gate, in a bake) is stopped, not left running.
+    await children.reap();
     await sim.stop();
     expect(await lockTable(state.path)).toEqual([]);
     await state.remove();
   });
 
   const cli = (...args: string[]) => runCli([...args, '--state-dir', state.path]);
-  const start = (...args: string[]) => startCli([...args, '--state-dir', state.path]);
+  const start = (...args: string[]) => children.track(startCli([...args, '--state-dir', state.path]));
 
   async function spec(name: string, canary: string, waves = '[{ percent: 100, bake: 0s }]'): Promise<string> {
     const path = join(state.path, `${name}.yaml`);

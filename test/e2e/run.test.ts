@@ -1,8 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
-import { FILE, droneUrl, fleetHealth, health, lockTable, parseReport, runArgs, writeSpec } from '../helpers/fleet.js';
+import {
+  Children,
+  FILE,
+  droneUrl,
+  fleetHealth,
+  health,
+  lockTable,
+  parseReport,
+  runArgs,
+  writeSpec,
+} from '../helpers/fleet.js';
 
 describe('rollout run through the real CLI against a simulated fleet', () => {
+  const children = new Children();
   let sim: SimProcess | undefined;
   let state: { path: string; remove(): Promise<void> };
 
@@ -11,6 +22,7 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
   });
 
   afterEach(async () => {
+    await children.reap();
     await sim?.stop();
     sim = undefined;
     expect(await lockTable(state.path)).toEqual([]);
@@ -105,7 +117,7 @@ describe('rollout run through the real CLI against a simulated fleet', () => {
     sim = await startSimProcess(['--drones', '10']);
     const slow = await writeSpec(state.path, 'first', { bake: '60s' });
     const second = await writeSpec(state.path, 'second');
-    const first = startCli(runArgs(slow, sim, state.path));
+    const first = children.track(startCli(runArgs(slow, sim, state.path)));
     await expect
       .poll(async () => (await health(droneUrl(sim!, 'drone-1'))).configs[FILE]?.fence ?? 0, { timeout: 15_000 })
       .toBeGreaterThan(0);
