@@ -16,7 +16,9 @@ import { claimCommands, enqueueCommand } from './command-queue.js';
 import { appendProgress, loadProgress } from './progress-log.js';
 import { readRecord } from './record-file.js';
 import {
-  auditEventSchema,
+  auditBatchSchema,
+  isPlainAuditBatch,
+  isPlainProgressBatch,
   checkInput,
   operatorCommandSchema,
   parseStored,
@@ -53,8 +55,6 @@ export interface EmbeddedStateStoreOptions {
 export function createEmbeddedStateStore(options: EmbeddedStateStoreOptions): StateStore {
   return new EmbeddedStateStore(options);
 }
-
-const auditBatchSchema = z.array(auditEventSchema);
 
 let stagings = 0;
 
@@ -184,7 +184,7 @@ class EmbeddedStateStore implements StateStore {
 
   /** An empty batch writes nothing. */
   async saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void> {
-    const checked = checkInput(progressBatchSchema, changes, 'changes');
+    const checked = checkInput(progressBatchSchema, changes, 'changes', isPlainProgressBatch);
     return this.#run(async () => {
       if (Object.keys(checked).length > 0) {
         await this.#write(id, 'progressLog', 'append to', (files) =>
@@ -216,7 +216,7 @@ class EmbeddedStateStore implements StateStore {
    * instance, others and other processes chain one after the other. An empty batch writes nothing.
    */
   async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
-    const checked = checkInput(auditBatchSchema, events, 'events');
+    const checked = checkInput(auditBatchSchema, events, 'events', isPlainAuditBatch);
     assertUnchained(checked, 'events');
     return this.#run(async () => {
       if (checked.length > 0) {

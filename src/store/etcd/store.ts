@@ -7,7 +7,9 @@ import { rangeEnd } from '../../infra/etcd-shared.js';
 import { InFlight } from '../../infra/in-flight.js';
 import { KeyedQueue } from '../../infra/keyed-queue.js';
 import {
-  auditEventSchema,
+  auditBatchSchema,
+  isPlainAuditBatch,
+  isPlainProgressBatch,
   checkInput,
   droneProgressSchema,
   operatorCommandSchema,
@@ -82,8 +84,6 @@ interface StoredRecord {
   readonly record: RolloutRecord;
   readonly modRevision: string;
 }
-
-const auditBatchSchema = z.array(auditEventSchema);
 
 class EtcdStateStore implements StateStore {
   readonly #etcd: EtcdStoreClient;
@@ -251,7 +251,7 @@ class EtcdStateStore implements StateStore {
 
   /** One key per drone given, in txns of up to 128 drones (a few in flight at once). An empty batch writes nothing. */
   async saveProgress(id: string, changes: Readonly<Record<string, DroneProgressRecord>>): Promise<void> {
-    const checked = checkInput(progressBatchSchema, changes, 'changes');
+    const checked = checkInput(progressBatchSchema, changes, 'changes', isPlainProgressBatch);
     const drones = Object.entries(checked);
     if (drones.length === 0) {
       return;
@@ -300,7 +300,7 @@ class EtcdStateStore implements StateStore {
    * empty batch writes nothing.
    */
   async appendAudit(id: string, events: readonly AuditEvent[]): Promise<void> {
-    const checked = checkInput(auditBatchSchema, events, 'events');
+    const checked = checkInput(auditBatchSchema, events, 'events', isPlainAuditBatch);
     assertUnchained(checked, 'events');
     if (checked.length === 0) {
       return;
