@@ -86,17 +86,14 @@ async function acquire(path: string, options: FileLockOptions): Promise<HeldMark
   const retries = options.retries ?? 80;
   const owner = JSON.stringify({ ...hostIdentity(), pid: process.pid } satisfies MarkerOwner);
   for (let attempt = 0; ;) {
-    let taken: boolean;
+    let outcome: HeldMarker | 'again' | 'held';
     try {
-      taken = await create(marker, owner);
+      outcome = await tryOnce(marker, owner, staleMs);
     } catch (error) {
       throw options.lockFailure?.(error) ?? error;
     }
-    if (taken) return HeldMarker.start(marker, staleMs);
-    const seen = await look(marker);
-    if (seen === null) continue;
-    const abandoned = seen.owner === null ? false : isDeadHere(seen.owner);
-    if ((abandoned || Date.now() - seen.mtimeMs > staleMs) && (await breakMarker(marker, seen.ino))) continue;
+    if (outcome instanceof HeldMarker) return outcome;
+    if (outcome === 'again') continue;
     if (attempt === retries) {
       throw new RolloutError(
         options.code,
@@ -108,6 +105,16 @@ async function acquire(path: string, options: FileLockOptions): Promise<HeldMark
     attempt += 1;
     await delay(wait * (0.5 + Math.random()));
   }
+}
+
+/** Takes the marker, or says to try again at once (it was gone or broken) or that someone holds it. */
+async function tryOnce(marker: string, owner: string, staleMs: number): Promise<HeldMarker | 'again' | 'held'> {
+  if (await create(marker, owner)) return HeldMarker.start(marker, staleMs);
+  const seen = await look(marker);
+  if (seen === null) return 'again';
+  const abandoned = seen.owner !== null && isDeadHere(seen.owner);
+  if ((abandoned || Date.now() - seen.mtimeMs > staleMs) && (await breakMarker(marker, seen.ino))) return 'again';
+  return 'held';
 }
 
 /**
