@@ -156,6 +156,32 @@ describe('DroneClient', () => {
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
+  it('cancels every request in flight under one signal, and only those: answered ones keep their answer', async () => {
+    // The first two requests are answered at once, the next eight never.
+    const { drone, seen } = await droneAnswering(
+      json(200, { state: 'paused' }),
+      json(200, { state: 'paused' }),
+      () => undefined,
+    );
+    client = new DroneClient({ timeoutMs: 10_000, retries: 0 });
+    const abort = new AbortController();
+    const answered = [await client.pause(drone, 'r-1', { signal: abort.signal })];
+    answered.push(await client.pause(drone, 'r-1', { signal: abort.signal }));
+    const pending = Array.from({ length: 8 }, () => client!.pause(drone, 'r-1', { signal: abort.signal }));
+    await expect.poll(() => seen.length).toBe(10);
+
+    abort.abort();
+
+    expect(answered).toEqual([
+      { ok: true, body: { state: 'paused' } },
+      { ok: true, body: { state: 'paused' } },
+    ]);
+    expect(await Promise.all(pending)).toEqual(
+      Array(8).fill({ ok: false, kind: 'cancelled', message: 'cancelled by the rollout' }),
+    );
+    expect(await client.pause(drone, 'r-1', { signal: abort.signal })).toMatchObject({ kind: 'cancelled' });
+  });
+
   it('keeps sockets alive between requests to one drone', async () => {
     const { drone, seen } = await droneAnswering(json(200, { state: 'active' }));
     client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
