@@ -66,14 +66,17 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
 
   /**
    * Interrupts the successor, which exits 130 and puts its canary back where it found it: then every drone
-   * is active and runs the version `expected` gives for it.
+   * is active and runs the version `expected` gives for it (one of them, where it gives several).
    */
-  async function interruptSuccessor(successor: CliProcess, expected: (id: string) => string): Promise<void> {
+  async function interruptSuccessor(
+    successor: CliProcess,
+    expected: (id: string) => string | readonly string[],
+  ): Promise<void> {
     successor.child.kill('SIGINT');
     expect((await within(successor.done, 20_000, 'the successor')).code).toBe(130);
     for (const [id, drone] of Object.entries(await fleetHealth(sim, DRONES))) {
       expect(drone.state, id).toBe('active');
-      expect(drone.configs[FILE]?.version, id).toBe(expected(id));
+      expect([expected(id)].flat(), id).toContain(drone.configs[FILE]?.version);
     }
   }
 
@@ -247,8 +250,14 @@ describe('a rollout frozen past its TTL while another rollout takes the lock', (
       const seen = await versions(sim);
       for (const [id, version] of Object.entries(seen)) if (!left.includes(id)) expect(version, id).toBe('v42');
 
-      // The successor, interrupted, puts its canary back where it found it; nothing is left paused.
-      await interruptSuccessor(successor, (id) => (left.includes(id) ? 'v43' : 'v42'));
+      // The successor, interrupted, puts its canary back where it found it; nothing is left paused. A drone
+      // it names beyond the successor's canary had its push in flight when the run froze: landed (v43), or,
+      // if the freeze came between marking it pushed and writing the request, cancelled on waking (v42).
+      const inFlight = left.filter((id) => !['drone-1', 'drone-2', 'drone-3'].includes(id));
+      expect(inFlight.length).toBeLessThanOrEqual(1);
+      await interruptSuccessor(successor, (id) =>
+        !left.includes(id) ? 'v42' : inFlight.includes(id) ? ['v43', 'v42'] : 'v43',
+      );
     });
   });
 });
