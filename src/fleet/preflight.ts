@@ -82,6 +82,10 @@ export async function preflight(plan: Plan, token: string | undefined, tls?: Dro
         return 'continue';
       },
     );
+    // In the inventory's order, not the order the answers came in: plan's output is the same every time.
+    const order = new Map(plan.drones.map((drone, index) => [drone.id, index]));
+    checks.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+    hot.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
     const healthy = new Set(checks.filter((c) => c.error === undefined).map((c) => c.id));
     const reachable = plan.drones.filter((d) => healthy.has(d.id));
     const samplesPerSecond = await sampleRate(client, reachable[0]);
