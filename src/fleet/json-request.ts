@@ -143,23 +143,21 @@ const inFlight = new WeakMap<AbortSignal, Set<() => void>>();
  * EventTarget listener per request cost more than the rest of the request's own bookkeeping.
  */
 function onAbort(signal: AbortSignal, cancel: () => void): () => void {
-  let cancels = inFlight.get(signal);
-  if (cancels === undefined) {
-    const created = new Set<() => void>();
-    signal.addEventListener(
-      'abort',
-      () => {
-        for (const each of created) each();
-        created.clear();
-      },
-      { once: true },
-    );
-    inFlight.set(signal, created);
-    cancels = created;
-  }
-  const watched = cancels;
-  watched.add(cancel);
-  return () => void watched.delete(cancel);
+  const cancels = inFlight.get(signal) ?? watch(signal);
+  cancels.add(cancel);
+  return () => void cancels.delete(cancel);
+}
+
+/** The set of cancels `signal`'s one 'abort' listener calls. */
+function watch(signal: AbortSignal): Set<() => void> {
+  const cancels = new Set<() => void>();
+  const cancelAll = () => {
+    for (const cancel of cancels) cancel();
+    cancels.clear();
+  };
+  signal.addEventListener('abort', cancelAll, { once: true });
+  inFlight.set(signal, cancels);
+  return cancels;
 }
 
 function abortReason(signal: AbortSignal | undefined): Error {
