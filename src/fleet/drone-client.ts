@@ -30,7 +30,14 @@ import {
 import { isErrorBody } from '../protocol/wire-errors.js';
 import { plainAnswer } from './answer-shapes.js';
 import type { DroneTls } from './drone-tls.js';
-import { requestJson, TlsHangUpError, type JsonAnswer, type JsonRequest } from './json-request.js';
+import {
+  requestJson,
+  requestTarget,
+  TlsHangUpError,
+  type JsonAnswer,
+  type JsonRequest,
+  type RequestTarget,
+} from './json-request.js';
 import { TLS_REFUSED_STATUS, tlsCheck, tlsFailure, tlsHangUp } from './tls-failure.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
@@ -140,6 +147,8 @@ export class DroneClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #tls: DroneTls | undefined;
+  /** Each drone's base URL, parsed at its first request. */
+  readonly #targets = new WeakMap<Drone, RequestTarget>();
 
   constructor(options: DroneClientOptions) {
     const maxSockets = options.maxSockets ?? 64;
@@ -169,15 +178,12 @@ export class DroneClient {
     schema: z.ZodType<T>,
     signal?: AbortSignal,
   ): Promise<DroneReply<T>> {
-    const where = `${drone.url}${path}`;
-    let url: URL;
-    try {
-      url = new URL(where);
-    } catch {
+    const target = this.#target(drone);
+    if (target === undefined) {
       return {
         ok: false,
         kind: 'unreachable',
-        message: `${JSON.stringify(drone.url)} is not a URL: fix drone ${drone.id} in the inventory`,
+        message: `${JSON.stringify(drone.url)} is not an http:// or https:// URL: fix drone ${drone.id} in the inventory`,
       };
     }
     for (let retry = 0; ; retry += 1) {
@@ -188,7 +194,8 @@ export class DroneClient {
       try {
         answer = await requestJson({
           method,
-          url,
+          target,
+          path,
           ...(json === undefined ? {} : { json }),
           headers: this.#headers,
           agents: this.#agents,
@@ -206,11 +213,20 @@ export class DroneClient {
         if (error instanceof TlsHangUpError && this.#tls?.cert !== undefined)
           return { ok: false, kind: 'refused', status: TLS_REFUSED_STATUS, ...tlsHangUp(drone, this.#tls) };
         const message = error instanceof Error ? error.message : String(error);
-        return { ok: false, kind: 'unreachable', message: `${method} ${where}: ${message}` };
+        return { ok: false, kind: 'unreachable', message: `${method} ${drone.url}${path}: ${message}` };
       }
       if (!last && RETRIED_STATUS.has(answer.status)) continue;
-      return sortAnswer(answer, `${method} ${where}`, schema);
+      return sortAnswer(answer, method, drone.url + path, schema);
     }
+  }
+
+  #target(drone: Drone): RequestTarget | undefined {
+    let target = this.#targets.get(drone);
+    if (target === undefined) {
+      target = requestTarget(drone.url);
+      if (target !== undefined) this.#targets.set(drone, target);
+    }
+    return target;
   }
 
   health(drone: Drone, signal?: AbortSignal): Promise<DroneReply<HealthBody>> {
@@ -262,12 +278,12 @@ export class DroneClient {
   }
 }
 
-function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>): DroneReply<T> {
+function sortAnswer<T>(answer: JsonAnswer, method: string, url: string, schema: z.ZodType<T>): DroneReply<T> {
   const { status, body } = answer;
   if (status >= 200 && status < 300) {
     // The drone (or something in front of it) said yes without saying what it did: it may have acted.
     if (body === undefined)
-      return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${where}` };
+      return { ok: false, kind: 'unreachable', message: `HTTP ${status} without a JSON answer from ${method} ${url}` };
     const plain = plainAnswer(schema, body);
     if (plain !== undefined) return { ok: true, body: plain };
     const parsed = schema.safeParse(body);
@@ -277,7 +293,7 @@ function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>):
     return {
       ok: false,
       kind: 'bad_answer',
-      message: `${where} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version`,
+      message: `${method} ${url} answered ${status} with a body that is not the drone protocol (${field}${issue?.message ?? 'invalid'}): check the agent's version`,
     };
   }
   if (isErrorBody(body)) {
@@ -297,6 +313,6 @@ function sortAnswer<T>(answer: JsonAnswer, where: string, schema: z.ZodType<T>):
     kind: 'refused',
     status,
     code: 'unexpected_answer',
-    message: `HTTP ${status} without a JSON error body from ${where}`,
+    message: `HTTP ${status} without a JSON error body from ${method} ${url}`,
   };
 }

@@ -1,9 +1,46 @@
 import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
+/**
+ * Where a drone's requests go, parsed once from its base URL: node:http's own options, so a request
+ * neither parses a URL nor has node:http take one apart.
+ */
+export interface RequestTarget {
+  readonly https: boolean;
+  /** Without the brackets of an IPv6 address, as node:http wants it. */
+  readonly hostname: string;
+  /** Undefined for the scheme's default port. */
+  readonly port: number | undefined;
+  /** The base URL's path without a trailing slash ('' or '/d/drone-7'): request paths are appended to it. */
+  readonly basePath: string;
+}
+
+/**
+ * The target of `baseUrl`, or undefined when it is not an http:// or https:// URL; a query or fragment
+ * is not part of a base URL and is left out.
+ */
+export function requestTarget(baseUrl: string): RequestTarget | undefined {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return undefined;
+  const { hostname } = url;
+  return {
+    https: url.protocol === 'https:',
+    hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+    port: url.port === '' ? undefined : Number(url.port),
+    basePath: url.pathname.replace(/\/+$/, ''),
+  };
+}
+
 export interface JsonRequest {
   readonly method: 'GET' | 'POST' | 'PUT';
-  readonly url: URL;
+  readonly target: RequestTarget;
+  /** Appended to the target's base path: `/v1/pause`. */
+  readonly path: string;
   /** Serialized as the JSON body; none for GET. */
   readonly json?: object;
   readonly headers: Readonly<Record<string, string>>;
@@ -84,13 +121,20 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const https = options.url.protocol === 'https:';
+    const { target } = options;
+    const { https } = target;
     const send = https ? httpsRequest : httpRequest;
     let answered = false;
     let connected = false;
     const req: ClientRequest = send(
-      options.url,
-      { method: options.method, headers, agent: https ? options.agents.https : options.agents.http },
+      {
+        hostname: target.hostname,
+        port: target.port,
+        path: target.basePath + options.path,
+        method: options.method,
+        headers,
+        agent: https ? options.agents.https : options.agents.http,
+      },
       (res) => {
         answered = true;
         readBody(res).then((text) => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroneClient } from '../../src/fleet/drone-client.js';
+import { requestTarget } from '../../src/fleet/json-request.js';
 import type { Drone } from '../../src/spec/types.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -246,5 +247,62 @@ describe('DroneClient', () => {
     expect(await client.health(drone, abort.signal)).toMatchObject({ ok: false, kind: 'cancelled' });
     expect(performance.now() - started).toBeLessThan(200);
     expect(seen).toHaveLength(1);
+  });
+
+  it('reaches a drone at the root of its host, and one on IPv6 loopback', async () => {
+    const { drone, seen } = await droneAnswering(json(200, { state: 'active' }));
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+    const root = { ...drone, url: drone.url.replace('/d/drone-1', '') };
+
+    expect(await client.resume(root, 'r-1')).toMatchObject({ ok: true });
+    expect(seen[0]?.url).toBe('/v1/resume');
+
+    const six = createServer((_req, res) => res.writeHead(200).end('{"state":"paused"}'));
+    await new Promise<void>((done) => six.listen(0, '::1', () => done()));
+    try {
+      const { port } = six.address() as AddressInfo;
+      const reply = await client.pause({ id: 'drone-6', url: `http://[::1]:${port}`, labels: {} }, 'r-1');
+      expect(reply).toEqual({ ok: true, body: { state: 'paused' } });
+    } finally {
+      six.closeAllConnections();
+      await new Promise<void>((done) => six.close(() => done()));
+    }
+  });
+
+  it('names a drone whose URL is not http:// or https://, and sends nothing', async () => {
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+
+    const reply = await client.health({ id: 'drone-9', url: 'ftp://127.0.0.1/d/drone-9', labels: {} });
+
+    expect(reply).toEqual({
+      ok: false,
+      kind: 'unreachable',
+      message: '"ftp://127.0.0.1/d/drone-9" is not an http:// or https:// URL: fix drone drone-9 in the inventory',
+    });
+  });
+});
+
+describe('requestTarget', () => {
+  it("parses a drone's base URL once into node:http's options", () => {
+    expect(requestTarget('http://127.0.0.1:7100/d/drone-7')).toEqual({
+      https: false,
+      hostname: '127.0.0.1',
+      port: 7100,
+      basePath: '/d/drone-7',
+    });
+    expect(requestTarget('https://drone.example/')).toEqual({
+      https: true,
+      hostname: 'drone.example',
+      port: undefined,
+      basePath: '',
+    });
+    expect(requestTarget('http://[::1]:80/a%20b/')).toEqual({
+      https: false,
+      hostname: '::1',
+      port: undefined,
+      basePath: '/a%20b',
+    });
+    expect(requestTarget('not a url')).toBeUndefined();
+    expect(requestTarget('file:///etc/passwd')).toBeUndefined();
   });
 });
