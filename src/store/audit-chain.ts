@@ -43,31 +43,65 @@ export type ChainVerdict =
 const CHAIN_FIELDS = ['seq', 'prev'] as const;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** The canonical serialization of a value parsed from JSON. */
+/**
+ * The canonical serialization of `value`: of a value parsed from JSON, and of any other value as
+ * JSON.stringify writes it and JSON.parse reads it back (`toJSON` called, members that are undefined, a
+ * function or a symbol left out of objects and null in arrays, non-finite numbers null). So an event is
+ * hashed as it will be read back without writing and parsing it once more.
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
-  }
-  if (value !== null && typeof value === 'object') {
-    const object = value as Readonly<Record<string, unknown>>;
-    const members = Object.keys(object)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key])}`);
-    return `{${members.join(',')}}`;
-  }
-  // undefined for undefined, a function or a symbol, whatever the type of JSON.stringify says.
-  const text = JSON.stringify(value) as string | undefined;
+  const text = canonicalMember(value);
   if (text === undefined) {
-    throw new TypeError(`Expected a value parsed from JSON, got a ${typeof value}`);
+    throw new TypeError(`Expected a value JSON can write, got a ${typeof value}`);
   }
   return text;
+}
+
+/** The canonical text of `value`, or undefined where JSON.stringify writes nothing (an object leaves it out). */
+function canonicalMember(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object':
+      break;
+    case 'bigint':
+      // Throws as JSON.stringify does: a bigint has no JSON.
+      return JSON.stringify(value);
+    default:
+      return undefined;
+  }
+  const json = (value as { toJSON?: unknown }).toJSON;
+  if (typeof json === 'function') return canonicalMember((json as () => unknown).call(value));
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) {
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let index = 0; index < value.length; index += 1) {
+      if (index > 0) text += ',';
+      text += canonicalMember(value[index]) ?? 'null';
+    }
+    return `${text}]`;
+  }
+  const object = value as Readonly<Record<string, unknown>>;
+  let text = '{';
+  for (const key of Object.keys(object).sort()) {
+    const member = canonicalMember(object[key]);
+    if (member === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(key)}:${member}`;
+  }
+  return `${text}}`;
 }
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** The hash of a stored event (parsed from its line): the next event's `prev`. */
+/** The hash of an event (parsed from its line, or about to be written): the next event's `prev`. */
 export function eventHash(event: unknown): string {
   return sha256(canonicalJson(event));
 }
@@ -91,9 +125,8 @@ export function assertUnchained(events: readonly AuditEvent[], name: string): vo
 
 /** The line that stores `event` at `head` (ending in a newline), and the head after it. */
 export function chainEvent(event: AuditEvent, head: ChainHead): { readonly line: string; readonly next: ChainHead } {
-  const text = JSON.stringify({ ...event, seq: head.seq, prev: head.prev });
-  // Hashed as it will be read back: fields set to undefined are gone, dates are strings.
-  return { line: `${text}\n`, next: { seq: head.seq + 1, prev: eventHash(JSON.parse(text)) } };
+  const chained = { ...event, seq: head.seq, prev: head.prev };
+  return { line: `${JSON.stringify(chained)}\n`, next: { seq: head.seq + 1, prev: eventHash(chained) } };
 }
 
 /** The lines that store `events` from `head` on, and the head after them. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   assertUnchained,
@@ -63,6 +64,31 @@ describe('the canonical serialization', () => {
     expect(line).not.toContain('reason');
     const { next } = chainEvents([{ t: T, kind: 'operator', reason: undefined }], chainStart(ID));
     expect(next.prev).toBe(eventHash(JSON.parse(line ?? '')));
+  });
+
+  it('serializes any value JSON can write as it reads back, without writing and parsing it', () => {
+    const writable = fc.anything({
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withSparseArray: true,
+      withTypedArray: true,
+      stringUnit: 'binary',
+    });
+    fc.assert(
+      fc.property(writable, (value) => {
+        const text = JSON.stringify(value) as string | undefined;
+        if (text === undefined) expect(() => canonicalJson(value)).toThrow(TypeError);
+        else expect(canonicalJson(value)).toBe(canonicalJson(JSON.parse(text)));
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(canonicalJson({ at: new Date(T), gone: undefined, list: [undefined, () => 1, NaN, -0] })).toBe(
+      `{"at":"2026-11-26T10:00:00.000Z","list":[null,null,null,0]}`,
+    );
   });
 
   it('refuses events that bring their own seq or prev', () => {
