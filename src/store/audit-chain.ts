@@ -87,14 +87,23 @@ function canonicalMember(value: unknown): string | undefined {
     return `${text}]`;
   }
   const object = value as Readonly<Record<string, unknown>>;
+  const keys = Object.keys(object).sort();
+  // An event's usual shape: JSON.stringify writes the members in the order of its key list, natively.
+  if (keys.every((key) => isFlat(object[key]))) return JSON.stringify(object, keys);
   let text = '{';
-  for (const key of Object.keys(object).sort()) {
+  for (const key of keys) {
     const member = canonicalMember(object[key]);
     if (member === undefined) continue;
     if (text.length > 1) text += ',';
     text += `${JSON.stringify(key)}:${member}`;
   }
   return `${text}}`;
+}
+
+/** A member whose JSON a key list given to JSON.stringify does not touch: no object in it. */
+function isFlat(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  return Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object');
 }
 
 function sha256(text: string): string {
