@@ -143,7 +143,11 @@ function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
  */
 export class DroneClient {
   readonly #agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
-  readonly #headers: Readonly<Record<string, string>>;
+  /** For requests without a body, and with a JSON body. */
+  readonly #headers: {
+    readonly plain: Readonly<Record<string, string>>;
+    readonly json: Readonly<Record<string, string>>;
+  };
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #tls: DroneTls | undefined;
@@ -165,7 +169,11 @@ export class DroneClient {
         ...(tls?.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
       }),
     };
-    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    const plain = {
+      accept: 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    };
+    this.#headers = { plain, json: { ...plain, 'content-type': 'application/json' } };
     this.#timeoutMs = options.timeoutMs;
     this.#retries = options.retries;
   }
@@ -196,11 +204,11 @@ export class DroneClient {
           method,
           target,
           path,
-          ...(json === undefined ? {} : { json }),
-          headers: this.#headers,
+          json,
+          headers: json === undefined ? this.#headers.plain : this.#headers.json,
           agents: this.#agents,
           timeoutMs: this.#timeoutMs,
-          ...(signal ? { signal } : {}),
+          signal,
         });
       } catch (error) {
         if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };

@@ -1,4 +1,4 @@
-import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
 /**
@@ -42,12 +42,13 @@ export interface JsonRequest {
   /** Appended to the target's base path: `/v1/pause`. */
   readonly path: string;
   /** Serialized as the JSON body; none for GET. */
-  readonly json?: object;
+  readonly json?: object | undefined;
+  /** Sent as they are (accept, content-type, authorization); content-length is added for a body. */
   readonly headers: Readonly<Record<string, string>>;
   readonly agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
   /** The whole exchange, from connecting to the last byte of the answer. */
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface JsonAnswer {
@@ -116,11 +117,8 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       return;
     }
     const payload = options.json === undefined ? undefined : JSON.stringify(options.json);
-    const headers: Record<string, string | number> = { accept: 'application/json', ...options.headers };
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(payload);
-    }
+    const headers =
+      payload === undefined ? options.headers : { ...options.headers, 'content-length': Buffer.byteLength(payload) };
     const { target } = options;
     const { https } = target;
     const send = https ? httpsRequest : httpRequest;
@@ -137,10 +135,15 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       },
       (res) => {
         answered = true;
-        readBody(res).then((text) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
           settle();
           resolve({ status: res.statusCode ?? 0, body: parseJson(text) });
-        }, fail);
+        });
+        res.on('error', fail);
+        res.on('aborted', () => fail(new AnswerCutOffError('the answer was cut off before its end')));
       },
     );
     const remaining = Math.max(0, deadline - performance.now());
@@ -206,17 +209,6 @@ function watch(signal: AbortSignal): Set<() => void> {
 
 function abortReason(signal: AbortSignal | undefined): Error {
   return signal?.reason instanceof Error ? signal.reason : new Error('request aborted');
-}
-
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => (text += chunk));
-    res.once('end', () => resolve(text));
-    res.once('error', reject);
-    res.once('aborted', () => reject(new AnswerCutOffError('the answer was cut off before its end')));
-  });
 }
 
 function parseJson(text: string): unknown {
