@@ -15,7 +15,7 @@ export const DRONE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const idMessage = mustBe('an id of letters, digits, ".", "_" or "-"');
 
-const droneSchema = z.strictObject(
+export const droneSchema = z.strictObject(
   {
     id: z.string({ error: idMessage }).regex(DRONE_ID_PATTERN, { error: idMessage }),
     url: z
@@ -107,6 +107,30 @@ function checkJsonInventory(text: string, file: string, repeated: JsonScan['repe
   return { drones: checked.drones, issues: [] };
 }
 
+const DRONE_KEYS: ReadonlySet<string> = new Set(['id', 'url', 'labels']);
+
+/**
+ * A drone in the usual shape, checked without zod, which took about a sixth of reading an inventory
+ * of 100,000 drones (0.1 s of every command's start-up). Stricter than droneSchema (string labels only, no key that could
+ * touch a prototype), it answers undefined for anything else, which the schema then judges with its
+ * message; so no drone passes here that the schema refuses, and what passes is what the schema gives.
+ */
+export function plainDrone(
+  item: unknown,
+): { readonly success: true; readonly data: z.output<typeof droneSchema> } | undefined {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return undefined;
+  const fields = item as Readonly<Record<string, unknown>>;
+  if (!Object.keys(fields).every((key) => DRONE_KEYS.has(key))) return undefined;
+  const { id, url, labels: given } = fields;
+  if (typeof id !== 'string' || !DRONE_ID_PATTERN.test(id)) return undefined;
+  if (typeof url !== 'string' || droneUrlProblem(url) !== undefined) return undefined;
+  if (given === undefined) return { success: true, data: { id, url, labels: {} } };
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) return undefined;
+  const entries = Object.entries(given);
+  if (!entries.every(([key, value]) => key !== '__proto__' && typeof value === 'string')) return undefined;
+  return { success: true, data: { id, url, labels: Object.fromEntries(entries) as Record<string, string> } };
+}
+
 type DronesCheck = { readonly drones: Drone[] } | { readonly problems: PathProblem[]; readonly unlisted: number };
 
 /** The drones, or the first MAX_REPORTED_ISSUES problems (by path) and how many more there were. */
@@ -122,8 +146,8 @@ function checkDrones(data: unknown): DronesCheck {
   const drones: Drone[] = [];
   const firstIndex = new Map<string, number>();
   shape.output.drones.forEach((item, index) => {
-    // A bare safeParse first: twice as fast, and the messages are only needed for a drone that fails.
-    const parsed = droneSchema.safeParse(item);
+    // A plain check, then a bare safeParse: the messages are only needed for a drone that fails.
+    const parsed = plainDrone(item) ?? droneSchema.safeParse(item);
     if (!parsed.success) {
       if (problems.length >= MAX_REPORTED_ISSUES) {
         // Past the listed ones, only the count is shown: no messages to build.
