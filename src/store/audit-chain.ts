@@ -50,31 +50,37 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * hashed as it will be read back without writing and parsing it once more.
  */
 export function canonicalJson(value: unknown): string {
-  const text = canonicalMember(value);
+  const text = canonicalMember(value, '');
   if (text === undefined) {
     throw new TypeError(`Expected a value JSON can write, got a ${typeof value}`);
   }
   return text;
 }
 
-/** The canonical text of `value`, or undefined where JSON.stringify writes nothing (an object leaves it out). */
-function canonicalMember(value: unknown): string | undefined {
+/**
+ * The canonical text of `input`, the member `key` of its holder, or undefined where JSON.stringify
+ * writes nothing (an object leaves the member out). Its steps are JSON.stringify's: `toJSON(key)` once,
+ * then the value it gives.
+ */
+function canonicalMember(input: unknown, key: string): string | undefined {
+  let value = input;
+  if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'bigint') {
+    const toJson = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJson === 'function') value = (toJson as (key: string) => unknown).call(value, key);
+  }
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
     case 'number':
     case 'boolean':
+    case 'bigint':
+      // A bigint throws, as JSON.stringify does.
       return JSON.stringify(value);
     case 'object':
       break;
-    case 'bigint':
-      // Throws as JSON.stringify does: a bigint has no JSON.
-      return JSON.stringify(value);
     default:
       return undefined;
   }
-  const json = (value as { toJSON?: unknown }).toJSON;
-  if (typeof json === 'function') return canonicalMember((json as () => unknown).call(value));
   if (value instanceof Number || value instanceof String || value instanceof Boolean) {
     return JSON.stringify(value);
   }
@@ -82,28 +88,42 @@ function canonicalMember(value: unknown): string | undefined {
     let text = '[';
     for (let index = 0; index < value.length; index += 1) {
       if (index > 0) text += ',';
-      text += canonicalMember(value[index]) ?? 'null';
+      text += canonicalMember(value[index], String(index)) ?? 'null';
     }
     return `${text}]`;
   }
   const object = value as Readonly<Record<string, unknown>>;
   const keys = Object.keys(object).sort();
-  // An event's usual shape: JSON.stringify writes the members in the order of its key list, natively.
-  if (keys.every((key) => isFlat(object[key]))) return JSON.stringify(object, keys);
+  // An event's usual shape: JSON.stringify writes the members in the order of its key list, natively
+  // (not an object toJSON gave that has a toJSON of its own: JSON.stringify would call that one too).
+  if (typeof object['toJSON'] !== 'function' && keys.every((name) => isFlat(object[name]))) {
+    return JSON.stringify(object, keys);
+  }
   let text = '{';
-  for (const key of keys) {
-    const member = canonicalMember(object[key]);
+  for (const name of keys) {
+    const member = canonicalMember(object[name], name);
     if (member === undefined) continue;
     if (text.length > 1) text += ',';
-    text += `${JSON.stringify(key)}:${member}`;
+    text += `${JSON.stringify(name)}:${member}`;
   }
   return `${text}}`;
 }
 
-/** A member whose JSON a key list given to JSON.stringify does not touch: no object in it. */
+/** A primitive JSON writes as it is (or leaves out): no toJSON to call, nothing for a key list to filter. */
+function isPlainPrimitive(value: unknown): boolean {
+  if (value === null) return true;
+  const type = typeof value;
+  return type === 'string' || type === 'number' || type === 'boolean' || type === 'undefined' || type === 'symbol';
+}
+
+/** A member a key list given to JSON.stringify does not touch: a primitive, or an array of them with no toJSON. */
 function isFlat(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return true;
-  return Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object');
+  if (isPlainPrimitive(value)) return true;
+  return (
+    Array.isArray(value) &&
+    typeof (value as { toJSON?: unknown }).toJSON !== 'function' &&
+    value.every(isPlainPrimitive)
+  );
 }
 
 function sha256(text: string): string {

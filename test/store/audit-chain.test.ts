@@ -86,6 +86,29 @@ describe('the canonical serialization', () => {
       }),
       { numRuns: 2_000 },
     );
+    class Stamp {
+      constructor(readonly at: number) {}
+      toJSON(): { at: number } {
+        return { at: this.at };
+      }
+    }
+    // JSON.stringify calls toJSON once, with the member's key, on objects, arrays and functions alike.
+    const unusual: unknown[] = [
+      { list: Object.assign([1], { toJSON: () => ({ x: 1 }) }) },
+      { a: { toJSON: () => new Date(0) } },
+      { d: { b: 1 }, f: Object.assign(() => 1, { toJSON: () => 'f' }) },
+      { f: Object.assign(() => 1, { toJSON: () => ({ y: 2 }) }) },
+      { k: { toJSON: (key: string) => key }, list: [{ toJSON: (key: string) => key }] },
+      { stamp: new Stamp(5) },
+      { a: { toJSON: () => new Stamp(6) } },
+    ];
+    for (const value of unusual) {
+      expect(canonicalJson(value)).toBe(canonicalJson(JSON.parse(JSON.stringify(value))));
+      const [line] = chainEvents([{ t: T, kind: 'odd', value }], chainStart(ID)).lines;
+      expect(chainEvents([{ t: T, kind: 'odd', value }], chainStart(ID)).next.prev).toBe(
+        eventHash(JSON.parse(line ?? '')),
+      );
+    }
     expect(canonicalJson({ at: new Date(T), gone: undefined, list: [undefined, () => 1, NaN, -0] })).toBe(
       `{"at":"2026-11-26T10:00:00.000Z","list":[null,null,null,0]}`,
     );
