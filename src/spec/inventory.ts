@@ -118,17 +118,25 @@ const DRONE_KEYS: ReadonlySet<string> = new Set(['id', 'url', 'labels']);
 export function plainDrone(
   item: unknown,
 ): { readonly success: true; readonly data: z.output<typeof droneSchema> } | undefined {
-  if (typeof item !== 'object' || item === null || Array.isArray(item)) return undefined;
-  const fields = item as Readonly<Record<string, unknown>>;
+  if (!isPlainObject(item)) return undefined;
+  const fields = item;
   if (!Object.keys(fields).every((key) => DRONE_KEYS.has(key))) return undefined;
   const { id, url, labels: given } = fields;
   if (typeof id !== 'string' || !DRONE_ID_PATTERN.test(id)) return undefined;
   if (typeof url !== 'string' || droneUrlProblem(url) !== undefined) return undefined;
   if (given === undefined) return { success: true, data: { id, url, labels: {} } };
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) return undefined;
+  // Not a Map, Set or Date (YAML's !!omap, !!set, !!timestamp): the schema refuses those.
+  if (!isPlainObject(given)) return undefined;
   const entries = Object.entries(given);
   if (!entries.every(([key, value]) => key !== '__proto__' && typeof value === 'string')) return undefined;
   return { success: true, data: { id, url, labels: Object.fromEntries(entries) as Record<string, string> } };
+}
+
+/** An object literal's kind of object: its prototype is Object's, or none. */
+function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 type DronesCheck = { readonly drones: Drone[] } | { readonly problems: PathProblem[]; readonly unlisted: number };

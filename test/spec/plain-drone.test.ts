@@ -29,6 +29,7 @@ const labels = fc.oneof(
   fc.constant(JSON.parse('{"__proto__": "x"}') as unknown),
   fc.array(fc.string()),
   fc.constant(null),
+  fc.constantFrom<unknown>(new Map([['group', 'patrol']]), new Set(['patrol']), new Date(0), Object.create(null)),
 );
 const item = fc.oneof(
   fc.record({ id, url, labels }, { requiredKeys: [] }),
@@ -60,6 +61,15 @@ describe("the inventory's plain check of a drone", () => {
       group: 'patrol',
     });
     expect(plainDrone({ id: 'd', url: 'https://d.example', labels: { bay: 3 } })).toBeUndefined();
+  });
+
+  it("refuses labels that are not a mapping, as YAML's !!omap, !!set and !!timestamp make them", () => {
+    for (const tagged of ['!!omap [ { group: patrol } ]', '!!set { patrol }', '!!timestamp 2001-12-14']) {
+      const text = `drones:\n  - id: d-1\n    url: http://h/\n    labels: ${tagged}\n`;
+      expect(() => parseInventoryText(text, 'fleet.yaml'), tagged).toThrow(
+        /^fleet\.yaml:4:\d+ drones\[0\]\.labels: must be a mapping of label names to values/,
+      );
+    }
   });
 
   it('leaves a bad drone to the schema, whose message names the key', () => {
