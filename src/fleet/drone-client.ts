@@ -191,7 +191,7 @@ export class DroneClient {
       return {
         ok: false,
         kind: 'unreachable',
-        message: `${JSON.stringify(drone.url)} is not an http:// or https:// URL: fix drone ${drone.id} in the inventory`,
+        message: `${JSON.stringify(drone.url)} is not an agent's base URL (http:// or https://, no query or fragment): fix drone ${drone.id} in the inventory`,
       };
     }
     for (let retry = 0; ; retry += 1) {

@@ -16,8 +16,8 @@ export interface RequestTarget {
 }
 
 /**
- * The target of `baseUrl`, or undefined when it is not an http:// or https:// URL; a query or fragment
- * is not part of a base URL and is left out.
+ * The target of `baseUrl`, or undefined when it is not an agent's base URL: http:// or https://, with no
+ * query or fragment (requests' paths are appended to it).
  */
 export function requestTarget(baseUrl: string): RequestTarget | undefined {
   let url: URL;
@@ -27,6 +27,7 @@ export function requestTarget(baseUrl: string): RequestTarget | undefined {
     return undefined;
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return undefined;
+  if (url.search !== '' || url.hash !== '') return undefined;
   const { hostname } = url;
   return {
     https: url.protocol === 'https:',

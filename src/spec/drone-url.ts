@@ -19,6 +19,9 @@ export function droneUrlProblem(text: string): string | undefined {
     const got = describeUrl(text);
     return `must not carry a user or password, got ${got}; give the agents' token with --token-file instead`;
   }
+  if (url.search !== '' || url.hash !== '') {
+    return `must be the agent's base URL, without a query or fragment, got ${describeUrl(text)}`;
+  }
   return undefined;
 }
 

@@ -277,7 +277,8 @@ describe('DroneClient', () => {
     expect(reply).toEqual({
       ok: false,
       kind: 'unreachable',
-      message: '"ftp://127.0.0.1/d/drone-9" is not an http:// or https:// URL: fix drone drone-9 in the inventory',
+      message:
+        '"ftp://127.0.0.1/d/drone-9" is not an agent\'s base URL (http:// or https://, no query or fragment): fix drone drone-9 in the inventory',
     });
   });
 });
@@ -304,5 +305,7 @@ describe('requestTarget', () => {
     });
     expect(requestTarget('not a url')).toBeUndefined();
     expect(requestTarget('file:///etc/passwd')).toBeUndefined();
+    expect(requestTarget('http://127.0.0.1:7100/d/drone-7?x=1')).toBeUndefined();
+    expect(requestTarget('http://127.0.0.1:7100/d/drone-7#top')).toBeUndefined();
   });
 });

@@ -87,6 +87,16 @@ describe('inventory', () => {
     expect(JSON.stringify(issues)).not.toMatch(/hunter2|t0ken/);
   });
 
+  it("refuses a URL with a query or fragment: a drone's URL is its agent's base, request paths go after it", () => {
+    // A query value may be a token: the message leaves it out.
+    const text = '{"drones": [{"id": "a", "url": "http://h/d/a?x=1"}, {"id": "b", "url": "http://h/d/b#top"}]}';
+    const { issues } = checkInventoryText(text, FILE);
+    expect(issues.map((issue) => issue.key)).toEqual(['drones[0].url', 'drones[1].url']);
+    expect(issues[0]?.message).toBe(
+      'must be the agent\'s base URL, without a query or fragment, got "http://h/d/a?x=…"',
+    );
+  });
+
   it('refuses URLs that are not http or https, hiding credentials in them too', () => {
     const text =
       '{"drones": [{"id": "a", "url": "file:///etc/passwd"}, {"id": "b", "url": "ftp://u:pw1234@h"}, {"id": "c", "url": "u:pw1234@h"}]}';
