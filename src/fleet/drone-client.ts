@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { droneUrlProblem } from '../spec/drone-url.js';
 import type { Drone } from '../spec/types.js';
 import type { z } from 'zod';
 import {
@@ -187,12 +188,8 @@ export class DroneClient {
     signal?: AbortSignal,
   ): Promise<DroneReply<T>> {
     const target = this.#target(drone);
-    if (target === undefined) {
-      return {
-        ok: false,
-        kind: 'unreachable',
-        message: `${JSON.stringify(drone.url)} is not an agent's base URL (http:// or https://, no query or fragment): fix drone ${drone.id} in the inventory`,
-      };
+    if (typeof target === 'string') {
+      return { ok: false, kind: 'unreachable', message: `drone ${drone.id}: url ${target}; fix it in the inventory` };
     }
     for (let retry = 0; ; retry += 1) {
       if (retry > 0) await wait(backoffMs(retry), signal);
@@ -228,12 +225,14 @@ export class DroneClient {
     }
   }
 
-  #target(drone: Drone): RequestTarget | undefined {
-    let target = this.#targets.get(drone);
-    if (target === undefined) {
-      target = requestTarget(drone.url);
-      if (target !== undefined) this.#targets.set(drone, target);
-    }
+  /** Where `drone`'s requests go, or what is wrong with its URL (the inventory's own check). */
+  #target(drone: Drone): RequestTarget | string {
+    const known = this.#targets.get(drone);
+    if (known !== undefined) return known;
+    const problem = droneUrlProblem(drone.url);
+    if (problem !== undefined) return problem;
+    const target = requestTarget(drone.url);
+    this.#targets.set(drone, target);
     return target;
   }
 

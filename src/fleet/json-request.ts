@@ -15,19 +15,9 @@ export interface RequestTarget {
   readonly basePath: string;
 }
 
-/**
- * The target of `baseUrl`, or undefined when it is not an agent's base URL: http:// or https://, with no
- * query or fragment (requests' paths are appended to it).
- */
-export function requestTarget(baseUrl: string): RequestTarget | undefined {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    return undefined;
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return undefined;
-  if (url.search !== '' || url.hash !== '') return undefined;
+/** The target of `baseUrl`, a drone URL the inventory accepts (`droneUrlProblem` finds nothing in it). */
+export function requestTarget(baseUrl: string): RequestTarget {
+  const url = new URL(baseUrl);
   const { hostname } = url;
   return {
     https: url.protocol === 'https:',
