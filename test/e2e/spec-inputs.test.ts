@@ -188,10 +188,11 @@ describe('inventory URLs', () => {
     '  - { id: d3, url: http://127.0.0.1:7100/d/d3, labels: { group: patrol } }',
     '  - { id: d4, url: "http://op:hunter2@127.0.0.1:7100/d/d4", labels: { group: patrol } }',
     '  - { id: d5, url: "file:///etc/passwd", labels: { group: patrol } }',
+    '  - { id: d6, url: "http://127.0.0.1:7100/d/d6?token=s3cr3t", labels: { group: patrol } }',
     '',
   ].join('\n');
 
-  it('a user:password@ URL is exit 2 from validate and plan, naming the file, line and key, never the password', async () => {
+  it('a user:password@ URL, or one with a query, is exit 2 from validate and plan, naming the file, line and key, never the secret', async () => {
     await writeFile(join(work.path, 'creds.yaml'), inventory);
     const spec = await specWith('creds-spec.yaml', { inventory: 'creds.yaml' });
     for (const command of ['validate', 'plan']) {
@@ -203,12 +204,15 @@ describe('inventory URLs', () => {
       expect(issues.map(({ file, line, column, key }) => `${file}:${line}:${column} ${key}`)).toEqual([
         'creds.yaml:5:20 drones[3].url',
         'creds.yaml:6:20 drones[4].url',
+        'creds.yaml:7:20 drones[5].url',
       ]);
       expect(issues[0]?.message).toMatch(
         /^must not carry a user or password, got "http:\/\/op:\*\*\*@127\.0\.0\.1:7100\/d\/d4"; .*--token-file/,
       );
       expect(issues[1]?.message).toMatch(/^must be an http:\/\/ or https:\/\/ URL/);
+      expect(issues[2]?.message).toMatch(/^must be the agent's base URL, without a query or fragment/);
       expect(`${result.stdout}${result.stderr}`).not.toContain('hunter2');
+      expect(`${result.stdout}${result.stderr}`).not.toContain('s3cr3t');
       noStackTrace(result);
     }
   });
