@@ -1,6 +1,5 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { droneUrlProblem } from '../spec/drone-url.js';
 import type { Drone } from '../spec/types.js';
 import type { z } from 'zod';
 import {
@@ -31,14 +30,8 @@ import {
 import { isErrorBody } from '../protocol/wire-errors.js';
 import { plainAnswer } from './answer-shapes.js';
 import type { DroneTls } from './drone-tls.js';
-import {
-  requestJson,
-  requestTarget,
-  TlsHangUpError,
-  type JsonAnswer,
-  type JsonRequest,
-  type RequestTarget,
-} from './json-request.js';
+import { DroneTargets } from './drone-targets.js';
+import { requestJson, TlsHangUpError, type JsonAnswer, type JsonRequest } from './json-request.js';
 import { TLS_REFUSED_STATUS, tlsCheck, tlsFailure, tlsHangUp } from './tls-failure.js';
 
 /** A drone's answer, sorted the way the rollout decides on it. */
@@ -152,8 +145,8 @@ export class DroneClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #tls: DroneTls | undefined;
-  /** Each drone's base URL, parsed at its first request. */
-  readonly #targets = new WeakMap<Drone, RequestTarget>();
+  /** Drones' base URLs taken apart for node:http. */
+  readonly #targets = new DroneTargets();
 
   constructor(options: DroneClientOptions) {
     const maxSockets = options.maxSockets ?? 64;
@@ -187,7 +180,7 @@ export class DroneClient {
     schema: z.ZodType<T>,
     signal?: AbortSignal,
   ): Promise<DroneReply<T>> {
-    const target = this.#target(drone);
+    const target = this.#targets.of(drone.url);
     if (typeof target === 'string') {
       return { ok: false, kind: 'unreachable', message: `drone ${drone.id}: url ${target}; fix it in the inventory` };
     }
@@ -199,8 +192,8 @@ export class DroneClient {
       try {
         answer = await requestJson({
           method,
-          target,
-          path,
+          origin: target.origin,
+          path: target.basePath + path,
           json,
           headers: json === undefined ? this.#headers.plain : this.#headers.json,
           agents: this.#agents,
@@ -223,17 +216,6 @@ export class DroneClient {
       if (!last && RETRIED_STATUS.has(answer.status)) continue;
       return sortAnswer(answer, method, drone.url + path, schema);
     }
-  }
-
-  /** Where `drone`'s requests go, or what is wrong with its URL (the inventory's own check). */
-  #target(drone: Drone): RequestTarget | string {
-    const known = this.#targets.get(drone);
-    if (known !== undefined) return known;
-    const problem = droneUrlProblem(drone.url);
-    if (problem !== undefined) return problem;
-    const target = requestTarget(drone.url);
-    this.#targets.set(drone, target);
-    return target;
   }
 
   health(drone: Drone, signal?: AbortSignal): Promise<DroneReply<HealthBody>> {

@@ -1,36 +1,19 @@
 import { request as httpRequest, type Agent as HttpAgent, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
-/**
- * Where a drone's requests go, parsed once from its base URL: node:http's own options, so a request
- * neither parses a URL nor has node:http take one apart.
- */
-export interface RequestTarget {
+/** Where requests go: node:http's own options for one scheme, host and port, so a request parses no URL. */
+export interface Origin {
   readonly https: boolean;
   /** Without the brackets of an IPv6 address, as node:http wants it. */
   readonly hostname: string;
   /** Undefined for the scheme's default port. */
   readonly port: number | undefined;
-  /** The base URL's path without a trailing slash ('' or '/d/drone-7'): request paths are appended to it. */
-  readonly basePath: string;
-}
-
-/** The target of `baseUrl`, a drone URL the inventory accepts (`droneUrlProblem` finds nothing in it). */
-export function requestTarget(baseUrl: string): RequestTarget {
-  const url = new URL(baseUrl);
-  const { hostname } = url;
-  return {
-    https: url.protocol === 'https:',
-    hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
-    port: url.port === '' ? undefined : Number(url.port),
-    basePath: url.pathname.replace(/\/+$/, ''),
-  };
 }
 
 export interface JsonRequest {
   readonly method: 'GET' | 'POST' | 'PUT';
-  readonly target: RequestTarget;
-  /** Appended to the target's base path: `/v1/pause`. */
+  readonly origin: Origin;
+  /** The whole path: `/d/drone-7/v1/pause`. */
   readonly path: string;
   /** Serialized as the JSON body; none for GET. */
   readonly json?: object | undefined;
@@ -110,16 +93,16 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
     const payload = options.json === undefined ? undefined : JSON.stringify(options.json);
     const headers =
       payload === undefined ? options.headers : { ...options.headers, 'content-length': Buffer.byteLength(payload) };
-    const { target } = options;
-    const { https } = target;
+    const { origin } = options;
+    const { https } = origin;
     const send = https ? httpsRequest : httpRequest;
     let answered = false;
     let connected = false;
     const req: ClientRequest = send(
       {
-        hostname: target.hostname,
-        port: target.port,
-        path: target.basePath + options.path,
+        hostname: origin.hostname,
+        port: origin.port,
+        path: options.path,
         method: options.method,
         headers,
         agent: https ? options.agents.https : options.agents.http,

@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroneClient } from '../../src/fleet/drone-client.js';
-import { requestTarget } from '../../src/fleet/json-request.js';
 import type { Drone } from '../../src/spec/types.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -285,28 +284,5 @@ describe('DroneClient', () => {
     expect(query).toMatchObject({ ok: false, kind: 'unreachable' });
     expect(query.ok ? '' : query.message).toMatch(/^drone drone-1: url must be the agent's base URL, without a query/);
     expect(seen).toHaveLength(0);
-  });
-});
-
-describe('requestTarget', () => {
-  it("parses a drone's base URL once into node:http's options", () => {
-    expect(requestTarget('http://127.0.0.1:7100/d/drone-7')).toEqual({
-      https: false,
-      hostname: '127.0.0.1',
-      port: 7100,
-      basePath: '/d/drone-7',
-    });
-    expect(requestTarget('https://drone.example/')).toEqual({
-      https: true,
-      hostname: 'drone.example',
-      port: undefined,
-      basePath: '',
-    });
-    expect(requestTarget('http://[::1]:80/a%20b/')).toEqual({
-      https: false,
-      hostname: '::1',
-      port: undefined,
-      basePath: '/a%20b',
-    });
   });
 });
