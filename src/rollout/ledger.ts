@@ -41,6 +41,15 @@ export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
 });
 
 /**
+ * A new record of a drone not touched yet, as a literal: V8 keeps its six fields inside the object. A copy
+ * of UNTOUCHED by spread (a frozen object) gets a second, out-of-object array for them: about 40 bytes more
+ * a drone, 4 MB at 100,000 drones.
+ */
+function untouched(): DroneProgress {
+  return { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
+}
+
+/**
  * Per-drone progress of one rollout, the ground truth for rollback, resume and the final report.
  * Changes go through `edit`, which remembers the drone so only changed drones are persisted.
  */
@@ -81,7 +90,7 @@ export class Ledger {
   edit(id: string): DroneProgress {
     let progress = this.#drones.get(id);
     if (!progress) {
-      progress = { ...UNTOUCHED };
+      progress = untouched();
       this.#drones.set(id, progress);
     }
     this.#dirty.add(id);

@@ -42,7 +42,7 @@ class HeldRequest<T> {
   }
 }
 
-function runtimeWith(client: Partial<DroneClient>): { runtime: RolloutRuntime; ledger: Ledger } {
+function runtimeWith(client: Partial<DroneClient>, bakeMs = 0): { runtime: RolloutRuntime; ledger: Ledger } {
   const ledger = new Ledger();
   const drones = fleetOf(1);
   const runtime = {
@@ -51,6 +51,7 @@ function runtimeWith(client: Partial<DroneClient>): { runtime: RolloutRuntime; l
       spec: specWithDefaults({ config: { file: FILE, source: '/a/app.conf', validate: [] } }),
       config: { file: FILE, content: 'new', ...NEW },
       drones,
+      steps: [{ name: 'canary', drones: drones.map((drone) => drone.id), bakeMs }],
     },
     client: client as DroneClient,
     ledger,
@@ -104,5 +105,16 @@ describe('a drone answer that arrives after the store flushed its request', () =
     await held.answer({ ...OLD });
     await rolling;
     expect(ledger.takeChanged().d1).toMatchObject({ rolledBack: true, now: OLD });
+  });
+
+  it("a push's telemetry seq is kept for the analysis of a bake, and not kept without one", async () => {
+    for (const bakeMs of [0, 5_000]) {
+      const held = new HeldRequest<PushBody>();
+      const { runtime } = runtimeWith({ push: () => held.send() }, bakeMs);
+      const pushing = pushDrones(runtime, fleetOf(1), { ...fenced, label: 'canary' }, never);
+      await held.answer({ ...NEW, previous: OLD, seq: 41 });
+      await pushing;
+      expect([...runtime.configSeq]).toEqual(bakeMs === 0 ? [] : [['d1', 41]]);
+    }
   });
 });

@@ -102,6 +102,8 @@ export async function pushDrones(
   let done = 0;
   let deferred = 0;
   const pushed: Drone[] = [];
+  // The drones' telemetry seq at their push is read only by the analysis of a step with a bake.
+  const keepsSeq = runtime.plan.steps.some((step) => step.bakeMs > 0);
   await forEachDrone(drones, { concurrency: concurrency(runtime), signal }, async (drone, s) => {
     if (!input.mayWrite()) {
       budget.leaseLapsed(input.fence);
@@ -137,7 +139,7 @@ export async function pushDrones(
     progress.now = runtime.ledger.ref(reply.body.version, reply.body.sha256);
     // On trial until a confirm answers: the next confirm asks it, whichever step it was pushed in.
     if (reply.body.trial !== undefined) progress.unconfirmed = true;
-    if (reply.body.seq !== undefined) runtime.configSeq.set(drone.id, reply.body.seq);
+    if (keepsSeq && reply.body.seq !== undefined) runtime.configSeq.set(drone.id, reply.body.seq);
     progress.lastError = null;
     pushed.push(drone);
     runtime.recorder.audit('push', {
