@@ -36,7 +36,7 @@ let sequence = 0;
  */
 export async function writeFileAtomic(
   path: string,
-  data: string | Uint8Array,
+  data: string | Uint8Array | Iterable<string>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const durable = options.durable ?? true;
@@ -44,7 +44,9 @@ export async function writeFileAtomic(
   const { temp, handle } = await createTemp(dir, basename(path), options);
   try {
     try {
-      await handle.writeFile(data);
+      if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+      // In pieces: a large file is never one string in memory.
+      else for (const piece of data) await handle.write(piece);
       if (durable) await handle.sync();
     } finally {
       await handle.close();

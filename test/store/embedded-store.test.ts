@@ -162,6 +162,62 @@ describe('embedded state store on disk', () => {
     expect((await stat(at('progress.ndjson'))).size).toBeLessThan(1_000);
   });
 
+  it('writes the folded base one drone per line, still one JSON object, and folds it again line by line', async () => {
+    const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index}`);
+    // Ids that name an Object method stay ordinary drones through every fold.
+    drones.push('constructor', 'toString', 'hasOwnProperty', 'a.b_c-9');
+    const batch = (version: string | null): Record<string, DroneProgressRecord> =>
+      Object.fromEntries(drones.map((drone) => [drone, sampleProgress(version)]));
+    const compactWith = async (version: string | null): Promise<void> => {
+      for (let rounds = 1; ; rounds += 1) {
+        await store.saveProgress(ID, batch(version));
+        if (!(await exists(at('progress.ndjson')))) return;
+        expect(rounds).toBeLessThan(20);
+      }
+    };
+    await compactWith('v43');
+    const text = await readFile(at('progress.json'), 'utf8');
+    expect(text.split('\n')).toHaveLength(drones.length + 3);
+    expect(Object.keys(JSON.parse(text) as object)).toHaveLength(drones.length);
+
+    await store.saveProgress(ID, { 'drone-7': sampleProgress('v44') });
+    await compactWith(null);
+    await store.saveProgress(ID, { 'drone-8': sampleProgress('v44') });
+    const loaded = await harness.open().loadProgress(ID);
+    expect(Object.keys(loaded)).toHaveLength(drones.length);
+    expect(loaded['drone-7']).toEqual(sampleProgress(null));
+    expect(loaded['drone-8']).toEqual(sampleProgress('v44'));
+    expect(Object.getOwnPropertyDescriptor(loaded, 'constructor')?.value).toEqual(sampleProgress(null));
+    expect(loaded['a.b_c-9']).toEqual(sampleProgress(null));
+  });
+
+  it('folds a base an earlier version wrote in one line', async () => {
+    await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
+    await writeFile(at('progress.json'), JSON.stringify({ 'drone-0': sampleProgress('v42') }));
+    const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
+    for (let rounds = 1; await exists(at('progress.ndjson')); rounds += 1) {
+      await store.saveProgress(ID, Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
+      expect(rounds).toBeLessThan(20);
+    }
+    const loaded = await harness.open().loadProgress(ID);
+    expect(Object.keys(loaded)).toHaveLength(drones.length + 1);
+    expect(loaded['drone-0']).toEqual(sampleProgress('v42'));
+    expect((await readFile(at('progress.json'), 'utf8')).startsWith('{\n"drone-0":')).toBe(true);
+  });
+
+  it('names the line of a folded base that no longer parses', async () => {
+    await writeFile(at('progress.json'), '{\n"drone-0":{"before":null,\n}\n');
+    await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
+    const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
+    const saving = (async () => {
+      for (let rounds = 1; rounds < 20; rounds += 1)
+        await store.saveProgress(ID, Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
+    })();
+    const error = await rejection(saving);
+    expect(error).toMatchObject({ code: 'E_STATE_STORE' });
+    expect(String(error)).toContain(`${at('progress.json')}:2`);
+  });
+
   it('breaks the section marker of a process that was killed inside it', async () => {
     await mkdir(at('record.json.lock'));
     const old = new Date(Date.now() - 60_000);

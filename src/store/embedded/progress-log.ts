@@ -36,47 +36,108 @@ export async function appendProgress(files: RolloutFiles, changes: Progress, ass
   }
 }
 
-export async function loadProgress(files: RolloutFiles): Promise<Progress> {
-  return fold(files, (text) => parseStored(progressBatchSchema, text, files.progressBase));
-}
-
 /**
- * Folds the base and the log, last wins; `readBase` parses the base's text. The log is read line by line
- * (it may be several times the base), each line checked, so a line damaged by hand is named by its file
- * and line; what is held is the fold, one record per drone, and the line being read.
+ * Folds the base and the log, last wins, each checked, so a line damaged by hand is named by its file and
+ * line. The log is read line by line (it may be several times the base); what is held is the fold, one
+ * record per drone, and the line being read.
  */
-async function fold(files: RolloutFiles, readBase: (text: string) => Progress): Promise<Progress> {
+export async function loadProgress(files: RolloutFiles): Promise<Progress> {
   const drones = new Map<string, DroneProgressRecord>();
   const add = (batch: Progress): void => {
-    for (const [drone, record] of Object.entries(batch)) {
-      drones.set(drone, record);
-    }
+    for (const [drone, record] of Object.entries(batch)) drones.set(drone, record);
   };
   const base = await readTextIfExists(files.progressBase);
-  if (base !== undefined) {
-    add(readBase(base));
-  }
-  for await (const line of streamCompleteLines(files.progressLog)) {
-    add(parseStored(progressBatchSchema, line.text, `${files.progressLog}:${line.number}`));
-  }
+  if (base !== undefined) add(parseStored(progressBatchSchema, base, files.progressBase));
+  await readLog(files.progressLog, add);
   // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
   return Object.fromEntries(drones);
+}
+
+/** Reads the log into `add` as it streams, each batch checked and named by its file and line when it fails. */
+async function readLog(path: string, add: (batch: Progress) => void): Promise<void> {
+  for await (const line of streamCompleteLines(path))
+    add(parseStored(progressBatchSchema, line.text, `${path}:${line.number}`));
 }
 
 /**
  * The base is this store's own fold of lines checked when they were folded, so it is only parsed here,
  * not checked again: at 100,000 drones checking it took most of a compaction's time and memory. A
- * load (`rollout resume`) still checks it.
+ * load (`rollout resume`) still checks it. At that size a compaction was also the run's highest point of
+ * memory, and V8 sizes its heap from that point on: so the base is read and written one drone per line,
+ * never as one string, and the drones' versions are held once each, not parsed again per drone.
  */
 async function compact(files: RolloutFiles, assertHeld: AssertHeld): Promise<void> {
-  const folded = await fold(files, (text) => {
-    try {
-      return JSON.parse(text) as Progress;
-    } catch (error) {
-      throw corruptFile(files.progressBase, `not valid JSON (${(error as Error).message})`, error);
-    }
-  });
-  await writeFileAtomic(files.progressBase, JSON.stringify(folded), { beforeCommit: assertHeld });
+  const drones = new Map<string, DroneProgressRecord>();
+  const versions = new Map<string, VersionRecord>();
+  const add = (batch: Progress): void => {
+    for (const [drone, record] of Object.entries(batch)) drones.set(drone, sharingVersions(record, versions));
+  };
+  await readBase(files.progressBase, add);
+  await readLog(files.progressLog, add);
+  await writeFileAtomic(files.progressBase, baseText(drones), { beforeCommit: assertHeld });
   // A crash before the unlink replays the log onto a base that already holds it: same result, last wins.
   await unlink(files.progressLog);
+}
+
+type VersionRecord = NonNullable<DroneProgressRecord['before']>;
+
+/** `record` with its versions replaced by the ones already in `versions` (a fleet runs two or three). */
+function sharingVersions(record: DroneProgressRecord, versions: Map<string, VersionRecord>): DroneProgressRecord {
+  const share = (version: VersionRecord | null): VersionRecord | null => {
+    if (version === null) return null;
+    const key = `${version.sha256} ${version.version}`;
+    const known = versions.get(key);
+    if (known !== undefined) return known;
+    versions.set(key, version);
+    return version;
+  };
+  return { ...record, before: share(record.before), now: share(record.now) };
+}
+
+const BASE_OPEN = '{';
+const BASE_CLOSE = '}';
+const PIECE_CHARS = 1 << 20;
+
+/**
+ * The base's text: one JSON object, `{`, then a line per drone (`"<id>":<record>,`), then `}`. Any JSON
+ * reader takes it whole; a compaction reads it line by line. Given in pieces of about a megabyte.
+ */
+function* baseText(drones: ReadonlyMap<string, DroneProgressRecord>): Generator<string> {
+  let piece = `${BASE_OPEN}\n`;
+  let left = drones.size;
+  for (const [drone, record] of drones) {
+    left -= 1;
+    piece += `${JSON.stringify(drone)}:${JSON.stringify(record)}${left > 0 ? ',' : ''}\n`;
+    if (piece.length >= PIECE_CHARS) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}${BASE_CLOSE}\n`;
+}
+
+/**
+ * Reads the base into `add`, a drone at a time when it has one drone per line (`baseText`); a base in one
+ * line (written by an earlier version) is parsed whole.
+ */
+async function readBase(path: string, add: (batch: Progress) => void): Promise<void> {
+  let lines = 0;
+  for await (const line of streamCompleteLines(path)) {
+    lines += 1;
+    if (lines === 1 && line.text === BASE_OPEN) continue;
+    if (lines === 1) break;
+    if (line.text === BASE_CLOSE) return;
+    const entry = line.text.endsWith(',') ? line.text.slice(0, -1) : line.text;
+    add(parseBase(`{${entry}}`, `${path}:${line.number}`));
+  }
+  const text = await readTextIfExists(path);
+  if (text !== undefined) add(parseBase(text, path));
+}
+
+function parseBase(text: string, where: string): Progress {
+  try {
+    return JSON.parse(text) as Progress;
+  } catch (error) {
+    throw corruptFile(where, `not valid JSON (${(error as Error).message})`, error);
+  }
 }
