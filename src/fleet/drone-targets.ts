@@ -9,10 +9,12 @@ export interface DroneTarget {
 }
 
 /**
- * A base URL in its plain form: scheme and authority, then a path of letters, digits and `-._~` with no
- * `.` or `..` segment. Such a path reads the same after WHATWG URL parsing, so it is used as written.
+ * A base URL in its plain form: scheme and authority (no space or control character, which a parse of
+ * the origin alone would trim), then a path of letters, digits and `-._~` with no `.` or `..` segment.
+ * Such a path reads the same after WHATWG URL parsing, so it is used as written.
  */
-const PLAIN_URL = /^(https?:\/\/[^/?#\\]*)((?:\/[\w.~-]*)*)$/i;
+// eslint-disable-next-line no-control-regex -- control characters are what the authority must not hold
+const PLAIN_URL = /^(https?:\/\/[^\x00-\x20/?#\\]*)((?:\/[\w.~-]*)*)$/i;
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 const TRAILING_SLASHES = /\/+$/;
 

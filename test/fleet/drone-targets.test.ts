@@ -60,8 +60,19 @@ describe('DroneTargets', () => {
     const url = fc
       .tuple(
         fc.constantFrom('http://', 'https://', 'HTTP://', 'Https://', 'ftp://', 'http:/', ' http://'),
-        fc.constantFrom('127.0.0.1', 'Drone.Example', '[::1]', 'u:p@host', 'host', '', '10.0.0.7'),
-        fc.constantFrom('', ':7100', ':80', ':443', ':0', ':99999', ':'),
+        fc.constantFrom(
+          '127.0.0.1',
+          'Drone.Example',
+          '[::1]',
+          'u:p@host',
+          'host',
+          '',
+          '10.0.0.7',
+          'h\u0000',
+          'h\u0001',
+        ),
+        // A space or control character that a parse of the origin alone would trim.
+        fc.constantFrom('', ':7100', ':80', ':443', ':0', ':99999', ':', ' ', ':7100\f', '\t', '\n'),
         fc.array(segment, { maxLength: 5 }),
         fc.constantFrom('', '/', '//'),
       )
