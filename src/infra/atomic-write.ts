@@ -1,4 +1,4 @@
-import { link, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isErrno } from './errno.js';
 
@@ -44,9 +44,8 @@ export async function writeFileAtomic(
   const { temp, handle } = await createTemp(dir, basename(path), options);
   try {
     try {
-      if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
-      // In pieces: a large file is never one string in memory.
-      else for (const piece of data) await handle.write(piece);
+      // An iterable is written piece by piece, each to its end: a large file is never one string in memory.
+      await writeFile(handle, data);
       if (durable) await handle.sync();
     } finally {
       await handle.close();

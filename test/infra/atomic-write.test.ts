@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileAtomic, type AtomicWriteOptions } from '../../src/infra/atomic-write.js';
 
@@ -39,6 +41,34 @@ describe('writeFileAtomic', () => {
   it('writes bytes as they are', async () => {
     await writeFileAtomic(path, Uint8Array.from([0, 255, 10]), { durable: false });
     expect([...(await readFile(path))]).toEqual([0, 255, 10]);
+  });
+
+  it('writes an iterable of strings piece by piece, each to its end', async () => {
+    const pieces = ['{\n', 'é'.repeat(700_000), '\n', 'x'.repeat(1 << 20), '}\n'];
+    await writeFileAtomic(path, pieces.values(), { durable: false });
+    expect(await readFile(path, 'utf8')).toBe(pieces.join(''));
+  });
+
+  it('fails, and leaves the old file, when the disk takes only part of the pieces', async () => {
+    await writeFile(path, 'old');
+    // A file size limit of 1 MB: the write of the last piece stops short of its end, then fails (EFBIG).
+    const module = resolve(import.meta.dirname, '../../dist/infra/atomic-write.js');
+    const script = `import { writeFileAtomic } from ${JSON.stringify(module)};
+      const pieces = ['a'.repeat(600_000), 'b'.repeat(600_000)];
+      await writeFileAtomic(process.argv[1], pieces.values()).then(
+        () => console.log('written'),
+        (error) => console.log(error.code),
+      );`;
+    const { stdout } = await promisify(execFile)('bash', [
+      '-c',
+      'ulimit -f 1024 && exec "$0" --input-type=module -e "$1" "$2"',
+      process.execPath,
+      script,
+      path,
+    ]);
+    expect(stdout.trim()).toBe('EFBIG');
+    expect(await readFile(path, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['state.json']);
   });
 
   it('writes its temp file beside the target, under a dot name by default or the given one', async () => {
