@@ -205,17 +205,41 @@ describe('embedded state store on disk', () => {
     expect((await readFile(at('progress.json'), 'utf8')).startsWith('{\n"drone-0":')).toBe(true);
   });
 
-  it('names the line of a folded base that no longer parses', async () => {
-    await writeFile(at('progress.json'), '{\n"drone-0":{"before":null,\n}\n');
-    await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
-    const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
-    const saving = (async () => {
-      for (let rounds = 1; rounds < 20; rounds += 1)
+  describe('a base laid out otherwise than the store writes it', () => {
+    const record = JSON.stringify(sampleProgress('v42'));
+    /** Saves batches of 10,000 drones until the log is folded (or a save fails); answers the fold. */
+    const compactOnto = async (base: string): Promise<Record<string, DroneProgressRecord>> => {
+      await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
+      await writeFile(at('progress.json'), base);
+      const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
+      for (let rounds = 1; await exists(at('progress.ndjson')); rounds += 1) {
         await store.saveProgress(ID, Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
-    })();
-    const error = await rejection(saving);
-    expect(error).toMatchObject({ code: 'E_STATE_STORE' });
-    expect(String(error)).toContain(`${at('progress.json')}:2`);
+        expect(rounds).toBeLessThan(20);
+      }
+      return harness.open().loadProgress(ID);
+    };
+
+    it('reads a base laid out by hand whole, as a load does', async () => {
+      const loaded = await compactOnto(JSON.stringify({ x: sampleProgress('v42'), y: sampleProgress('v42') }, null, 2));
+      expect(loaded['x']).toEqual(sampleProgress('v42'));
+      expect(loaded['y']).toEqual(sampleProgress('v42'));
+    });
+
+    it('refuses a base with a drone after its end, or a comma before it, instead of dropping drones', async () => {
+      for (const base of [`{\n"x":${record}\n}\n"y":${record}\n`, `{\n"x":${record},\n}\n`]) {
+        const error = await rejection(compactOnto(base));
+        expect(error).toMatchObject({ code: 'E_STATE_STORE' });
+        expect(String(error)).toContain(at('progress.json'));
+        await rm(at('progress.ndjson'), { force: true });
+      }
+    });
+
+    it('reads an empty base and one without its last newline', async () => {
+      expect(Object.keys(await compactOnto('{\n}\n'))).toHaveLength(10_000);
+      await rm(at('progress.ndjson'), { force: true });
+      const loaded = await compactOnto(`{\n"x":${record}\n}`);
+      expect(loaded['x']).toEqual(sampleProgress('v42'));
+    });
   });
 
   it('breaks the section marker of a process that was killed inside it', async () => {

@@ -117,21 +117,51 @@ function* baseText(drones: ReadonlyMap<string, DroneProgressRecord>): Generator<
 }
 
 /**
- * Reads the base into `add`, a drone at a time when it has one drone per line (`baseText`); a base in one
- * line (written by an earlier version) is parsed whole.
+ * Reads the base into `add`, a drone at a time when it is in `baseText`'s layout; any other base (one
+ * line, written by an earlier version, or laid out by hand) is parsed whole, and refused as a load refuses it.
  */
 async function readBase(path: string, add: (batch: Progress) => void): Promise<void> {
-  let lines = 0;
-  for await (const line of streamCompleteLines(path)) {
-    lines += 1;
-    if (lines === 1 && line.text === BASE_OPEN) continue;
-    if (lines === 1) break;
-    if (line.text === BASE_CLOSE) return;
-    const entry = line.text.endsWith(',') ? line.text.slice(0, -1) : line.text;
-    add(parseBase(`{${entry}}`, `${path}:${line.number}`));
-  }
+  if (await readBaseByLine(path, add)) return;
   const text = await readTextIfExists(path);
   if (text !== undefined) add(parseBase(text, path));
+}
+
+/**
+ * Whether the base is in `baseText`'s layout (`{`, a line per drone, commas between them, `}` last), every
+ * drone of it given to `add`; false at the first line that is not, or a missing file. A base read in
+ * part is read again whole: the same drones again, so the fold is the same.
+ */
+async function readBaseByLine(path: string, add: (batch: Progress) => void): Promise<boolean> {
+  let lines = 0;
+  let closed = false;
+  // Whether another drone may follow: none read yet, or the last one ended with a comma.
+  let open = true;
+  for await (const { text } of streamCompleteLines(path)) {
+    lines += 1;
+    if (lines === 1) {
+      if (text !== BASE_OPEN) return false;
+    } else if (closed) {
+      return false;
+    } else if (text === BASE_CLOSE) {
+      if (open && lines > 2) return false;
+      closed = true;
+    } else {
+      if (!open) return false;
+      open = text.endsWith(',');
+      const entry = parsedOrUndefined(`{${open ? text.slice(0, -1) : text}}`);
+      if (entry === undefined) return false;
+      add(entry);
+    }
+  }
+  return closed;
+}
+
+function parsedOrUndefined(text: string): Progress | undefined {
+  try {
+    return JSON.parse(text) as Progress;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseBase(text: string, where: string): Progress {
