@@ -18,6 +18,24 @@ describe('inventory', () => {
     ]);
   });
 
+  it('gives drones with the same labels one frozen labels object', () => {
+    const text = JSON.stringify({
+      drones: [
+        { id: 'a', url: 'http://h:1/d/a', labels: { group: 'patrol', zone: 'n' } },
+        { id: 'b', url: 'http://h:1/d/b', labels: { group: 'patrol', zone: 'n' } },
+        { id: 'c', url: 'http://h:1/d/c', labels: { group: 'patrol', zone: 's' } },
+        { id: 'd', url: 'http://h:1/d/d' },
+        { id: 'e', url: 'http://h:1/d/e', labels: {} },
+      ],
+    });
+    const [a, b, c, d, e] = parseInventoryText(text, 'fleet.json');
+    expect(b?.labels).toBe(a?.labels);
+    expect(c?.labels).not.toBe(a?.labels);
+    expect(c?.labels).toEqual({ group: 'patrol', zone: 's' });
+    expect(e?.labels).toBe(d?.labels);
+    expect(Object.isFrozen(a?.labels)).toBe(true);
+  });
+
   it('throws a SpecError naming the inventory file', () => {
     expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(SpecError);
     expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(
