@@ -143,6 +143,26 @@ export async function bareRollout(client: BareClient, url: string, drones: numbe
   return performance.now() - started;
 }
 
+/**
+ * The bare client's rollout in a fresh process (bare-process.ts), timed from spawn to exit: node's
+ * start-up and the client's first requests on code not yet optimized, as a `rollout run` pays them.
+ */
+export async function bareInFreshProcess(url: string, drones: number, tag: string): Promise<number> {
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'dist-bench', 'bench', 'bare-process.js'), url, String(drones), tag],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  running.add(child);
+  const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+  running.delete(child);
+  if (code !== 0) throw new Error(`the bare client's process exited with ${String(code)}`);
+  return performance.now() - started;
+}
+
 export function content(tag: string): { content: string; sha256: string } {
   const text = `# aim lock config ${tag}\naim_sensitivity = 0.85\nsafety_threshold = 0.95\nmax_turn_rate = 30\n`;
   return { content: text, sha256: createHash('sha256').update(text).digest('hex') };

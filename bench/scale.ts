@@ -8,7 +8,16 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { abortRound, describeAbort } from './abort.js';
-import { bareClient, bareRollout, runCli, simStats, startSim, warmUp, writeSpec } from './harness.js';
+import {
+  bareClient,
+  bareInFreshProcess,
+  bareRollout,
+  runCli,
+  simStats,
+  startSim,
+  warmUp,
+  writeSpec,
+} from './harness.js';
 
 /**
  * Pausing 100,000 drones takes longer than the default `pause.timeout` of 30 s allows on a loaded 2-core
@@ -109,6 +118,7 @@ export async function scaleRound(drones: number, work: string, run: number) {
     );
     const fleet = (await simStats(sim.url)).fleet;
     const bareMs = await bareRollout(bare, sim.url, drones, `bare-scale-${drones}-${run}`);
+    const freshBareMs = await bareInFreshProcess(sim.url, drones, `fresh-bare-scale-${drones}-${run}`);
     const auditPath = join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson');
     return {
       drones,
@@ -117,6 +127,8 @@ export async function scaleRound(drones: number, work: string, run: number) {
       rolloutMs: rollout.ms,
       bareMs,
       ratio: rollout.ms / bareMs,
+      /** The bare client started cold in a process of its own, spawn to exit: context for the ratio, not its target. */
+      freshBareMs,
       peakMb: rollout.peakMb,
       stdoutBytes: rollout.stdoutBytes,
       /** What the fleet says once the rollout exited: drones paused, and drones by version. */
@@ -149,7 +161,8 @@ export function describeScale(round: ScaleRound): string {
   const memory = round.memory.map((stage) => `${stage.stage} ${stage.rssMb}/${stage.heapUsedMb}`).join('; ');
   return (
     `scale ${round.drones.toLocaleString('en')} (in-memory fleet, run ${round.run}): rollout ${round.result} in ${s(round.rolloutMs)}, ` +
-    `bare client ${s(round.bareMs)}, ratio ${round.ratio.toFixed(2)}; peak RSS ${round.peakMb.toFixed(0)} MB; ` +
+    `bare client ${s(round.bareMs)}, ratio ${round.ratio.toFixed(2)} (bare client in a fresh process ` +
+    `${s(round.freshBareMs)}, ratio ${(round.rolloutMs / round.freshBareMs).toFixed(2)}); peak RSS ${round.peakMb.toFixed(0)} MB; ` +
     `JSON result ${(round.stdoutBytes / 1024).toFixed(0)} KB; ${fleet}\n  phases:\n${phases}\n  ${store}\n` +
     `  memory as each stage began (rss/heap used, MB): ${memory}`
   );
