@@ -137,13 +137,15 @@ export function checkInput<T>(
 
 /**
  * Parses and checks the JSON text read from `where` (a file or `file:line`; for etcd a key or `key:line`),
- * failing with the error `corrupt` makes: the embedded store names a file, the etcd store a key.
+ * failing with the error `corrupt` makes: the embedded store names a file, the etcd store a key. What
+ * passes `plain` (a check that never passes what the schema refuses) is taken as parsed.
  */
 export function parseStored<T>(
   schema: z.ZodType<T>,
   text: string,
   where: string,
   corrupt: (where: string, detail: string, cause?: unknown) => Error = corruptFile,
+  plain?: (value: unknown) => boolean,
 ): T {
   let json: unknown;
   try {
@@ -151,6 +153,7 @@ export function parseStored<T>(
   } catch (error) {
     throw corrupt(where, `not valid JSON (${(error as Error).message})`, error);
   }
+  if (plain?.(json) === true) return json as T;
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw corrupt(where, describeIssues(parsed.error), parsed.error);

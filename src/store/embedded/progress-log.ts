@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../../infra/atomic-write.js';
 import type { AssertHeld } from '../../infra/critical-section.js';
 import { readTextIfExists, sizeOf } from '../../infra/optional-files.js';
 import { appendLines, streamCompleteLines } from './json-lines.js';
-import { parseStored, progressBatchSchema } from '../record-schemas.js';
+import { isPlainProgressBatch, parseStored, progressBatchSchema } from '../record-schemas.js';
 import { corruptFile } from '../store-errors.js';
 import type { RolloutFiles } from './rollout-files.js';
 import type { DroneProgressRecord } from '../types.js';
@@ -47,16 +47,21 @@ export async function loadProgress(files: RolloutFiles): Promise<Progress> {
     for (const [drone, record] of Object.entries(batch)) drones.set(drone, record);
   };
   const base = await readTextIfExists(files.progressBase);
-  if (base !== undefined) add(parseStored(progressBatchSchema, base, files.progressBase));
+  if (base !== undefined)
+    add(parseStored(progressBatchSchema, base, files.progressBase, corruptFile, isPlainProgressBatch));
   await readLog(files.progressLog, add);
   // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
   return Object.fromEntries(drones);
 }
 
-/** Reads the log into `add` as it streams, each batch checked and named by its file and line when it fails. */
+/**
+ * Reads the log into `add` as it streams, each batch checked (the plain check first, the schema for what
+ * it does not pass) and named by its file and line when it fails.
+ */
 async function readLog(path: string, add: (batch: Progress) => void): Promise<void> {
-  for await (const line of streamCompleteLines(path))
-    add(parseStored(progressBatchSchema, line.text, `${path}:${line.number}`));
+  for await (const line of streamCompleteLines(path)) {
+    add(parseStored(progressBatchSchema, line.text, `${path}:${line.number}`, corruptFile, isPlainProgressBatch));
+  }
 }
 
 /**
