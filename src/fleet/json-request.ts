@@ -15,10 +15,10 @@ export interface JsonRequest {
   readonly origin: Origin;
   /** The whole path: `/d/drone-7/v1/pause`. */
   readonly path: string;
-  /** Serialized as the JSON body; none for GET. */
-  readonly json?: object | undefined;
-  /** Sent as they are (accept, content-type, authorization); content-length is added for a body. */
-  readonly headers: Readonly<Record<string, string>>;
+  /** The JSON body, serialized; none for GET. */
+  readonly body?: string | undefined;
+  /** Sent as they are: accept and authorization, and for a body its content-type and content-length. */
+  readonly headers: Readonly<Record<string, string | number>>;
   readonly agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
   /** The whole exchange, from connecting to the last byte of the answer. */
   readonly timeoutMs: number;
@@ -90,9 +90,6 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       reject(abortReason(options.signal));
       return;
     }
-    const payload = options.json === undefined ? undefined : JSON.stringify(options.json);
-    const headers =
-      payload === undefined ? options.headers : { ...options.headers, 'content-length': Buffer.byteLength(payload) };
     const { origin } = options;
     const { https } = origin;
     const send = https ? httpsRequest : httpRequest;
@@ -104,7 +101,7 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
         port: origin.port,
         path: options.path,
         method: options.method,
-        headers,
+        headers: options.headers,
         agent: https ? options.agents.https : options.agents.http,
       },
       (res) => {
@@ -151,7 +148,7 @@ function exchange(options: JsonRequest, deadline: number): Promise<JsonAnswer> {
       });
     }
     req.once('error', fail);
-    req.end(payload);
+    req.end(options.body);
   });
 }
 

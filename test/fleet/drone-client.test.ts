@@ -71,6 +71,28 @@ describe('DroneClient', () => {
     expect(seen[0]?.headers['content-type']).toBe('application/json');
   });
 
+  it("sends a body's content-type and its length in bytes, and a request without a body neither", async () => {
+    const { drone, seen } = await droneAnswering(
+      json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }),
+      json(200, { id: 'drone-1', state: 'active', configs: {} }),
+    );
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+    const push = { ...PUSH, content: 'aim = "höhe" ✓\n' };
+
+    expect((await client.push(drone, 'aim.conf', push)).ok).toBe(true);
+    expect((await client.health(drone)).ok).toBe(true);
+
+    const [put, get] = seen;
+    expect(JSON.parse(put?.body ?? '')).toEqual(push);
+    expect(put?.headers['content-length']).toBe(String(Buffer.byteLength(put?.body ?? '')));
+    expect(put?.headers).toMatchObject({ accept: 'application/json', 'content-type': 'application/json' });
+    expect(put?.headers.authorization).toBeUndefined();
+    expect(get?.method).toBe('GET');
+    expect(get?.headers.accept).toBe('application/json');
+    expect(get?.headers['content-type']).toBeUndefined();
+    expect(get?.headers.authorization).toBeUndefined();
+  });
+
   it('sorts a 409 lock_mismatch HOT as hot, and other error bodies as refused with their code', async () => {
     const { drone } = await droneAnswering(
       json(409, {
