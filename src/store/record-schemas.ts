@@ -76,8 +76,12 @@ export const auditBatchSchema: z.ZodType<AuditEvent[]> = z.array(auditEventSchem
  * or describes it. A property test holds that a plain check never passes what its schema refuses.
  */
 
+/**
+ * An object, and not one with an own `__proto__` key (JSON.parse makes one from `"__proto__": …`): the
+ * schemas leave such a key out, so an object with one goes to them, to read back as it always did.
+ */
 const isRecordObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !Object.hasOwn(value, '__proto__');
 
 const isVersionRef = (value: unknown): boolean =>
   value === null || (isRecordObject(value) && typeof value.version === 'string' && typeof value.sha256 === 'string');

@@ -32,6 +32,22 @@ describe('plain checks of the batches a rollout writes', () => {
     );
   });
 
+  it('leave a batch with a `__proto__` key to the schema, which leaves the key out, as a read always did', () => {
+    const record = JSON.stringify(PROGRESS);
+    for (const text of [
+      `{"__proto__":${record},"drone-2":${record}}`,
+      `{"drone-2":${record.replace('"now":{', '"now":{"__proto__":"x",')}}`,
+      `{"drone-2":${record.replace('{', '{"__proto__":{"x":1},')}}`,
+    ]) {
+      const batch: unknown = JSON.parse(text);
+      expect(isPlainProgressBatch(batch)).toBe(false);
+      const read = checkInput(progressBatchSchema, batch, 'changes', isPlainProgressBatch);
+      expect(Object.keys(read)).toEqual(['drone-2']);
+      expect(JSON.stringify(read)).not.toContain('__proto__');
+    }
+    expect(isPlainAuditBatch(JSON.parse('[{"t":1,"kind":"push","__proto__":{"x":1}}]'))).toBe(false);
+  });
+
   it('never pass a batch their schema refuses', () => {
     const value = fc.oneof(
       fc.constantFrom(null, true, false, '', 'v42', 0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY),
