@@ -180,10 +180,17 @@ function checkDrones(data: unknown): DronesCheck {
 }
 
 /**
+ * Past this many label combinations the labels are likely per drone (a serial number): sharing would
+ * cost a key and a map entry per drone and save nothing.
+ */
+const MAX_SHARED_LABEL_SETS = 256;
+
+/**
  * One frozen object for every drone with these labels: a fleet has a few combinations (group, zone), and
  * an object per drone held about 6 MB at 100,000 drones.
  */
 function shared(labelSets: Map<string, Labels>, labels: Labels): Labels {
+  if (labelSets.size >= MAX_SHARED_LABEL_SETS) return labels;
   const key = JSON.stringify(labels);
   let known = labelSets.get(key);
   if (known === undefined) {

@@ -36,6 +36,16 @@ describe('inventory', () => {
     expect(Object.isFrozen(a?.labels)).toBe(true);
   });
 
+  it('keeps labels that differ on every drone (a serial number) as they are', () => {
+    const drones = Array.from({ length: 300 }, (_, index) => ({
+      id: `d${index}`,
+      url: `http://h:1/d/d${index}`,
+      labels: { serial: `s${index}` },
+    }));
+    const parsed = parseInventoryText(JSON.stringify({ drones }), 'fleet.json');
+    expect(parsed.map((drone) => drone.labels)).toEqual(drones.map((drone) => drone.labels));
+  });
+
   it('throws a SpecError naming the inventory file', () => {
     expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(SpecError);
     expect(() => parseInventoryText('drones: []\n', FILE)).toThrow(
