@@ -130,6 +130,26 @@ describe('DroneClient', () => {
     expect(seen.map((s) => s.url)).toEqual(['/d/drone-1/v1/pause', '/d/drone-1/v1/pause']);
   });
 
+  it('sends the token and the same body on every try, with a body or without', async () => {
+    const busy = json(503, { error: 'busy', message: 'try later' });
+    const { drone, seen } = await droneAnswering(
+      busy,
+      json(200, { state: 'paused' }),
+      busy,
+      json(200, { id: 'drone-1', state: 'paused', configs: {} }),
+    );
+    client = new DroneClient({ timeoutMs: 2_000, retries: 1, token: 's3cret' });
+
+    expect((await client.pause(drone, 'r-1', { holdMs: 60_000 })).ok).toBe(true);
+    expect((await client.health(drone)).ok).toBe(true);
+
+    expect(seen.map((request) => request.method)).toEqual(['POST', 'POST', 'GET', 'GET']);
+    expect(seen.map((request) => request.headers.authorization)).toEqual(Array(4).fill('Bearer s3cret'));
+    expect(seen[1]?.body).toBe(seen[0]?.body);
+    expect(JSON.parse(seen[1]?.body ?? '')).toEqual({ rollout: 'r-1', holdMs: 60_000 });
+    expect(seen[1]?.headers['content-length']).toBe(String(Buffer.byteLength(seen[1]?.body ?? '')));
+  });
+
   it('does not retry a 500, and names an answer without a JSON body', async () => {
     const { drone, seen } = await droneAnswering((_req, _body, res) => res.writeHead(500).end('oops'));
     client = new DroneClient({ timeoutMs: 2_000, retries: 2 });
