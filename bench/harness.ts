@@ -157,9 +157,15 @@ export async function bareInFreshProcess(url: string, drones: number, tag: strin
     },
   );
   running.add(child);
-  const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) =>
+    child.once('exit', (c, s) => done([c, s])),
+  );
   running.delete(child);
-  if (code !== 0) throw new Error(`the bare client's process exited with ${String(code)}`);
+  if (code !== 0) {
+    throw new Error(
+      `the bare client's process exited with ${code === null ? `signal ${signal ?? 'unknown'}` : `code ${code}`}`,
+    );
+  }
   return performance.now() - started;
 }
 
