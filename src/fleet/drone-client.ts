@@ -133,6 +133,17 @@ function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 const JSON_TYPE = 'application/json';
 
+/** A JSON body as sent: its text and its length in bytes. */
+interface SerializedBody {
+  readonly text: string;
+  readonly length: number;
+}
+
+function serialized(json: object): SerializedBody {
+  const text = JSON.stringify(json);
+  return { text, length: Buffer.byteLength(text) };
+}
+
 /** The headers of a request without a body, and of one with a JSON body of `length` bytes. */
 interface RequestHeaders {
   readonly plain: Readonly<Record<string, string>>;
@@ -165,6 +176,8 @@ function requestHeaders(token: string | undefined): RequestHeaders {
 export class DroneClient {
   readonly #agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
   readonly #headers: RequestHeaders;
+  /** Each push request serialized once: a round sends one request, the whole config in it, to every drone. */
+  readonly #pushBodies = new WeakMap<PushRequest, SerializedBody>();
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #tls: DroneTls | undefined;
@@ -195,7 +208,7 @@ export class DroneClient {
     method: JsonRequest['method'],
     drone: Drone,
     path: string,
-    json: object | undefined,
+    body: SerializedBody | undefined,
     schema: z.ZodType<T>,
     signal?: AbortSignal,
   ): Promise<DroneReply<T>> {
@@ -203,8 +216,7 @@ export class DroneClient {
     if (typeof target === 'string') {
       return { ok: false, kind: 'unreachable', message: `drone ${drone.id}: url ${target}; fix it in the inventory` };
     }
-    const body = json === undefined ? undefined : JSON.stringify(json);
-    const headers = body === undefined ? this.#headers.plain : this.#headers.json(Buffer.byteLength(body));
+    const headers = body === undefined ? this.#headers.plain : this.#headers.json(body.length);
     for (let retry = 0; ; retry += 1) {
       if (retry > 0) await wait(backoffMs(retry), signal);
       if (signal?.aborted) return { ok: false, kind: 'cancelled', message: 'cancelled by the rollout' };
@@ -215,7 +227,7 @@ export class DroneClient {
           method,
           origin: target.origin,
           path: target.basePath + path,
-          body,
+          body: body?.text,
           headers,
           agents: this.#agents,
           timeoutMs: this.#timeoutMs,
@@ -250,16 +262,22 @@ export class DroneClient {
     { holdMs, signal }: { readonly holdMs?: number; readonly signal?: AbortSignal } = {},
   ): Promise<DroneReply<PauseBody>> {
     const request: PauseRequest = holdMs === undefined ? { rollout } : { rollout, holdMs };
-    return this.#request('POST', drone, PATHS.pause, request, pauseBodySchema, signal);
+    return this.#request('POST', drone, PATHS.pause, serialized(request), pauseBodySchema, signal);
   }
 
   resume(drone: Drone, rollout: string, signal?: AbortSignal): Promise<DroneReply<PauseBody>> {
     const request: ResumeRequest = { rollout };
-    return this.#request('POST', drone, PATHS.resume, request, pauseBodySchema, signal);
+    return this.#request('POST', drone, PATHS.resume, serialized(request), pauseBodySchema, signal);
   }
 
+  /** `request` is serialized at its first push and not again: a changed request is a new object. */
   push(drone: Drone, file: string, request: PushRequest, signal?: AbortSignal): Promise<DroneReply<PushBody>> {
-    return this.#request('PUT', drone, configPath(file), request, pushBodySchema, signal);
+    let body = this.#pushBodies.get(request);
+    if (body === undefined) {
+      body = serialized(request);
+      this.#pushBodies.set(request, body);
+    }
+    return this.#request('PUT', drone, configPath(file), body, pushBodySchema, signal);
   }
 
   rollback(
@@ -270,12 +288,12 @@ export class DroneClient {
     signal?: AbortSignal,
   ): Promise<DroneReply<RollbackBody>> {
     const request: RollbackRequest = { rollout, fence };
-    return this.#request('POST', drone, rollbackPath(file), request, rollbackBodySchema, signal);
+    return this.#request('POST', drone, rollbackPath(file), serialized(request), rollbackBodySchema, signal);
   }
 
   /** Confirms the drone's trial of the config `request.sha256`, so it keeps it. */
   confirm(drone: Drone, file: string, request: ConfirmRequest, signal?: AbortSignal): Promise<DroneReply<ConfirmBody>> {
-    return this.#request('POST', drone, confirmPath(file), request, confirmBodySchema, signal);
+    return this.#request('POST', drone, confirmPath(file), serialized(request), confirmBodySchema, signal);
   }
 
   telemetry(drone: Drone, since: number, signal?: AbortSignal): Promise<DroneReply<TelemetryBody>> {

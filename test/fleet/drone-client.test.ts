@@ -130,6 +130,22 @@ describe('DroneClient', () => {
     expect(seen.map((s) => s.url)).toEqual(['/d/drone-1/v1/pause', '/d/drone-1/v1/pause']);
   });
 
+  it('sends every drone of a round the push request it was given, a new request its own body', async () => {
+    const { drone, seen } = await droneAnswering(
+      json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }),
+    );
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+    const first = Object.freeze({ ...PUSH });
+    const second = Object.freeze({ ...PUSH, version: 'v44', content: 'y = 2\n', fence: 8 });
+
+    for (const request of [first, second, first]) expect((await client.push(drone, 'a.conf', request)).ok).toBe(true);
+
+    expect(seen.map((request) => JSON.parse(request.body) as unknown)).toEqual([first, second, first]);
+    expect(seen.map((request) => request.headers['content-length'])).toEqual(
+      seen.map((request) => String(Buffer.byteLength(request.body))),
+    );
+  });
+
   it('sends the token and the same body on every try, with a body or without', async () => {
     const busy = json(503, { error: 'busy', message: 'try later' });
     const { drone, seen } = await droneAnswering(

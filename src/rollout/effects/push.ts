@@ -81,7 +81,8 @@ export async function pushDrones(
   const budget = new FailureBudget(runtime, 'push', `pushing ${input.label}`);
   const trialMs = runtime.plan.spec.push.confirmWithinMs;
   const signed = { rollout: runtime.rolloutId, version: config.version, sha256: config.sha256, fence: input.fence };
-  const request: PushRequest = {
+  // Frozen: the client serializes a push request once, at its first push.
+  const request: PushRequest = Object.freeze({
     ...signed,
     content: config.content,
     ...(trialMs === undefined ? {} : { trialMs }),
@@ -89,7 +90,7 @@ export async function pushDrones(
     ...(input.signingKey === undefined
       ? {}
       : { signature: signPush(input.signingKey, { file: config.file, ...signed }) }),
-  };
+  });
   if (input.quiet !== true) {
     runtime.recorder.audit('push.begin', {
       step: input.label,
