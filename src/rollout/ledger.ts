@@ -1,4 +1,5 @@
 import type { VersionRef } from '../protocol/v1.js';
+import { VersionRefs } from '../infra/version-refs.js';
 
 /** What the rollout did to one drone. Kept small: a 10,000-drone rollout holds 10,000 of these. */
 export interface DroneProgress {
@@ -30,24 +31,17 @@ export interface DeferredPush {
 
 export type DroneState = 'updated' | 'rolled_back' | 'unchanged' | 'failed' | 'auto_reverted' | 'deferred';
 
-/** A drone the rollout has not touched yet. */
-export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze({
-  before: null,
-  now: null,
-  pauseSent: false,
-  pushSent: false,
-  rolledBack: false,
-  lastError: null,
-});
-
 /**
  * A new record of a drone not touched yet, as a literal: V8 keeps its six fields inside the object. A copy
- * of UNTOUCHED by spread (a frozen object) gets a second, out-of-object array for them: about 40 bytes more
- * a drone, 4 MB at 100,000 drones.
+ * of a frozen object by spread gets a second, out-of-object array for them: about 40 bytes more a drone,
+ * 4 MB at 100,000 drones.
  */
 function untouched(): DroneProgress {
   return { before: null, now: null, pauseSent: false, pushSent: false, rolledBack: false, lastError: null };
 }
+
+/** A drone the rollout has not touched yet. */
+export const UNTOUCHED: Readonly<DroneProgress> = Object.freeze(untouched());
 
 /**
  * Per-drone progress of one rollout, the ground truth for rollback, resume and the final report.
@@ -56,27 +50,16 @@ function untouched(): DroneProgress {
 export class Ledger {
   readonly #drones = new Map<string, DroneProgress>();
   #dirty = new Set<string>();
-  /** One frozen VersionRef per (version, sha256): a fleet runs two or three versions, not one per drone. */
-  readonly #refs = new Map<string, Readonly<VersionRef>>();
+  readonly #versions = new VersionRefs();
 
-  /**
-   * The shared VersionRef of this version and sha256. Each drone's answer parses into strings of its own
-   * (a 64-character sha256 among them): kept per drone in `before` and `now`, they cost about 300 bytes a
-   * drone; shared, nothing.
-   */
+  /** The shared VersionRef of this version and sha256 (see VersionRefs). */
   ref(version: string, sha256: string): Readonly<VersionRef> {
-    const key = `${sha256} ${version}`;
-    let ref = this.#refs.get(key);
-    if (ref === undefined) {
-      ref = Object.freeze({ version, sha256 });
-      this.#refs.set(key, ref);
-    }
-    return ref;
+    return this.#versions.ref(version, sha256);
   }
 
   /** `ref` of an answer's version, or null. */
   refOf(answered: Readonly<VersionRef> | null): Readonly<VersionRef> | null {
-    return answered === null ? null : this.ref(answered.version, answered.sha256);
+    return this.#versions.refOf(answered);
   }
 
   get(id: string): Readonly<DroneProgress> {

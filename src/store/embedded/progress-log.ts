@@ -7,6 +7,7 @@ import { isPlainProgressBatch, parseStored, progressBatchSchema } from '../recor
 import { corruptFile } from '../store-errors.js';
 import type { RolloutFiles } from './rollout-files.js';
 import type { DroneProgressRecord } from '../types.js';
+import { VersionRefs } from '../../infra/version-refs.js';
 
 /**
  * Per-drone progress as a log of batches (`progress.ndjson`, last one wins) on top of a folded base
@@ -42,61 +43,50 @@ export async function appendProgress(files: RolloutFiles, changes: Progress, ass
  * record per drone, and the line being read.
  */
 export async function loadProgress(files: RolloutFiles): Promise<Progress> {
-  const drones = new Map<string, DroneProgressRecord>();
-  const add = (batch: Progress): void => {
-    for (const [drone, record] of Object.entries(batch)) drones.set(drone, record);
-  };
-  const base = await readTextIfExists(files.progressBase);
-  if (base !== undefined)
-    add(parseStored(progressBatchSchema, base, files.progressBase, corruptFile, isPlainProgressBatch));
-  await readLog(files.progressLog, add);
   // fromEntries defines own properties, so even a drone named `__proto__` stays an ordinary key.
-  return Object.fromEntries(drones);
+  return Object.fromEntries(await fold(files, readWholeBase));
 }
 
 /**
- * Reads the log into `add` as it streams, each batch checked (the plain check first, the schema for what
- * it does not pass) and named by its file and line when it fails.
- */
-async function readLog(path: string, add: (batch: Progress) => void): Promise<void> {
-  for await (const line of streamCompleteLines(path)) {
-    add(parseStored(progressBatchSchema, line.text, `${path}:${line.number}`, corruptFile, isPlainProgressBatch));
-  }
-}
-
-/**
- * The base is this store's own fold of lines checked when they were folded, so it is only parsed here,
- * not checked again: at 100,000 drones checking it took most of a compaction's time and memory. A
- * load (`rollout resume`) still checks it. At that size a compaction was also the run's highest point of
- * memory, and V8 sizes its heap from that point on: so the base is read and written one drone per line,
- * never as one string, and the drones' versions are held once each, not parsed again per drone.
+ * The base is this store's own fold of lines checked when they were folded, so it is read a drone per line
+ * and only parsed, not checked again: at 100,000 drones checking it took most of a compaction's time and
+ * memory. A compaction at that size was also the run's highest point of memory, and V8 sizes its heap from
+ * that point on: so the base is read and written one drone per line, never as one string.
  */
 async function compact(files: RolloutFiles, assertHeld: AssertHeld): Promise<void> {
-  const drones = new Map<string, DroneProgressRecord>();
-  const versions = new Map<string, VersionRecord>();
-  const add = (batch: Progress): void => {
-    for (const [drone, record] of Object.entries(batch)) drones.set(drone, sharingVersions(record, versions));
-  };
-  await readBase(files.progressBase, add);
-  await readLog(files.progressLog, add);
+  const drones = await fold(files, readBase);
   await writeFileAtomic(files.progressBase, baseText(drones), { beforeCommit: assertHeld });
   // A crash before the unlink replays the log onto a base that already holds it: same result, last wins.
   await unlink(files.progressLog);
 }
 
-type VersionRecord = NonNullable<DroneProgressRecord['before']>;
-
-/** `record` with its versions replaced by the ones already in `versions` (a fleet runs two or three). */
-function sharingVersions(record: DroneProgressRecord, versions: Map<string, VersionRecord>): DroneProgressRecord {
-  const share = (version: VersionRecord | null): VersionRecord | null => {
-    if (version === null) return null;
-    const key = `${version.sha256} ${version.version}`;
-    const known = versions.get(key);
-    if (known !== undefined) return known;
-    versions.set(key, version);
-    return version;
+/** The base read by `readBaseWith`, then the log, last wins; each drone's versions held once (VersionRefs). */
+async function fold(files: RolloutFiles, readBaseWith: BaseReader): Promise<Map<string, DroneProgressRecord>> {
+  const drones = new Map<string, DroneProgressRecord>();
+  const versions = new VersionRefs();
+  const add = (batch: Progress): void => {
+    for (const [drone, record] of Object.entries(batch)) {
+      drones.set(drone, { ...record, before: versions.refOf(record.before), now: versions.refOf(record.now) });
+    }
   };
-  return { ...record, before: share(record.before), now: share(record.now) };
+  await readBaseWith(files.progressBase, add);
+  for await (const line of streamCompleteLines(files.progressLog)) {
+    add(parseProgress(line.text, `${files.progressLog}:${line.number}`));
+  }
+  return drones;
+}
+
+type BaseReader = (path: string, add: (batch: Progress) => void) => Promise<void>;
+
+/** A batch, checked (the plain check first, the schema for what it does not pass), named by `where` if it fails. */
+function parseProgress(text: string, where: string): Progress {
+  return parseStored(progressBatchSchema, text, where, corruptFile, isPlainProgressBatch);
+}
+
+/** The base as one text, checked: whatever its layout, as any JSON reader takes it. */
+async function readWholeBase(path: string, add: (batch: Progress) => void): Promise<void> {
+  const text = await readTextIfExists(path);
+  if (text !== undefined) add(parseProgress(text, path));
 }
 
 const BASE_OPEN = '{';
@@ -123,12 +113,10 @@ function* baseText(drones: ReadonlyMap<string, DroneProgressRecord>): Generator<
 
 /**
  * Reads the base into `add`, a drone at a time when it is in `baseText`'s layout; any other base (one
- * line, written by an earlier version, or laid out by hand) is parsed whole, and refused as a load refuses it.
+ * line, written by an earlier version, or laid out by hand) is read whole, as a load reads it.
  */
 async function readBase(path: string, add: (batch: Progress) => void): Promise<void> {
-  if (await readBaseByLine(path, add)) return;
-  const text = await readTextIfExists(path);
-  if (text !== undefined) add(parseBase(text, path));
+  if (!(await readBaseByLine(path, add))) await readWholeBase(path, add);
 }
 
 /**
@@ -166,13 +154,5 @@ function parsedOrUndefined(text: string): Progress | undefined {
     return JSON.parse(text) as Progress;
   } catch {
     return undefined;
-  }
-}
-
-function parseBase(text: string, where: string): Progress {
-  try {
-    return JSON.parse(text) as Progress;
-  } catch (error) {
-    throw corruptFile(where, `not valid JSON (${(error as Error).message})`, error);
   }
 }
