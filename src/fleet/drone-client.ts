@@ -156,7 +156,8 @@ interface RequestHeaders {
  * of 120,000 requests).
  */
 function requestHeaders(token: string | undefined): RequestHeaders {
-  if (token === undefined) {
+  // An empty token (an empty --token-file) sends no authorization, as none does.
+  if (token === undefined || token === '') {
     return {
       plain: { accept: JSON_TYPE },
       json: (length) => ({ accept: JSON_TYPE, 'content-type': JSON_TYPE, 'content-length': length }),
@@ -199,7 +200,7 @@ export class DroneClient {
         ...(tls?.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
       }),
     };
-    this.#headers = requestHeaders(options.token === undefined || options.token === '' ? undefined : options.token);
+    this.#headers = requestHeaders(options.token);
     this.#timeoutMs = options.timeoutMs;
     this.#retries = options.retries;
   }

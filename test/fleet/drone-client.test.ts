@@ -71,12 +71,12 @@ describe('DroneClient', () => {
     expect(seen[0]?.headers['content-type']).toBe('application/json');
   });
 
-  it("sends a body's content-type and its length in bytes, and a request without a body neither", async () => {
+  it("sends a body's content-type and its length in bytes, a request without a body neither, and no empty token", async () => {
     const { drone, seen } = await droneAnswering(
       json(200, { version: 'v43', sha256: 'abc', previous: { version: 'v42', sha256: 'old' } }),
       json(200, { id: 'drone-1', state: 'active', configs: {} }),
     );
-    client = new DroneClient({ timeoutMs: 2_000, retries: 0 });
+    client = new DroneClient({ timeoutMs: 2_000, retries: 0, token: '' });
     const push = { ...PUSH, content: 'aim = "höhe" ✓\n' };
 
     expect((await client.push(drone, 'aim.conf', push)).ok).toBe(true);
