@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SimStatsView } from '../../src/simulator/sim-stats.js';
-import { startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
+import { runCli, startCli, startSimProcess, tempDir, type SimProcess } from '../helpers/cli.js';
 import { Children, lockTable, parseReport, runArgs, within, writeSpec } from '../helpers/fleet.js';
 
 const DRONES = 30;
@@ -53,5 +55,34 @@ describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
     // One push at a time: the HOT answer is the last push any drone sees.
     expect(stats.pushesAfterFirstHot).toBe(0);
     expect(stats.fleet).toEqual({ paused: 0, versions: { v42: DRONES } });
+  });
+
+  it('summarises the JSON result above 10,000 drones, and status reads every drone back from the folded progress', async () => {
+    const drones = 10_500;
+    sim = await startSimProcess(['--drones', String(drones), '--in-memory']);
+    const spec = await writeSpec(state.path, 'in-memory-large', { bake: '0s', concurrency: 64, waves: TWO_WAVES });
+
+    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 120_000, 'rollout run');
+
+    expect(run.code, run.stderr).toBe(0);
+    const report = parseReport(run);
+    expect(report.result).toBe('promoted');
+    expect(report.droneSummary).toMatchObject({
+      total: drones,
+      states: { updated: drones },
+      versions: { v43: drones },
+    });
+    expect(report.drones).toEqual({});
+    expect(await fleetOf(sim)).toEqual({ paused: 0, versions: { v43: drones } });
+    // The progress log outgrew its limit and was folded into a base of one drone per line.
+    const base = await readFile(join(state.path, 'rollouts', report.id, 'progress.json'), 'utf8');
+    expect(base.startsWith('{\n"drone-')).toBe(true);
+
+    const status = await runCli(['status', report.id, '--output', 'json', '--state-dir', state.path]);
+    expect(status.code, status.stderr).toBe(0);
+    const shown = JSON.parse(status.stdout) as { drones: Record<string, { version: string | null; paused: boolean }> };
+    const versions = Object.values(shown.drones).map((drone) => drone.version);
+    expect(versions).toHaveLength(drones);
+    expect(new Set(versions)).toEqual(new Set(['v43']));
   });
 });

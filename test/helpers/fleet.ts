@@ -28,6 +28,12 @@ export interface RunReport {
   readonly exitCode: number;
   readonly config: { readonly file: string; readonly version: string; readonly sha256: string };
   readonly drones: Readonly<Record<string, { readonly state: string; readonly version: string | null }>>;
+  /** Above 10,000 drones: the counts, and `drones` lists only those outside the common outcome. */
+  readonly droneSummary?: {
+    readonly total: number;
+    readonly states: Readonly<Record<string, number>>;
+    readonly versions: Readonly<Record<string, number>>;
+  };
   readonly hot: readonly string[];
   readonly attention: readonly string[];
   readonly reason: string;
