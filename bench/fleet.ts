@@ -13,7 +13,7 @@ import { createTestPki } from '../test/helpers/tls.js';
 import { abortRound, describeAbort } from './abort.js';
 import { benchJudge } from './analysis.js';
 import { scaleRounds } from './scale.js';
-import { bareClient, bareRollout, ROOT, runCli, running, startSim, warmUp, writeSpec } from './harness.js';
+import { bareClient, bareRollout, nextFence, ROOT, runCli, running, startSim, warmUp, writeSpec } from './harness.js';
 import { benchEmbeddedLock } from './lock.js';
 import { benchEtcdLock } from './lock-etcd.js';
 import { benchStateStore } from './store.js';
@@ -40,7 +40,10 @@ async function fleetRound(drones: number, work: string, store?: string) {
       stateDir,
       ...(store === undefined ? [] : ['--store', store]),
     ]);
-    const bareMs = await bareRollout(bare, sim.url, drones, `bare-${drones}`);
+    const bareMs = await bareRollout(bare, sim.url, drones, {
+      tag: `bare-${drones}`,
+      fence: await nextFence(bare, sim.url),
+    });
     const auditBytesPerDrone =
       store === undefined
         ? (await readFile(join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson'))).length / drones
@@ -115,9 +118,12 @@ async function tlsRound(drones: number, work: string) {
           join(work, `state-${name}`),
           ...run,
         ]);
+        // Read on a client of its own: the timed one starts with no socket open.
+        const reader = bareClient(bareTls);
+        const fence = await nextFence(reader, sim.url).finally(() => reader.close());
         const timed = bareClient(bareTls);
         bare = timed;
-        const bareMs = await bareRollout(timed, sim.url, drones, `bare-${name}`);
+        const bareMs = await bareRollout(timed, sim.url, drones, { tag: `bare-${name}`, fence });
         rounds.push({
           mode,
           result: rollout.report.result,

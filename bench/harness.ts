@@ -102,6 +102,18 @@ export function bareClient(tls?: BareTls) {
       req.on('error', fail);
       req.end(payload);
     });
+  /** A GET whose JSON answer is wanted (outside the timed requests): answers its status and parsed body. */
+  const read = (url: string) =>
+    new Promise<{ status: number; body: unknown }>((done, fail) => {
+      const req = (tls === undefined ? request : httpsRequest)(url, { agent }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+      });
+      req.on('error', fail);
+      req.end();
+    });
   const forAll = async (count: number, work: (i: number) => Promise<unknown>) => {
     let next = 1;
     await Promise.all(
@@ -110,7 +122,7 @@ export function bareClient(tls?: BareTls) {
       }),
     );
   };
-  return { send, forAll, close: () => agent.destroy() };
+  return { send, read, forAll, close: () => agent.destroy() };
 }
 
 export type BareClient = ReturnType<typeof bareClient>;
@@ -124,34 +136,62 @@ export function warmUp(client: BareClient, url: string, drones: number): Promise
   );
 }
 
-/** The bare client's rollout: pause, push and resume per drone, nothing else; answers its wall time (ms). */
-export async function bareRollout(client: BareClient, url: string, drones: number, tag: string): Promise<number> {
-  const { content: text, sha256 } = content(tag);
+/**
+ * The fence a bare rollout on this fleet must carry: one above the highest the fleet has accepted, read
+ * from the first drone (a round's rollout pushed the same fence to every drone). Untimed.
+ */
+export async function nextFence(client: BareClient, url: string): Promise<number> {
+  const answer = await client.read(`${url}/d/drone-1/v1/health`);
+  if (answer.status !== 200) throw new Error(`reading drone-1's health for its fence answered ${answer.status}`);
+  const health = answer.body as { configs?: Record<string, { fence?: number }> };
+  return (health.configs?.[FILE]?.fence ?? 0) + 1;
+}
+
+/** Who a bare rollout is and the fence it writes with: a new rollout each time, above every fence before it. */
+export interface BareRun {
+  readonly tag: string;
+  readonly fence: number;
+}
+
+/**
+ * The bare client's rollout: pause, push and resume per drone, nothing else; answers its wall time (ms).
+ * Each run is a rollout of its own (`tag`), so no pause of it comes after its own resume (a drone ignores
+ * such a late pause), and its fence is above the fleet's (a lower one is refused). Any answer but 200
+ * fails it: a baseline whose requests were refused or ignored did less than a rollout does.
+ */
+export async function bareRollout(client: BareClient, url: string, drones: number, run: BareRun): Promise<number> {
+  const { content: text, sha256 } = content(run.tag);
+  const refused: string[] = [];
+  const expectOk = (status: number, what: string) => {
+    if (status !== 200) refused.push(`${status} to ${what}`);
+  };
   const started = performance.now();
   await client.forAll(drones, async (i) => {
     const base = `${url}/d/drone-${i}/v1`;
-    await client.send(`${base}/pause`, 'POST', { rollout: 'bare' });
-    await client.send(`${base}/configs/${FILE}`, 'PUT', {
-      rollout: 'bare',
-      version: 'bare',
-      sha256,
-      fence: 1_000_000,
-      content: text,
-    });
-    await client.send(`${base}/resume`, 'POST', { rollout: 'bare' });
+    expectOk(await client.send(`${base}/pause`, 'POST', { rollout: run.tag }), `drone-${i}'s pause`);
+    const push = { rollout: run.tag, version: run.tag, sha256, fence: run.fence, content: text };
+    expectOk(await client.send(`${base}/configs/${FILE}`, 'PUT', push), `drone-${i}'s push`);
+    expectOk(await client.send(`${base}/resume`, 'POST', { rollout: run.tag }), `drone-${i}'s resume`);
   });
-  return performance.now() - started;
+  const ms = performance.now() - started;
+  if (refused.length > 0) {
+    throw new Error(
+      `the bare client's rollout ${run.tag} got ${refused.length} answers other than 200 (the first: ${refused.slice(0, 3).join(', ')}); ` +
+        "its time would not be a rollout's",
+    );
+  }
+  return ms;
 }
 
 /**
  * The bare client's rollout in a fresh process (bare-process.ts), timed from spawn to exit: node's
  * start-up and the client's first requests on code not yet optimized, as a `rollout run` pays them.
  */
-export async function bareInFreshProcess(url: string, drones: number, tag: string): Promise<number> {
+export async function bareInFreshProcess(url: string, drones: number, run: BareRun): Promise<number> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'dist-bench', 'bench', 'bare-process.js'), url, String(drones), tag],
+    [join(ROOT, 'dist-bench', 'bench', 'bare-process.js'), url, String(drones), run.tag, String(run.fence)],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },

@@ -12,6 +12,7 @@ import {
   bareClient,
   bareInFreshProcess,
   bareRollout,
+  nextFence,
   runCli,
   simStats,
   startSim,
@@ -117,8 +118,12 @@ export async function scaleRound(drones: number, work: string, run: number) {
       true,
     );
     const fleet = (await simStats(sim.url)).fleet;
-    const bareMs = await bareRollout(bare, sim.url, drones, `bare-scale-${drones}-${run}`);
-    const freshBareMs = await bareInFreshProcess(sim.url, drones, `fresh-bare-scale-${drones}-${run}`);
+    const fence = await nextFence(bare, sim.url);
+    const bareMs = await bareRollout(bare, sim.url, drones, { tag: `bare-scale-${drones}-${run}`, fence });
+    const freshBareMs = await bareInFreshProcess(sim.url, drones, {
+      tag: `fresh-bare-scale-${drones}-${run}`,
+      fence: fence + 1,
+    });
     const auditPath = join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson');
     return {
       drones,
