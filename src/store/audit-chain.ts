@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AuditEvent, AuditLine } from './types.js';
 
 /**
@@ -126,9 +126,15 @@ function isFlat(value: unknown): boolean {
   );
 }
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
+/**
+ * An event's hash is taken once per event written: 400,000 times in a 100,000-drone abort. `crypto.hash`
+ * (Node 20.12 and later) takes a third of createHash's time for a text this short; earlier Node 20s
+ * have only createHash.
+ */
+const sha256: (text: string) => string =
+  (crypto as Partial<typeof crypto>).hash === undefined
+    ? (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex')
+    : (text) => crypto.hash('sha256', text, 'hex');
 
 /** The hash of an event (parsed from its line, or about to be written): the next event's `prev`. */
 export function eventHash(event: unknown): string {
