@@ -3,7 +3,18 @@
  * HOT answer, and the cleanup's time against the bare client doing the same requests.
  */
 import { join } from 'node:path';
-import { auditOf, bareClient, CONCURRENCY, content, FILE, runCli, simStats, startSim, writeSpec } from './harness.js';
+import {
+  auditOf,
+  bareClient,
+  CONCURRENCY,
+  content,
+  FILE,
+  nextFence,
+  runCli,
+  simStats,
+  startSim,
+  writeSpec,
+} from './harness.js';
 
 /**
  * A drone of the last wave that turns HOT when its push arrives (`--hot-on-push`): how many pushes the
@@ -31,33 +42,46 @@ export async function abortRound(drones: number, work: string, simFlags: readonl
     // The bare client first installs a config of its own on as many drones (not timed), so that its
     // rollbacks restore content as the rollout's did, instead of answering "nothing to restore". It
     // leaves out the HOT drone, as the rollout did: its lock stays held.
-    const { content: text, sha256 } = content(`bare-abort-${drones}`);
+    const tag = `bare-abort-${drones}`;
+    const { content: text, sha256 } = content(tag);
+    const fence = await nextFence(bare, sim.url, drones);
     const rollbackTarget = (i: number) => (i < hotIndex ? i : i + 1);
-    await bare.forAll(rolledBack, (i) =>
-      bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', {
-        rollout: 'bare',
-        version: 'bare',
-        sha256,
-        fence: 2_000_000,
-        content: text,
-      }),
-    );
-    let bareFailures = 0;
-    const counted = (status: number) => {
-      if (status !== 200) bareFailures += 1;
+    const refused: string[] = [];
+    const expectOk = (status: number, what: string) => {
+      if (status !== 200) refused.push(`${status} to ${what}`);
     };
+    await bare.forAll(rolledBack, async (i) =>
+      expectOk(
+        await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', {
+          rollout: tag,
+          version: tag,
+          sha256,
+          fence,
+          content: text,
+        }),
+        `drone-${rollbackTarget(i)}'s push`,
+      ),
+    );
     const bareStart = performance.now();
     await bare.forAll(Math.max(rolledBack, resumed), async (i) => {
       if (i <= rolledBack)
-        counted(
+        expectOk(
           await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}/rollback`, 'POST', {
-            rollout: 'bare',
-            fence: 2_000_000,
+            rollout: tag,
+            fence,
           }),
+          `drone-${rollbackTarget(i)}'s rollback`,
         );
-      if (i <= resumed) counted(await bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: 'bare' }));
+      if (i <= resumed)
+        expectOk(await bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: tag }), `drone-${i}'s resume`);
     });
     const bareMs = performance.now() - bareStart;
+    if (refused.length > 0) {
+      throw new Error(
+        `the bare client's clean-up got ${refused.length} answers other than 200 (the first three: ${refused.slice(0, 3).join(', ')}); ` +
+          "its time would not be the rollout's",
+      );
+    }
     const hotToEndedMs = hotAt !== undefined && ended ? ended.t - hotAt : Number.NaN;
     const span = (kind: string) => {
       const events = audit.filter((e) => e.kind === kind);
@@ -84,7 +108,6 @@ export async function abortRound(drones: number, work: string, simFlags: readonl
       simRollbacks: stats.rollbacks,
       simResumes: stats.resumes,
       bareRollbackMs: bareMs,
-      bareFailures,
       ratio: hotToEndedMs / bareMs,
       peakMb: rollout.peakMb,
     };
@@ -101,7 +124,7 @@ export function describeAbort(abort: Awaited<ReturnType<typeof abortRound>>): st
     `pushes that started after the HOT answer: ${abort.pushesAfterFirstHot} (concurrency ${CONCURRENCY}; ${abort.pushes} pushes in all); ` +
     `HOT answer → ended ${s(abort.hotToEndedMs)} (→ the drones' last rollback or resume answer ${s(abort.hotToLastCleanupAnswerMs)}) for ${abort.rolledBack} rollbacks and ${abort.resumed} resumes ` +
     `(HOT → rollback.begin ${s(abort.hotToRollbackBeginMs)}, rollbacks ${s(abort.rollbackSpanMs)}, resumes ${s(abort.resumeSpanMs)}); ` +
-    `bare client ${s(abort.bareRollbackMs)}${abort.bareFailures > 0 ? ` (${abort.bareFailures} non-200 answers)` : ''}; ratio ${abort.ratio.toFixed(2)}; ` +
+    `bare client ${s(abort.bareRollbackMs)}; ratio ${abort.ratio.toFixed(2)}; ` +
     `peak RSS ${abort.peakMb.toFixed(0)} MB`
   );
 }

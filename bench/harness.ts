@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { locksAnswerSchema, PATHS, type LocksAnswer } from '../src/protocol/v1.js';
 import type { SimStatsView } from '../src/simulator/sim-stats.js';
 
 // Compiled to dist-bench/bench/harness.js: the repository root is two folders up.
@@ -102,14 +103,15 @@ export function bareClient(tls?: BareTls) {
       req.on('error', fail);
       req.end(payload);
     });
-  /** A GET whose JSON answer is wanted (outside the timed requests): answers its status and parsed body. */
+  /** A GET whose answer is wanted (outside the timed requests): its status and text. */
   const read = (url: string) =>
-    new Promise<{ status: number; body: unknown }>((done, fail) => {
+    new Promise<{ status: number; text: string }>((done, fail) => {
       const req = (tls === undefined ? request : httpsRequest)(url, { agent }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+        res.on('end', () => done({ status: res.statusCode ?? 0, text }));
+        res.on('error', fail);
       });
       req.on('error', fail);
       req.end();
@@ -137,14 +139,24 @@ export function warmUp(client: BareClient, url: string, drones: number): Promise
 }
 
 /**
- * The fence a bare rollout on this fleet must carry: one above the highest the fleet has accepted, read
- * from the first drone (a round's rollout pushed the same fence to every drone). Untimed.
+ * The fence a bare rollout on this fleet must carry: one above the highest any drone has accepted
+ * (`GET /v1/locks`, every drone: a rollout before it may have reached only some). Untimed.
  */
-export async function nextFence(client: BareClient, url: string): Promise<number> {
-  const answer = await client.read(`${url}/d/drone-1/v1/health`);
-  if (answer.status !== 200) throw new Error(`reading drone-1's health for its fence answered ${answer.status}`);
-  const health = answer.body as { configs?: Record<string, { fence?: number }> };
-  return (health.configs?.[FILE]?.fence ?? 0) + 1;
+export async function nextFence(client: BareClient, url: string, drones: number): Promise<number> {
+  let highest = 0;
+  await client.forAll(drones, async (i) => {
+    const where = `${url}/d/drone-${i}${PATHS.locks}`;
+    const answer = await client.read(where);
+    let locks: LocksAnswer;
+    try {
+      if (answer.status !== 200) throw new Error(`answered ${answer.status}`);
+      locks = locksAnswerSchema.parse(JSON.parse(answer.text));
+    } catch (error) {
+      throw new Error(`reading the fences of ${where} for a bare rollout's fence failed`, { cause: error });
+    }
+    highest = Math.max(highest, locks.fences[FILE] ?? 0);
+  });
+  return highest + 1;
 }
 
 /** Who a bare rollout is and the fence it writes with: a new rollout each time, above every fence before it. */
@@ -155,9 +167,9 @@ export interface BareRun {
 
 /**
  * The bare client's rollout: pause, push and resume per drone, nothing else; answers its wall time (ms).
- * Each run is a rollout of its own (`tag`), so no pause of it comes after its own resume (a drone ignores
- * such a late pause), and its fence is above the fleet's (a lower one is refused). Any answer but 200
- * fails it: a baseline whose requests were refused or ignored did less than a rollout does.
+ * Give each run a new `tag`: it is the rollout's id, and a drone ignores (with a 200) a pause that comes
+ * after the same rollout's resume. Its fence must be above the fleet's (`nextFence`): a lower one is
+ * refused. Any answer but 200 fails it: a baseline whose requests were refused did less than a rollout.
  */
 export async function bareRollout(client: BareClient, url: string, drones: number, run: BareRun): Promise<number> {
   const { content: text, sha256 } = content(run.tag);
@@ -176,7 +188,7 @@ export async function bareRollout(client: BareClient, url: string, drones: numbe
   const ms = performance.now() - started;
   if (refused.length > 0) {
     throw new Error(
-      `the bare client's rollout ${run.tag} got ${refused.length} answers other than 200 (the first: ${refused.slice(0, 3).join(', ')}); ` +
+      `the bare client's rollout ${run.tag} got ${refused.length} answers other than 200 (the first three: ${refused.slice(0, 3).join(', ')}); ` +
         "its time would not be a rollout's",
     );
   }

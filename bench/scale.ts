@@ -118,7 +118,7 @@ export async function scaleRound(drones: number, work: string, run: number) {
       true,
     );
     const fleet = (await simStats(sim.url)).fleet;
-    const fence = await nextFence(bare, sim.url);
+    const fence = await nextFence(bare, sim.url, drones);
     const bareMs = await bareRollout(bare, sim.url, drones, { tag: `bare-scale-${drones}-${run}`, fence });
     const freshBareMs = await bareInFreshProcess(sim.url, drones, {
       tag: `fresh-bare-scale-${drones}-${run}`,
