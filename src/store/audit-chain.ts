@@ -1,4 +1,4 @@
-import * as crypto from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { AuditEvent, AuditLine } from './types.js';
 
 /**
@@ -132,9 +132,9 @@ function isFlat(value: unknown): boolean {
  * have only createHash.
  */
 const sha256: (text: string) => string =
-  (crypto as Partial<typeof crypto>).hash === undefined
-    ? (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex')
-    : (text) => crypto.hash('sha256', text, 'hex');
+  (nodeCrypto as Partial<typeof nodeCrypto>).hash === undefined
+    ? (text) => nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex')
+    : (text) => nodeCrypto.hash('sha256', text, 'hex');
 
 /** The hash of an event (parsed from its line, or about to be written): the next event's `prev`. */
 export function eventHash(event: unknown): string {

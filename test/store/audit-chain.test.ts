@@ -53,6 +53,12 @@ describe('the canonical serialization', () => {
     expect(chainStart(ID)).toEqual({ seq: 0, prev: sha256(ID) });
   });
 
+  it('hashes the UTF-8 of the text: a known answer, and text beyond Latin-1 as createHash reads it', () => {
+    expect(chainStart('abc').prev).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    const event = { t: 1, kind: 'push', reason: 'drone-7 says “lock mismatch” ✈ \u{1F681} \ud800' };
+    expect(eventHash(event)).toBe(sha256(canonicalJson(event)));
+  });
+
   it('chains each event to the hash of the one before, its seq and prev included', () => {
     const [first, second] = chained(events(2)).map((text) => JSON.parse(text) as Record<string, unknown>);
     expect(first).toEqual({ t: T, kind: 'push', drone: 'drone-1', seq: 0, prev: sha256(ID) });
