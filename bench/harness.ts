@@ -76,11 +76,15 @@ export interface BareTls {
   readonly key?: string;
 }
 
+/** How long the reading client gives a request, as a rollout's `push.timeout` in the scale specs. */
+const READING_TIMEOUT_MS = 10_000;
+
 /**
  * The bare client: node:http (node:https with `tls`) with keep-alive, a pool of CONCURRENCY workers,
- * nothing else.
+ * nothing else. With `reading`, it does what any orchestrator must do besides: it reads every answer and
+ * parses its JSON, under a timer per request.
  */
-export function bareClient(tls?: BareTls) {
+export function bareClient(tls?: BareTls, reading = false) {
   const agent =
     tls === undefined
       ? new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
@@ -96,11 +100,36 @@ export function bareClient(tls?: BareTls) {
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         },
         (res) => {
-          res.resume();
-          res.on('end', () => done(res.statusCode ?? 0));
+          if (!reading) {
+            res.resume();
+            res.on('end', () => done(res.statusCode ?? 0));
+            return;
+          }
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            clearTimeout(timer);
+            try {
+              JSON.parse(text);
+              done(res.statusCode ?? 0);
+            } catch (error) {
+              fail(new Error(`the answer from ${url} is not JSON`, { cause: error }));
+            }
+          });
+          res.on('error', fail);
         },
       );
-      req.on('error', fail);
+      const timer = reading
+        ? setTimeout(
+            () => req.destroy(new Error(`no answer from ${url} in ${READING_TIMEOUT_MS} ms`)),
+            READING_TIMEOUT_MS,
+          )
+        : undefined;
+      req.on('error', (error) => {
+        clearTimeout(timer);
+        fail(error);
+      });
       req.end(payload);
     });
   /** A GET whose answer is wanted (outside the timed requests): its status and text. */
@@ -198,12 +227,20 @@ export async function bareRollout(client: BareClient, url: string, drones: numbe
 /**
  * The bare client's rollout in a fresh process (bare-process.ts), timed from spawn to exit: node's
  * start-up and the client's first requests on code not yet optimized, as a `rollout run` pays them.
+ * `reading`: the client reads and parses every answer (see bareClient).
  */
-export async function bareInFreshProcess(url: string, drones: number, run: BareRun): Promise<number> {
+export async function bareInFreshProcess(url: string, drones: number, run: BareRun, reading = false): Promise<number> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'dist-bench', 'bench', 'bare-process.js'), url, String(drones), run.tag, String(run.fence)],
+    [
+      join(ROOT, 'dist-bench', 'bench', 'bare-process.js'),
+      url,
+      String(drones),
+      run.tag,
+      String(run.fence),
+      ...(reading ? ['reading'] : []),
+    ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },

@@ -124,6 +124,12 @@ export async function scaleRound(drones: number, work: string, run: number) {
       tag: `fresh-bare-scale-${drones}-${run}`,
       fence: fence + 1,
     });
+    const readingMs = await bareInFreshProcess(
+      sim.url,
+      drones,
+      { tag: `reading-bare-scale-${drones}-${run}`, fence: fence + 2 },
+      true,
+    );
     const auditPath = join(stateDir, 'rollouts', rollout.report.id, 'audit.ndjson');
     return {
       drones,
@@ -134,6 +140,8 @@ export async function scaleRound(drones: number, work: string, run: number) {
       ratio: rollout.ms / bareMs,
       /** The bare client started cold in a process of its own, spawn to exit: context for the ratio, not its target. */
       freshBareMs,
+      /** The same, reading and parsing every answer under a timer per request: what any orchestrator must do. */
+      readingMs,
       peakMb: rollout.peakMb,
       stdoutBytes: rollout.stdoutBytes,
       /** What the fleet says once the rollout exited: drones paused, and drones by version. */
@@ -167,7 +175,8 @@ export function describeScale(round: ScaleRound): string {
   return (
     `scale ${round.drones.toLocaleString('en')} (in-memory fleet, run ${round.run}): rollout ${round.result} in ${s(round.rolloutMs)}, ` +
     `bare client ${s(round.bareMs)}, ratio ${round.ratio.toFixed(2)} (bare client in a fresh process ` +
-    `${s(round.freshBareMs)}, ratio ${(round.rolloutMs / round.freshBareMs).toFixed(2)}); peak RSS ${round.peakMb.toFixed(0)} MB; ` +
+    `${s(round.freshBareMs)}, ratio ${(round.rolloutMs / round.freshBareMs).toFixed(2)}; reading its answers ` +
+    `${s(round.readingMs)}, ratio ${(round.rolloutMs / round.readingMs).toFixed(2)}); peak RSS ${round.peakMb.toFixed(0)} MB; ` +
     `JSON result ${(round.stdoutBytes / 1024).toFixed(0)} KB; ${fleet}\n  phases:\n${phases}\n  ${store}\n` +
     `  memory as each stage began (rss/heap used, MB): ${memory}`
   );
