@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import {
+  AnswerCheck,
   auditOf,
   bareClient,
   CONCURRENCY,
@@ -46,10 +47,8 @@ export async function abortRound(drones: number, work: string, simFlags: readonl
     const { content: text, sha256 } = content(tag);
     const fence = await nextFence(bare, sim.url, drones);
     const rollbackTarget = (i: number) => (i < hotIndex ? i : i + 1);
-    const refused: string[] = [];
-    const expectOk = (status: number, what: string) => {
-      if (status !== 200) refused.push(`${status} to ${what}`);
-    };
+    const answers = new AnswerCheck("the bare client's clean-up");
+    const { expectOk } = answers;
     await bare.forAll(rolledBack, async (i) =>
       expectOk(
         await bare.send(`${sim.url}/d/drone-${rollbackTarget(i)}/v1/configs/${FILE}`, 'PUT', {
@@ -76,12 +75,7 @@ export async function abortRound(drones: number, work: string, simFlags: readonl
         expectOk(await bare.send(`${sim.url}/d/drone-${i}/v1/resume`, 'POST', { rollout: tag }), `drone-${i}'s resume`);
     });
     const bareMs = performance.now() - bareStart;
-    if (refused.length > 0) {
-      throw new Error(
-        `the bare client's clean-up got ${refused.length} answers other than 200 (the first three: ${refused.slice(0, 3).join(', ')}); ` +
-          "its time would not be the rollout's",
-      );
-    }
+    answers.assertAllOk();
     const hotToEndedMs = hotAt !== undefined && ended ? ended.t - hotAt : Number.NaN;
     const span = (kind: string) => {
       const events = audit.filter((e) => e.kind === kind);

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,6 +76,17 @@ export interface BareTls {
   readonly key?: string;
 }
 
+/** An answer's body, read to its end as UTF-8 text. */
+function textOf(res: IncomingMessage): Promise<string> {
+  return new Promise((done, fail) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    res.on('end', () => done(text));
+    res.on('error', fail);
+  });
+}
+
 /** How long the reading client gives a request, as a rollout's `push.timeout` in the scale specs. */
 const READING_TIMEOUT_MS = 10_000;
 
@@ -105,10 +116,7 @@ export function bareClient(tls?: BareTls, reading = false) {
             res.on('end', () => done(res.statusCode ?? 0));
             return;
           }
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => {
+          textOf(res).then((text) => {
             clearTimeout(timer);
             try {
               JSON.parse(text);
@@ -116,8 +124,7 @@ export function bareClient(tls?: BareTls, reading = false) {
             } catch (error) {
               fail(new Error(`the answer from ${url} is not JSON`, { cause: error }));
             }
-          });
-          res.on('error', fail);
+          }, fail);
         },
       );
       const timer = reading
@@ -136,11 +143,7 @@ export function bareClient(tls?: BareTls, reading = false) {
   const read = (url: string) =>
     new Promise<{ status: number; text: string }>((done, fail) => {
       const req = (tls === undefined ? request : httpsRequest)(url, { agent }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => done({ status: res.statusCode ?? 0, text }));
-        res.on('error', fail);
+        textOf(res).then((text) => done({ status: res.statusCode ?? 0, text }), fail);
       });
       req.on('error', fail);
       req.end();
@@ -188,6 +191,35 @@ export async function nextFence(client: BareClient, url: string, drones: number)
   return highest + 1;
 }
 
+/**
+ * The bare client's answers, each of which must be 200: a baseline whose requests were refused did less
+ * than a rollout does, so its time is not a rollout's.
+ */
+export class AnswerCheck {
+  readonly #who: string;
+  readonly #refused: string[] = [];
+
+  /** `who`: what made the requests, for the error (`the bare client's rollout bare-2000`). */
+  constructor(who: string) {
+    this.#who = who;
+  }
+
+  /** Notes `status`, the answer to `what` (`drone-7's push`). */
+  readonly expectOk = (status: number, what: string): void => {
+    if (status !== 200) this.#refused.push(`${status} to ${what}`);
+  };
+
+  /** Throws, naming the first three, if any answer was not 200. */
+  assertAllOk(): void {
+    const refused = this.#refused;
+    if (refused.length === 0) return;
+    throw new Error(
+      `${this.#who} got ${refused.length} answers other than 200 (the first three: ${refused.slice(0, 3).join(', ')}); ` +
+        "its time would not be a rollout's",
+    );
+  }
+}
+
 /** Who a bare rollout is and the fence it writes with: a new rollout each time, above every fence before it. */
 export interface BareRun {
   readonly tag: string;
@@ -202,10 +234,8 @@ export interface BareRun {
  */
 export async function bareRollout(client: BareClient, url: string, drones: number, run: BareRun): Promise<number> {
   const { content: text, sha256 } = content(run.tag);
-  const refused: string[] = [];
-  const expectOk = (status: number, what: string) => {
-    if (status !== 200) refused.push(`${status} to ${what}`);
-  };
+  const answers = new AnswerCheck(`the bare client's rollout ${run.tag}`);
+  const { expectOk } = answers;
   const started = performance.now();
   await client.forAll(drones, async (i) => {
     const base = `${url}/d/drone-${i}/v1`;
@@ -215,12 +245,7 @@ export async function bareRollout(client: BareClient, url: string, drones: numbe
     expectOk(await client.send(`${base}/resume`, 'POST', { rollout: run.tag }), `drone-${i}'s resume`);
   });
   const ms = performance.now() - started;
-  if (refused.length > 0) {
-    throw new Error(
-      `the bare client's rollout ${run.tag} got ${refused.length} answers other than 200 (the first three: ${refused.slice(0, 3).join(', ')}); ` +
-        "its time would not be a rollout's",
-    );
-  }
+  answers.assertAllOk();
   return ms;
 }
 
