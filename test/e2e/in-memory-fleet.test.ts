@@ -8,15 +8,18 @@ import { Children, lockTable, parseReport, runArgs, within, writeSpec } from '..
 const DRONES = 30;
 const TWO_WAVES = ['{ percent: 50, bake: 0s }', '{ percent: 100, bake: 0s }'];
 
-async function fleetOf(sim: SimProcess): Promise<SimStatsView['fleet']> {
+async function statsOf(sim: SimProcess): Promise<SimStatsView> {
   const response = await fetch(`${sim.url}/sim/stats`);
-  return ((await response.json()) as SimStatsView).fleet;
+  return (await response.json()) as SimStatsView;
 }
 
 describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
   let state: { path: string; remove(): Promise<void> };
   let sim: SimProcess | undefined;
   const children = new Children();
+  /** `rollout run` of `spec` on the fleet, as a user starts it; waited for at most `ms`. */
+  const runRollout = (spec: string, fleet: SimProcess, ms: number) =>
+    within(children.track(startCli(runArgs(spec, fleet, state.path))).done, ms, 'rollout run');
 
   beforeEach(async () => {
     state = await tempDir('rollout-in-memory-');
@@ -34,24 +37,24 @@ describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
     sim = await startSimProcess(['--drones', String(DRONES), '--in-memory']);
     const spec = await writeSpec(state.path, 'in-memory', { bake: '0s', concurrency: 8, waves: TWO_WAVES });
 
-    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 60_000, 'rollout run');
+    const run = await runRollout(spec, sim, 60_000);
 
     expect(run.code, run.stderr).toBe(0);
     const report = parseReport(run);
     expect(report.result).toBe('promoted');
     expect(Object.keys(report.drones)).toHaveLength(DRONES);
-    expect(await fleetOf(sim)).toEqual({ paused: 0, versions: { v43: DRONES } });
+    expect((await statsOf(sim)).fleet).toEqual({ paused: 0, versions: { v43: DRONES } });
   });
 
   it('aborts on a drone that turns HOT at its push in the last wave: rolled back, resumed, no push after it', async () => {
     sim = await startSimProcess(['--drones', String(DRONES), '--in-memory', '--hot-on-push', 'drone-25']);
     const spec = await writeSpec(state.path, 'in-memory-hot', { bake: '0s', concurrency: 1, waves: TWO_WAVES });
 
-    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 60_000, 'rollout run');
+    const run = await runRollout(spec, sim, 60_000);
 
     expect(run.code, run.stderr).toBe(4);
     expect(parseReport(run)).toMatchObject({ result: 'aborted_hot', hot: ['drone-25'] });
-    const stats = (await (await fetch(`${sim.url}/sim/stats`)).json()) as SimStatsView;
+    const stats = await statsOf(sim);
     // One push at a time: the HOT answer is the last push any drone sees.
     expect(stats.pushesAfterFirstHot).toBe(0);
     expect(stats.fleet).toEqual({ paused: 0, versions: { v42: DRONES } });
@@ -62,7 +65,7 @@ describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
     sim = await startSimProcess(['--drones', String(drones), '--in-memory']);
     const spec = await writeSpec(state.path, 'in-memory-large', { bake: '0s', concurrency: 64, waves: TWO_WAVES });
 
-    const run = await within(children.track(startCli(runArgs(spec, sim, state.path))).done, 120_000, 'rollout run');
+    const run = await runRollout(spec, sim, 120_000);
 
     expect(run.code, run.stderr).toBe(0);
     const report = parseReport(run);
@@ -73,7 +76,7 @@ describe('the real CLI against `fleet sim --in-memory` over loopback', () => {
       versions: { v43: drones },
     });
     expect(report.drones).toEqual({});
-    expect(await fleetOf(sim)).toEqual({ paused: 0, versions: { v43: drones } });
+    expect((await statsOf(sim)).fleet).toEqual({ paused: 0, versions: { v43: drones } });
     // The progress log outgrew its limit and was folded into a base of one drone per line.
     const base = await readFile(join(state.path, 'rollouts', report.id, 'progress.json'), 'utf8');
     expect(base.startsWith('{\n"drone-')).toBe(true);

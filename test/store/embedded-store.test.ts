@@ -28,6 +28,14 @@ describe('embedded state store on disk', () => {
   let store: StateStore;
   let rolloutDir: string;
   const at = (name: string): string => join(rolloutDir, name);
+  /** Saves `batch` until the progress log is folded into the base (the log is gone): at most 20 saves. */
+  const saveUntilFolded = async (batch: Record<string, DroneProgressRecord>): Promise<void> => {
+    for (let rounds = 1; ; rounds += 1) {
+      await store.saveProgress(ID, batch);
+      if (!(await exists(at('progress.ndjson')))) return;
+      expect(rounds).toBeLessThan(20);
+    }
+  };
 
   beforeEach(async () => {
     harness = await makeEmbeddedHarness({ now: () => START });
@@ -168,20 +176,13 @@ describe('embedded state store on disk', () => {
     drones.push('constructor', 'toString', 'hasOwnProperty', 'a.b_c-9');
     const batch = (version: string | null): Record<string, DroneProgressRecord> =>
       Object.fromEntries(drones.map((drone) => [drone, sampleProgress(version)]));
-    const compactWith = async (version: string | null): Promise<void> => {
-      for (let rounds = 1; ; rounds += 1) {
-        await store.saveProgress(ID, batch(version));
-        if (!(await exists(at('progress.ndjson')))) return;
-        expect(rounds).toBeLessThan(20);
-      }
-    };
-    await compactWith('v43');
+    await saveUntilFolded(batch('v43'));
     const text = await readFile(at('progress.json'), 'utf8');
     expect(text.split('\n')).toHaveLength(drones.length + 3);
     expect(Object.keys(JSON.parse(text) as object)).toHaveLength(drones.length);
 
     await store.saveProgress(ID, { 'drone-7': sampleProgress('v44') });
-    await compactWith(null);
+    await saveUntilFolded(batch(null));
     await store.saveProgress(ID, { 'drone-8': sampleProgress('v44') });
     const loaded = await harness.open().loadProgress(ID);
     expect(Object.keys(loaded)).toHaveLength(drones.length);
@@ -195,10 +196,7 @@ describe('embedded state store on disk', () => {
     await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
     await writeFile(at('progress.json'), JSON.stringify({ 'drone-0': sampleProgress('v42') }));
     const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
-    for (let rounds = 1; await exists(at('progress.ndjson')); rounds += 1) {
-      await store.saveProgress(ID, Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
-      expect(rounds).toBeLessThan(20);
-    }
+    await saveUntilFolded(Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
     const loaded = await harness.open().loadProgress(ID);
     expect(Object.keys(loaded)).toHaveLength(drones.length + 1);
     expect(loaded['drone-0']).toEqual(sampleProgress('v42'));
@@ -212,10 +210,7 @@ describe('embedded state store on disk', () => {
       await store.saveProgress(ID, { 'drone-1': sampleProgress(null) });
       await writeFile(at('progress.json'), base);
       const drones = Array.from({ length: 10_000 }, (_, index) => `drone-${index + 1}`);
-      for (let rounds = 1; await exists(at('progress.ndjson')); rounds += 1) {
-        await store.saveProgress(ID, Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
-        expect(rounds).toBeLessThan(20);
-      }
+      await saveUntilFolded(Object.fromEntries(drones.map((drone) => [drone, sampleProgress('v43')])));
       return harness.open().loadProgress(ID);
     };
 
